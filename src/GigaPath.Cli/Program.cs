@@ -1,10 +1,90 @@
+using System.CommandLine;
+using System.Reflection;
+
 namespace GigaPath.Cli;
 
+/// <summary>
+/// Entry point of the <c>gigapath</c> command. Every command is a class in <c>Commands/</c> implementing
+/// <see cref="ICliCommand"/>; they are discovered here so that adding a command touches one file.
+/// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.WriteLine($"gigapath {GigaPath.Runtime.EngineInfo.Version}");
-        return 0;
+        var root = BuildRoot();
+        return root.Parse(args).Invoke();
     }
+
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand($"GigaPath.Native {GigaPath.Runtime.EngineInfo.Version}: Prov-GigaPath whole-slide embeddings in .NET");
+        var commands = typeof(Program).Assembly.GetTypes()
+            .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .Select(t => (ICliCommand)Activator.CreateInstance(t)!)
+            .Select(c => c.Build())
+            .OrderBy(c => c.Name, StringComparer.Ordinal);
+        foreach (var c in commands)
+            root.Subcommands.Add(c);
+        return root;
+    }
+}
+
+/// <summary>One <c>gigapath</c> sub-command.</summary>
+public interface ICliCommand
+{
+    Command Build();
+}
+
+/// <summary>Runs a command body, turning user-facing errors into a message and a non-zero exit code.</summary>
+public static class CliRunner
+{
+    public const int UserError = 2;
+    public const int InternalError = 3;
+
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (GigaPathException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+        catch (FileNotFoundException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled");
+            return 130;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"internal error: {e}");
+            return InternalError;
+        }
+    }
+
+    public static Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken token) =>
+        Task.Run(async () =>
+        {
+            try
+            {
+                return await body(token);
+            }
+            catch (GigaPathException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return UserError;
+            }
+            catch (OperationCanceledException)
+            {
+                Console.Error.WriteLine("cancelled");
+                return 130;
+            }
+        });
 }

@@ -1,0 +1,54 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Weights;
+
+/// <summary>
+/// A read-only, named collection of tensors on disk: a safetensors file, a sharded safetensors checkpoint or a
+/// PyTorch checkpoint. The strict loader and every model loader read through this, so the format is chosen once.
+/// </summary>
+public interface ITensorSource : IDisposable
+{
+    /// <summary>Where the tensors come from, for error messages.</summary>
+    string Description { get; }
+
+    IReadOnlyCollection<string> Names { get; }
+
+    bool Contains(string name);
+
+    /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> naming the key when absent.</summary>
+    TensorInfo Info(string name);
+
+    /// <summary>A new CPU tensor with the stored values, converted to <paramref name="dtype"/> when given. The caller owns it.</summary>
+    Tensor Load(string name, ScalarType? dtype = null);
+
+    /// <summary>Copies the stored values into <paramref name="destination"/> (same element count), converting dtype and device as needed.</summary>
+    void CopyInto(string name, Tensor destination);
+}
+
+public static class TensorSourceExtensions
+{
+    /// <summary>Reads a tensor as a flat float array with its shape (any float or integer dtype is converted).</summary>
+    public static (float[] Data, long[] Shape) ReadFloats(this ITensorSource source, string name)
+    {
+        using var scope = torch.NewDisposeScope();
+        var t = source.Load(name, ScalarType.Float32);
+        return (t.data<float>().ToArray(), t.shape);
+    }
+
+    /// <summary>Reads a tensor as a flat long array with its shape.</summary>
+    public static (long[] Data, long[] Shape) ReadLongs(this ITensorSource source, string name)
+    {
+        using var scope = torch.NewDisposeScope();
+        var t = source.Load(name, ScalarType.Int64);
+        return (t.data<long>().ToArray(), t.shape);
+    }
+
+    /// <summary>Reads a uint8 tensor as bytes with its shape.</summary>
+    public static (byte[] Data, long[] Shape) ReadBytes(this ITensorSource source, string name)
+    {
+        using var scope = torch.NewDisposeScope();
+        var t = source.Load(name, ScalarType.Byte);
+        return (t.data<byte>().ToArray(), t.shape);
+    }
+}

@@ -1,0 +1,177 @@
+using System.IO.Compression;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Weights;
+
+/// <summary>
+/// Reads PyTorch zip checkpoints (<c>torch.save</c> since 1.6: <c>pytorch_model.bin</c>, <c>.pth</c>, <c>.pt</c>)
+/// without executing pickle code: <see cref="SafeUnpickler"/> interprets only the constructs a state dict needs.
+/// A state dict nested under <c>"model"</c> or <c>"state_dict"</c> (as in Prov-GigaPath's <c>slide_encoder.pth</c>)
+/// is found automatically.
+/// </summary>
+public sealed class PyTorchCheckpoint : ITensorSource
+{
+    private readonly ZipArchive _zip;
+    private readonly string _prefix;
+    private readonly Dictionary<string, PickledTensor> _tensors;
+    private readonly List<string> _order;
+
+    public string Path { get; }
+    public string Description { get; }
+    public IReadOnlyCollection<string> Names => _order;
+
+    /// <summary>The key the state dict was nested under, or null when the file is a bare state dict.</summary>
+    public string? NestedKey { get; }
+
+    private PyTorchCheckpoint(string path, ZipArchive zip, string prefix, Dictionary<string, PickledTensor> tensors, List<string> order, string? nestedKey)
+    {
+        Path = path;
+        _zip = zip;
+        _prefix = prefix;
+        _tensors = tensors;
+        _order = order;
+        NestedKey = nestedKey;
+        Description = nestedKey is null ? path : $"{path} (state dict under \"{nestedKey}\")";
+    }
+
+    public static PyTorchCheckpoint Open(string path, string? key = null)
+    {
+        if (!File.Exists(path))
+            throw new WeightFormatException($"{path}: file not found");
+        ZipArchive zip;
+        try
+        {
+            zip = ZipFile.OpenRead(path);
+        }
+        catch (InvalidDataException)
+        {
+            throw new WeightFormatException($"{path}: not a PyTorch zip checkpoint (legacy pre-1.6 torch.save files and other formats are not supported; re-save with torch.save in a current PyTorch or convert to safetensors)");
+        }
+        try
+        {
+            var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
+                ?? throw new WeightFormatException($"{path}: zip file has no <archive>/data.pkl; not a torch.save checkpoint");
+            string prefix = pkl.FullName[..^"data.pkl".Length];
+            object? root;
+            using (var s = pkl.Open())
+            using (var ms = new MemoryStream())
+            {
+                s.CopyTo(ms);
+                root = new SafeUnpickler(path).Load(ms.ToArray());
+            }
+            var (dict, nested) = FindStateDict(path, root, key);
+            var tensors = new Dictionary<string, PickledTensor>(StringComparer.Ordinal);
+            var order = new List<string>();
+            foreach (var (k, v) in dict.Items)
+            {
+                if (k is not string name)
+                    throw new WeightFormatException($"{path}: state dict has a non-string key '{k}'");
+                if (v is not PickledTensor t)
+                    throw new WeightFormatException($"{path}: state dict entry '{name}' is not a tensor ({SafeUnpickler.Describe(v)})");
+                tensors[name] = t;
+                order.Add(name);
+            }
+            return new PyTorchCheckpoint(path, zip, prefix, tensors, order, nested);
+        }
+        catch
+        {
+            zip.Dispose();
+            throw;
+        }
+    }
+
+    private static (PickleDict Dict, string? Nested) FindStateDict(string path, object? root, string? key)
+    {
+        if (root is not PickleDict top)
+            throw new WeightFormatException($"{path}: checkpoint holds {SafeUnpickler.Describe(root)}, not a dict");
+        if (key is not null)
+        {
+            if (top.Get(key) is PickleDict chosen) return (chosen, key);
+            throw new WeightFormatException($"{path}: no state dict under key \"{key}\" (top-level keys: {string.Join(", ", top.Items.Select(i => i.Key))})");
+        }
+        if (top.Items.Count > 0 && top.Items.All(i => i.Value is PickledTensor))
+            return (top, null);
+        foreach (var candidate in new[] { "model", "state_dict", "model_state_dict", "module" })
+        {
+            if (top.Get(candidate) is PickleDict d && d.Items.All(i => i.Value is PickledTensor))
+                return (d, candidate);
+        }
+        throw new WeightFormatException($"{path}: could not find a state dict (a dict of tensors) at the top level or under \"model\"/\"state_dict\"; top-level keys: {string.Join(", ", top.Items.Select(i => i.Key))}");
+    }
+
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    public TensorInfo Info(string name)
+    {
+        if (!_tensors.TryGetValue(name, out var t))
+            throw new WeightFormatException($"{Description}: no tensor named '{name}'");
+        return new TensorInfo(name, t.DType, t.Shape);
+    }
+
+    public Tensor Load(string name, ScalarType? dtype = null)
+    {
+        var info = Info(name);
+        var t = _tensors[name];
+        var stored = TensorDTypes.ToScalarType(t.DType);
+        Tensor result;
+        if (t.IsContiguous)
+        {
+            result = torch.empty(t.Shape, stored);
+            ReadStorage(name, t, t.Offset, result.bytes);
+        }
+        else
+        {
+            // Strided view into a larger storage: read the storage, then gather the view.
+            long needed = t.StorageElementsNeeded();
+            using var storage = torch.empty(new[] { needed }, stored);
+            ReadStorage(name, t, 0, storage.bytes);
+            using var view = storage.as_strided(t.Shape, t.Stride, t.Offset);
+            result = view.clone();
+        }
+        if (dtype is { } target && target != stored)
+        {
+            var converted = result.to_type(target);
+            result.Dispose();
+            return converted;
+        }
+        return result;
+    }
+
+    private void ReadStorage(string name, PickledTensor t, long elementOffset, Span<byte> destination)
+    {
+        var entryName = _prefix + "data/" + t.StorageKey;
+        var entry = _zip.GetEntry(entryName)
+            ?? throw new WeightFormatException($"{Path}: tensor '{name}' refers to storage '{entryName}', which is missing from the archive");
+        long skip = elementOffset * TensorDTypes.SizeOf(t.DType);
+        if (skip + destination.Length > entry.Length)
+            throw new WeightFormatException($"{Path}: tensor '{name}' needs bytes [{skip}, {skip + destination.Length}) of storage '{entryName}', which has {entry.Length} (truncated checkpoint?)");
+        using var s = entry.Open();
+        var scratch = new byte[1 << 16];
+        while (skip > 0)
+        {
+            int n = s.Read(scratch, 0, (int)Math.Min(skip, scratch.Length));
+            if (n <= 0) throw new WeightFormatException($"{Path}: storage '{entryName}' ended early");
+            skip -= n;
+        }
+        s.ReadExactly(destination);
+    }
+
+    public void CopyInto(string name, Tensor destination)
+    {
+        var info = Info(name);
+        if (info.ElementCount != destination.numel())
+            throw new WeightFormatException($"{Description}: tensor '{name}' has {info.ElementCount} elements {info.ShapeText}, destination has {destination.numel()}");
+        using var _ = torch.no_grad();
+        var t = _tensors[name];
+        if (t.IsContiguous && destination.dtype == TensorDTypes.ToScalarType(t.DType) && destination.device_type == DeviceType.CPU && destination.is_contiguous())
+        {
+            ReadStorage(name, t, t.Offset, destination.bytes);
+            return;
+        }
+        using var tmp = Load(name);
+        destination.copy_(tmp.reshape(destination.shape));
+    }
+
+    public void Dispose() => _zip.Dispose();
+}

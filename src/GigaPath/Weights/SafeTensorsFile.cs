@@ -1,0 +1,229 @@
+using System.IO.MemoryMappedFiles;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Weights;
+
+/// <summary>
+/// A memory-mapped safetensors file. The header is validated when opened; tensor bytes are copied straight from the
+/// mapping into the destination tensor, so a checkpoint is never first read into managed memory.
+/// </summary>
+public sealed unsafe class SafeTensorsFile : ITensorSource
+{
+    /// <summary>Headers larger than this are rejected as corrupt (the reference implementation uses the same bound).</summary>
+    public const long MaxHeaderBytes = 100L * 1024 * 1024;
+
+    private readonly Dictionary<string, (TensorInfo Info, long Begin)> _entries;
+    private readonly List<string> _order;
+    private readonly MemoryMappedFile? _map;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly byte* _base;
+    private readonly long _dataStart;
+    private bool _disposed;
+
+    public string Path { get; }
+    public string Description => Path;
+    public long FileLength { get; }
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    public IReadOnlyCollection<string> Names => _order;
+    public IReadOnlyList<TensorInfo> Tensors => _order.Select(n => _entries[n].Info).ToList();
+
+    private SafeTensorsFile(string path, long length, long dataStart, Dictionary<string, (TensorInfo, long)> entries,
+        List<string> order, Dictionary<string, string> metadata)
+    {
+        Path = path;
+        FileLength = length;
+        _dataStart = dataStart;
+        _entries = entries;
+        _order = order;
+        Metadata = metadata;
+        if (length > 0)
+        {
+            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* p = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _base = p + _view.PointerOffset;
+        }
+    }
+
+    public static SafeTensorsFile Open(string path)
+    {
+        if (!File.Exists(path))
+            throw new WeightFormatException($"{path}: file not found");
+        long length = new FileInfo(path).Length;
+        if (length < 8)
+            throw new WeightFormatException($"{path}: not a safetensors file (only {length} bytes; the 8-byte header length is missing)");
+        byte[] header;
+        using (var fs = File.OpenRead(path))
+        {
+            Span<byte> lenBytes = stackalloc byte[8];
+            fs.ReadExactly(lenBytes);
+            ulong headerLen = BitConverter.ToUInt64(lenBytes);
+            if (headerLen > (ulong)MaxHeaderBytes)
+                throw new WeightFormatException($"{path}: header length {headerLen} exceeds the {MaxHeaderBytes}-byte limit (corrupt or not a safetensors file)");
+            if ((long)headerLen > length - 8)
+                throw new WeightFormatException($"{path}: header length {headerLen} runs past the end of the {length}-byte file (truncated file)");
+            header = new byte[headerLen];
+            fs.ReadExactly(header);
+        }
+        long dataStart = 8 + header.Length;
+        long dataLength = length - dataStart;
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(header);
+        }
+        catch (JsonException e)
+        {
+            throw new WeightFormatException($"{path}: header is not valid JSON ({e.Message})", e);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new WeightFormatException($"{path}: header must be a JSON object");
+            var entries = new Dictionary<string, (TensorInfo, long)>(StringComparer.Ordinal);
+            var order = new List<string>();
+            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+            var ranges = new List<(long Begin, long End, string Name)>();
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                if (prop.Name == "__metadata__")
+                {
+                    if (prop.Value.ValueKind != JsonValueKind.Object)
+                        throw new WeightFormatException($"{path}: __metadata__ must be an object of strings");
+                    foreach (var m in prop.Value.EnumerateObject())
+                    {
+                        if (m.Value.ValueKind != JsonValueKind.String)
+                            throw new WeightFormatException($"{path}: __metadata__ field '{m.Name}' must be a string");
+                        metadata[m.Name] = m.Value.GetString()!;
+                    }
+                    continue;
+                }
+                var (info, begin, end) = ParseEntry(path, prop);
+                if (end > dataLength)
+                    throw new WeightFormatException($"{path}: tensor '{prop.Name}' data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes; truncated file?)");
+                if (entries.ContainsKey(prop.Name))
+                    throw new WeightFormatException($"{path}: tensor '{prop.Name}' appears twice in the header");
+                entries[prop.Name] = (info, begin);
+                order.Add(prop.Name);
+                ranges.Add((begin, end, prop.Name));
+            }
+            ranges.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+            for (int i = 1; i < ranges.Count; i++)
+            {
+                if (ranges[i].Begin < ranges[i - 1].End)
+                    throw new WeightFormatException($"{path}: tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data section");
+            }
+            return new SafeTensorsFile(path, length, dataStart, entries, order, metadata);
+        }
+    }
+
+    private static (TensorInfo Info, long Begin, long End) ParseEntry(string path, JsonProperty prop)
+    {
+        var v = prop.Value;
+        if (v.ValueKind != JsonValueKind.Object)
+            throw new WeightFormatException($"{path}: header entry '{prop.Name}' must be an object");
+        if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String)
+            throw new WeightFormatException($"{path}: tensor '{prop.Name}' has no dtype");
+        if (!TensorDTypes.TryParse(dt.GetString()!, out var dtype))
+            throw new WeightFormatException($"{path}: tensor '{prop.Name}' has unsupported dtype '{dt.GetString()}' (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
+        if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
+            throw new WeightFormatException($"{path}: tensor '{prop.Name}' has no shape array");
+        var shape = new List<long>();
+        foreach (var d in sh.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long n) || n < 0)
+                throw new WeightFormatException($"{path}: tensor '{prop.Name}' has an invalid shape entry '{d}'");
+            shape.Add(n);
+        }
+        if (!v.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+            throw new WeightFormatException($"{path}: tensor '{prop.Name}' has no [begin, end] data_offsets");
+        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+            throw new WeightFormatException($"{path}: tensor '{prop.Name}' has invalid data_offsets {off}");
+        var info = new TensorInfo(prop.Name, dtype, shape.ToArray());
+        long expected;
+        try
+        {
+            expected = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * TensorDTypes.SizeOf(dtype));
+        }
+        catch (OverflowException)
+        {
+            throw new WeightFormatException($"{path}: tensor '{prop.Name}' shape {info.ShapeText} is too large");
+        }
+        if (end - begin != expected)
+            throw new WeightFormatException($"{path}: tensor '{prop.Name}' {TensorDTypes.Code(dtype)} {info.ShapeText} needs {expected} bytes but data_offsets [{begin}, {end}] hold {end - begin}");
+        return (info, begin, end);
+    }
+
+    public bool Contains(string name) => _entries.ContainsKey(name);
+
+    public TensorInfo Info(string name)
+    {
+        if (!_entries.TryGetValue(name, out var e))
+            throw new WeightFormatException($"{Path}: no tensor named '{name}' (file has: {Preview(_order)})");
+        return e.Info;
+    }
+
+    internal static string Preview(IEnumerable<string> names, int max = 12)
+    {
+        var list = names.Take(max + 1).ToList();
+        return list.Count > max ? string.Join(", ", list.Take(max)) + ", …" : string.Join(", ", list);
+    }
+
+    /// <summary>The raw little-endian bytes of a tensor, straight from the mapping (valid until disposal).</summary>
+    public ReadOnlySpan<byte> RawBytes(string name)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var (info, begin) = _entries.TryGetValue(name, out var e) ? e : throw new WeightFormatException($"{Path}: no tensor named '{name}'");
+        long len = info.ByteLength;
+        if (len > int.MaxValue)
+            throw new WeightFormatException($"{Path}: tensor '{name}' is larger than 2 GiB; split the checkpoint into shards");
+        return len == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_base + _dataStart + begin, (int)len);
+    }
+
+    public Tensor Load(string name, ScalarType? dtype = null)
+    {
+        var info = Info(name);
+        var stored = TensorDTypes.ToScalarType(info.DType);
+        var t = torch.empty(info.Shape, stored);
+        RawBytes(name).CopyTo(t.bytes);
+        if (dtype is { } target && target != stored)
+        {
+            var converted = t.to_type(target);
+            t.Dispose();
+            return converted;
+        }
+        return t;
+    }
+
+    public void CopyInto(string name, Tensor destination)
+    {
+        var info = Info(name);
+        if (info.ElementCount != destination.numel())
+            throw new WeightFormatException($"{Path}: tensor '{name}' has {info.ElementCount} elements {info.ShapeText}, destination has {destination.numel()} [{string.Join(", ", destination.shape)}]");
+        var stored = TensorDTypes.ToScalarType(info.DType);
+        using var _ = torch.no_grad();
+        if (destination.dtype == stored && destination.device_type == DeviceType.CPU && destination.is_contiguous())
+        {
+            // One memcpy from the mapping into the parameter: no temporary tensor.
+            RawBytes(name).CopyTo(destination.bytes);
+            return;
+        }
+        using var tmp = Load(name);
+        destination.copy_(tmp.reshape(destination.shape));
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_view is not null)
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+        }
+        _map?.Dispose();
+    }
+}

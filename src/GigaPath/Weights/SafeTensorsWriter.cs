@@ -1,0 +1,124 @@
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Weights;
+
+/// <summary>
+/// Writes safetensors files atomically: everything goes to a temporary file in the same folder, which is flushed
+/// and renamed over the destination, so a crash never leaves a half-written output behind.
+/// </summary>
+public static class SafeTensorsWriter
+{
+    public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var items = tensors.ToList();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, _) in items)
+        {
+            if (name == "__metadata__" || !names.Add(name))
+                throw new ArgumentException($"tensor name '{name}' is reserved or duplicated", nameof(tensors));
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var prepared = new List<(string Name, TensorDType DType, long[] Shape, Tensor Data)>();
+        foreach (var (name, t) in items)
+        {
+            var cpu = t.detach().cpu().contiguous();
+            prepared.Add((name, TensorDTypes.FromScalarType(cpu.dtype), cpu.shape, cpu));
+        }
+
+        var headerBytes = BuildHeader(prepared.Select(p => (p.Name, p.DType, p.Shape)), metadata);
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> len = stackalloc byte[8];
+            BitConverter.TryWriteBytes(len, (ulong)headerBytes.Length);
+            stream.Write(len);
+            stream.Write(headerBytes);
+            foreach (var p in prepared)
+            {
+                if (p.Data.numel() > 0)
+                    stream.Write(p.Data.bytes);
+            }
+        });
+    }
+
+    public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+        => Write(path, tensors.AsEnumerable(), metadata);
+
+    internal static byte[] BuildHeader(IEnumerable<(string Name, TensorDType DType, long[] Shape)> entries, IReadOnlyDictionary<string, string>? metadata)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                w.WriteStartObject("__metadata__");
+                foreach (var (k, v) in metadata)
+                    w.WriteString(k, v);
+                w.WriteEndObject();
+            }
+            long offset = 0;
+            foreach (var (name, dtype, shape) in entries)
+            {
+                long bytes = shape.Aggregate(1L, (a, b) => a * b) * TensorDTypes.SizeOf(dtype);
+                w.WriteStartObject(name);
+                w.WriteString("dtype", TensorDTypes.Code(dtype));
+                w.WriteStartArray("shape");
+                foreach (var d in shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteStartArray("data_offsets");
+                w.WriteNumberValue(offset);
+                w.WriteNumberValue(offset + bytes);
+                w.WriteEndArray();
+                w.WriteEndObject();
+                offset += bytes;
+            }
+            w.WriteEndObject();
+        }
+        // Pad with spaces so the data section starts 8-byte aligned, as the format recommends.
+        var json = ms.ToArray();
+        int pad = (8 - json.Length % 8) % 8;
+        var result = new byte[json.Length + pad];
+        json.CopyTo(result, 0);
+        for (int i = json.Length; i < result.Length; i++) result[i] = (byte)' ';
+        return result;
+    }
+}
+
+/// <summary>Temp file + flush + rename: the only way outputs are written.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> write)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var dir = System.IO.Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(dir);
+        var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                write(fs);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    public static void WriteAllText(string path, string text) =>
+        Write(path, s => s.Write(Encoding.UTF8.GetBytes(text)));
+
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        var copy = bytes.ToArray();
+        Write(path, s => s.Write(copy));
+    }
+}
