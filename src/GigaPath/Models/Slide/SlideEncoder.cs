@@ -152,9 +152,8 @@ public sealed class SlideEncoder : IDisposable
     {
         if (tiles.Coords is null)
             throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
-        using var scope = torch.NewDisposeScope();
-        var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
+        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
