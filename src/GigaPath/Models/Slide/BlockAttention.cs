@@ -12,8 +12,8 @@ public sealed record AttentionBlocking
 {
     public int QueryBlock { get; init; } = 1024;
     public int KeyBlock { get; init; } = 1024;
-    /// <summary>Upper bound on score elements held at once (batch × query block × key block).</summary>
-    public long ScoreElements { get; init; } = 1L << 24;
+    /// <summary>Upper bound on score elements held at once (batch × query block × key block); 4M (16 MB) measured faster than 16M on CPU.</summary>
+    public long ScoreElements { get; init; } = 1L << 22;
     /// <summary>Upper bound on the elements of one gathered q/k/v buffer (segments × heads × tokens × head_dim).</summary>
     public long GatherElements { get; init; } = 1L << 23;
 
