@@ -17,6 +17,21 @@ public static class CrossValidation
     public static CrossValidationReport Run(CrossValidationRequest request, TextWriter? log = null)
     {
         log ??= TextWriter.Null;
+        int previousThreads = torch.get_num_threads();
+        int threads = request.Options.Threads > 0 ? request.Options.Threads : request.Options.Deterministic ? 1 : previousThreads;
+        torch.set_num_threads(threads);
+        try
+        {
+            return RunWithThreads(request, log);
+        }
+        finally
+        {
+            torch.set_num_threads(previousThreads);
+        }
+    }
+
+    private static CrossValidationReport RunWithThreads(CrossValidationRequest request, TextWriter log)
+    {
         var options = request.Options;
         var device = DeviceSelection.ParseDevice(options.Device);
         var dtype = DeviceSelection.ParseDType(options.DType);
@@ -30,7 +45,7 @@ public static class CrossValidation
         Directory.CreateDirectory(request.OutputDirectory);
 
         log.WriteLine($"{cohort.Count} slides, {cohort.Labels.Classes.Count} classes ({string.Join(", ", cohort.Labels.Classes)}), " +
-                      $"{folds.Count} folds, head {options.Head.ToString().ToLowerInvariant()}, input width {config.InputDim}");
+                      $"{folds.Count} folds, head {options.Head.ToString().ToLowerInvariant()}, input width {config.InputDim}, {torch.get_num_threads()} thread(s)");
         var foldReports = new List<FoldReport>();
         var predictions = new List<OutOfFoldPrediction>();
         foreach (var fold in folds)

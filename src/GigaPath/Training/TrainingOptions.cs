@@ -33,6 +33,13 @@ public sealed class TrainingOptions
     public int MaxTiles { get; set; } = 1_000_000;
     public bool ShuffleTiles { get; set; }
     public string DType { get; set; } = "float32";
+    /// <summary>
+    /// Run the CPU kernels on one thread so the same seed gives bit-identical numbers: with several threads libtorch's
+    /// GEMM and reductions may split work differently from run to run (under load) and the last bits change.
+    /// </summary>
+    public bool Deterministic { get; set; } = true;
+    /// <summary>Intra-op threads while training; 0 = one when deterministic, else libtorch's default.</summary>
+    public int Threads { get; set; }
     public string Device { get; set; } = "cpu";
 
     // architecture
@@ -88,7 +95,7 @@ public sealed class TrainingOptions
     [
         "folds", "seed", "epochs", "warmup_epochs", "lr", "blr", "min_lr", "lr_scheduler", "weight_decay", "layer_decay",
         "accumulate", "dropout", "class_weights", "model_select", "patience", "val_fraction", "max_tiles", "shuffle_tiles",
-        "dtype", "device", "hidden_dim", "attention_dim", "feat_layer", "global_pool", "freeze", "c", "max_iter",
+        "dtype", "device", "deterministic", "threads", "hidden_dim", "attention_dim", "feat_layer", "global_pool", "freeze", "c", "max_iter",
         "standardize", "slide_input", "classes", "graded", "name",
     ];
 
@@ -118,6 +125,8 @@ public sealed class TrainingOptions
             case "shuffle_tiles": ShuffleTiles = Bool(value, where); break;
             case "dtype": DType = Choice(value, where, "float32", "bfloat16", "fp32", "bf16"); break;
             case "device": Device = value.Trim(); break;
+            case "deterministic": Deterministic = Bool(value, where); break;
+            case "threads": Threads = Int(value, where, 0); break;
             case "hidden_dim": HiddenDim = Int(value, where, 1); break;
             case "attention_dim": AttentionDim = Int(value, where, 1); break;
             case "feat_layer": FeatLayers.Parse(value); FeatLayer = value.Trim(); break;
@@ -143,7 +152,7 @@ public sealed class TrainingOptions
         ["weight_decay"] = Inv(WeightDecay), ["layer_decay"] = Inv(LayerDecay), ["accumulate"] = Inv(Accumulate),
         ["dropout"] = Inv(Dropout), ["class_weights"] = ClassWeights, ["model_select"] = ModelSelect, ["patience"] = Inv(Patience),
         ["val_fraction"] = Inv(ValFraction), ["max_tiles"] = Inv(MaxTiles), ["shuffle_tiles"] = Inv(ShuffleTiles),
-        ["dtype"] = DType, ["device"] = Device, ["hidden_dim"] = Inv(HiddenDim), ["attention_dim"] = Inv(AttentionDim),
+        ["dtype"] = DType, ["device"] = Device, ["deterministic"] = Inv(Deterministic), ["threads"] = Inv(Threads), ["hidden_dim"] = Inv(HiddenDim), ["attention_dim"] = Inv(AttentionDim),
         ["feat_layer"] = FeatLayer, ["global_pool"] = Inv(GlobalPool), ["freeze"] = Inv(Freeze), ["c"] = Inv(C),
         ["max_iter"] = Inv(MaxIter), ["standardize"] = Inv(Standardize), ["slide_input"] = SlideInput,
     };
