@@ -24,13 +24,13 @@ internal sealed class CellAverager
         _counts = new long[(long)cellsX * cellsY];
     }
 
-    /// <summary>Maps each of <paramref name="sourceSize"/> pixels to one of <paramref name="cells"/> equal bins by
-    /// the position of its centre.</summary>
-    public static int[] Bins(int sourceSize, int cells)
+    /// <summary>The cell of each of <paramref name="sourceSize"/> pixels along one axis, by the position of the
+    /// pixel's centre, cells being <paramref name="pixelsPerCell"/> source pixels wide (clamped to the last cell).</summary>
+    public static int[] CellMap(int sourceSize, double pixelsPerCell, int cells)
     {
         var map = new int[sourceSize];
         for (int i = 0; i < sourceSize; i++)
-            map[i] = (int)Math.Min(cells - 1, (long)((i + 0.5) * cells / sourceSize));
+            map[i] = (int)Math.Min(cells - 1, (i + 0.5) / pixelsPerCell);
         return map;
     }
 

@@ -59,7 +59,8 @@ public static class SlideRegions
         int outW = (int)Math.Clamp(Math.Round(w0 / ds), 1, maxSide), outH = (int)Math.Clamp(Math.Round(h0 / ds), 1, maxSide);
         int level = BestLevelForDownsample(slide, ds);
         var (lw, lh) = slide.LevelDimensions(level);
-        var averager = new CellAverager(CellAverager.Bins((int)lw, outW), CellAverager.Bins((int)lh, outH), outW, outH);
+        var averager = new CellAverager(
+            CellAverager.CellMap((int)lw, lw / (double)outW, outW), CellAverager.CellMap((int)lh, lh / (double)outH, outH), outW, outH);
         ForEachStrip(slide, level, averager.Add);
         return averager.Result();
     }

@@ -1,3 +1,5 @@
+using GigaPath.Slides;
+
 namespace GigaPath.Tests.Slides;
 
 /// <summary>Paths of the OpenSlide test slides in Fixtures/slides (see its README for what each one is).</summary>
@@ -11,6 +13,15 @@ internal static class SlideFixtures
     public static string BoxesPng => Path("boxes.png");
     public static string Unopenable => Path("unopenable.tiff");
     public static string Unreadable => Path("unreadable.svs");
+
+    private static readonly Lazy<TilingPlan> CmuPlan = new(() =>
+    {
+        using var slide = SlideOpener.Open(CmuSmallRegion);
+        return TilingPlanner.Plan(slide, new TilingOptions());
+    });
+
+    /// <summary>CMU-1-Small-Region planned with the default options, shared because planning scans the slide twice.</summary>
+    public static TilingPlan CmuDefaultPlan => CmuPlan.Value;
 
     public static string Md5(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(bytes));
 }
