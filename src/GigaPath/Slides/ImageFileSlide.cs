@@ -35,8 +35,13 @@ public sealed class ImageFileSlide : ISlide
         };
     }
 
-    /// <summary>Decodes <paramref name="path"/> whole; <paramref name="mpp"/> is the user's resolution.</summary>
-    public static ImageFileSlide Open(string path, double mpp) => new(path, PlainImages.Decode(path), mpp);
+    /// <summary>Largest image opened: it is held decoded in memory (3 bytes a pixel, about 0.75 GB here); larger
+    /// regions belong in a pyramidal TIFF, which OpenSlide reads piecewise.</summary>
+    public const long MaxPixels = 256L * 1024 * 1024;
+
+    /// <summary>Decodes <paramref name="path"/> whole, as Pillow's <c>convert("RGB")</c> would (alpha dropped);
+    /// <paramref name="mpp"/> is the user's resolution.</summary>
+    public static ImageFileSlide Open(string path, double mpp) => new(path, ImageDecoder.DecodeFile(path, MaxPixels), mpp);
 
     public (long Width, long Height) LevelDimensions(int level)
     {

@@ -75,7 +75,7 @@ public static class TilingPlanner
     public static RgbImage ReadTile(ISlide slide, TilingPlan plan, TileLocation tile)
     {
         var region = slide.ReadRegion(tile.Level0X, tile.Level0Y, plan.Level, plan.ReadSize, plan.ReadSize);
-        return plan.Resampled ? TileResize.Bicubic(region, plan.TileSize, plan.TileSize) : region;
+        return plan.Resampled ? PillowResample.ResizeBicubic(region, plan.TileSize, plan.TileSize) : region;
     }
 
     /// <summary>The override, else the metadata; square pixels are required.</summary>

@@ -45,14 +45,8 @@ public static class TilingThumbnail
     }
 
     /// <summary>Renders and writes a PNG atomically.</summary>
-    public static void Write(string path, ISlide slide, TilingPlan plan, int maxSide = 1024)
-    {
-        var image = Render(slide, plan, maxSide);
-        using var bitmap = new SKBitmap(new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        CopyIn(image, bitmap);
-        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        AtomicFile.WriteAllBytes(path, data.AsSpan());
-    }
+    public static void Write(string path, ISlide slide, TilingPlan plan, int maxSide = 1024) =>
+        AtomicFile.WriteAllBytes(path, ImageDecoder.EncodePng(Render(slide, plan, maxSide)));
 
     private static void CopyIn(RgbImage src, SKBitmap dst)
     {

@@ -44,3 +44,42 @@ internal static class SyntheticSlides
         public void Dispose() => inner.Dispose();
     }
 }
+
+/// <summary>Writes the simplest baseline TIFF: one uncompressed RGB strip (not tiled, so OpenSlide does not take it).</summary>
+internal static class StrippedTiff
+{
+    public static void Write(string path, RgbImage image)
+    {
+        const int entries = 9, ifdOffset = 8, bitsOffset = ifdOffset + 2 + entries * 12 + 4, dataOffset = bitsOffset + 6;
+        using var w = new BinaryWriter(File.Create(path));
+        w.Write("II"u8);
+        w.Write((ushort)42);
+        w.Write(ifdOffset);
+        w.Write((ushort)entries);
+        void Entry(ushort tag, ushort type, int count, int value)
+        {
+            w.Write(tag);
+            w.Write(type);
+            w.Write(count);
+            if (type == 3 && count == 1)
+            {
+                w.Write((ushort)value);
+                w.Write((ushort)0);
+            }
+            else w.Write(value);
+        }
+        const ushort Short = 3, Long = 4;
+        Entry(256, Long, 1, image.Width);
+        Entry(257, Long, 1, image.Height);
+        Entry(258, Short, 3, bitsOffset);
+        Entry(259, Short, 1, 1);
+        Entry(262, Short, 1, 2);
+        Entry(273, Long, 1, dataOffset);
+        Entry(277, Short, 1, 3);
+        Entry(278, Long, 1, image.Height);
+        Entry(279, Long, 1, image.Pixels.Length);
+        w.Write(0);
+        for (int i = 0; i < 3; i++) w.Write((ushort)8);
+        w.Write(image.Pixels);
+    }
+}

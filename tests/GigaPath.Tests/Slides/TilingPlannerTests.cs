@@ -1,3 +1,4 @@
+using GigaPath.Imaging;
 using GigaPath.Slides;
 using NUnit.Framework;
 
@@ -73,7 +74,7 @@ public class TilingPlannerTests
         var tile = plan.Tiles[plan.Tiles.Count / 2];
         var pixels = TilingPlanner.ReadTile(slide, plan, tile);
         Assert.That((pixels.Width, pixels.Height), Is.EqualTo((256, 256)));
-        var expected = TileResize.Bicubic(slide.ReadRegion(tile.Level0X, tile.Level0Y, 0, 513, 513), 256, 256);
+        var expected = PillowResample.ResizeBicubic(slide.ReadRegion(tile.Level0X, tile.Level0Y, 0, 513, 513), 256, 256);
         Assert.That(pixels.Pixels, Is.EqualTo(expected.Pixels));
     }
 
