@@ -44,8 +44,9 @@ public static class TileFeatureFile
         using var file = SafeTensorsFile.Open(path);
         var name = FeatureNames.FirstOrDefault(file.Contains)
             ?? throw new GigaPathException($"{path}: no tile embeddings (expected a tensor named {string.Join(", ", FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
-        var (features, shape) = file.ReadFloats(name);
+        var shape = file.Info(name).Shape;
         var (count, dim) = Matrix(path, name, shape, null);
+        var features = count == 0 ? [] : file.ReadFloats(name).Data;
         double[]? coords = null;
         if (file.Contains("coords"))
         {
@@ -54,7 +55,7 @@ public static class TileFeatureFile
             var (cn, _) = Matrix(path, "coords", c.shape, 2);
             if (cn != count)
                 throw new GigaPathException($"{path}: '{name}' holds {count} tiles but 'coords' holds {cn}");
-            coords = c.contiguous().data<double>().ToArray();
+            coords = cn == 0 ? [] : c.contiguous().data<double>().ToArray();
         }
         var attributes = file.Metadata.ToDictionary(kv => kv.Key, kv => (object)kv.Value);
         return new TileFeatures(features, count, dim, coords, attributes, path).Validate();

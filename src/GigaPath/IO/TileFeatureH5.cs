@@ -62,7 +62,7 @@ internal static class TileFeatureH5
             file["coords"] = coords;
         }
         foreach (var (k, v) in attributes) file.Attributes[k] = ToH5(k, v);
-        AtomicFile.Write(path, stream => file.Write(stream));
+        AtomicFile.WriteVia(path, tmp => file.Write(tmp));
     }
 
     private static object ToH5(string key, object value) => value switch
@@ -113,6 +113,9 @@ internal static class TileFeatureH5
             object? value = (a.Type.Class, a.Type.Size) switch
             {
                 (H5DataTypeClass.String, _) => scalar ? a.Read<string>() : a.Read<string[]>(),
+                // h5py stores Python str attributes as variable-length strings (base type: 1-byte characters).
+                (H5DataTypeClass.VariableLength, _) when a.Type.VariableLength.BaseType is { Class: H5DataTypeClass.String or H5DataTypeClass.FixedPoint, Size: 1 } =>
+                    scalar ? a.Read<string>() : a.Read<string[]>(),
                 (H5DataTypeClass.FloatingPoint, 8) => scalar ? a.Read<double>() : a.Read<double[]>(),
                 (H5DataTypeClass.FloatingPoint, 4) => scalar ? (double)a.Read<float>() : Array.ConvertAll(a.Read<float[]>(), v => (double)v),
                 (H5DataTypeClass.FixedPoint, 8) when a.Type.FixedPoint.IsSigned => scalar ? a.Read<long>() : a.Read<long[]>(),

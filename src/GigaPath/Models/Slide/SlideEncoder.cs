@@ -118,12 +118,14 @@ public sealed class SlideEncoder : IDisposable
         config.Validate();
         var model = new LongNetViT(config);
         using (torch.no_grad())
+        using (torch.NewDisposeScope())
         {
             var generator = new Generator((ulong)seed);
-            nn.init.normal_(model.cls_token, 0, 0.02, generator);
+            void Normal(Tensor t, double std) => t.copy_(torch.randn(t.shape, generator: generator).mul_(std));
+            Normal(model.cls_token, 0.02);
             foreach (var linear in model.modules().OfType<Linear>())
             {
-                nn.init.normal_(linear.weight!, 0, 0.02, generator);
+                Normal(linear.weight!, 0.02);
                 linear.bias!.zero_();
             }
         }
@@ -150,9 +152,8 @@ public sealed class SlideEncoder : IDisposable
     {
         if (tiles.Coords is null)
             throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
-        using var scope = torch.NewDisposeScope();
-        var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
+        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
