@@ -9,9 +9,14 @@ namespace GigaPath.Tests;
 public static class PythonTorch
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
-    private static readonly Lazy<bool> AvailableLazy = new(() => Run("import torch", Array.Empty<string>()).ExitCode == 0);
+    // A pyenv or virtualenv python3 first on PATH may lack the system's python3-torch, so both are tried; the probe
+    // only looks the module up, as importing torch takes seconds.
+    private static readonly Lazy<string?> InterpreterLazy = new(() =>
+        new[] { Environment.GetEnvironmentVariable("GIGAPATH_PYTHON"), "python3", "/usr/bin/python3" }
+            .Where(p => !string.IsNullOrEmpty(p))
+            .FirstOrDefault(p => Run(p!, "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)", Array.Empty<string>()).ExitCode == 0));
 
-    public static bool IsAvailable => AvailableLazy.Value;
+    public static bool IsAvailable => InterpreterLazy.Value is not null;
 
     public static void RequireOrIgnore()
     {
@@ -20,9 +25,12 @@ public static class PythonTorch
     }
 
     /// <summary>Runs <paramref name="script"/> with <c>python3 -c</c>; returns the exit code and combined output.</summary>
-    public static (int ExitCode, string Output) Run(string script, IEnumerable<string> args)
+    public static (int ExitCode, string Output) Run(string script, IEnumerable<string> args) =>
+        Run(InterpreterLazy.Value ?? "python3", script, args);
+
+    private static (int ExitCode, string Output) Run(string interpreter, string script, IEnumerable<string> args)
     {
-        var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(interpreter) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(script);
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -40,7 +48,7 @@ public static class PythonTorch
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            return (-1, "python3 not found: " + e.Message);
+            return (-1, interpreter + " not found: " + e.Message);
         }
     }
 

@@ -139,10 +139,12 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
         try
         {
             if (live.Count == 0) return;
+            long start = Stopwatch.GetTimestamp();
             var embeddings = _backend.Embed(live.Select(i => i.Pixels).ToList());
+            var elapsed = Stopwatch.GetElapsedTime(start);
             if (embeddings.Length != live.Count)
                 throw new InvalidOperationException($"backend returned {embeddings.Length} embeddings for {live.Count} images");
-            _metrics.RecordBatch(live.Count);
+            _metrics.RecordBatch(live.Count, elapsed);
             for (int i = 0; i < live.Count; i++)
                 live[i].Result.TrySetResult(embeddings[i]);
         }

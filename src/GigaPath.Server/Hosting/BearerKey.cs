@@ -23,15 +23,4 @@ internal sealed class BearerKey
         var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
         return CryptographicOperations.FixedTimeEquals(presented, _digest);
     }
-
-    /// <summary>Reads a key file: the first line, trimmed (editors add a newline).</summary>
-    public static string ReadKeyFile(string path)
-    {
-        if (!File.Exists(path))
-            throw new GigaPathException($"--api-key-file: '{path}' not found");
-        var key = File.ReadLines(path).FirstOrDefault()?.Trim();
-        if (string.IsNullOrEmpty(key))
-            throw new GigaPathException($"--api-key-file: '{path}' is empty; its first line must hold the key");
-        return key;
-    }
 }

@@ -68,7 +68,7 @@ internal static class ScoringRoutes
             }
         });
 
-        app.MapPost("/score", ctx => ScoreEndpoint.HandleAsync(ctx, options, models));
+        app.MapPost("/score", ctx => ScoreEndpoint.HandleAsync(ctx, options, models, metrics));
         app.MapPost("/score/slide", ctx => SlideEndpoint.HandleAsync(ctx, options, models, metrics));
 
         // Azure ML's inference server answers its liveness probe on "/".

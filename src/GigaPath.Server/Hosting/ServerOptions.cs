@@ -1,4 +1,5 @@
 using System.Net;
+using GigaPath.Runtime;
 using Microsoft.AspNetCore.Http;
 
 namespace GigaPath.Server.Hosting;
@@ -7,6 +8,9 @@ namespace GigaPath.Server.Hosting;
 public sealed record ServerOptions
 {
     public const string DefaultUrl = "http://127.0.0.1:5000";
+
+    /// <summary>Environment variable holding the API key when no key file is given.</summary>
+    public const string ApiKeyVariable = "GIGAPATH_API_KEY";
 
     /// <summary>Tile encoder folder (config.json + weights), as for <c>embed-tiles --model</c>.</summary>
     public string ModelDir { get; init; } = "";
@@ -59,6 +63,9 @@ public sealed record ServerOptions
             throw new GigaPathException($"--model: folder '{ModelDir}' not found");
         if (SlideModelDir is not null && !Directory.Exists(SlideModelDir))
             throw new GigaPathException($"--slide-model: folder '{SlideModelDir}' not found");
+        var device = DeviceSelection.ParseDevice(Device);
+        var dtype = DeviceSelection.ParseDType(DType);
+        DeviceSelection.EnsureSupported(device, dtype);
         Positive(BatchSize, "--batch-size");
         Positive(QueueCapacity, "--queue-capacity");
         Positive(MaxImagesPerRequest, "--max-images");
@@ -79,6 +86,26 @@ public sealed record ServerOptions
             if (!IsLoopback(url) && ApiKey is null)
                 throw new GigaPathException($"--urls: '{url}' is not a loopback address; serving beyond this machine needs an API key (--api-key-file or GIGAPATH_API_KEY)");
         }
+    }
+
+    /// <summary>
+    /// The API key: the first line of <paramref name="keyFile"/> (trimmed: editors add a newline) when given, else
+    /// <see cref="ApiKeyVariable"/>, else null (no authentication). Keys are never taken on the command line, where
+    /// other users could read them in the process list.
+    /// </summary>
+    public static string? ResolveApiKey(string? keyFile)
+    {
+        if (keyFile is not null)
+        {
+            if (!File.Exists(keyFile))
+                throw new GigaPathException($"--api-key-file: '{keyFile}' not found");
+            var key = File.ReadLines(keyFile).FirstOrDefault()?.Trim();
+            if (string.IsNullOrEmpty(key))
+                throw new GigaPathException($"--api-key-file: '{keyFile}' is empty; its first line must hold the key");
+            return key;
+        }
+        var fromEnvironment = Environment.GetEnvironmentVariable(ApiKeyVariable)?.Trim();
+        return string.IsNullOrEmpty(fromEnvironment) ? null : fromEnvironment;
     }
 
     private static void Positive(int value, string name)

@@ -22,6 +22,8 @@ public sealed class ServerMetrics
     private long _batchSum;
     private long _images;
     private long _slides;
+    private long _inferenceTicks;
+    private long _preprocessTicks;
 
     /// <summary>Reads the current queue depth and capacity (0, 0 until the model is loaded).</summary>
     internal Func<(int Depth, int Capacity)> Queue { get; set; } = () => (0, 0);
@@ -43,9 +45,10 @@ public sealed class ServerMetrics
         }
     }
 
-    public void RecordBatch(int size)
+    public void RecordBatch(int size, TimeSpan inference)
     {
         Interlocked.Add(ref _images, size);
+        Interlocked.Add(ref _inferenceTicks, inference.Ticks);
         lock (_batchLock)
         {
             _batchCount++;
@@ -55,6 +58,9 @@ public sealed class ServerMetrics
             _batchBucketCounts[i]++;
         }
     }
+
+    /// <summary>Time spent decoding and preprocessing images on request threads.</summary>
+    public void RecordPreprocess(TimeSpan elapsed) => Interlocked.Add(ref _preprocessTicks, elapsed.Ticks);
 
     public void RecordSlide() => Interlocked.Increment(ref _slides);
 
@@ -69,6 +75,12 @@ public sealed class ServerMetrics
 
         Header(sb, "gigapath_images_total", "counter", "Tile images embedded.");
         sb.Append(inv, $"gigapath_images_total {ImagesEmbedded}\n");
+
+        Header(sb, "gigapath_inference_seconds_total", "counter", "Time the tile encoder spent in forward passes.");
+        sb.Append(inv, $"gigapath_inference_seconds_total {TimeSpan.FromTicks(Interlocked.Read(ref _inferenceTicks)).TotalSeconds:R}\n");
+
+        Header(sb, "gigapath_preprocess_seconds_total", "counter", "Time spent decoding and preprocessing images (summed over request threads).");
+        sb.Append(inv, $"gigapath_preprocess_seconds_total {TimeSpan.FromTicks(Interlocked.Read(ref _preprocessTicks)).TotalSeconds:R}\n");
 
         Header(sb, "gigapath_slides_total", "counter", "Slides encoded.");
         sb.Append(inv, $"gigapath_slides_total {Interlocked.Read(ref _slides)}\n");

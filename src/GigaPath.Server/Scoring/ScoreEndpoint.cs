@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using GigaPath.Server.Hosting;
+using GigaPath.Server.Metrics;
 using Microsoft.AspNetCore.Http;
 
 namespace GigaPath.Server.Scoring;
@@ -6,7 +8,7 @@ namespace GigaPath.Server.Scoring;
 /// <summary><c>POST /score</c>: decode and preprocess every row on the request thread, embed them through the shared batching queue.</summary>
 internal static class ScoreEndpoint
 {
-    public static async Task HandleAsync(HttpContext ctx, ServerOptions options, ModelState models)
+    public static async Task HandleAsync(HttpContext ctx, ServerOptions options, ModelState models, ServerMetrics metrics)
     {
         var (backend, queue) = models.RequireTile();
         var format = FeatureFormats.Negotiate(ctx.Request);
@@ -18,6 +20,7 @@ internal static class ScoreEndpoint
         if (queue.Depth + images.Count > queue.Capacity)
             throw QueueFull(queue.Depth, queue.Capacity);
 
+        long start = Stopwatch.GetTimestamp();
         var pixels = new float[images.Count][];
         for (int row = 0; row < images.Count; row++)
         {
@@ -31,6 +34,8 @@ internal static class ScoreEndpoint
                 throw new ApiException(422, $"row {row}: {e.Message}", row, e);
             }
         }
+
+        metrics.RecordPreprocess(Stopwatch.GetElapsedTime(start));
 
         if (!queue.TryEnqueue(pixels, ctx.RequestAborted, out var pending))
             throw QueueFull(queue.Depth, queue.Capacity);
