@@ -31,11 +31,17 @@ internal sealed unsafe class LibTiff
     public readonly delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr, void> OpenOptionsSetWarningHandler;
     public readonly delegate* unmanaged[Cdecl]<IntPtr, void> Close;
 
-    // TIFFGetField and TIFFSetField are variadic. Binding them with fixed integer/pointer parameters is sound on the
+    // TIFFGetField(Defaulted) and TIFFSetField are variadic. Binding them with fixed integer/pointer parameters is sound on the
     // x86-64 (SysV and Windows) and Linux AAPCS64 ABIs, where such variadic arguments travel exactly like named ones.
     public readonly delegate* unmanaged[Cdecl]<IntPtr, uint, void*, int> GetField1;
+    public readonly delegate* unmanaged[Cdecl]<IntPtr, uint, void*, int> GetFieldDefaulted1;
     public readonly delegate* unmanaged[Cdecl]<IntPtr, uint, void*, void*, int> GetField2;
     public readonly delegate* unmanaged[Cdecl]<IntPtr, uint, int, ushort*, int> SetFieldCountArray;
+
+    public readonly delegate* unmanaged[Cdecl]<IntPtr, int> IsTiled;
+    public readonly delegate* unmanaged[Cdecl]<IntPtr, long> ScanlineSize64;
+    // int TIFFReadScanline(TIFF*, void* buf, uint32 row, uint16 sample)
+    public readonly delegate* unmanaged[Cdecl]<IntPtr, void*, uint, ushort, int> ReadScanline;
 
     // int TIFFReadRGBAImageOriented(TIFF*, uint32 width, uint32 height, uint32* raster, int orientation, int stop_on_error)
     public readonly delegate* unmanaged[Cdecl]<IntPtr, uint, uint, uint*, int, int, int> ReadRgbaImageOriented;
@@ -51,6 +57,10 @@ internal sealed unsafe class LibTiff
         var getField = NativeLibrary.GetExport(h, "TIFFGetField");
         GetField1 = (delegate* unmanaged[Cdecl]<IntPtr, uint, void*, int>)getField;
         GetField2 = (delegate* unmanaged[Cdecl]<IntPtr, uint, void*, void*, int>)getField;
+        GetFieldDefaulted1 = (delegate* unmanaged[Cdecl]<IntPtr, uint, void*, int>)NativeLibrary.GetExport(h, "TIFFGetFieldDefaulted");
+        IsTiled = (delegate* unmanaged[Cdecl]<IntPtr, int>)NativeLibrary.GetExport(h, "TIFFIsTiled");
+        ScanlineSize64 = (delegate* unmanaged[Cdecl]<IntPtr, long>)NativeLibrary.GetExport(h, "TIFFScanlineSize64");
+        ReadScanline = (delegate* unmanaged[Cdecl]<IntPtr, void*, uint, ushort, int>)NativeLibrary.GetExport(h, "TIFFReadScanline");
         SetFieldCountArray = (delegate* unmanaged[Cdecl]<IntPtr, uint, int, ushort*, int>)NativeLibrary.GetExport(h, "TIFFSetField");
         ReadRgbaImageOriented = (delegate* unmanaged[Cdecl]<IntPtr, uint, uint, uint*, int, int, int>)NativeLibrary.GetExport(h, "TIFFReadRGBAImageOriented");
     }

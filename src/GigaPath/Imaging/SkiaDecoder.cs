@@ -10,20 +10,22 @@ internal static class SkiaDecoder
     {
         using var data = SKData.CreateCopy(encoded);
         using var codec = SKCodec.Create(data)
-            ?? throw new GigaPathException($"{sourceName}: not a readable image (unknown format, or a corrupt header)");
+            ?? throw new GigaPathException($"{sourceName}: not a readable image (unknown format, or a corrupt or truncated header)");
         var header = codec.Info;
         ImageDecoder.CheckPixelLimit(sourceName, header.Width, header.Height, maxPixels);
 
         var png = codec.EncodedFormat == SKEncodedImageFormat.Png ? PngHeader.TryRead(encoded) : null;
-        return png is { BitDepth: 16 }
-            ? Decode16BitPng(codec, png.Value, sourceName)
-            : Decode8Bit(codec, sourceName);
+        return png is { BitDepth: 16, ColorType: PngHeader.Grayscale }
+            ? Gray16Png.Decode(encoded, header.Width, header.Height, sourceName)
+            : DecodeRgba8888(codec, sourceName);
     }
 
-    private static RgbImage Decode8Bit(SKCodec codec, string sourceName)
+    // 16-bit colour and grey+alpha PNGs come out of Skia with the high byte of each sample, which is also what
+    // Pillow's RGB;16B / RGBA;16B / LA;16B unpackers keep.
+    private static RgbImage DecodeRgba8888(SKCodec codec, string sourceName)
     {
         var (w, h) = (codec.Info.Width, codec.Info.Height);
-        var rgba = GetPixels(codec, SKColorType.Rgba8888, 4, sourceName);
+        var rgba = GetRgbaPixels(codec, sourceName);
         var rgb = new byte[(long)w * h * 3];
         for (long p = 0, q = 0; p < rgb.Length; p += 3, q += 4)
         {
@@ -34,41 +36,21 @@ internal static class SkiaDecoder
         return new RgbImage(w, h, rgb);
     }
 
-    /// <summary>
-    /// Pillow does not scale 16-bit samples: colour and grey+alpha PNGs keep the high byte, and plain 16-bit grey
-    /// opens as a 32-bit integer image whose conversion to RGB saturates at 255. Skia would rescale, so the exact
-    /// 16-bit samples are decoded and reduced here.
-    /// </summary>
-    private static RgbImage Decode16BitPng(SKCodec codec, PngHeader png, string sourceName)
-    {
-        var (w, h) = (codec.Info.Width, codec.Info.Height);
-        var rgba = GetPixels(codec, SKColorType.Rgba16161616, 8, sourceName);
-        var samples = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(rgba);
-        var rgb = new byte[(long)w * h * 3];
-        bool saturate = png.ColorType == PngHeader.Grayscale;
-        for (long p = 0, q = 0; p < rgb.Length; p += 3, q += 4)
-        {
-            for (int c = 0; c < 3; c++)
-            {
-                int v = samples[(int)(q + c)];
-                rgb[p + c] = saturate ? (byte)Math.Min(v, 255) : (byte)(v >> 8);
-            }
-        }
-        return new RgbImage(w, h, rgb);
-    }
-
-    private static byte[] GetPixels(SKCodec codec, SKColorType colorType, int bytesPerPixel, string sourceName)
+    private static byte[] GetRgbaPixels(SKCodec codec, string sourceName)
     {
         var header = codec.Info;
         // No colour space: Skia then leaves samples untransformed, as Pillow does (it ignores ICC profiles and gAMA).
         var alpha = header.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
-        var info = new SKImageInfo(header.Width, header.Height, colorType, alpha);
-        var buffer = new byte[(long)header.Width * header.Height * bytesPerPixel];
+        var info = new SKImageInfo(header.Width, header.Height, SKColorType.Rgba8888, alpha);
+        long size = (long)header.Width * header.Height * 4;
+        if (size > Array.MaxLength)
+            throw new GigaPathException($"{sourceName}: a {header.Width}x{header.Height} image is too large to decode in one piece");
+        var buffer = new byte[size];
         SKCodecResult result;
         unsafe
         {
             fixed (byte* ptr = buffer)
-                result = codec.GetPixels(info, (IntPtr)ptr, header.Width * bytesPerPixel, new SKCodecOptions(SKZeroInitialized.Yes));
+                result = codec.GetPixels(info, (IntPtr)ptr, header.Width * 4, new SKCodecOptions(SKZeroInitialized.Yes));
         }
         if (result != SKCodecResult.Success)
         {

@@ -5,19 +5,11 @@ using System.Text;
 namespace GigaPath.Imaging;
 
 /// <summary>
-/// TIFF tiles (the first page) through the system libtiff's RGBA interface, read from memory. SkiaSharp has no TIFF
-/// codec. Matches Pillow's <c>convert("RGB")</c> for 8-bit images (RGB, RGBA, grey, grey+alpha, palette, any
-/// compression libtiff decodes); 16-bit samples are reduced by libtiff's rounding rather than Pillow's high byte.
+/// Opens TIFF data held in memory with the system libtiff (SkiaSharp has no TIFF codec), collecting libtiff's
+/// messages for the error text instead of letting them reach stderr. <see cref="TiffPixels"/> reads the first page.
 /// </summary>
 internal static unsafe class TiffDecoder
 {
-    private const uint TagImageWidth = 256;
-    private const uint TagImageLength = 257;
-    private const uint TagOrientation = 274;
-    private const uint TagExtraSamples = 338;
-    private const ushort ExtraSampleUnspecified = 0;
-    private const ushort ExtraSampleUnassociatedAlpha = 2;
-
     public static bool IsTiff(ReadOnlySpan<byte> encoded) =>
         encoded.Length >= 4 && (
             (encoded[0] == (byte)'I' && encoded[1] == (byte)'I' && encoded[3] == 0 && encoded[2] is 42 or 43) ||
@@ -54,7 +46,7 @@ internal static unsafe class TiffDecoder
                     throw new GigaPathException($"{sourceName}: not a readable TIFF image{errors.Suffix}");
                 try
                 {
-                    return ReadImage(lib, tif, sourceName, maxPixels, errors);
+                    return TiffPixels.Read(lib, tif, sourceName, maxPixels, () => errors.Suffix);
                 }
                 finally
                 {
@@ -67,50 +59,6 @@ internal static unsafe class TiffDecoder
             lib.OpenOptionsFree(options);
             errorsHandle.Free();
         }
-    }
-
-    private static RgbImage ReadImage(LibTiff lib, IntPtr tif, string sourceName, long maxPixels, ErrorLog errors)
-    {
-        uint width, height;
-        if (lib.GetField1(tif, TagImageWidth, &width) == 0 || lib.GetField1(tif, TagImageLength, &height) == 0
-            || width == 0 || height == 0)
-            throw new GigaPathException($"{sourceName}: the TIFF has no valid image size{errors.Suffix}");
-        ImageDecoder.CheckPixelLimit(sourceName, width, height, maxPixels);
-
-        // Pillow ignores the Orientation tag; asking libtiff for the file's own orientation makes it not flip.
-        ushort orientation;
-        if (lib.GetField1(tif, TagOrientation, &orientation) == 0 || orientation is < 1 or > 8)
-            orientation = 1;
-
-        // libtiff premultiplies unassociated alpha, Pillow drops it untouched: relabelling the extra sample as
-        // unspecified makes libtiff pass the colour samples through unchanged.
-        ushort extraCount;
-        ushort* extraKinds;
-        if (lib.GetField2(tif, TagExtraSamples, &extraCount, &extraKinds) != 0 && extraCount > 0
-            && extraKinds[0] == ExtraSampleUnassociatedAlpha)
-        {
-            var kinds = stackalloc ushort[extraCount];
-            for (int i = 0; i < extraCount; i++) kinds[i] = ExtraSampleUnspecified;
-            if (lib.SetFieldCountArray(tif, TagExtraSamples, extraCount, kinds) == 0)
-                throw new GigaPathException($"{sourceName}: cannot read the TIFF's alpha layout{errors.Suffix}");
-        }
-
-        var raster = new uint[(long)width * height];
-        int ok;
-        fixed (uint* r = raster)
-            ok = lib.ReadRgbaImageOriented(tif, width, height, r, orientation, 1);
-        if (ok == 0)
-            throw new GigaPathException($"{sourceName}: cannot decode the TIFF image (truncated or corrupt, or an unsupported layout){errors.Suffix}");
-
-        var rgb = new byte[raster.LongLength * 3];
-        for (long i = 0, p = 0; i < raster.LongLength; i++, p += 3)
-        {
-            uint v = raster[i];
-            rgb[p] = (byte)v;
-            rgb[p + 1] = (byte)(v >> 8);
-            rgb[p + 2] = (byte)(v >> 16);
-        }
-        return new RgbImage((int)width, (int)height, rgb);
     }
 
     /// <summary>Collects libtiff's error messages for the exception text.</summary>

@@ -17,15 +17,11 @@ public class TileEncoderLifecycleTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, true);
 
-    private static TileEncoderConfig Tiny => TileEncoderConfig.FromFile(FixturePaths.Get("tile_encoder_tiny", "config.json"));
+    private static TileEncoderConfig Tiny => TinyTileFixture.Config;
 
-    private static Tensor Pixels()
-    {
-        using var input = SafeTensorsFile.Open(FixturePaths.Get("tile_encoder_tiny", "input.safetensors"));
-        return input.Load("pixel_values");
-    }
+    private static Tensor Pixels() => TinyTileFixture.Pixels();
 
-    private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.equal(b).all().item<bool>();
+    private static bool Same(Tensor a, Tensor b) => TinyTileFixture.BitwiseEqual(a, b);
 
     [Test]
     public void RandomModelsAreDeterministicPerSeed()

@@ -11,20 +11,11 @@ public class TileEncoderParityTests
 {
     private const double Atol = 1e-4;
 
-    private static string TinyDir => FixturePaths.Get("tile_encoder_tiny");
+    private static string TinyDir => TinyTileFixture.Dir;
 
-    private static Tensor Pixels()
-    {
-        using var input = SafeTensorsFile.Open(FixturePaths.Get("tile_encoder_tiny", "input.safetensors"));
-        return input.Load("pixel_values");
-    }
+    private static Tensor Pixels() => TinyTileFixture.Pixels();
 
-    private static double MaxAbsDiff(Tensor a, Tensor b)
-    {
-        Assert.That(a.shape, Is.EqualTo(b.shape));
-        using var scope = NewDisposeScope();
-        return a.to(ScalarType.Float64).sub(b.to(ScalarType.Float64)).abs().max().item<double>();
-    }
+    private static double MaxAbsDiff(Tensor a, Tensor b) => TinyTileFixture.MaxAbsDiff(a, b);
 
     [Test]
     public void EmbeddingAndTokensMatchTimm()

@@ -1,0 +1,117 @@
+using System.Globalization;
+using GigaPath.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.IO;
+
+/// <summary>
+/// Reads and writes per-slide tile-feature files: safetensors (embeddings under <c>features</c>,
+/// <c>tile_embeddings</c> or <c>embeddings</c>, [N, D] or [1, N, D]; <c>coords</c> [N, 2] or [1, N, 2]) and HDF5 in
+/// the CLAM / TRIDENT layout (<c>features</c> and <c>coords</c> datasets).
+/// </summary>
+public static class TileFeatureFile
+{
+    /// <summary>Tensor names accepted for the embeddings, in order of preference.</summary>
+    public static readonly IReadOnlyList<string> FeatureNames = ["features", "tile_embeddings", "embeddings"];
+
+    public static TileFeatures Read(string path)
+    {
+        if (!File.Exists(path))
+            throw new GigaPathException($"{path}: tile-feature file not found");
+        var ext = Path.GetExtension(path).ToLowerInvariant();
+        return ext switch
+        {
+            ".safetensors" => ReadSafetensors(path),
+            ".h5" or ".hdf5" or ".hdf" => TileFeatureH5.Read(path),
+            _ => SniffAndRead(path),
+        };
+    }
+
+    private static TileFeatures SniffAndRead(string path)
+    {
+        Span<byte> head = stackalloc byte[8];
+        using (var fs = File.OpenRead(path))
+        {
+            if (fs.Read(head) == 8 && head.SequenceEqual(TileFeatureH5.Signature))
+                return TileFeatureH5.Read(path);
+        }
+        return ReadSafetensors(path);
+    }
+
+    public static TileFeatures ReadSafetensors(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        var name = FeatureNames.FirstOrDefault(file.Contains)
+            ?? throw new GigaPathException($"{path}: no tile embeddings (expected a tensor named {string.Join(", ", FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
+        var (features, shape) = file.ReadFloats(name);
+        var (count, dim) = Matrix(path, name, shape, null);
+        double[]? coords = null;
+        if (file.Contains("coords"))
+        {
+            using var scope = torch.NewDisposeScope();
+            var c = file.Load("coords", ScalarType.Float64);
+            var (cn, _) = Matrix(path, "coords", c.shape, 2);
+            if (cn != count)
+                throw new GigaPathException($"{path}: '{name}' holds {count} tiles but 'coords' holds {cn}");
+            coords = c.contiguous().data<double>().ToArray();
+        }
+        var attributes = file.Metadata.ToDictionary(kv => kv.Key, kv => (object)kv.Value);
+        return new TileFeatures(features, count, dim, coords, attributes, path).Validate();
+    }
+
+    /// <summary>Writes features (float32 [N, D]) and coords ([N, 2], int64 when every value is integral) atomically.</summary>
+    public static void WriteSafetensors(string path, TileFeatures tiles, IDictionary<string, object>? attributes = null)
+    {
+        tiles.Validate();
+        using var scope = torch.NewDisposeScope();
+        var tensors = new List<KeyValuePair<string, Tensor>>
+        {
+            new("features", torch.tensor(tiles.Features, [tiles.Count, tiles.Dim])),
+        };
+        if (tiles.Coords is not null)
+        {
+            var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
+            tensors.Add(new("coords", AllIntegral(tiles.Coords) ? c.to_type(ScalarType.Int64) : c));
+        }
+        var metadata = Merge(tiles.Attributes, attributes)
+            .ToDictionary(kv => kv.Key, kv => FormatAttribute(kv.Value));
+        SafeTensorsWriter.Write(path, tensors, metadata);
+    }
+
+    /// <summary>Writes a CLAM-layout HDF5 file atomically (see <see cref="TileFeatureH5.Write"/>).</summary>
+    public static void WriteH5(string path, TileFeatures tiles, IDictionary<string, object>? attributes = null) =>
+        TileFeatureH5.Write(path, tiles, Merge(tiles.Attributes, attributes));
+
+    internal static (int Count, int Dim) Matrix(string path, string name, long[] shape, int? width)
+    {
+        var expected = width is { } w ? $"[N, {w}] or [1, N, {w}]" : "[N, D] or [1, N, D]";
+        long[] s = shape.Length == 3 && shape[0] == 1 ? shape[1..] : shape;
+        if (s.Length != 2 || (width is { } ww && s[1] != ww))
+            throw new GigaPathException($"{path}: '{name}' has shape [{string.Join(", ", shape)}], expected {expected}");
+        if (s[0] > int.MaxValue || s[1] > int.MaxValue || s[0] * s[1] > Array.MaxLength)
+            throw new GigaPathException($"{path}: '{name}' shape [{string.Join(", ", shape)}] is too large");
+        return ((int)s[0], (int)s[1]);
+    }
+
+    internal static bool AllIntegral(double[] values) =>
+        values.All(v => double.IsFinite(v) && v == Math.Floor(v) && Math.Abs(v) < 9.0e15);
+
+    internal static Dictionary<string, object> Merge(IReadOnlyDictionary<string, object> a, IDictionary<string, object>? b)
+    {
+        var merged = new Dictionary<string, object>(a, StringComparer.Ordinal);
+        if (b is not null)
+            foreach (var (k, v) in b) merged[k] = v;
+        return merged;
+    }
+
+    private static string FormatAttribute(object value) => value switch
+    {
+        string s => s,
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        System.Collections.IEnumerable e => "[" + string.Join(", ", e.Cast<object>().Select(FormatAttribute)) + "]",
+        _ => value.ToString() ?? "",
+    };
+}

@@ -1,0 +1,126 @@
+using GigaPath.Weights;
+using PureHDF;
+
+namespace GigaPath.IO;
+
+/// <summary>
+/// HDF5 tile-feature files in the CLAM / TRIDENT layout: datasets <c>features</c> [N, D] (float32) and
+/// <c>coords</c> [N, 2] (int64 level-0 x, y), with patch attributes (patch_size, patch_level, mpp, …) on the coords
+/// dataset as CLAM writes them; this writer puts them on the root group too.
+/// </summary>
+internal static class TileFeatureH5
+{
+    public static ReadOnlySpan<byte> Signature => [0x89, (byte)'H', (byte)'D', (byte)'F', 0x0d, 0x0a, 0x1a, 0x0a];
+
+    public static TileFeatures Read(string path)
+    {
+        PureHDF.VOL.Native.NativeFile file;
+        try
+        {
+            file = H5File.OpenRead(path);
+        }
+        catch (Exception e)
+        {
+            throw new GigaPathException($"{path}: not a readable HDF5 file ({e.Message})", e);
+        }
+        using (file)
+        {
+            if (!file.LinkExists("features"))
+                throw new GigaPathException($"{path}: no 'features' dataset (file has: {string.Join(", ", file.Children().Select(c => c.Name))})");
+            var featureSet = file.Dataset("features");
+            var (count, dim) = TileFeatureFile.Matrix(path, "features", Dims(featureSet.Space), null);
+            var features = ReadAsFloats(path, "features", featureSet);
+
+            double[]? coords = null;
+            var attributes = new Dictionary<string, object>(StringComparer.Ordinal);
+            ReadAttributes(file, attributes);
+            if (file.LinkExists("coords"))
+            {
+                var coordSet = file.Dataset("coords");
+                var (n, _) = TileFeatureFile.Matrix(path, "coords", Dims(coordSet.Space), 2);
+                if (n != count)
+                    throw new GigaPathException($"{path}: 'features' holds {count} tiles but 'coords' holds {n}");
+                coords = ReadAsDoubles(path, "coords", coordSet);
+                ReadAttributes(coordSet, attributes);
+            }
+            return new TileFeatures(features, count, dim, coords, attributes, path).Validate();
+        }
+    }
+
+    public static void Write(string path, TileFeatures tiles, IReadOnlyDictionary<string, object> attributes)
+    {
+        tiles.Validate();
+        var file = new H5File
+        {
+            ["features"] = new H5Dataset(tiles.Features, fileDims: [(ulong)tiles.Count, (ulong)tiles.Dim]),
+        };
+        if (tiles.Coords is not null)
+        {
+            object data = TileFeatureFile.AllIntegral(tiles.Coords) ? tiles.Coords.Select(v => (long)v).ToArray() : tiles.Coords;
+            var coords = new H5Dataset(data, fileDims: [(ulong)tiles.Count, 2]);
+            foreach (var (k, v) in attributes) coords.Attributes[k] = ToH5(k, v);
+            file["coords"] = coords;
+        }
+        foreach (var (k, v) in attributes) file.Attributes[k] = ToH5(k, v);
+        AtomicFile.Write(path, stream => file.Write(stream));
+    }
+
+    private static object ToH5(string key, object value) => value switch
+    {
+        string or int or long or double or float or bool => value,
+        int[] or long[] or double[] or float[] or string[] => value,
+        short s => (int)s,
+        uint u => (long)u,
+        _ => throw new GigaPathException($"attribute '{key}': values of type {value.GetType().Name} cannot be written to HDF5 (use numbers, strings or arrays of them)"),
+    };
+
+    private static long[] Dims(IH5Dataspace space) => space.Dimensions.Select(d => (long)d).ToArray();
+
+    private static float[] ReadAsFloats(string path, string name, IH5Dataset set)
+    {
+        var type = set.Type;
+        if (type.Class == H5DataTypeClass.FloatingPoint && type.Size == 4)
+            return set.Read<float[]>();
+        return ReadAsDoubles(path, name, set).Select(v => (float)v).ToArray();
+    }
+
+    private static double[] ReadAsDoubles(string path, string name, IH5Dataset set)
+    {
+        var type = set.Type;
+        return (type.Class, type.Size) switch
+        {
+            (H5DataTypeClass.FloatingPoint, 8) => set.Read<double[]>(),
+            (H5DataTypeClass.FloatingPoint, 4) => Array.ConvertAll(set.Read<float[]>(), v => (double)v),
+            (H5DataTypeClass.FloatingPoint, 2) => Array.ConvertAll(set.Read<Half[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 8) when type.FixedPoint.IsSigned => Array.ConvertAll(set.Read<long[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 8) => Array.ConvertAll(set.Read<ulong[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 4) when type.FixedPoint.IsSigned => Array.ConvertAll(set.Read<int[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 4) => Array.ConvertAll(set.Read<uint[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 2) when type.FixedPoint.IsSigned => Array.ConvertAll(set.Read<short[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 2) => Array.ConvertAll(set.Read<ushort[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 1) when type.FixedPoint.IsSigned => Array.ConvertAll(set.Read<sbyte[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 1) => Array.ConvertAll(set.Read<byte[]>(), v => (double)v),
+            _ => throw new GigaPathException($"{path}: dataset '{name}' has HDF5 type {type.Class} of {type.Size} bytes; expected a float or integer type"),
+        };
+    }
+
+    /// <summary>Numbers, strings and 1-D arrays of them; other attribute types are skipped.</summary>
+    private static void ReadAttributes(IH5Object owner, Dictionary<string, object> into)
+    {
+        foreach (var a in owner.Attributes())
+        {
+            bool scalar = a.Space.Type == H5DataspaceType.Scalar;
+            object? value = (a.Type.Class, a.Type.Size) switch
+            {
+                (H5DataTypeClass.String, _) => scalar ? a.Read<string>() : a.Read<string[]>(),
+                (H5DataTypeClass.FloatingPoint, 8) => scalar ? a.Read<double>() : a.Read<double[]>(),
+                (H5DataTypeClass.FloatingPoint, 4) => scalar ? (double)a.Read<float>() : Array.ConvertAll(a.Read<float[]>(), v => (double)v),
+                (H5DataTypeClass.FixedPoint, 8) when a.Type.FixedPoint.IsSigned => scalar ? a.Read<long>() : a.Read<long[]>(),
+                (H5DataTypeClass.FixedPoint, 4) when a.Type.FixedPoint.IsSigned => scalar ? (long)a.Read<int>() : Array.ConvertAll(a.Read<int[]>(), v => (long)v),
+                (H5DataTypeClass.FixedPoint, 1) => scalar ? (long)a.Read<byte>() : Array.ConvertAll(a.Read<byte[]>(), v => (long)v),
+                _ => null,
+            };
+            if (value is not null) into[a.Name] = value;
+        }
+    }
+}

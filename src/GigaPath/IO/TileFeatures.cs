@@ -1,0 +1,28 @@
+namespace GigaPath.IO;
+
+/// <summary>
+/// Tile embeddings of one slide with their positions: the value passed from tile encoding to the slide encoder,
+/// fine-tuning and the output files.
+/// </summary>
+/// <param name="Features">Row-major [Count, Dim] embeddings.</param>
+/// <param name="Coords">Row-major [Count, 2] level-0 pixel (x, y) of each tile, or null when the file has none.</param>
+/// <param name="Attributes">File attributes (HDF5 attributes of the root and the coords dataset, or safetensors metadata).</param>
+/// <param name="Source">Where the features came from, for messages.</param>
+public sealed record TileFeatures(float[] Features, int Count, int Dim, double[]? Coords,
+    IReadOnlyDictionary<string, object> Attributes, string Source = "tile features")
+{
+    /// <summary>Checks that the arrays match the stated shape; the message names <see cref="Source"/>.</summary>
+    public TileFeatures Validate()
+    {
+        if (Count < 0 || Dim <= 0)
+            throw new GigaPathException($"{Source}: invalid shape [{Count}, {Dim}]");
+        if (Features.LongLength != (long)Count * Dim)
+            throw new GigaPathException($"{Source}: features hold {Features.LongLength} values, expected {Count} × {Dim}");
+        if (Coords is not null && Coords.LongLength != 2L * Count)
+            throw new GigaPathException($"{Source}: coords hold {Coords.LongLength / 2.0} rows, expected one (x, y) per tile ({Count})");
+        return this;
+    }
+
+    /// <summary>The embedding of tile <paramref name="i"/>.</summary>
+    public ReadOnlySpan<float> Row(int i) => Features.AsSpan(i * Dim, Dim);
+}

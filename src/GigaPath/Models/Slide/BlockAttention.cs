@@ -1,0 +1,103 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Slide;
+
+/// <summary>
+/// Block sizes of the attention kernel. Scores are computed for at most <see cref="QueryBlock"/> queries against
+/// <see cref="KeyBlock"/> keys at a time; a set of keys longer than one block is streamed with an online softmax
+/// (running max and sum), so no [segment × segment] matrix of a long branch is ever materialised.
+/// </summary>
+public sealed record AttentionBlocking
+{
+    public int QueryBlock { get; init; } = 1024;
+    public int KeyBlock { get; init; } = 1024;
+    /// <summary>Upper bound on score elements held at once (batch × query block × key block).</summary>
+    public long ScoreElements { get; init; } = 1L << 24;
+    /// <summary>Upper bound on the elements of one gathered q/k/v buffer (segments × heads × tokens × head_dim).</summary>
+    public long GatherElements { get; init; } = 1L << 23;
+
+    public static AttentionBlocking Default { get; } = new();
+
+    internal AttentionBlocking Validate()
+    {
+        if (QueryBlock <= 0 || KeyBlock <= 0 || ScoreElements <= 0 || GatherElements <= 0)
+            throw new GigaPathException($"attention blocking: every block size must be positive ({this})");
+        return this;
+    }
+}
+
+/// <summary>
+/// Exact softmax attention that also returns the natural-log log-sum-exp of every query row - what flash-attn's
+/// kernel returns and what the dilated-attention branch combination needs (SDPA gives no lse).
+/// </summary>
+internal static class BlockAttention
+{
+    /// <summary>
+    /// q, k, v: [batch, m, d] (any float dtype; matmuls run in it, softmax statistics in float32). Returns
+    /// out [batch, m, d] float32 = softmax(scale·q·kᵀ)·v and lse [batch, m] float32 = ln Σ_k exp(scale·q·k).
+    /// No masking of any kind.
+    /// </summary>
+    public static (Tensor Out, Tensor Lse) Attend(Tensor q, Tensor k, Tensor v, double scale, AttentionBlocking blocking)
+    {
+        long batch = q.shape[0], m = q.shape[1], d = q.shape[2];
+        long bq = Math.Min(m, blocking.QueryBlock);
+        long bk = Math.Min(m, blocking.KeyBlock);
+        long bb = Math.Clamp(blocking.ScoreElements / (bq * bk), 1, batch);
+        var output = torch.empty([batch, m, d], ScalarType.Float32, q.device);
+        var lse = torch.empty([batch, m], ScalarType.Float32, q.device);
+        for (long b0 = 0; b0 < batch; b0 += bb)
+        {
+            long nb = Math.Min(bb, batch - b0);
+            var kb = k.narrow(0, b0, nb);
+            var vb = v.narrow(0, b0, nb);
+            for (long i0 = 0; i0 < m; i0 += bq)
+            {
+                using var scope = torch.NewDisposeScope();
+                long nq = Math.Min(bq, m - i0);
+                var qb = q.narrow(0, b0, nb).narrow(1, i0, nq).mul(scale);
+                var (o, l) = bk >= m ? OneBlock(qb, kb, vb) : Streamed(qb, kb, vb, bk);
+                output.narrow(0, b0, nb).narrow(1, i0, nq).copy_(o);
+                lse.narrow(0, b0, nb).narrow(1, i0, nq).copy_(l);
+            }
+        }
+        return (output, lse);
+    }
+
+    /// <summary>Every key fits in one block: plain softmax.</summary>
+    private static (Tensor Out, Tensor Lse) OneBlock(Tensor qb, Tensor k, Tensor v)
+    {
+        var s = Scores(qb, k);
+        var max = s.amax([-1], keepdim: true);
+        s.sub_(max).exp_();
+        var sum = s.sum(-1, keepdim: true);
+        var o = Float(torch.matmul(s.to_type(v.dtype), v)).div_(sum);
+        return (o, max.add_(sum.log_()).squeeze(-1));
+    }
+
+    /// <summary>Keys streamed in blocks with a running max and running sum (flash-attention style).</summary>
+    private static (Tensor Out, Tensor Lse) Streamed(Tensor qb, Tensor k, Tensor v, long bk)
+    {
+        long nb = qb.shape[0], nq = qb.shape[1], d = v.shape[2], m = k.shape[1];
+        var runMax = torch.full([nb, nq, 1], double.NegativeInfinity, ScalarType.Float32, qb.device);
+        var runSum = torch.zeros([nb, nq, 1], ScalarType.Float32, qb.device);
+        var acc = torch.zeros([nb, nq, d], ScalarType.Float32, qb.device);
+        for (long j0 = 0; j0 < m; j0 += bk)
+        {
+            using var scope = torch.NewDisposeScope();
+            long nk = Math.Min(bk, m - j0);
+            var s = Scores(qb, k.narrow(1, j0, nk));
+            var newMax = torch.maximum(runMax, s.amax([-1], keepdim: true));
+            s.sub_(newMax).exp_();
+            var alpha = runMax.sub(newMax).exp_();
+            runSum.mul_(alpha).add_(s.sum(-1, keepdim: true));
+            acc.mul_(alpha).add_(Float(torch.matmul(s.to_type(v.dtype), v.narrow(1, j0, nk))));
+            runMax.copy_(newMax);
+        }
+        return (acc.div_(runSum), runMax.add_(runSum.log_()).squeeze(-1));
+    }
+
+    private static Tensor Scores(Tensor qb, Tensor kb) => Float(torch.matmul(qb, kb.transpose(1, 2)));
+
+    private static Tensor Float(Tensor t) => t.dtype == ScalarType.Float32 ? t : t.to_type(ScalarType.Float32);
+}

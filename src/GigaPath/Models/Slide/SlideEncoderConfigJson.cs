@@ -1,0 +1,205 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace GigaPath.Models.Slide;
+
+/// <summary>
+/// config.json of a slide-encoder folder, in the fixtures' format (snake_case keys as in the reference). Fields that
+/// would change the math must hold the one value this engine implements; descriptive fields are accepted and ignored;
+/// anything else is an error naming the field, so a typo never silently falls back to a default.
+/// </summary>
+internal static class SlideEncoderConfigJson
+{
+    /// <summary>Flags the reference exposes whose only supported value is the production one.</summary>
+    private static readonly Dictionary<string, object> FixedValues = new(StringComparer.Ordinal)
+    {
+        ["subln"] = true,
+        ["encoder_normalize_before"] = true,
+        ["deepnorm"] = false,
+        ["normalize_output"] = true,
+        ["no_scale_embedding"] = true,
+        ["layernorm_embedding"] = false,
+        ["attention_softmax_scale"] = "head_dim**-0.5",
+    };
+
+    /// <summary>Descriptive or training-only fields (identity in eval mode).</summary>
+    private static readonly HashSet<string> Informational = new(StringComparer.Ordinal)
+    {
+        "model_family", "reference", "description", "architecture", "attention_dropout", "dropout", "drop_path_rate",
+        "dropout_train_only", "drop_path_rate_train_only", "global_pool_default", "weight_init", "inputs",
+        "last_hidden_state_slicing", "engine", "engine_version",
+    };
+
+    private static readonly HashSet<string> ModelFields = new(StringComparer.Ordinal)
+    {
+        "in_chans", "embed_dim", "depth", "num_heads", "head_dim", "mlp_ratio", "ffn_dim", "segment_length",
+        "dilated_ratio", "max_wsi_size", "slide_ngrids", "tile_size", "outer_norm_eps", "encoder_layernorm_eps",
+        "activation",
+    };
+
+    public static SlideEncoderConfig Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new GigaPathException($"{path}: config file not found");
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new GigaPathException($"{path}: not valid JSON ({e.Message})", e);
+        }
+        if (root is not JsonObject obj)
+            throw new GigaPathException($"{path}: must hold a JSON object");
+        return Parse(obj, path);
+    }
+
+    public static SlideEncoderConfig Parse(JsonObject obj, string source)
+    {
+        foreach (var (key, value) in obj)
+        {
+            if (ModelFields.Contains(key) || Informational.Contains(key)) continue;
+            if (FixedValues.TryGetValue(key, out var expected))
+            {
+                CheckFixed(source, key, value, expected);
+                continue;
+            }
+            throw new GigaPathException($"{source}: unknown field '{key}' (known: {string.Join(", ", ModelFields.Concat(FixedValues.Keys))})");
+        }
+
+        if (obj["activation"] is { } act)
+        {
+            var a = act.GetValueKind() == JsonValueKind.String ? act.GetValue<string>() : "";
+            if (!a.StartsWith("gelu", StringComparison.Ordinal))
+                throw new GigaPathException($"{source}: activation '{act.ToJsonString()}' is not supported (only exact erf gelu)");
+        }
+
+        int embed = RequiredInt(obj, "embed_dim", source);
+        int heads = RequiredInt(obj, "num_heads", source);
+        int tileSize = OptionalInt(obj, "tile_size", source) ?? 256;
+
+        int ffn;
+        var mlpRatio = OptionalDouble(obj, "mlp_ratio", source);
+        var ffnDim = OptionalInt(obj, "ffn_dim", source);
+        if (ffnDim is { } f)
+        {
+            ffn = f;
+            if (mlpRatio is { } r && Math.Abs(r * embed - f) > 1e-9)
+                throw new GigaPathException($"{source}: ffn_dim {f} disagrees with mlp_ratio {r} × embed_dim {embed}");
+        }
+        else
+        {
+            double r = mlpRatio ?? 4.0;
+            ffn = (int)(embed * r);
+        }
+
+        int[] segments;
+        var maxWsi = OptionalInt(obj, "max_wsi_size", source);
+        var seg = OptionalIntArray(obj, "segment_length", source);
+        if (seg is not null)
+        {
+            segments = seg;
+            if (maxWsi is { } m && !SlideEncoderConfig.SegmentLengthsFor(m, tileSize).SequenceEqual(seg))
+                throw new GigaPathException($"{source}: segment_length [{string.Join(", ", seg)}] disagrees with max_wsi_size {m} (which gives [{string.Join(", ", SlideEncoderConfig.SegmentLengthsFor(m, tileSize))}]); give one of them");
+        }
+        else
+        {
+            segments = SlideEncoderConfig.SegmentLengthsFor(maxWsi ?? 262144, tileSize);
+        }
+
+        var config = new SlideEncoderConfig
+        {
+            InChans = RequiredInt(obj, "in_chans", source),
+            EmbedDim = embed,
+            Depth = RequiredInt(obj, "depth", source),
+            NumHeads = heads,
+            FfnDim = ffn,
+            SegmentLength = segments,
+            DilatedRatio = OptionalIntArray(obj, "dilated_ratio", source) ?? [1, 2, 4, 8, 16],
+            SlideNgrids = OptionalInt(obj, "slide_ngrids", source) ?? 1000,
+            TileSize = tileSize,
+            OuterNormEps = OptionalDouble(obj, "outer_norm_eps", source) ?? 1e-6,
+            EncoderLayerNormEps = OptionalDouble(obj, "encoder_layernorm_eps", source) ?? 1e-5,
+        }.Validate(source);
+
+        if (OptionalInt(obj, "head_dim", source) is { } hd && hd != config.HeadDim)
+            throw new GigaPathException($"{source}: head_dim {hd} disagrees with embed_dim {embed} / num_heads {heads} = {config.HeadDim}");
+        return config;
+    }
+
+    public static string Write(SlideEncoderConfig c)
+    {
+        var obj = new JsonObject
+        {
+            ["model_family"] = "Prov-GigaPath slide encoder (LongNetViT)",
+            ["in_chans"] = c.InChans,
+            ["embed_dim"] = c.EmbedDim,
+            ["depth"] = c.Depth,
+            ["num_heads"] = c.NumHeads,
+            ["head_dim"] = c.HeadDim,
+            ["ffn_dim"] = c.FfnDim,
+            ["segment_length"] = new JsonArray(c.SegmentLength.Select(v => (JsonNode)v).ToArray()),
+            ["dilated_ratio"] = new JsonArray(c.DilatedRatio.Select(v => (JsonNode)v).ToArray()),
+            ["slide_ngrids"] = c.SlideNgrids,
+            ["tile_size"] = c.TileSize,
+            ["outer_norm_eps"] = c.OuterNormEps,
+            ["encoder_layernorm_eps"] = c.EncoderLayerNormEps,
+            ["activation"] = "gelu (erf)",
+        };
+        return obj.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static void CheckFixed(string source, string key, JsonNode? value, object expected)
+    {
+        bool ok = expected switch
+        {
+            bool b => value?.GetValueKind() is JsonValueKind.True or JsonValueKind.False && value.GetValue<bool>() == b,
+            string s => value?.GetValueKind() == JsonValueKind.String && value.GetValue<string>() == s,
+            _ => false,
+        };
+        if (!ok)
+        {
+            var shown = expected is bool eb ? (eb ? "true" : "false") : $"\"{expected}\"";
+            throw new GigaPathException($"{source}: {key} = {value?.ToJsonString() ?? "null"} is not supported (this engine implements {key} = {shown} only)");
+        }
+    }
+
+    private static int RequiredInt(JsonObject obj, string key, string source) =>
+        OptionalInt(obj, key, source) ?? throw new GigaPathException($"{source}: required field '{key}' is missing");
+
+    private static int? OptionalInt(JsonObject obj, string key, string source)
+    {
+        if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
+        if (node.GetValueKind() == JsonValueKind.Number && node is JsonValue v)
+        {
+            if (v.TryGetValue<int>(out var i)) return i;
+            if (v.TryGetValue<double>(out var d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
+        }
+        throw new GigaPathException($"{source}: field '{key}' must be an integer, got {node.ToJsonString()}");
+    }
+
+    private static double? OptionalDouble(JsonObject obj, string key, string source)
+    {
+        if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
+        if (node.GetValueKind() == JsonValueKind.Number && node is JsonValue v && v.TryGetValue<double>(out var d))
+            return d;
+        throw new GigaPathException($"{source}: field '{key}' must be a number, got {node.ToJsonString()}");
+    }
+
+    private static int[]? OptionalIntArray(JsonObject obj, string key, string source)
+    {
+        if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
+        if (node is not JsonArray arr)
+            throw new GigaPathException($"{source}: field '{key}' must be an array of integers, got {node.ToJsonString()}");
+        var result = new int[arr.Count];
+        for (int i = 0; i < arr.Count; i++)
+        {
+            if (arr[i] is JsonValue v && arr[i]!.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var x))
+                result[i] = x;
+            else
+                throw new GigaPathException($"{source}: {key}[{i}] must be an integer, got {arr[i]?.ToJsonString() ?? "null"}");
+        }
+        return result;
+    }
+}

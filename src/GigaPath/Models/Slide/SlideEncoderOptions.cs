@@ -1,0 +1,44 @@
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Slide;
+
+/// <summary>How a slide encoder is placed and run.</summary>
+public sealed record SlideEncoderOptions
+{
+    /// <summary>"cpu", "cuda" or "cuda:N".</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>
+    /// Weight/matmul precision: Float32, BFloat16 or Float16 (CUDA only: float16 matmuls on CPU are unusably slow).
+    /// LayerNorms, softmax statistics, residuals and outputs stay float32, like torch.autocast in the reference.
+    /// </summary>
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+
+    /// <summary>
+    /// Ignore checkpoint entries the model does not have. The published <c>slide_encoder.pth</c> has not been
+    /// inspected for extra entries (e.g. an MAE decoder); missing model keys are always an error.
+    /// </summary>
+    public bool AllowUnexpectedKeys { get; init; }
+
+    /// <summary>Block sizes of the attention kernel (memory/speed trade-off only; results do not depend on them beyond rounding).</summary>
+    public AttentionBlocking Blocking { get; init; } = AttentionBlocking.Default;
+
+    /// <summary>Called with each warning (e.g. duplicate grid cells) as it arises; warnings are also returned with the result.</summary>
+    public Action<string>? OnWarning { get; init; }
+
+    public static ScalarType ParseDType(string text) => text.ToLowerInvariant() switch
+    {
+        "float32" or "fp32" or "f32" => ScalarType.Float32,
+        "bfloat16" or "bf16" => ScalarType.BFloat16,
+        "float16" or "fp16" or "f16" or "half" => ScalarType.Float16,
+        _ => throw new GigaPathException($"dtype '{text}' is not supported (use float32, bfloat16 or float16)"),
+    };
+
+    public static string DTypeName(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float16 => "float16",
+        _ => dtype.ToString(),
+    };
+}
