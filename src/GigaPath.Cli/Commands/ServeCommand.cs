@@ -1,6 +1,7 @@
 using System.CommandLine;
 using GigaPath.Server.Hosting;
 using GigaPath.Server.Scoring;
+using GigaPath.Server.Slide;
 
 namespace GigaPath.Cli.Commands;
 
@@ -15,7 +16,7 @@ public sealed class ServeCommand : ICliCommand
     {
         var defaults = new ServerOptions();
         var model = new Option<string>("--model") { Description = "Tile encoder folder (config.json + weights), as for embed-tiles", Required = true };
-        var slideModel = new Option<string?>("--slide-model") { Description = "Slide encoder folder; enables POST /score/slide" };
+        var slideModel = new Option<string?>("--slide-model") { Description = "Slide encoder folder or weight file, as for embed-slide; enables POST /score/slide" };
         var urls = new Option<string[]>("--urls")
         {
             Description = $"Addresses to listen on, separated by ';' (default {ServerOptions.DefaultUrl}). Non-loopback addresses need an API key",
@@ -60,7 +61,7 @@ public sealed class ServeCommand : ICliCommand
                 DType = parse.GetValue(dtype)!,
                 ShutdownTimeoutSeconds = parse.GetValue(shutdown),
             };
-            var server = new ScoringServer(options, TileEncoderBackend.Load);
+            var server = new ScoringServer(options, TileEncoderBackend.Load, SlideEncoderBackend.Load);
             server.RunAsync(CancellationToken.None).GetAwaiter().GetResult();
             return 0;
         }));

@@ -55,6 +55,7 @@ public sealed class ScoringServer : IAsyncDisposable
         _logging = logging;
         _models = new ModelState { SlideConfigured = options.SlideModelDir is not null };
         Metrics.Ready = () => _models.IsReady;
+        Metrics.SlideQueue = () => _models.Slide?.Runner.Depth ?? 0;
         Metrics.Queue = () => _models.Tile is { } t ? (t.Queue.Depth, t.Queue.Capacity) : (0, _options.QueueCapacity);
     }
 

@@ -15,7 +15,7 @@ public sealed record ServerOptions
     /// <summary>Tile encoder folder (config.json + weights), as for <c>embed-tiles --model</c>.</summary>
     public string ModelDir { get; init; } = "";
 
-    /// <summary>Slide encoder folder; <c>/score/slide</c> answers 404 without one.</summary>
+    /// <summary>Slide encoder folder or weight file; <c>/score/slide</c> answers 404 without one.</summary>
     public string? SlideModelDir { get; init; }
 
     public IReadOnlyList<string> Urls { get; init; } = new[] { DefaultUrl };
@@ -61,8 +61,8 @@ public sealed record ServerOptions
             throw new GigaPathException("--model: a tile encoder folder is required");
         if (!Directory.Exists(ModelDir))
             throw new GigaPathException($"--model: folder '{ModelDir}' not found");
-        if (SlideModelDir is not null && !Directory.Exists(SlideModelDir))
-            throw new GigaPathException($"--slide-model: folder '{SlideModelDir}' not found");
+        if (SlideModelDir is not null && !Directory.Exists(SlideModelDir) && !File.Exists(SlideModelDir))
+            throw new GigaPathException($"--slide-model: '{SlideModelDir}' not found");
         var device = DeviceSelection.ParseDevice(Device);
         var dtype = DeviceSelection.ParseDType(DType);
         DeviceSelection.EnsureSupported(device, dtype);

@@ -30,6 +30,9 @@ public sealed class ServerMetrics
 
     internal Func<bool> Ready { get; set; } = () => false;
 
+    /// <summary>Reads the number of slide requests running or waiting (0 without a slide encoder).</summary>
+    internal Func<int> SlideQueue { get; set; } = () => 0;
+
     public long ImagesEmbedded => Interlocked.Read(ref _images);
 
     public long RequestCount(string endpoint, int status) => _requests.TryGetValue((endpoint, status), out var n) ? n : 0;
@@ -116,6 +119,8 @@ public sealed class ServerMetrics
         sb.Append(inv, $"gigapath_queue_depth {depth}\n");
         Header(sb, "gigapath_queue_capacity", "gauge", "Images that may be admitted at once.");
         sb.Append(inv, $"gigapath_queue_capacity {capacity}\n");
+        Header(sb, "gigapath_slide_queue_depth", "gauge", "Slide requests being encoded or waiting.");
+        sb.Append(inv, $"gigapath_slide_queue_depth {SlideQueue()}\n");
         Header(sb, "gigapath_model_ready", "gauge", "1 once the tile encoder is loaded.");
         sb.Append(inv, $"gigapath_model_ready {(Ready() ? 1 : 0)}\n");
         return sb.ToString();

@@ -1,3 +1,5 @@
+using GigaPath.IO;
+
 namespace GigaPath.Server.Slide;
 
 /// <summary>The slide encoder behind <c>/score/slide</c>; called by one thread at a time (see <see cref="SlideRunner"/>).</summary>
@@ -8,15 +10,11 @@ public interface ISlideEmbeddingBackend : IDisposable
 
     string Description { get; }
 
-    /// <summary>
-    /// Encodes one slide. <paramref name="tileEmbeddings"/> holds <paramref name="tileCount"/> rows of
-    /// <see cref="InputDim"/> floats, <paramref name="coords"/> as many (x, y) pairs. Returns the named outputs in a
-    /// fixed order, with the names <c>embed-slide</c> writes.
-    /// </summary>
-    IReadOnlyList<NamedTensor> Encode(float[] tileEmbeddings, int tileCount, float[] coords, SlidePooling pool, bool allLayers);
+    /// <summary>Encodes one slide (tiles with coordinates); bad input throws <see cref="GigaPathException"/>.</summary>
+    SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers);
 }
 
-/// <summary>Which head output is the slide's main embedding.</summary>
+/// <summary>Which head output is the slide embedding (and the per-layer embeddings).</summary>
 public enum SlidePooling
 {
     /// <summary>Mean over tile tokens (global_pool=True), what the authors use.</summary>
@@ -26,5 +24,8 @@ public enum SlidePooling
     Cls,
 }
 
-/// <summary>One output tensor of a slide encoding.</summary>
+/// <summary>One output tensor of a slide encoding, float32 row-major.</summary>
 public sealed record NamedTensor(string Name, float[] Data, long[] Shape);
+
+/// <summary>The named outputs of one slide, in a fixed order, with the encoder's non-fatal warnings.</summary>
+public sealed record SlideResult(IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> Warnings);

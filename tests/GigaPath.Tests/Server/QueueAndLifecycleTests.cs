@@ -85,8 +85,9 @@ public class QueueAndLifecycleTests
         // While the worker is busy, 8 clients queue one image each; the next batch must take all 8.
         var images = Enumerable.Range(1, 8).Select(i => Image(i)).ToList();
         var requests = images.Select(i => h.ScoreAsync(new[] { i })).ToList();
-        for (int spin = 0; spin < 300 && h.Server.Metrics.Render().Contains("gigapath_queue_depth 9\n") == false; spin++)
+        for (int spin = 0; spin < 1500 && !h.Server.Metrics.Render().Contains("gigapath_queue_depth 9\n"); spin++)
             await Task.Delay(20);
+        Assert.That(h.Server.Metrics.Render(), Does.Contain("gigapath_queue_depth 9\n"), "all eight queued behind the busy worker");
         backend.Gate.Set();
         await blocker;
         var results = await Task.WhenAll(requests);
