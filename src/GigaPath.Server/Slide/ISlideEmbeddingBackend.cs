@@ -14,15 +14,6 @@ public interface ISlideEmbeddingBackend : IDisposable
     SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers);
 }
 
-/// <summary>Which head output is the slide embedding (and the per-layer embeddings).</summary>
-public enum SlidePooling
-{
-    /// <summary>Mean over tile tokens (global_pool=True), what the authors use.</summary>
-    Mean,
-
-    /// <summary>The CLS token (global_pool=False), the bare create_model default.</summary>
-    Cls,
-}
 
 /// <summary>One output tensor of a slide encoding, float32 row-major.</summary>
 public sealed record NamedTensor(string Name, float[] Data, long[] Shape);

@@ -122,7 +122,8 @@ public static class AtomicFile
     public static void Write(string path, Action<Stream> write) =>
         WriteVia(path, tmp =>
         {
-            using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            // ReadWrite: some writers (PureHDF) need a readable, seekable stream.
+            using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
             write(fs);
             fs.Flush(flushToDisk: true);
         });

@@ -147,13 +147,17 @@ public sealed class SlideEncoder : IDisposable
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson() + "\n");
     }
 
-    /// <summary>Encodes one slide from a tile-feature file's contents.</summary>
+    /// <summary>
+    /// Encodes one slide from a tile-feature file's contents, with its tiling-resolution coordinates
+    /// (<c>coords_tiling</c>, as the whole-slide pipeline writes) when present, else its <c>coords</c>.
+    /// </summary>
     public SlideEncoding Encode(TileFeatures tiles, bool allLayers = false)
     {
-        if (tiles.Coords is null)
-            throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
-        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
+        var coords = tiles.SlideEncoderCoords
+            ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
+        using var scope = torch.NewDisposeScope();
+        var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        var c = torch.tensor(coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
