@@ -118,12 +118,14 @@ public sealed class SlideEncoder : IDisposable
         config.Validate();
         var model = new LongNetViT(config);
         using (torch.no_grad())
+        using (torch.NewDisposeScope())
         {
             var generator = new Generator((ulong)seed);
-            nn.init.normal_(model.cls_token, 0, 0.02, generator);
+            void Normal(Tensor t, double std) => t.copy_(torch.randn(t.shape, generator: generator).mul_(std));
+            Normal(model.cls_token, 0.02);
             foreach (var linear in model.modules().OfType<Linear>())
             {
-                nn.init.normal_(linear.weight!, 0, 0.02, generator);
+                Normal(linear.weight!, 0.02);
                 linear.bias!.zero_();
             }
         }
@@ -145,14 +147,17 @@ public sealed class SlideEncoder : IDisposable
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson() + "\n");
     }
 
-    /// <summary>Encodes one slide from a tile-feature file's contents.</summary>
+    /// <summary>
+    /// Encodes one slide from a tile-feature file's contents, with its tiling-resolution coordinates
+    /// (<c>coords_tiling</c>, as the whole-slide pipeline writes) when present, else its <c>coords</c>.
+    /// </summary>
     public SlideEncoding Encode(TileFeatures tiles, bool allLayers = false)
     {
-        if (tiles.Coords is null)
-            throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
+        var coords = tiles.SlideEncoderCoords
+            ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
         using var scope = torch.NewDisposeScope();
         var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
+        var c = torch.tensor(coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
