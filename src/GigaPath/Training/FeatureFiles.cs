@@ -11,12 +11,20 @@ public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? Slide
 /// Finds and reads per-slide feature files as the pipeline writes them (<see cref="TileFeatureFile"/>):
 /// <c>&lt;slide_id&gt;.safetensors</c> (tile features [N, D] under <c>features</c>, <c>tile_embeddings</c> or
 /// <c>embeddings</c>, <c>coords</c> [N, 2]) or <c>&lt;slide_id&gt;.h5</c> (CLAM/TRIDENT <c>features</c>, <c>coords</c>).
-/// A safetensors file may also hold <c>slide_embedding</c> [D] or [1, D], which the linear probe prefers.
+/// The slide embedding the linear probe prefers is a <c>slide_embedding</c> tensor ([D] or [1, D]) in the feature file
+/// itself or in the pipeline's <c>&lt;slide_id&gt;.slide.safetensors</c> next to it.
 /// </summary>
 public static class FeatureFiles
 {
     public static readonly string[] Extensions = [".safetensors", ".h5"];
     public const string SlideEmbeddingKey = "slide_embedding";
+
+    /// <summary>Files the pipeline and <c>predict</c> write next to feature files, which are not feature files themselves.</summary>
+    private static readonly string[] CompanionSuffixes = [".slide.safetensors", ".attention.safetensors"];
+
+    /// <summary>The pipeline's slide-embedding file that belongs to a feature file.</summary>
+    public static string SlideFileFor(string featurePath) =>
+        System.IO.Path.Combine(System.IO.Path.GetDirectoryName(featurePath) ?? ".", SlideIdOf(featurePath) + ".slide.safetensors");
 
     /// <summary>The feature file of <paramref name="slideId"/> in <paramref name="directory"/>, or null when there is none.</summary>
     public static string? Find(string directory, string slideId) =>
@@ -33,6 +41,7 @@ public static class FeatureFiles
         if (!Directory.Exists(path)) throw new GigaPathException($"{path}: no such feature file or folder");
         return Directory.EnumerateFiles(path)
             .Where(f => Extensions.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase)))
+            .Where(f => !CompanionSuffixes.Any(c => f.EndsWith(c, StringComparison.OrdinalIgnoreCase)))
             .Order(StringComparer.Ordinal);
     }
 
@@ -50,7 +59,7 @@ public static class FeatureFiles
                 var (n, _) = TileFeatureFile.Matrix(path, "coords", file.Info("coords").Shape, 2);
                 if (n != count) throw new GigaPathException($"{path}: '{name}' holds {count} tiles but 'coords' holds {n}");
             }
-            return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : null);
+            return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : CompanionWidth(path));
         }
         try
         {
@@ -58,7 +67,7 @@ public static class FeatureFiles
             if (!h5.LinkExists("features")) throw new GigaPathException($"{path}: no 'features' dataset");
             var dims = h5.Dataset("features").Space.Dimensions.Select(d => (long)d).ToArray();
             var (count, dim) = TileFeatureFile.Matrix(path, "features", dims, null);
-            return new FeatureFileInfo(path, count, dim, null);
+            return new FeatureFileInfo(path, count, dim, CompanionWidth(path));
         }
         catch (Exception e) when (e is not GigaPathException)
         {
@@ -74,14 +83,9 @@ public static class FeatureFiles
                 throw new GigaPathException($"{path}: tile {i / tiles.Dim} holds a non-finite feature value ({tiles.Features[i]})");
         float[]? slide = null;
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-        {
-            using var file = SafeTensorsFile.Open(path);
-            if (file.Contains(SlideEmbeddingKey))
-            {
-                SlideEmbeddingWidth(file);
-                slide = file.ReadFloats(SlideEmbeddingKey).Data;
-            }
-        }
+            slide = ReadSlideEmbedding(path);
+        if (slide is null && File.Exists(SlideFileFor(path)))
+            slide = ReadSlideEmbedding(SlideFileFor(path));
         var coords = tiles.Coords?.Select(v => (float)v).ToArray();
         return new SlideBag(slideId ?? SlideIdOf(path), path, tiles.Features, tiles.Count, tiles.Dim, coords, slide);
     }
@@ -94,6 +98,22 @@ public static class FeatureFiles
             if (name.EndsWith(ext, StringComparison.OrdinalIgnoreCase))
                 return name[..^ext.Length];
         return System.IO.Path.GetFileNameWithoutExtension(name);
+    }
+
+    private static float[]? ReadSlideEmbedding(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        if (!file.Contains(SlideEmbeddingKey)) return null;
+        SlideEmbeddingWidth(file);
+        return file.ReadFloats(SlideEmbeddingKey).Data;
+    }
+
+    private static int? CompanionWidth(string featurePath)
+    {
+        var companion = SlideFileFor(featurePath);
+        if (!File.Exists(companion)) return null;
+        using var file = SafeTensorsFile.Open(companion);
+        return file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : null;
     }
 
     private static int SlideEmbeddingWidth(SafeTensorsFile file)

@@ -99,4 +99,30 @@ public class PredictCommandTests
         Assert.That(code, Is.EqualTo(2));
         Assert.That(error, Does.Contain("head.json").And.Contain("not found"));
     }
+
+    [Test]
+    public void PipelineLayoutH5WithSlideEmbeddingCompanionFeedsTheLinearProbe()
+    {
+        // A cohort folder as `gigapath run` leaves it: <id>.h5 tile features and <id>.slide.safetensors with slide_embedding.
+        var dir = Path.Combine(_cohort.Root, "pipeline-out");
+        Directory.CreateDirectory(dir);
+        foreach (var (id, _) in _cohort.Slides)
+        {
+            var tiles = TileFeatureFile.Read(Path.Combine(_cohort.FeaturesDir, id + ".safetensors"));
+            TileFeatureFile.WriteH5(Path.Combine(dir, id + ".h5"), tiles);
+            using var scope = NewDisposeScope();
+            var mean = tensor(tiles.Features, [tiles.Count, tiles.Dim]).mean([0L]).unsqueeze(0);
+            SafeTensorsWriter.Write(Path.Combine(dir, id + ".slide.safetensors"), new Dictionary<string, Tensor> { ["slide_embedding"] = mean * 3 });
+        }
+        var options = new TrainingOptions(TrainingOptions.ParseHead("linear")) { Folds = 3 };
+        var report = CrossValidation.Run(new CrossValidationRequest(_cohort.LabelsPath, dir, Path.Combine(dir, "cv"), options));
+        var config = GigaPath.Models.Heads.HeadCheckpoint.ReadConfig(Path.Combine(dir, "cv", "fold_0"));
+        Assert.That(config.SlideInput, Is.EqualTo("stored"));
+        Assert.That(report.Slides, Is.EqualTo(24));
+
+        var predictions = Predictor.Run(new PredictionRequest(Path.Combine(dir, "cv", "fold_0"), [dir], Path.Combine(dir, "p.csv")));
+        Assert.That(predictions.Select(p => p.SlideId), Is.EqualTo(_cohort.Slides.Select(s => s.Id)), "companion files are not slides");
+        foreach (var p in report.Predictions.Where(p => p.Fold == 0))
+            Assert.That(predictions.Single(q => q.SlideId == p.SlideId).Probabilities, Is.EqualTo(p.Probabilities).Within(1e-6));
+    }
 }
