@@ -155,9 +155,9 @@ public sealed class SlideEncoder : IDisposable
     {
         var coords = tiles.SlideEncoderCoords
             ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
-        using var scope = torch.NewDisposeScope();
-        var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        var c = torch.tensor(coords, [tiles.Count, 2]);
+        // Plain usings, not a dispose scope: the encoding's tensors are moved to the caller's scope and must outlive this call.
+        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        using var c = torch.tensor(coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
