@@ -18,6 +18,7 @@ public class ImageDecoderErrorTests
     public void NotAnImageIsRejected()
     {
         var e = DecodeFails("just some text, not pixels"u8.ToArray(), "notes.txt");
+        Assert.That(e, Is.Not.TypeOf<ImageTooLargeException>());
         Assert.That(e.Message, Does.Contain("not a readable image"));
     }
 
@@ -101,6 +102,7 @@ public class ImageDecoderErrorTests
     {
         var png = TestImageFiles.PngHeaderOnly(100_000, 100_000);
         var e = DecodeFails(png, "bomb.png");
+        Assert.That(e, Is.TypeOf<ImageTooLargeException>());
         Assert.That(e.Message, Does.Contain("100000x100000"));
         Assert.That(e.Message, Does.Contain("limit"));
     }
@@ -110,6 +112,7 @@ public class ImageDecoderErrorTests
     {
         var tiff = TestImageFiles.Tiff(100_000, 100_000, 3, 2, new byte[12]);
         var e = DecodeFails(tiff, "bomb.tif");
+        Assert.That(e, Is.TypeOf<ImageTooLargeException>());
         Assert.That(e.Message, Does.Contain("100000x100000"));
     }
 
