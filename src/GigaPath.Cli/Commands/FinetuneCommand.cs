@@ -13,7 +13,7 @@ public sealed class FinetuneCommand : ICliCommand
     public Command Build()
     {
         var labels = new Option<string>("--labels") { Description = "CSV with columns slide_id,label and optionally fold", Required = true };
-        var features = new Option<string>("--features") { Description = "Folder of <slide_id>.safetensors feature files", Required = true };
+        var features = new Option<string>("--features") { Description = "Folder of <slide_id>.safetensors or <slide_id>.h5 feature files (tile features + coords)", Required = true };
         var head = new Option<string>("--head") { Description = "slide | abmil | linear", Required = true };
         var output = new Option<string>("--out") { Description = "Output folder (report.json, report.md, predictions.csv, fold_k/head.safetensors)", Required = true };
         var folds = new Option<int?>("--folds") { Description = "Number of folds (stratified; ignored when the CSV has a fold column). Default 5" };

@@ -67,7 +67,7 @@ public sealed class Cohort
         if (_cache.TryGetValue(index, out var bag)) return bag;
         var s = Slides[index];
         bag = FeatureFiles.Read(s.File.Path, s.Row.SlideId);
-        long bytes = (bag.Features.LongLength + bag.Coords.LongLength + (bag.SlideEmbedding?.LongLength ?? 0)) * sizeof(float);
+        long bytes = (bag.Features.LongLength + (bag.Coords?.LongLength ?? 0) + (bag.SlideEmbedding?.LongLength ?? 0)) * sizeof(float);
         if (_cachedBytes + bytes <= CacheBudgetBytes)
         {
             _cache[index] = bag;

@@ -1,4 +1,5 @@
 using GigaPath.Models.Heads;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Training;
 
@@ -38,7 +39,30 @@ public static class HeadSetup
                 return (config, HeadFactory.Create);
             }
             default:
-                throw new GigaPathException("--head slide: needs the slide encoder, which this build does not include yet");
+            {
+                if (slideModel is null)
+                    throw new GigaPathException("--head slide needs --slide-model (a slide encoder folder or weight file)");
+                SlideEncoderConfig encoderConfig;
+                using (var encoder = SlideEncoder.Load(slideModel))
+                    encoderConfig = encoder.Config;
+                if (encoderConfig.InChans != cohort.Dim)
+                    throw new GigaPathException($"{slideModel}: the slide encoder takes {encoderConfig.InChans}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
+                FeatLayers.Parse(options.FeatLayer, encoderConfig.Depth);
+                var config = baseConfig with
+                {
+                    InputDim = cohort.Dim,
+                    FeatLayer = options.FeatLayer,
+                    GlobalPool = options.GlobalPool,
+                    Freeze = options.Freeze,
+                    SlideEncoder = SlideClassificationHead.EncoderConfigJson(encoderConfig),
+                };
+                return (config, cfg =>
+                {
+                    var head = new SlideClassificationHead(cfg);
+                    head.LoadEncoder(slideModel);
+                    return head;
+                });
+            }
         }
     }
 }

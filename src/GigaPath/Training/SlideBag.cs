@@ -2,10 +2,11 @@ namespace GigaPath.Training;
 
 /// <summary>
 /// The tile features of one slide as a downstream head consumes them: <see cref="Features"/> is [Count, Dim] row-major,
-/// <see cref="Coords"/> is [Count, 2] (x, y) in the pixel units the pipeline wrote (level 0), and
+/// <see cref="Coords"/> is [Count, 2] (x, y) in the pixel units the pipeline wrote (level 0; null when the file has
+/// none), and
 /// <see cref="SlideEmbedding"/> is a stored slide-level vector when the file has one.
 /// </summary>
-public sealed record SlideBag(string SlideId, string Path, float[] Features, int Count, int Dim, float[] Coords, float[]? SlideEmbedding)
+public sealed record SlideBag(string SlideId, string Path, float[] Features, int Count, int Dim, float[]? Coords, float[]? SlideEmbedding)
 {
     /// <summary>
     /// The vector the linear probe sees: the stored slide embedding when present (and <paramref name="preferStored"/>),

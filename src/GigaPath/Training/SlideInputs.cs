@@ -24,7 +24,9 @@ public static class SlideInputs
         if (bag.Dim != config.InputDim)
             throw new GigaPathException($"{bag.Path}: tile features are {bag.Dim} wide but the head expects {config.InputDim}");
         var features = tensor(bag.Features, [bag.Count, bag.Dim]);
-        var coords = tensor(bag.Coords, [bag.Count, 2]);
+        if (bag.Coords is null && config.Kind == HeadKind.Slide)
+            throw new GigaPathException($"{bag.Path}: no 'coords'; the slide encoder needs each tile's level-0 (x, y)");
+        var coords = bag.Coords is null ? zeros(bag.Count, 2) : tensor(bag.Coords, [bag.Count, 2]);
         if (shuffle is not null || bag.Count > maxTiles)
         {
             var order = shuffle?.Permutation(bag.Count) ?? Enumerable.Range(0, bag.Count).ToArray();

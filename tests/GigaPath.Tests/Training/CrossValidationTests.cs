@@ -10,20 +10,31 @@ public class CrossValidationTests
     {
         var options = new TrainingOptions(TrainingOptions.ParseHead(head)) { Folds = 4 };
         foreach (var (k, v) in settings) options.Set(k, v, "test");
-        var request = new CrossValidationRequest(cohort.LabelsPath, cohort.FeaturesDir, Path.Combine(cohort.Root, outName), options);
+        var slideModel = head == "slide" ? TinySlideEncoder.Save(cohort.Root) : null;
+        var request = new CrossValidationRequest(cohort.LabelsPath, cohort.FeaturesDir, Path.Combine(cohort.Root, outName), options, slideModel);
         return CrossValidation.Run(request, TestContext.Progress);
     }
+
+    private static (string, string)[] Settings(string head) => head switch
+    {
+        "abmil" => AbmilFast,
+        "slide" => SlideFast,
+        _ => [],
+    };
+
+    private static readonly (string, string)[] SlideFast = [("epochs", "10"), ("lr", "3e-3"), ("accumulate", "2"), ("feat_layer", "1-2"), ("global_pool", "true"), ("patience", "0")];
 
     private static readonly (string, string)[] AbmilFast = [("epochs", "12"), ("lr", "1e-3"), ("hidden_dim", "32"), ("attention_dim", "16"), ("warmup_epochs", "1"), ("patience", "0")];
 
     [TestCase("linear")]
     [TestCase("abmil")]
+    [TestCase("slide")]
     public void LearnableCohortReachesHighAuroc(string head)
     {
         var cohort = SyntheticCohort.Create();
         try
         {
-            var report = Run(cohort, head, "out", head == "abmil" ? AbmilFast : []);
+            var report = Run(cohort, head, "out", Settings(head));
             TestContext.Progress.WriteLine($"{head}: AUROC {report.Auroc.Mean:F4} ± {report.Auroc.Std:F4}; folds {string.Join(", ", report.Folds.Select(f => f.Auroc.ToString("F3")))}");
             Assert.That(report.Auroc.Mean, Is.GreaterThanOrEqualTo(0.95));
             Assert.That(report.Folds, Has.Count.EqualTo(4));
@@ -37,9 +48,9 @@ public class CrossValidationTests
         var cohort = SyntheticCohort.Create(shuffleLabels: true);
         try
         {
-            foreach (var head in new[] { "linear", "abmil" })
+            foreach (var head in new[] { "linear", "abmil", "slide" })
             {
-                var report = Run(cohort, head, "out-" + head, head == "abmil" ? AbmilFast : []);
+                var report = Run(cohort, head, "out-" + head, Settings(head));
                 TestContext.Progress.WriteLine($"shuffled labels, {head}: AUROC {report.Auroc.Mean:F4} ± {report.Auroc.Std:F4}");
                 Assert.That(report.Auroc.Mean, Is.InRange(0.25, 0.75), head);
             }
@@ -97,6 +108,55 @@ public class CrossValidationTests
             var predictions = File.ReadAllLines(Path.Combine(outDir, "predictions.csv"));
             Assert.That(predictions[0], Is.EqualTo("slide_id,fold,label,predicted,prob_0,prob_1"));
             Assert.That(predictions, Has.Length.EqualTo(25));
+        }
+        finally { cohort.Delete(); }
+    }
+
+    [TestCase("linear")]
+    [TestCase("abmil")]
+    public void ThreeClassCohortIsLearnedAndGraded(string head)
+    {
+        var cohort = SyntheticCohort.Create(slides: 45, classes: 3);
+        try
+        {
+            var report = Run(cohort, head, "out", [.. Settings(head), ("folds", "3")]);
+            TestContext.Progress.WriteLine($"3 classes, {head}: macro AUROC {report.Auroc.Mean:F4}, kappa {report.QuadraticKappa?.Mean:F4}");
+            Assert.That(report.Classes, Is.EqualTo(new[] { "0", "1", "2" }));
+            Assert.That(report.Auroc.Mean, Is.GreaterThanOrEqualTo(0.95));
+            Assert.That(report.QuadraticKappa, Is.Not.Null);
+            Assert.That(report.Pooled.ConfusionMatrix.Sum(r => r.Sum()), Is.EqualTo(45));
+        }
+        finally { cohort.Delete(); }
+    }
+
+    [Test]
+    public void BFloat16TrainingKeepsFloat32MasterWeights()
+    {
+        var cohort = SyntheticCohort.Create();
+        try
+        {
+            var report = Run(cohort, "abmil", "out", [.. AbmilFast, ("dtype", "bfloat16")]);
+            TestContext.Progress.WriteLine($"bfloat16 abmil: AUROC {report.Auroc.Mean:F4}");
+            Assert.That(report.Auroc.Mean, Is.GreaterThanOrEqualTo(0.95));
+            using var weights = GigaPath.Weights.SafeTensorsFile.Open(Path.Combine(cohort.Root, "out", "fold_0", "head.safetensors"));
+            Assert.That(weights.Tensors.Select(t => t.DType).Distinct(), Is.EqualTo(new[] { GigaPath.Weights.TensorDType.F32 }));
+        }
+        finally { cohort.Delete(); }
+    }
+
+    [Test]
+    public void LinearProbeUsesStoredSlideEmbeddingsWhenPresent()
+    {
+        var cohort = SyntheticCohort.Create(slides: 24, minTiles: 10, maxTiles: 20, slideEmbedding: true);
+        try
+        {
+            var report = Run(cohort, "linear", "out");
+            var config = HeadCheckpoint.ReadConfig(Path.Combine(cohort.Root, "out", "fold_0"));
+            Assert.That(config.SlideInput, Is.EqualTo("stored"));
+            var mean = Run(cohort, "linear", "out-mean", ("slide_input", "mean"));
+            Assert.That(HeadCheckpoint.ReadConfig(Path.Combine(cohort.Root, "out-mean", "fold_0")).SlideInput, Is.EqualTo("mean"));
+            // The stored vector is twice the mean; standardisation makes the two fits the same problem.
+            Assert.That(report.Auroc.Mean, Is.EqualTo(mean.Auroc.Mean).Within(1e-6));
         }
         finally { cohort.Delete(); }
     }

@@ -65,7 +65,8 @@ public static class HeadFactory
         {
             HeadKind.Linear => new LinearProbe(config),
             HeadKind.Abmil => new AttentionPoolingHead(config),
-            _ => throw new GigaPathException($"head kind '{config.Kind}' cannot be built by this version"),
+            HeadKind.Slide => new SlideClassificationHead(config),
+            _ => throw new ArgumentOutOfRangeException(nameof(config), $"unknown head kind {config.Kind}"),
         };
     }
 }
