@@ -14,7 +14,6 @@ public interface ISlideEmbeddingBackend : IDisposable
     SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers);
 }
 
-
 /// <summary>One output tensor of a slide encoding, float32 row-major.</summary>
 public sealed record NamedTensor(string Name, float[] Data, long[] Shape);
 

@@ -7,9 +7,10 @@ using static TorchSharp.torch;
 namespace GigaPath.Server.Slide;
 
 /// <summary>
-/// The real slide encoder, answering with the tensors <c>embed-slide</c> writes: <c>slide_embedding</c> [1, D]
-/// (mean of the tiles or cls token, per the pooling), <c>last_hidden_state</c> [1, N+1, D],
-/// <c>tile_embeddings_ctx</c> [N, D] and, with all layers, <c>layer_0</c> … <c>layer_K</c> [1, D] in the same pooling.
+/// The real slide encoder, answering with the tensors of the slide-embedding file (<see cref="SlideEmbeddingFile"/>,
+/// as <c>embed-slide</c> and <c>run</c> write it): <c>slide_embedding</c> [1, D] (mean of the tiles or cls token, per
+/// the pooling), <c>last_hidden_state</c> [1, N+1, D], with all layers <c>layer_0</c> … <c>layer_K</c> [1, D] in the
+/// same pooling, and <c>tile_embeddings_ctx</c> [N, D].
 /// </summary>
 public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
 {
@@ -34,19 +35,11 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
         using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
         using var encoding = _encoder.Encode(x, c, allLayers);
-        var outputs = new List<NamedTensor>
-        {
-            Named("slide_embedding", pool == SlidePooling.Cls ? encoding.EmbedDefault : encoding.EmbedGlobalPool),
-            Named("last_hidden_state", encoding.LastHiddenState),
-            Named("tile_embeddings_ctx", encoding.TileEmbeddingsCtx),
-        };
-        var layers = pool == SlidePooling.Cls ? encoding.Layers : encoding.LayersPooled;
-        for (int i = 0; i < (layers?.Count ?? 0); i++)
-            outputs.Add(Named($"layer_{i}", layers![i]));
+        var outputs = SlideEmbeddingFile.Tensors(encoding, pool)
+            .Select(kv => new NamedTensor(kv.Key, kv.Value.data<float>().ToArray(), kv.Value.shape))
+            .ToList();
         return new SlideResult(outputs, encoding.Warnings);
     }
-
-    private static NamedTensor Named(string name, Tensor t) => new(name, t.data<float>().ToArray(), t.shape);
 
     public void Dispose() => _encoder.Dispose();
 }

@@ -92,7 +92,7 @@ internal static class SlideEndpoint
         var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-out-{Guid.NewGuid():N}.safetensors");
         try
         {
-            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = pool == SlidePooling.Cls ? "cls" : "mean" };
+            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlideEmbeddingFile.Name(pool) };
             if (result.Warnings.Count > 0) metadata["warnings"] = string.Join("\n", result.Warnings);
             using (var scope = torch.NewDisposeScope())
             {

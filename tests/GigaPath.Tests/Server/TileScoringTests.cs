@@ -34,10 +34,31 @@ public class TileScoringTests
         return Enumerable.Range(0, pixels.Count).Select(i => flat.AsSpan(i * dim, dim).ToArray()).ToArray();
     }
 
+    /// <summary>Runs <c>gigapath embed-tiles</c> in-process on the two tiles and reads its <c>embeddings</c> [2, D].</summary>
+    private static float[][] EmbedTilesCli()
+    {
+        var dir = FixturePaths.TempDir();
+        try
+        {
+            var output = Path.Combine(dir, "tiles.safetensors");
+            var args = new[] { "embed-tiles", "--model", FixturePaths.Get("tile_encoder_tiny"), "--out", output }
+                .Concat(TileFiles.Select(f => FixturePaths.Get("preprocess", f))).ToArray();
+            Assert.That(GigaPath.Cli.Program.Main(args), Is.Zero, "embed-tiles");
+            using var file = SafeTensorsFile.Open(output);
+            var (data, shape) = file.ReadFloats("embeddings");
+            Assert.That(shape, Is.EqualTo(new long[] { 2, 48 }));
+            return Enumerable.Range(0, 2).Select(i => data.AsSpan(i * 48, 48).ToArray()).ToArray();
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     private static bool Bitwise(float[] a, float[] b) => MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(b.AsSpan()));
 
     [Test]
-    public async Task TheAzureRequestReturnsTheLibraryEmbeddingsBitwiseAndMatchesTheFixture()
+    public async Task TheAzureRequestReturnsEmbedTilesEmbeddingsBitwiseAndMatchesTheFixture()
     {
         var tiles = Tiles();
         var body = "{\"input_data\": {\"columns\": [\"image\"], \"index\": [0, 1], \"data\": [[\"" +
@@ -50,10 +71,12 @@ public class TileScoringTests
         var features = ServerHarness.DecodeTorchFeatures(text);
 
         var library = LibraryEmbeddings();
+        var cli = EmbedTilesCli();
         Assert.That(features, Has.Length.EqualTo(2));
         for (int i = 0; i < 2; i++)
         {
             Assert.That(features[i], Has.Length.EqualTo(48));
+            Assert.That(Bitwise(features[i], cli[i]), Is.True, $"row {i} equals embed-tiles' embedding bit for bit");
             Assert.That(Bitwise(features[i], library[i]), Is.True, $"row {i} equals the library's embedding bit for bit");
         }
 

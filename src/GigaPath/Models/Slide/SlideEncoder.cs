@@ -155,9 +155,9 @@ public sealed class SlideEncoder : IDisposable
     {
         var coords = tiles.SlideEncoderCoords
             ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
-        using var scope = torch.NewDisposeScope();
-        var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        var c = torch.tensor(coords, [tiles.Count, 2]);
+        // Plain usings, not a dispose scope: the encoding's tensors are moved to the caller's scope and must outlive this call.
+        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        using var c = torch.tensor(coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
@@ -177,11 +177,9 @@ public sealed class SlideEncoder : IDisposable
 
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
-        var x = embeddings.to(ScalarType.Float32, _device).unsqueeze(0);
-        var outputs = _model.Forward(x, positions, allLayers, Options.Blocking, sink);
-        x.Dispose();
-        positions.Dispose();
+        var h = EmbedTiles(embeddings, cells);
+        var outputs = _model.Forward(h, allLayers, Options.Blocking, sink);
+        h.Dispose();
 
         var encoderOut = outputs.EncoderOut;
         var last = Out(encoderOut);
@@ -196,6 +194,15 @@ public sealed class SlideEncoder : IDisposable
             Warnings = cells.Warnings,
         };
         return result;
+    }
+
+    /// <summary>h_0 [1, N+1, D]; the positions and any device/dtype copy of the input are freed before the encoder runs.</summary>
+    private Tensor EmbedTiles(Tensor embeddings, GridCells cells)
+    {
+        using var scope = torch.NewDisposeScope();
+        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
+        var x = embeddings.to(ScalarType.Float32, _device).unsqueeze(0);
+        return _model.Embed(x, positions).MoveToOuterDisposeScope();
     }
 
     private static Tensor Out(Tensor t) => t.detach().to(ScalarType.Float32, CPU).contiguous().MoveToOuterDisposeScope();
