@@ -19,7 +19,7 @@ public static class SlideInputs
         if (config.Kind == HeadKind.Linear)
         {
             var v = SlideVector(bag, config);
-            return new SlideTensors(null, null, tensor(v, [v.Length]).to(device));
+            return new SlideTensors(null, null, tensor(v, [v.Length]).to(dtype, device));
         }
         var (values, width) = TileMatrix(bag, config);
         var features = tensor(values, [bag.Count, width]);

@@ -122,4 +122,21 @@ public class PredictCommandTests
         foreach (var p in report.Predictions.Where(p => p.Fold == 0))
             Assert.That(predictions.Single(q => q.SlideId == p.SlideId).Probabilities, Is.EqualTo(p.Probabilities).Within(1e-6));
     }
+
+    [Test]
+    public void BFloat16PredictionStaysCloseToFloat32()
+    {
+        var dir = Path.Combine(_cohort.Root, "bf16");
+        var f32 = Predictor.Run(new PredictionRequest(Path.Combine(_abmil, "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "a.csv")));
+        var bf16 = Predictor.Run(new PredictionRequest(Path.Combine(_abmil, "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "b.csv"), DType: "bfloat16"));
+        for (int i = 0; i < f32.Count; i++)
+            Assert.That(bf16[i].Probabilities[1], Is.EqualTo(f32[i].Probabilities[1]).Within(0.02), f32[i].SlideId);
+
+        var options = new TrainingOptions(TrainingOptions.ParseHead("linear")) { Folds = 3 };
+        CrossValidation.Run(new CrossValidationRequest(_cohort.LabelsPath, _cohort.FeaturesDir, Path.Combine(dir, "linear"), options));
+        var l32 = Predictor.Run(new PredictionRequest(Path.Combine(dir, "linear", "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "c.csv")));
+        var l16 = Predictor.Run(new PredictionRequest(Path.Combine(dir, "linear", "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "d.csv"), DType: "bfloat16"));
+        for (int i = 0; i < l32.Count; i++)
+            Assert.That(l16[i].Probabilities[1], Is.EqualTo(l32[i].Probabilities[1]).Within(0.05), l32[i].SlideId);
+    }
 }
