@@ -15,7 +15,7 @@ namespace GigaPath.Cli.Commands;
 public sealed class RunCommand : ICliCommand
 {
     /// <summary>Exit code when at least one slide failed (the others were still processed).</summary>
-    public const int SlidesFailed = 1;
+    public const int SlidesFailedExitCode = 1;
 
     public Command Build()
     {
@@ -81,7 +81,7 @@ public sealed class RunCommand : ICliCommand
             {
                 var summary = CohortConsole.Run(bars, observer => new CohortRunner(pipeline, cohort, observer).Run(jobs, cancel.Token));
                 CohortConsole.PrintSummary(summary, outDir, Console.Out);
-                return summary.AnyFailed ? SlidesFailed : 0;
+                return summary.AnyFailed ? SlidesFailedExitCode : 0;
             }
             finally
             {

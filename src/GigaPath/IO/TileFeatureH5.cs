@@ -121,6 +121,19 @@ internal static class TileFeatureH5
         };
     }
 
+    /// <summary>Variable-length strings (how h5py and PureHDF store str attributes); null for other sequences.</summary>
+    private static object? VariableLengthStrings(IH5Attribute a, bool scalar)
+    {
+        try
+        {
+            return scalar ? a.Read<string>() : a.Read<string[]>();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Numbers, strings and 1-D arrays of them; other attribute types are skipped.</summary>
     private static void ReadAttributes(IH5Object owner, Dictionary<string, object> into)
     {
@@ -130,6 +143,7 @@ internal static class TileFeatureH5
             object? value = (a.Type.Class, a.Type.Size) switch
             {
                 (H5DataTypeClass.String, _) => scalar ? a.Read<string>() : a.Read<string[]>(),
+                (H5DataTypeClass.VariableLength, _) => VariableLengthStrings(a, scalar),
                 (H5DataTypeClass.FloatingPoint, 8) => scalar ? a.Read<double>() : a.Read<double[]>(),
                 (H5DataTypeClass.FloatingPoint, 4) => scalar ? (double)a.Read<float>() : Array.ConvertAll(a.Read<float[]>(), v => (double)v),
                 (H5DataTypeClass.FixedPoint, 8) when a.Type.FixedPoint.IsSigned => scalar ? a.Read<long>() : a.Read<long[]>(),

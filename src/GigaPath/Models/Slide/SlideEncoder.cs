@@ -153,9 +153,9 @@ public sealed class SlideEncoder : IDisposable
     {
         var coords = tiles.SlideEncoderCoords
             ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
-        using var scope = torch.NewDisposeScope();
-        var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        var c = torch.tensor(coords, [tiles.Count, 2]);
+        // No dispose scope: Encode moves its outputs to the caller's scope, which a scope here would dispose on return.
+        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        using var c = torch.tensor(coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
@@ -176,7 +176,10 @@ public sealed class SlideEncoder : IDisposable
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
-        var x = embeddings.to(ScalarType.Float32, _device).unsqueeze(0);
+        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
+        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
+        // same slide would not give the same bytes twice.
+        var x = embeddings.to(ScalarType.Float32, _device, copy: true).unsqueeze(0);
         var outputs = _model.Forward(x, positions, allLayers, Options.Blocking, sink);
         x.Dispose();
         positions.Dispose();
