@@ -66,6 +66,8 @@ public sealed class RunCommand : ICliCommand
             using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
             using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = deviceName, DType = precision });
             var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
+            int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;
+            Console.Error.WriteLine($"gigapath run: {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");
 
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
