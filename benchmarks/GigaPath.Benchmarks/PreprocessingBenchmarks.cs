@@ -29,6 +29,27 @@ public class PreprocessingBenchmarks
     }
 }
 
+/// <summary>The Pillow-exact bicubic resampler alone: the 2× upsample of a 128 px tile and the 512 → 256 downsample slide tiling uses.</summary>
+public class ResampleBenchmarks
+{
+    [Params(128, 512)]
+    public int Source { get; set; }
+
+    private RgbImage _image = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var pixels = new byte[Source * Source * 3];
+        new Random(1).NextBytes(pixels);
+        _image = new RgbImage(Source, Source, pixels);
+        CaseRecords.Set(this, nameof(ResizeBicubicTo256), new CaseRecord { ItemsPerOp = 1, ItemName = "images" });
+    }
+
+    [Benchmark]
+    public int ResizeBicubicTo256() => PillowResample.ResizeBicubic(_image, 256, 256).Pixels[0];
+}
+
 public static class BenchPaths
 {
     /// <summary>Finds tests/GigaPath.Tests/Fixtures above the working directory or the binary.</summary>

@@ -28,7 +28,7 @@ public class TileEncoderBenchmarks
     {
         var device = DeviceSelection.ParseDevice(Device);
         var dtype = DeviceSelection.ParseDType(DType);
-        _encoder = TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, seed: 1, new TileEncoderOptions { Device = device, DType = dtype });
+        _encoder = SharedModels.TileEncoder(device, dtype);
         _pixels = torch.randn(Batch, 3, 224, 224, generator: new Generator(7));
         CaseRecords.Set(this, nameof(Embed), new CaseRecord
         {
@@ -52,6 +52,26 @@ public class TileEncoderBenchmarks
     {
         CaseRecords.SetPeak(this, nameof(Embed), PeakMemory.PeakBytes());
         _pixels?.Dispose();
-        _encoder?.Dispose();
+    }
+}
+
+/// <summary>
+/// Full-size random models are expensive to make (1.1 B random numbers), so cases that differ only in batch size
+/// share one per (device, dtype); the previous one is released when another is asked for.
+/// </summary>
+public static class SharedModels
+{
+    private static (string Key, TileEncoder Encoder)? _tile;
+
+    public static TileEncoder TileEncoder(Device device, ScalarType dtype)
+    {
+        var key = $"{device}/{dtype}";
+        if (_tile is { } cached && cached.Key == key) return cached.Encoder;
+        _tile?.Encoder.Dispose();
+        _tile = null;
+        GC.Collect();
+        var encoder = GigaPath.Models.Tile.TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, seed: 1, new TileEncoderOptions { Device = device, DType = dtype });
+        _tile = (key, encoder);
+        return encoder;
     }
 }

@@ -28,42 +28,24 @@ public sealed class EmbedTilesCommand : ICliCommand
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
-            var outPath = parse.GetValue(output)!;
-            if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-                throw new GigaPathException($"--out {outPath}: the output file name must end in .safetensors");
-            var images = parse.GetValue(inputs) ?? [];
-            var pixelFile = parse.GetValue(pixels);
-            if ((pixelFile is null) == (images.Length == 0))
-                throw new GigaPathException("give either tile images/folders or --pixels FILE.safetensors (exactly one of them)");
-            var options = new TileEncoderOptions
+            var request = new TileEmbeddingRequest
             {
-                Device = DeviceSelection.ParseDevice(parse.GetValue(device)),
-                DType = DeviceSelection.ParseDType(parse.GetValue(dtype)),
+                ModelDir = parse.GetValue(model)!,
+                OutputPath = parse.GetValue(output)!,
+                Images = parse.GetValue(inputs) ?? [],
+                PixelFile = parse.GetValue(pixels),
+                BatchSize = parse.GetValue(batchSize),
+                Tokens = parse.GetValue(tokens),
+                Encoder = new TileEncoderOptions
+                {
+                    Device = DeviceSelection.ParseDevice(parse.GetValue(device)),
+                    DType = DeviceSelection.ParseDType(parse.GetValue(dtype)),
+                },
             };
-            int batch = parse.GetValue(batchSize);
-            bool withTokens = parse.GetValue(tokens);
-
-            using var encoder = TileEncoder.Load(parse.GetValue(model)!, options);
-            var progress = new ConsoleProgress();
-            TileEmbeddings result;
-            long[]? coords = null;
-            if (pixelFile is not null)
-            {
-                using var source = PixelFileInputs.Open(pixelFile, encoder.Config);
-                result = TileEmbedding.Run(encoder, source, batch, withTokens, progress);
-            }
-            else
-            {
-                var files = ImageFileInputs.Expand(images);
-                coords = ImageFileInputs.ParseCoordinates(files);
-                result = TileEmbedding.Run(encoder, new ImageFileInputs(files, encoder.Config), batch, withTokens, progress);
-            }
-            using (result)
-            {
-                TileEmbedding.Write(outPath, encoder, result, coords);
-                Console.Error.WriteLine();
-                Console.WriteLine($"wrote {outPath}: {result.Count} tiles x {result.Embeddings.shape[1]}{(coords is null ? "" : ", coords")}{(withTokens ? ", tokens" : "")}");
-            }
+            var summary = TileEmbedding.Execute(request, new ConsoleProgress());
+            Console.Error.WriteLine();
+            Console.WriteLine($"wrote {summary.OutputPath}: {summary.Tiles} tiles x {summary.Dim}" +
+                $"{(summary.HasCoords ? ", coords" : "")}{(summary.HasTokens ? ", tokens" : "")} in {summary.Elapsed.TotalSeconds:F1} s");
             return 0;
         }));
         return cmd;

@@ -44,8 +44,9 @@ public static class TileFeatureFile
         using var file = SafeTensorsFile.Open(path);
         var name = FeatureNames.FirstOrDefault(file.Contains)
             ?? throw new GigaPathException($"{path}: no tile embeddings (expected a tensor named {string.Join(", ", FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
-        var (features, shape) = file.ReadFloats(name);
+        var shape = file.Info(name).Shape;
         var (count, dim) = Matrix(path, name, shape, null);
+        var features = count == 0 ? [] : file.ReadFloats(name).Data;
         double[]? coords = file.Contains("coords") ? ReadCoords(file, path, "coords", name, count) : null;
         double[]? tiling = file.Contains(TileFeatureH5.TilingCoordsName) ? ReadCoords(file, path, TileFeatureH5.TilingCoordsName, name, count) : null;
         var attributes = file.Metadata.ToDictionary(kv => kv.Key, kv => (object)kv.Value);
@@ -59,7 +60,7 @@ public static class TileFeatureFile
         var (cn, _) = Matrix(path, name, c.shape, 2);
         if (cn != count)
             throw new GigaPathException($"{path}: '{featureName}' holds {count} tiles but '{name}' holds {cn}");
-        return c.contiguous().data<double>().ToArray();
+        return cn == 0 ? [] : c.contiguous().data<double>().ToArray();
     }
 
     /// <summary>Writes features (float32 [N, D]) and coords ([N, 2], int64 when every value is integral) atomically.</summary>

@@ -75,7 +75,7 @@ internal static class TileFeatureH5
         if (tiles.TilingCoords is not null)
             file[TilingCoordsName] = new H5Dataset(CoordinateData(tiles.TilingCoords), fileDims: [(ulong)tiles.Count, 2]);
         foreach (var (k, v) in attributes) file.Attributes[k] = ToH5(k, v);
-        AtomicFile.Write(path, stream => file.Write(stream));
+        AtomicFile.WriteVia(path, tmp => file.Write(tmp));
     }
 
     /// <summary>int64 when every value is integral (pixel positions), else float64.</summary>
@@ -121,19 +121,6 @@ internal static class TileFeatureH5
         };
     }
 
-    /// <summary>Variable-length strings (how h5py and PureHDF store str attributes); null for other sequences.</summary>
-    private static object? VariableLengthStrings(IH5Attribute a, bool scalar)
-    {
-        try
-        {
-            return scalar ? a.Read<string>() : a.Read<string[]>();
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>Numbers, strings and 1-D arrays of them; other attribute types are skipped.</summary>
     private static void ReadAttributes(IH5Object owner, Dictionary<string, object> into)
     {
@@ -143,7 +130,9 @@ internal static class TileFeatureH5
             object? value = (a.Type.Class, a.Type.Size) switch
             {
                 (H5DataTypeClass.String, _) => scalar ? a.Read<string>() : a.Read<string[]>(),
-                (H5DataTypeClass.VariableLength, _) => VariableLengthStrings(a, scalar),
+                // h5py stores Python str attributes as variable-length strings (base type: 1-byte characters).
+                (H5DataTypeClass.VariableLength, _) when a.Type.VariableLength.BaseType is { Class: H5DataTypeClass.String or H5DataTypeClass.FixedPoint, Size: 1 } =>
+                    scalar ? a.Read<string>() : a.Read<string[]>(),
                 (H5DataTypeClass.FloatingPoint, 8) => scalar ? a.Read<double>() : a.Read<double[]>(),
                 (H5DataTypeClass.FloatingPoint, 4) => scalar ? (double)a.Read<float>() : Array.ConvertAll(a.Read<float[]>(), v => (double)v),
                 (H5DataTypeClass.FixedPoint, 8) when a.Type.FixedPoint.IsSigned => scalar ? a.Read<long>() : a.Read<long[]>(),

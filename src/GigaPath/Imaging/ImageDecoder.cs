@@ -71,8 +71,9 @@ public static class ImageDecoder
     internal static void CheckPixelLimit(string sourceName, long width, long height, long maxPixels)
     {
         if (width * height > maxPixels)
-            throw new GigaPathException(
+            throw new ImageTooLargeException(
                 $"{sourceName}: image is {width}x{height} = {width * height:N0} pixels, above the limit of {maxPixels:N0} " +
-                "(guard against decompression bombs; tile images are small - read whole slides with the slide reader)");
+                "(guard against decompression bombs; tile images are small - read whole slides with the slide reader)",
+                width, height);
     }
 }

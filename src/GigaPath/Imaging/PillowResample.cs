@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace GigaPath.Imaging;
 
 /// <summary>
@@ -43,33 +45,37 @@ public static class PillowResample
         return image;
     }
 
-    private static RgbImage ResampleRows(RgbImage src, int firstRow, int rows, ResampleCoefficients c)
+    private static unsafe RgbImage ResampleRows(RgbImage src, int firstRow, int rows, ResampleCoefficients c)
     {
-        int outWidth = c.OutSize;
+        int outWidth = c.OutSize, kernelSize = c.KernelSize;
         var dst = new byte[rows * outWidth * 3];
-        var srcPixels = src.Pixels;
-        var weights = c.Weights;
         int srcStride = src.Stride;
-        for (int y = 0; y < rows; y++)
+        fixed (byte* srcPixels = src.Pixels)
+        fixed (byte* dstPixels = dst)
+        fixed (int* weights = c.Weights)
+        fixed (int* starts = c.Start)
+        fixed (int* counts = c.Count)
         {
-            int srcRow = (firstRow + y) * srcStride;
-            int dstRow = y * outWidth * 3;
-            for (int x = 0; x < outWidth; x++)
+            for (int y = 0; y < rows; y++)
             {
-                int start = c.Start[x], count = c.Count[x], w0 = x * c.KernelSize;
-                int r = Half, g = Half, b = Half;
-                int p = srcRow + start * 3;
-                for (int k = 0; k < count; k++, p += 3)
+                byte* srcRow = srcPixels + (long)(firstRow + y) * srcStride;
+                byte* d = dstPixels + (long)y * outWidth * 3;
+                for (int x = 0; x < outWidth; x++, d += 3)
                 {
-                    int w = weights[w0 + k];
-                    r += srcPixels[p] * w;
-                    g += srcPixels[p + 1] * w;
-                    b += srcPixels[p + 2] * w;
+                    int r = Half, g = Half, b = Half, count = counts[x];
+                    byte* p = srcRow + starts[x] * 3;
+                    int* w = weights + x * kernelSize;
+                    for (int k = 0; k < count; k++, p += 3)
+                    {
+                        int wk = w[k];
+                        r += p[0] * wk;
+                        g += p[1] * wk;
+                        b += p[2] * wk;
+                    }
+                    d[0] = Clip8(r);
+                    d[1] = Clip8(g);
+                    d[2] = Clip8(b);
                 }
-                int d = dstRow + x * 3;
-                dst[d] = Clip8(r);
-                dst[d + 1] = Clip8(g);
-                dst[d + 2] = Clip8(b);
             }
         }
         return new RgbImage(outWidth, rows, dst);
@@ -83,25 +89,47 @@ public static class PillowResample
         var dst = new byte[outHeight * stride];
         var srcPixels = src.Pixels;
         var weights = c.Weights;
-        // Accumulating whole rows (rather than one output value at a time) keeps memory access sequential; integer
-        // addition is exact, so the order does not change the result.
+        // Accumulating whole rows (rather than one output value at a time) keeps memory access sequential and
+        // vectorises; integer addition is exact, so the order does not change the result.
         var acc = new int[stride];
         for (int y = 0; y < outHeight; y++)
         {
             Array.Fill(acc, Half);
             int start = c.Start[y] - rowOffset, count = c.Count[y], w0 = y * c.KernelSize;
             for (int k = 0; k < count; k++)
-            {
-                int w = weights[w0 + k];
-                var row = srcPixels.AsSpan((start + k) * stride, stride);
-                for (int i = 0; i < row.Length; i++)
-                    acc[i] += row[i] * w;
-            }
-            var outRow = dst.AsSpan(y * stride, stride);
-            for (int i = 0; i < outRow.Length; i++)
-                outRow[i] = Clip8(acc[i]);
+                MultiplyAdd(acc, srcPixels.AsSpan((start + k) * stride, stride), weights[w0 + k]);
+            ClipRow(acc, dst.AsSpan(y * stride, stride));
         }
         return new RgbImage(src.Width, outHeight, dst);
+    }
+
+    private static void MultiplyAdd(Span<int> acc, ReadOnlySpan<byte> row, int weight)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var w = new Vector<int>(weight);
+            int lanes = Vector<int>.Count;
+            for (; i <= row.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+            {
+                Vector.Widen(new Vector<byte>(row[i..]), out Vector<ushort> lo, out Vector<ushort> hi);
+                Vector.Widen(lo, out Vector<uint> v0, out Vector<uint> v1);
+                Vector.Widen(hi, out Vector<uint> v2, out Vector<uint> v3);
+                var a = acc[i..];
+                (new Vector<int>(a) + Vector.AsVectorInt32(v0) * w).CopyTo(a);
+                (new Vector<int>(a[lanes..]) + Vector.AsVectorInt32(v1) * w).CopyTo(a[lanes..]);
+                (new Vector<int>(a[(2 * lanes)..]) + Vector.AsVectorInt32(v2) * w).CopyTo(a[(2 * lanes)..]);
+                (new Vector<int>(a[(3 * lanes)..]) + Vector.AsVectorInt32(v3) * w).CopyTo(a[(3 * lanes)..]);
+            }
+        }
+        for (; i < row.Length; i++)
+            acc[i] += row[i] * weight;
+    }
+
+    private static void ClipRow(ReadOnlySpan<int> acc, Span<byte> outRow)
+    {
+        for (int i = 0; i < outRow.Length; i++)
+            outRow[i] = Clip8(acc[i]);
     }
 
     private static byte Clip8(int value)

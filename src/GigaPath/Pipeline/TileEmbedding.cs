@@ -19,11 +19,53 @@ public readonly record struct TileProgress(int Done, int Total, TimeSpan Elapsed
 /// </summary>
 public static class TileEmbedding
 {
+    /// <summary>
+    /// Loads the model, embeds every tile of <paramref name="request"/> and writes the output file. Inputs are checked
+    /// before the weights are loaded, so a typo fails in milliseconds rather than after seconds of loading.
+    /// </summary>
+    public static TileEmbeddingSummary Execute(TileEmbeddingRequest request, IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var clock = Stopwatch.StartNew();
+        if (!request.OutputPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new GigaPathException($"--out {request.OutputPath}: the output file name must end in .safetensors");
+        if ((request.PixelFile is null) == (request.Images.Count == 0))
+            throw new GigaPathException("give either tile images/folders or --pixels FILE.safetensors (exactly one of them)");
+        if (request.BatchSize <= 0)
+            throw new GigaPathException($"--batch-size must be positive, got {request.BatchSize}");
+        var files = request.PixelFile is null ? ImageFileInputs.Expand(request.Images) : null;
+        if (request.PixelFile is not null && !File.Exists(request.PixelFile))
+            throw new GigaPathException($"{request.PixelFile}: --pixels file not found");
+
+        using var encoder = TileEncoder.Load(request.ModelDir, request.Encoder);
+        long[]? coords = null;
+        string input;
+        TileEmbeddings result;
+        if (files is null)
+        {
+            using var source = PixelFileInputs.Open(request.PixelFile!, encoder.Config);
+            result = Run(encoder, source, request.BatchSize, request.Tokens, progress, cancellation);
+            input = $"pixel_values of {Path.GetFileName(request.PixelFile)}";
+        }
+        else
+        {
+            coords = ImageFileInputs.ParseCoordinates(files);
+            result = Run(encoder, new ImageFileInputs(files, encoder.Config), request.BatchSize, request.Tokens, progress, cancellation);
+            input = $"{files.Count} image files";
+        }
+        using (result)
+        {
+            Write(request.OutputPath, encoder, result, coords, new Dictionary<string, string> { ["input"] = input });
+            return new TileEmbeddingSummary(request.OutputPath, result.Count, result.Embeddings.shape[1], coords is not null, result.Tokens is not null, clock.Elapsed);
+        }
+    }
+
     public static TileEmbeddings Run(TileEncoder encoder, ITileInputs inputs, int batchSize, bool returnTokens = false,
         IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
     {
         if (batchSize <= 0)
             throw new GigaPathException($"--batch-size must be positive, got {batchSize}");
+        if (inputs.Count == 0)
+            throw new GigaPathException("no tiles to embed");
         var clock = Stopwatch.StartNew();
         var embeddings = new List<Tensor>();
         var tokens = new List<Tensor>();

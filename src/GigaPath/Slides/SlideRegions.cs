@@ -35,8 +35,8 @@ public static class SlideRegions
     public static void ForEachStrip(ISlide slide, int level, Action<RgbImage, int> visit)
     {
         var (w, h) = slide.LevelDimensions(level);
-        if (w > int.MaxValue / 4 || h > int.MaxValue)
-            throw new GigaPathException($"{slide.Path}: level {level} is {w}x{h} pixels, too wide to scan");
+        if (w > MaxRegionPixels || h > int.MaxValue)
+            throw new GigaPathException($"{slide.Path}: level {level} is {w}x{h} pixels, too large to scan");
         int width = (int)w, height = (int)h;
         int rows = (int)Math.Clamp(StripPixels / width, 1, height);
         double ds = slide.LevelDownsample(level);

@@ -119,7 +119,17 @@ public static class SafeTensorsWriter
 /// <summary>Temp file + flush + rename: the only way outputs are written.</summary>
 public static class AtomicFile
 {
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) =>
+        WriteVia(path, tmp =>
+        {
+            // ReadWrite: some writers (PureHDF) need a readable, seekable stream.
+            using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
+            write(fs);
+            fs.Flush(flushToDisk: true);
+        });
+
+    /// <summary>For writers that need a path (or a seekable read/write stream): they write the temporary file given.</summary>
+    public static void WriteVia(string path, Action<string> writeTemporary)
     {
         var full = System.IO.Path.GetFullPath(path);
         var dir = System.IO.Path.GetDirectoryName(full)!;
@@ -127,12 +137,7 @@ public static class AtomicFile
         var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            // ReadWrite: some writers (PureHDF) need a readable, seekable stream.
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20))
-            {
-                write(fs);
-                fs.Flush(flushToDisk: true);
-            }
+            writeTemporary(tmp);
             File.Move(tmp, full, overwrite: true);
         }
         catch

@@ -8,7 +8,7 @@ public class ImageDecoderErrorTests
 {
     private static GigaPathException DecodeFails(byte[] bytes, string name, long maxPixels = ImageDecoder.DefaultMaxPixels)
     {
-        var e = Assert.Throws<GigaPathException>(() => ImageDecoder.Decode(bytes, name, maxPixels))!;
+        var e = Assert.Catch<GigaPathException>(() => ImageDecoder.Decode(bytes, name, maxPixels))!;
         TestContext.Out.WriteLine(e.Message);
         Assert.That(e.Message, Does.Contain(name));
         return e;
@@ -18,6 +18,7 @@ public class ImageDecoderErrorTests
     public void NotAnImageIsRejected()
     {
         var e = DecodeFails("just some text, not pixels"u8.ToArray(), "notes.txt");
+        Assert.That(e, Is.Not.TypeOf<ImageTooLargeException>());
         Assert.That(e.Message, Does.Contain("not a readable image"));
     }
 
@@ -29,7 +30,7 @@ public class ImageDecoderErrorTests
     public void MissingFileIsReported()
     {
         var path = Path.Combine(FixturePaths.TempDir(), "missing.png");
-        var e = Assert.Throws<GigaPathException>(() => ImageDecoder.DecodeFile(path))!;
+        var e = Assert.Catch<GigaPathException>(() => ImageDecoder.DecodeFile(path))!;
         Assert.That(e.Message, Does.Contain(path));
     }
 
@@ -101,6 +102,7 @@ public class ImageDecoderErrorTests
     {
         var png = TestImageFiles.PngHeaderOnly(100_000, 100_000);
         var e = DecodeFails(png, "bomb.png");
+        Assert.That(e, Is.TypeOf<ImageTooLargeException>());
         Assert.That(e.Message, Does.Contain("100000x100000"));
         Assert.That(e.Message, Does.Contain("limit"));
     }
@@ -110,6 +112,7 @@ public class ImageDecoderErrorTests
     {
         var tiff = TestImageFiles.Tiff(100_000, 100_000, 3, 2, new byte[12]);
         var e = DecodeFails(tiff, "bomb.tif");
+        Assert.That(e, Is.TypeOf<ImageTooLargeException>());
         Assert.That(e.Message, Does.Contain("100000x100000"));
     }
 

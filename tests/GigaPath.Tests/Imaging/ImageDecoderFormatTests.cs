@@ -34,7 +34,7 @@ public class ImageDecoderFormatTests
     }
 
     [TestCaseSource(nameof(PillowWrittenFiles))]
-    public void PillowWrittenJpegAndTiffDecodeLikePillow(string file)
+    public void PillowWrittenFilesDecodeLikePillow(string file)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(FixturePaths.Get("imaging_decode", "expected.json")));
         var expected = doc.RootElement.GetProperty(file);

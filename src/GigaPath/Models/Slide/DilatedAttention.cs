@@ -35,18 +35,31 @@ internal sealed class DilatedAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>x: [B, L, D] float32 (already self_attn_layer_norm-ed). Returns [B, L, D] float32.</summary>
-    public Tensor Forward(Tensor x, AttentionBlocking blocking, ActivationSink? sink, int layer)
+    /// <summary>q, k, v as [B, L, H, d] in the projection dtype, from x: [B, L, D] (already self_attn_layer_norm-ed).</summary>
+    public (Tensor Q, Tensor K, Tensor V) Project(Tensor x)
     {
-        using var scope = torch.NewDisposeScope();
         long b = x.shape[0], l = x.shape[1];
         long h = _config.NumHeads, hd = _config.HeadDim;
-        var q = Projection.Apply(q_proj, x, keepComputeDtype: true).view(b, l, h, hd);
-        var k = Projection.Apply(k_proj, x, keepComputeDtype: true).view(b, l, h, hd);
-        var v = Projection.Apply(v_proj, x, keepComputeDtype: true).view(b, l, h, hd);
+        Tensor Heads(Linear proj)
+        {
+            using var flat = Projection.Apply(proj, x, keepComputeDtype: true);
+            return flat.view(b, l, h, hd);
+        }
+        return (Heads(q_proj), Heads(k_proj), Heads(v_proj));
+    }
+
+    /// <summary>Dilated attention, sub-LN and output projection; takes ownership of q, k, v (freed as soon as they are used).</summary>
+    public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionBlocking blocking, ActivationSink? sink, int layer)
+    {
+        using var scope = torch.NewDisposeScope();
+        long b = q.shape[0], l = q.shape[1];
         var attn = DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking)
             .reshape(b, l, _config.EmbedDim);
-        q.Dispose(); k.Dispose(); v.Dispose();
+        // q, k, v (3 × L·D) are dead now: free them before the next L·D-sized tensors are made.
+        q.Dispose();
+        k.Dispose();
+        v.Dispose();
+        scope.DisposeEverythingBut(attn);
         sink?.Invoke($"dilated_attn_{layer}", attn);
         var normed = inner_attn_ln.forward(attn);
         attn.Dispose();
@@ -63,7 +76,20 @@ internal static class Projection
     public static Tensor Apply(Linear linear, Tensor x, bool keepComputeDtype = false)
     {
         var dtype = linear.weight!.dtype;
-        var y = linear.forward(x.dtype == dtype ? x : x.to_type(dtype));
-        return keepComputeDtype || y.dtype == ScalarType.Float32 ? y : y.to_type(ScalarType.Float32);
+        Tensor y;
+        if (x.dtype == dtype)
+        {
+            y = linear.forward(x);
+        }
+        else
+        {
+            // Casts are disposed at once: for a whole slide each is an L×D (or N×in_chans) tensor.
+            using var cast = x.to_type(dtype);
+            y = linear.forward(cast);
+        }
+        if (keepComputeDtype || y.dtype == ScalarType.Float32) return y;
+        var result = y.to_type(ScalarType.Float32);
+        y.Dispose();
+        return result;
     }
 }

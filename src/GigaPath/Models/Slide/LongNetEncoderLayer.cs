@@ -59,8 +59,9 @@ internal sealed class LongNetEncoderLayer : nn.Module
         {
             var a = self_attn_layer_norm.forward(h);
             sink?.Invoke($"attn_in_{layer}", a);
-            var u = self_attn.Forward(a, blocking, sink, layer);
+            var (q, k, v) = self_attn.Project(a);
             a.Dispose();
+            var u = self_attn.Forward(q, k, v, blocking, sink, layer);
             sink?.Invoke($"attn_out_{layer}", u);
             h.add_(u);
         }

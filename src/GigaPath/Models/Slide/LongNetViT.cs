@@ -46,19 +46,26 @@ internal sealed class LongNetViT : nn.Module
     }
 
     /// <summary>
-    /// x: [B, N, in_chans] float32; positions: [N, D] float32 sin-cos rows; both on the model's device.
-    /// With <paramref name="allLayers"/> the cls and mean-pooled heads of every raw state h_0..h_K are returned too.
+    /// h_0 = [cls_token; patch_embed(x) + positions] as [B, N+1, D] float32. x: [B, N, in_chans]; positions: [N, D]
+    /// sin-cos rows; both on the model's device.
     /// </summary>
-    public LongNetOutputs Forward(Tensor x, Tensor positions, bool allLayers, AttentionBlocking blocking, ActivationSink? sink)
+    public Tensor Embed(Tensor x, Tensor positions)
     {
         using var scope = torch.NewDisposeScope();
         long b = x.shape[0];
         var tiles = Projection.Apply(patch_embed.proj, x);
         tiles.add_(positions.unsqueeze(0));
         // The cls row of the reference's table is all zeros, so the cls token enters unchanged.
-        var h = torch.cat([cls_token.expand(b, 1, Config.EmbedDim).to_type(ScalarType.Float32), tiles], 1);
-        tiles.Dispose();
+        return torch.cat([cls_token.expand(b, 1, Config.EmbedDim).to_type(ScalarType.Float32), tiles], 1).MoveToOuterDisposeScope();
+    }
 
+    /// <summary>
+    /// Runs the encoder on h_0 (updated in place, so the caller hands it over). With <paramref name="allLayers"/> the
+    /// cls and mean-pooled heads of every raw state h_0..h_K are returned too.
+    /// </summary>
+    public LongNetOutputs Forward(Tensor h, bool allLayers, AttentionBlocking blocking, ActivationSink? sink)
+    {
+        using var scope = torch.NewDisposeScope();
         List<Tensor>? cls = allLayers ? [] : null;
         List<Tensor>? pooled = allLayers ? [] : null;
         void Record(int i)

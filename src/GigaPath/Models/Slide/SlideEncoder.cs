@@ -118,12 +118,14 @@ public sealed class SlideEncoder : IDisposable
         config.Validate();
         var model = new LongNetViT(config);
         using (torch.no_grad())
+        using (torch.NewDisposeScope())
         {
             var generator = new Generator((ulong)seed);
-            nn.init.normal_(model.cls_token, 0, 0.02, generator);
+            void Normal(Tensor t, double std) => t.copy_(torch.randn(t.shape, generator: generator).mul_(std));
+            Normal(model.cls_token, 0.02);
             foreach (var linear in model.modules().OfType<Linear>())
             {
-                nn.init.normal_(linear.weight!, 0, 0.02, generator);
+                Normal(linear.weight!, 0.02);
                 linear.bias!.zero_();
             }
         }
@@ -153,7 +155,7 @@ public sealed class SlideEncoder : IDisposable
     {
         var coords = tiles.SlideEncoderCoords
             ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
-        // No dispose scope: Encode moves its outputs to the caller's scope, which a scope here would dispose on return.
+        // Plain usings, not a dispose scope: the encoding's tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
         using var c = torch.tensor(coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
@@ -175,14 +177,9 @@ public sealed class SlideEncoder : IDisposable
 
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
-        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
-        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
-        // same slide would not give the same bytes twice.
-        var x = embeddings.to(ScalarType.Float32, _device, copy: true).unsqueeze(0);
-        var outputs = _model.Forward(x, positions, allLayers, Options.Blocking, sink);
-        x.Dispose();
-        positions.Dispose();
+        var h = EmbedTiles(embeddings, cells);
+        var outputs = _model.Forward(h, allLayers, Options.Blocking, sink);
+        h.Dispose();
 
         var encoderOut = outputs.EncoderOut;
         var last = Out(encoderOut);
@@ -197,6 +194,18 @@ public sealed class SlideEncoder : IDisposable
             Warnings = cells.Warnings,
         };
         return result;
+    }
+
+    /// <summary>h_0 [1, N+1, D]; the positions and any device/dtype copy of the input are freed before the encoder runs.</summary>
+    private Tensor EmbedTiles(Tensor embeddings, GridCells cells)
+    {
+        using var scope = torch.NewDisposeScope();
+        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
+        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
+        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
+        // same slide would not give the same bytes twice.
+        var x = embeddings.to(ScalarType.Float32, _device, copy: true).unsqueeze(0);
+        return _model.Embed(x, positions).MoveToOuterDisposeScope();
     }
 
     private static Tensor Out(Tensor t) => t.detach().to(ScalarType.Float32, CPU).contiguous().MoveToOuterDisposeScope();

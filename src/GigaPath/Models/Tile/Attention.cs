@@ -12,15 +12,15 @@ namespace GigaPath.Models.Tile;
 /// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear qkv;
-    private readonly Linear proj;
+    private readonly LinearLayer qkv;
+    private readonly LinearLayer proj;
     private readonly int _heads;
 
     public Attention(int dim, int heads, Device? device = null, ScalarType? dtype = null) : base(nameof(Attention))
     {
         _heads = heads;
-        qkv = nn.Linear(dim, 3L * dim, hasBias: true, device: device, dtype: dtype);
-        proj = nn.Linear(dim, dim, hasBias: true, device: device, dtype: dtype);
+        qkv = new LinearLayer(dim, 3L * dim, device, dtype);
+        proj = new LinearLayer(dim, dim, device, dtype);
         RegisterComponents();
     }
 

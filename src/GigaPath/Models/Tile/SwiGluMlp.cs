@@ -12,13 +12,13 @@ namespace GigaPath.Models.Tile;
 /// </summary>
 public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear fc1;
-    private readonly Linear fc2;
+    private readonly LinearLayer fc1;
+    private readonly LinearLayer fc2;
 
     public SwiGluMlp(int dim, int packedHidden, Device? device = null, ScalarType? dtype = null) : base(nameof(SwiGluMlp))
     {
-        fc1 = nn.Linear(dim, packedHidden, hasBias: true, device: device, dtype: dtype);
-        fc2 = nn.Linear(packedHidden / 2, dim, hasBias: true, device: device, dtype: dtype);
+        fc1 = new LinearLayer(dim, packedHidden, device, dtype);
+        fc2 = new LinearLayer(packedHidden / 2, dim, device, dtype);
         RegisterComponents();
     }
 

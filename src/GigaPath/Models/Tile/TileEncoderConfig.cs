@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -170,6 +169,4 @@ public sealed record TileEncoderConfig
         && GlobalPool == other.GlobalPool && Mean.SequenceEqual(other.Mean) && Std.SequenceEqual(other.Std);
 
     public override int GetHashCode() => HashCode.Combine(Architecture, ImgSize, PatchSize, EmbedDim, Depth, NumHeads, MlpRatio);
-
-    internal static string Format(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }

@@ -8,7 +8,8 @@ namespace GigaPath.Models.Tile;
 
 /// <summary>
 /// The Prov-GigaPath tile encoder: timm's VisionTransformer as built by <c>vit_giant_patch14_dinov2</c>, with module
-/// and parameter names equal to the timm state-dict keys so checkpoints load by name. Pass
+/// and parameter names equal to the timm state-dict keys so checkpoints load by name. Weights start at zero (LayerNorm
+/// at one, LayerScale at init_values) until loaded; <see cref="TileEncoder"/> loads or randomises them. Pass
 /// <c>torch.META</c> as the device to describe the full-size model without allocating its 4.5 GB.
 /// </summary>
 public sealed class VisionTransformer : nn.Module<Tensor, Tensor>

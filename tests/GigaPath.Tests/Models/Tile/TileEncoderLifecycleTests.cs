@@ -84,6 +84,24 @@ public class TileEncoderLifecycleTests
     }
 
     [Test]
+    public void LoadsFromAWeightFilePathNextToItsConfig()
+    {
+        using var scope = NewDisposeScope();
+        var file = FixturePaths.Get("tile_encoder_tiny", "model.safetensors");
+        using var encoder = TileEncoder.Load(file);
+        Assert.That(encoder.WeightsSha256, Is.EqualTo(FileHashing.Sha256(file)));
+        Assert.That(encoder.ParameterCount, Is.EqualTo(103_376L));
+    }
+
+    [Test]
+    public void MissingModelFolderIsNamed()
+    {
+        var missing = Path.Combine(_dir, "no-model-here");
+        var e = Assert.Throws<GigaPathException>(() => TileEncoder.Load(missing))!;
+        Assert.That(e.Message, Does.StartWith(missing));
+    }
+
+    [Test]
     public void Float16OnCpuIsRefused()
     {
         var e = Assert.Throws<GigaPathException>(() =>

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using GigaPath.IO;
+using GigaPath.Models.Slide;
+using GigaPath.Runtime;
+using GigaPath.Weights;
+using static TorchSharp.torch;
+
+namespace GigaPath.Cli.Commands;
+
+/// <summary>
+/// <c>gigapath embed-slide</c>: tile embeddings + coordinates of one slide (safetensors or CLAM/TRIDENT .h5) →
+/// slide embedding, contextualised tile embeddings and (optionally) every layer's embedding, as safetensors.
+/// </summary>
+public sealed class EmbedSlideCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var model = new Option<string>("--model") { Description = "Slide-encoder folder (config.json optional; model.safetensors, slide_encoder.pth or model.pth) or weight file", Required = true };
+        var tiles = new Option<string>("--tiles") { Description = "Tile features: .safetensors (features/tile_embeddings/embeddings + coords) or .h5 (features + coords)", Required = true };
+        var output = new Option<string>("--out") { Description = "Output .safetensors file", Required = true };
+        var pool = new Option<string>("--pool") { Description = "slide_embedding (and layer_i) from the cls token (cls) or the mean of the tiles (mean)", DefaultValueFactory = _ => "mean" };
+        var allLayers = new Option<bool>("--all-layers") { Description = "Also write layer_0 .. layer_K (the input state and every layer's output, in the chosen pooling)" };
+        var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
+        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (CUDA only)", DefaultValueFactory = _ => "float32" };
+        var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
+
+        var cmd = new Command("embed-slide", "Encode one slide's tile embeddings with the Prov-GigaPath slide encoder (LongNet).");
+        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected })
+            cmd.Options.Add(o);
+        cmd.SetAction(parse => CliRunner.Run(() => Run(new EmbedSlideRequest(
+            parse.GetValue(model)!, parse.GetValue(tiles)!, parse.GetValue(output)!, parse.GetValue(pool)!,
+            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected)))));
+        return cmd;
+    }
+
+    private sealed record EmbedSlideRequest(string Model, string Tiles, string Out, string Pool, bool AllLayers, string Device,
+        string DType, bool AllowUnexpected);
+
+    private static int Run(EmbedSlideRequest request)
+    {
+        var pool = request.Pool.ToLowerInvariant() switch
+        {
+            "cls" => "cls",
+            "mean" => "mean",
+            _ => throw new GigaPathException($"--pool '{request.Pool}' is not supported (use cls or mean)"),
+        };
+        var options = new SlideEncoderOptions
+        {
+            Device = request.Device,
+            DType = SlideEncoderOptions.ParseDType(request.DType),
+            AllowUnexpectedKeys = request.AllowUnexpected,
+            OnWarning = w => Console.Error.WriteLine($"warning: {w}"),
+        };
+        var features = TileFeatureFile.Read(request.Tiles);
+        var clock = Stopwatch.StartNew();
+        using var encoder = SlideEncoder.Load(request.Model, options);
+        using var result = encoder.Encode(features, request.AllLayers);
+        double seconds = clock.Elapsed.TotalSeconds;
+
+        var tensors = new List<KeyValuePair<string, Tensor>>
+        {
+            new("slide_embedding", pool == "cls" ? result.EmbedDefault : result.EmbedGlobalPool),
+            new("last_hidden_state", result.LastHiddenState),
+            new("tile_embeddings_ctx", result.TileEmbeddingsCtx),
+        };
+        var layers = pool == "cls" ? result.Layers : result.LayersPooled;
+        for (int i = 0; i < (layers?.Count ?? 0); i++)
+            tensors.Add(new($"layer_{i}", layers![i]));
+
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = "pt",
+            ["engine"] = EngineInfo.Name,
+            ["engine_version"] = EngineInfo.Version,
+            ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
+            ["model_config"] = encoder.Config.ToString(),
+            ["weights_sha256"] = encoder.WeightsSha256,
+            ["pool"] = pool,
+            ["slide_embedding"] = pool == "cls"
+                ? "LN_out(LN_enc(h_K))[cls] (reference forward, global_pool=False)"
+                : "LN_out(mean over tiles of LN_enc(h_K)) (reference forward, global_pool=True)",
+            ["dtype"] = SlideEncoderOptions.DTypeName(options.DType),
+            ["device"] = request.Device,
+            ["tiles_file"] = Path.GetFileName(request.Tiles),
+            ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
+        };
+        if (result.Warnings.Count > 0)
+            metadata["warnings"] = string.Join("\n", result.Warnings);
+        SafeTensorsWriter.Write(request.Out, tensors, metadata);
+
+        Console.WriteLine(
+            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({pool} pooling) from {result.TileCount} tiles" +
+            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s");
+        return 0;
+    }
+}

@@ -1,0 +1,95 @@
+using System.Text.Json;
+using GigaPath.Models.Slide;
+using NUnit.Framework;
+
+namespace GigaPath.Tests.Models.Slide;
+
+public class SlideEncoderConfigTests
+{
+    [Test]
+    public void PublishedConfigurationMatchesTheReference()
+    {
+        var c = SlideEncoderConfig.ProvGigaPath;
+        Assert.That((c.InChans, c.EmbedDim, c.Depth, c.NumHeads, c.FfnDim, c.HeadDim), Is.EqualTo((1536, 768, 12, 16, 3072, 48)));
+        Assert.That(c.SegmentLength, Is.EqualTo(new[] { 1024, 5792, 32768, 185363, 1048576 }));
+        Assert.That(c.DilatedRatio, Is.EqualTo(new[] { 1, 2, 4, 8, 16 }));
+        Assert.That((c.SlideNgrids, c.TileSize, c.OuterNormEps, c.EncoderLayerNormEps), Is.EqualTo((1000, 256, 1e-6, 1e-5)));
+    }
+
+    [TestCase(262144, 256, new[] { 1024, 5792, 32768, 185363, 1048576 })]
+    // numpy 1.24: np.power(2, np.linspace(10, 19, 5)).astype(int) -> 2^16.75 = 110217.9 -> 110217
+    // (docs/slide-encoder.md §1 lists 110376 for this case; that value is not what the reference computes).
+    [TestCase(250000, 256, new[] { 1024, 4870, 23170, 110217, 524288 })]
+    public void SegmentLengthsFollowGetOptimalSegmentLength(int maxWsi, int tile, int[] expected) =>
+        Assert.That(SlideEncoderConfig.SegmentLengthsFor(maxWsi, tile), Is.EqualTo(expected));
+
+    [Test]
+    public void ParsesTheFixtureConfigs()
+    {
+        var tiny = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny", "config.json"));
+        Assert.That((tiny.InChans, tiny.EmbedDim, tiny.Depth, tiny.NumHeads, tiny.FfnDim), Is.EqualTo((32, 64, 2, 4, 256)));
+        Assert.That(tiny.SegmentLength, Is.EqualTo(new[] { 16, 32, 64 }));
+        var misaligned = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny_misaligned", "config.json"));
+        Assert.That(misaligned.DilatedRatio, Is.EqualTo(new[] { 1, 4, 4 }));
+        Assert.That(misaligned, Is.Not.EqualTo(tiny));
+        Assert.That(misaligned with { SegmentLength = [16, 32, 64], DilatedRatio = [1, 2, 4] }, Is.EqualTo(tiny));
+    }
+
+    [Test]
+    public void WrittenConfigReadsBackEqual()
+    {
+        var dir = FixturePaths.TempDir();
+        try
+        {
+            var path = Path.Combine(dir, "config.json");
+            File.WriteAllText(path, SlideEncoderConfig.ProvGigaPath.ToJson());
+            Assert.That(SlideEncoderConfig.Load(path), Is.EqualTo(SlideEncoderConfig.ProvGigaPath));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Test]
+    public void MaxWsiSizeDerivesSegmentsAndDefaultsFillTheRest()
+    {
+        var c = Parse("""{"in_chans": 1536, "embed_dim": 768, "depth": 12, "num_heads": 16, "max_wsi_size": 250000}""");
+        Assert.That(c.SegmentLength, Is.EqualTo(new[] { 1024, 4870, 23170, 110217, 524288 }));
+        Assert.That(c.DilatedRatio, Is.EqualTo(new[] { 1, 2, 4, 8, 16 }));
+        Assert.That(c.FfnDim, Is.EqualTo(3072));
+    }
+
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "segment_lenght": [16]}""", "segment_lenght")]
+    [TestCase("""{"embed_dim": 64, "depth": 2, "num_heads": 4}""", "in_chans")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 5}""", "num_heads")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "head_dim": 8}""", "head_dim")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "segment_length": [16, 32], "dilated_ratio": [1]}""", "dilated_ratio")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "segment_length": [16, 0], "dilated_ratio": [1, 2]}""", "segment_length[1]")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "ffn_dim": 100, "mlp_ratio": 4.0}""", "ffn_dim")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "subln": false}""", "subln")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "activation": "relu"}""", "activation")]
+    [TestCase("""{"in_chans": "32", "embed_dim": 64, "depth": 2, "num_heads": 4}""", "in_chans")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 66, "depth": 2, "num_heads": 2}""", "embed_dim")]
+    [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "segment_length": [1024], "dilated_ratio": [1], "max_wsi_size": 262144}""", "max_wsi_size")]
+    public void BadConfigNamesTheField(string json, string field)
+    {
+        var e = Assert.Throws<GigaPathException>(() => Parse(json));
+        Assert.That(e!.Message, Does.Contain(field));
+    }
+
+    private static SlideEncoderConfig Parse(string json)
+    {
+        var dir = FixturePaths.TempDir();
+        try
+        {
+            var path = Path.Combine(dir, "config.json");
+            File.WriteAllText(path, json);
+            return SlideEncoderConfig.Load(path);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
