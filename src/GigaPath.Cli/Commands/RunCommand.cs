@@ -15,7 +15,7 @@ namespace GigaPath.Cli.Commands;
 public sealed class RunCommand : ICliCommand
 {
     /// <summary>Exit code when at least one slide failed (the others were still processed).</summary>
-    public const int SlidesFailed = 1;
+    public const int SlidesFailedExitCode = 1;
 
     public Command Build()
     {
@@ -66,6 +66,8 @@ public sealed class RunCommand : ICliCommand
             using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
             using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = deviceName, DType = precision });
             var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
+            int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;
+            Console.Error.WriteLine($"gigapath run: {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");
 
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -81,7 +83,7 @@ public sealed class RunCommand : ICliCommand
             {
                 var summary = CohortConsole.Run(bars, observer => new CohortRunner(pipeline, cohort, observer).Run(jobs, cancel.Token));
                 CohortConsole.PrintSummary(summary, outDir, Console.Out);
-                return summary.AnyFailed ? SlidesFailed : 0;
+                return summary.AnyFailed ? SlidesFailedExitCode : 0;
             }
             finally
             {

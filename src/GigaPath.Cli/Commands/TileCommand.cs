@@ -40,7 +40,7 @@ public sealed class TileCommand : ICliCommand
                 }
             }
             Console.WriteLine($"outputs: {Path.GetFullPath(outDir)}");
-            return failed > 0 ? RunCommand.SlidesFailed : 0;
+            return failed > 0 ? RunCommand.SlidesFailedExitCode : 0;
         }));
         return cmd;
     }

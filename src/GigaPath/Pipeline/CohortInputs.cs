@@ -13,6 +13,9 @@ public static class CohortInputs
     public static readonly IReadOnlyList<string> SlideExtensions =
         [".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".png", ".jpg", ".jpeg"];
 
+    /// <summary>Our own thumbnails are never slides, even in a folder that also holds outputs.</summary>
+    private const string ThumbnailSuffix = ".thumbnail.png";
+
     /// <summary>
     /// Jobs sorted by slide id. A path that does not exist becomes a job too (it fails as a missing file, recorded
     /// with the others). Duplicate slide ids are an error, since they would share outputs. Files inside
@@ -29,7 +32,8 @@ public static class CohortInputs
                 if (exclude is not null && Path.TrimEndingDirectorySeparator(Path.GetFullPath(input)) == exclude)
                     continue;
                 var files = Directory.EnumerateFiles(input)
-                    .Where(f => SlideExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !Path.GetFileName(f).StartsWith('.'))
+                    .Where(f => SlideExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !Path.GetFileName(f).StartsWith('.')
+                                && !f.EndsWith(ThumbnailSuffix, StringComparison.Ordinal))
                     .Order(StringComparer.Ordinal)
                     .ToList();
                 if (files.Count == 0)

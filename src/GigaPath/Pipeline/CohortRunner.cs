@@ -117,7 +117,7 @@ public sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, 
         {
             var progress = observer is null ? null : new Progress(observer, job);
             var manifest = pipeline.Process(job, outputs, progress, cancellation);
-            File.Delete(outputs.FailedRecord);
+            if (File.Exists(outputs.FailedRecord)) File.Delete(outputs.FailedRecord);
             return new SlideOutcome(job, SlideStatus.Done, null, manifest.Tiling.TileCount, clock.Elapsed);
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)

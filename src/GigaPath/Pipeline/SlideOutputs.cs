@@ -47,6 +47,7 @@ public sealed class SlideOutputs
     /// </summary>
     public void DeleteResults()
     {
+        if (!Directory.Exists(OutDir)) return;
         File.Delete(Manifest);
         foreach (var file in Files.Values) File.Delete(file);
         if (Directory.Exists(TilesDir)) Directory.Delete(TilesDir, recursive: true);

@@ -82,6 +82,7 @@ public sealed class SlidePipeline
     {
         cancellation.ThrowIfCancellationRequested();
         var total = Stopwatch.StartNew();
+        Directory.CreateDirectory(outputs.OutDir);
         outputs.DeleteResults();
         using var hashCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         Task<(string Sha256, TimeSpan Time)>? hashing = null;
@@ -182,7 +183,7 @@ public sealed class SlidePipeline
         while (stream.Next() is { } batch)
         {
             using var scope = torch.NewDisposeScope();
-            var pixels = _preprocessor.ToBatch(batch.Tiles);
+            var pixels = Batch(batch.Tiles);
             long t0 = Stopwatch.GetTimestamp();
             using var embeddings = _tileEncoder.Embed(pixels);
             encoderTicks += Stopwatch.GetTimestamp() - t0;
@@ -190,6 +191,20 @@ public sealed class SlidePipeline
             progress?.Report(new TileProgress(batch.Start + batch.Count, n, clock.Elapsed));
         }
         return new StreamedTileEmbeddings(features, n, dim, clock.Elapsed, Stopwatch.GetElapsedTime(0, encoderTicks), stream.ReadTime, stream.WaitTime);
+    }
+
+    /// <summary>
+    /// The tiles as one [B, 3, H, W] tensor allocated by libtorch (64-byte aligned), so that the encoder's kernels see
+    /// the same alignment on every run and give the same bytes (a tensor over a .NET array lies wherever the GC put it).
+    /// </summary>
+    private Tensor Batch(float[][] tiles)
+    {
+        int crop = _preprocessor.CropSize, length = _preprocessor.OutputLength;
+        var pixels = torch.empty([tiles.Length, 3, crop, crop], ScalarType.Float32);
+        var destination = MemoryMarshal.Cast<byte, float>(pixels.bytes);
+        for (int i = 0; i < tiles.Length; i++)
+            tiles[i].AsSpan().CopyTo(destination.Slice(i * length, length));
+        return pixels;
     }
 
     /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>

@@ -201,7 +201,10 @@ public sealed class SlideEncoder : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
-        var x = embeddings.to(ScalarType.Float32, _device).unsqueeze(0);
+        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
+        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
+        // same slide would not give the same bytes twice.
+        var x = embeddings.to(ScalarType.Float32, _device, copy: true).unsqueeze(0);
         return _model.Embed(x, positions).MoveToOuterDisposeScope();
     }
 
