@@ -17,7 +17,7 @@ public sealed class FinetuneCommand : ICliCommand
         var head = new Option<string>("--head") { Description = "slide | abmil | linear", Required = true };
         var output = new Option<string>("--out") { Description = "Output folder (report.json, report.md, predictions.csv, fold_k/head.safetensors)", Required = true };
         var folds = new Option<int?>("--folds") { Description = "Number of folds (stratified; ignored when the CSV has a fold column). Default 5" };
-        var slideModel = new Option<string?>("--slide-model") { Description = "Slide encoder folder (config.json + weights) for --head slide" };
+        var slideModel = new Option<string?>("--slide-model") { Description = "Slide encoder folder (config.json + weights): required for --head slide; with --head abmil, pool its contextual tile outputs" };
         var epochs = new Option<int?>("--epochs") { Description = "Training epochs (abmil default 20, slide default 5)" };
         var seed = new Option<int?>("--seed") { Description = "Random seed (folds, initialisation, order). Default 0" };
         var config = new Option<string?>("--config") { Description = "Task file: 'key: value' lines (YAML subset) or a JSON object of options" };

@@ -20,6 +20,13 @@ public sealed class Cohort
     /// <summary>Width of the stored slide embeddings when every file has one, else null.</summary>
     public int? SlideEmbeddingDim { get; }
 
+    /// <summary>Width of the stored contextual tile embeddings when every slide has them, else null.</summary>
+    public int? ContextualDim => Slides.All(s => s.File.ContextualDim is not null) && Slides.Select(s => s.File.ContextualDim).Distinct().Count() == 1
+        ? Slides[0].File.ContextualDim : null;
+
+    /// <summary>Applied to every bag as it is read (and cached after it): e.g. computing contextual tile embeddings.</summary>
+    public Func<SlideBag, SlideBag>? Transform { get; set; }
+
     public long CacheBudgetBytes { get; init; } = 4L << 30;
 
     public IReadOnlyList<int> ClassOf => Slides.Select(s => s.Row.ClassIndex).ToArray();
@@ -67,7 +74,8 @@ public sealed class Cohort
         if (_cache.TryGetValue(index, out var bag)) return bag;
         var s = Slides[index];
         bag = FeatureFiles.Read(s.File.Path, s.Row.SlideId);
-        long bytes = (bag.Features.LongLength + (bag.Coords?.LongLength ?? 0) + (bag.SlideEmbedding?.LongLength ?? 0)) * sizeof(float);
+        if (Transform is not null) bag = Transform(bag);
+        long bytes = (bag.Features.LongLength + (bag.Coords?.LongLength ?? 0) + (bag.SlideEmbedding?.LongLength ?? 0) + (bag.Contextual?.LongLength ?? 0)) * sizeof(float);
         if (_cachedBytes + bytes <= CacheBudgetBytes)
         {
             _cache[index] = bag;

@@ -40,7 +40,9 @@ public static class CrossValidation
         var cohort = Cohort.Load(request.LabelsPath, request.FeaturesDirectory, options.Classes);
         var folds = cohort.PlanFolds(options.Folds, options.Head == HeadKind.Linear ? 0 : options.ValFraction, options.Seed);
         bool graded = options.Graded ?? cohort.Labels.Graded;
-        var (config, createHead) = HeadSetup.Prepare(cohort, options, request.SlideModel, graded);
+        var (config, createHead) = HeadSetup.Prepare(cohort, options, request.SlideModel, graded, out var contextual);
+        using var contextualScope = contextual;
+        if (contextual is not null) cohort.Transform = contextual.Apply;
         IHeadTrainer trainer = options.Head == HeadKind.Linear ? new LinearProbeTrainer() : new SequenceHeadTrainer();
         Directory.CreateDirectory(request.OutputDirectory);
 

@@ -5,7 +5,7 @@ using PureHDF;
 namespace GigaPath.Training;
 
 /// <summary>Shape facts of one feature file, read from its header without loading the data.</summary>
-public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? SlideEmbeddingDim);
+public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? SlideEmbeddingDim, int? ContextualDim = null);
 
 /// <summary>
 /// Finds and reads per-slide feature files as the pipeline writes them (<see cref="TileFeatureFile"/>):
@@ -18,6 +18,9 @@ public static class FeatureFiles
 {
     public static readonly string[] Extensions = [".safetensors", ".h5"];
     public const string SlideEmbeddingKey = "slide_embedding";
+
+    /// <summary>The slide encoder's per-tile outputs [N, D] as <c>embed-slide</c> and <c>run</c> write them.</summary>
+    public const string ContextualKey = IO.SlideEmbeddingFile.TileEmbeddingsCtx;
 
     /// <summary>Files the pipeline and <c>predict</c> write next to feature files, which are not feature files themselves.</summary>
     private static readonly string[] CompanionSuffixes = [".slide.safetensors", ".attention.safetensors"];
@@ -59,7 +62,8 @@ public static class FeatureFiles
                 var (n, _) = TileFeatureFile.Matrix(path, "coords", file.Info("coords").Shape, 2);
                 if (n != count) throw new GigaPathException($"{path}: '{name}' holds {count} tiles but 'coords' holds {n}");
             }
-            return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : CompanionWidth(path));
+            return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : CompanionWidth(path),
+                file.Contains(ContextualKey) ? ContextualWidth(file, count) : CompanionContextualWidth(path, count));
         }
         try
         {
@@ -67,7 +71,7 @@ public static class FeatureFiles
             if (!h5.LinkExists("features")) throw new GigaPathException($"{path}: no 'features' dataset");
             var dims = h5.Dataset("features").Space.Dimensions.Select(d => (long)d).ToArray();
             var (count, dim) = TileFeatureFile.Matrix(path, "features", dims, null);
-            return new FeatureFileInfo(path, count, dim, CompanionWidth(path));
+            return new FeatureFileInfo(path, count, dim, CompanionWidth(path), CompanionContextualWidth(path, count));
         }
         catch (Exception e) when (e is not GigaPathException)
         {
@@ -87,7 +91,22 @@ public static class FeatureFiles
         if (slide is null && File.Exists(SlideFileFor(path)))
             slide = ReadSlideEmbedding(SlideFileFor(path));
         var coords = tiles.Coords?.Select(v => (float)v).ToArray();
-        return new SlideBag(slideId ?? SlideIdOf(path), path, tiles.Features, tiles.Count, tiles.Dim, coords, slide);
+        var contextualSource = new[] { path, SlideFileFor(path) }.FirstOrDefault(p =>
+            p.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && File.Exists(p) && HasTensor(p, ContextualKey));
+        float[]? contextual = null;
+        int contextualDim = 0;
+        if (contextualSource is not null)
+        {
+            using var file = SafeTensorsFile.Open(contextualSource);
+            contextualDim = ContextualWidth(file, tiles.Count);
+            contextual = file.ReadFloats(ContextualKey).Data;
+        }
+        return new SlideBag(slideId ?? SlideIdOf(path), path, tiles.Features, tiles.Count, tiles.Dim, coords, slide)
+        {
+            EncoderCoords = tiles.TilingCoords?.Select(v => (float)v).ToArray(),
+            Contextual = contextual,
+            ContextualDim = contextualDim,
+        };
     }
 
     /// <summary>The slide id a feature file stands for: its file name without the extension.</summary>
@@ -106,6 +125,28 @@ public static class FeatureFiles
         if (!file.Contains(SlideEmbeddingKey)) return null;
         SlideEmbeddingWidth(file);
         return file.ReadFloats(SlideEmbeddingKey).Data;
+    }
+
+    private static bool HasTensor(string path, string name)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        return file.Contains(name);
+    }
+
+    private static int ContextualWidth(SafeTensorsFile file, int count)
+    {
+        var (n, dim) = TileFeatureFile.Matrix(file.Path, ContextualKey, file.Info(ContextualKey).Shape, null);
+        if (n != count)
+            throw new GigaPathException($"{file.Path}: '{ContextualKey}' holds {n} tiles but the tile features hold {count}");
+        return dim;
+    }
+
+    private static int? CompanionContextualWidth(string featurePath, int count)
+    {
+        var companion = SlideFileFor(featurePath);
+        if (!File.Exists(companion)) return null;
+        using var file = SafeTensorsFile.Open(companion);
+        return file.Contains(ContextualKey) ? ContextualWidth(file, count) : null;
     }
 
     private static int? CompanionWidth(string featurePath)

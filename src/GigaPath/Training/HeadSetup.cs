@@ -6,8 +6,14 @@ namespace GigaPath.Training;
 /// <summary>Derives a head's configuration from the cohort and the options, and how to build its initial weights.</summary>
 public static class HeadSetup
 {
-    public static (HeadConfig Config, Func<HeadConfig, SlideHead> Create) Prepare(Cohort cohort, TrainingOptions options, string? slideModel, bool graded)
+    /// <summary>
+    /// For attention pooling over contextual tile embeddings computed here, <paramref name="contextual"/> receives the
+    /// encoder (the caller installs it as the cohort's transform and disposes it).
+    /// </summary>
+    public static (HeadConfig Config, Func<HeadConfig, SlideHead> Create) Prepare(Cohort cohort, TrainingOptions options, string? slideModel, bool graded,
+        out ContextualTiles? contextual)
     {
+        contextual = null;
         var baseConfig = new HeadConfig
         {
             Kind = options.Head,
@@ -33,9 +39,27 @@ public static class HeadSetup
             }
             case HeadKind.Abmil:
             {
-                if (slideModel is not null)
-                    throw new GigaPathException("--slide-model: attention pooling over the slide encoder's tile outputs is not available in this version; train on tile features");
                 var config = baseConfig with { InputDim = cohort.Dim, HiddenDim = options.HiddenDim, AttentionDim = options.AttentionDim };
+                bool useContextual = options.TileInput == HeadConfig.ContextualInput || (options.TileInput is null && slideModel is not null);
+                if (slideModel is not null && !useContextual)
+                    throw new GigaPathException("--slide-model with tile_input = features: attention pooling would not use the slide encoder; drop one of them");
+                if (useContextual && slideModel is not null)
+                {
+                    contextual = ContextualTiles.Load(slideModel);
+                    if (contextual.Config.InChans != cohort.Dim)
+                        throw new GigaPathException($"{slideModel}: the slide encoder takes {contextual.Config.InChans}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
+                    config = config with
+                    {
+                        TileInput = HeadConfig.ContextualInput, InputDim = contextual.Config.EmbedDim,
+                        SlideEncoderSource = contextual.Source, SlideEncoderSha256 = contextual.Sha256,
+                    };
+                }
+                else if (useContextual)
+                {
+                    var dim = cohort.ContextualDim ?? throw new GigaPathException(
+                        $"{cohort.FeaturesDirectory}: tile_input = contextual needs '{FeatureFiles.ContextualKey}' for every slide (in <id>.safetensors or the pipeline's <id>.slide.safetensors), or --slide-model to compute them");
+                    config = config with { TileInput = HeadConfig.ContextualInput, InputDim = dim };
+                }
                 return (config, HeadFactory.Create);
             }
             default:

@@ -77,8 +77,7 @@ public static class Metrics
     /// <summary>Mean per-class recall over the classes that occur in <paramref name="truth"/> (sklearn drops the others with a warning).</summary>
     public static double BalancedAccuracy(IReadOnlyList<int> truth, IReadOnlyList<int> predicted)
     {
-        var labels = Union(truth, predicted);
-        var m = ConfusionMatrix(Reindex(truth, labels), Reindex(predicted, labels), labels.Length);
+        var (labels, m) = Observed(truth, predicted);
         double sum = 0;
         int counted = 0;
         for (int i = 0; i < labels.Length; i++)
@@ -101,8 +100,7 @@ public static class Metrics
     /// <summary>Per-class F1 averaged with the true-class support as weights; a class never predicted has F1 = 0.</summary>
     public static double WeightedF1(IReadOnlyList<int> truth, IReadOnlyList<int> predicted)
     {
-        var labels = Union(truth, predicted);
-        var m = ConfusionMatrix(Reindex(truth, labels), Reindex(predicted, labels), labels.Length);
+        var (labels, m) = Observed(truth, predicted);
         double weighted = 0;
         long total = 0;
         for (int i = 0; i < labels.Length; i++)
@@ -122,9 +120,8 @@ public static class Metrics
     /// </summary>
     public static double QuadraticKappa(IReadOnlyList<int> rater1, IReadOnlyList<int> rater2)
     {
-        var labels = Union(rater1, rater2);
+        var (labels, m) = Observed(rater1, rater2);
         int n = labels.Length;
-        var m = ConfusionMatrix(Reindex(rater1, labels), Reindex(rater2, labels), n);
         double total = rater1.Count;
         if (total == 0) throw new GigaPathException("kappa needs at least one sample");
         double observed = 0, expected = 0;
@@ -175,14 +172,14 @@ public static class Metrics
         return c;
     }
 
-    private static int[] Union(IReadOnlyList<int> a, IReadOnlyList<int> b)
+    /// <summary>The sorted labels occurring in either list and the confusion matrix over their positions (as sklearn builds it).</summary>
+    private static (int[] Labels, long[,] Matrix) Observed(IReadOnlyList<int> a, IReadOnlyList<int> b)
     {
         if (a.Count != b.Count) throw new ArgumentException($"{a.Count} labels against {b.Count}");
-        return a.Concat(b).Distinct().Order().ToArray();
+        var labels = a.Concat(b).Distinct().Order().ToArray();
+        int[] Positions(IReadOnlyList<int> values) => values.Select(v => Array.BinarySearch(labels, v)).ToArray();
+        return (labels, ConfusionMatrix(Positions(a), Positions(b), labels.Length));
     }
-
-    private static int[] Reindex(IReadOnlyList<int> values, int[] labels) =>
-        values.Select(v => Array.BinarySearch(labels, v)).ToArray();
 
     private static long RowSum(long[,] m, int row)
     {

@@ -9,9 +9,10 @@ using static TorchSharp.torch;
 namespace GigaPath.Training;
 
 /// <summary>Inputs of <c>gigapath predict</c>.</summary>
+/// <param name="SlideModel">Where the slide encoder is now, for a contextual head whose recorded encoder path moved (its hash must match).</param>
 public sealed record PredictionRequest(
     string Head, IReadOnlyList<string> Inputs, string OutputCsv,
-    string? AttentionDirectory = null, string AttentionFormat = "csv", string Device = "cpu", string DType = "float32");
+    string? AttentionDirectory = null, string AttentionFormat = "csv", string Device = "cpu", string DType = "float32", string? SlideModel = null);
 
 /// <summary>
 /// Scores feature files with a trained head: one CSV row per slide (slide_id, path, predicted class, one probability
@@ -36,7 +37,11 @@ public static class Predictor
             throw new GigaPathException($"slide id '{duplicate.Key}' appears twice: {string.Join(" and ", duplicate)}");
 
         var config = HeadCheckpoint.ReadConfig(request.Head);
-        foreach (var f in files) CheckWidth(FeatureFiles.Probe(f), config);
+        // Contextual embeddings come from the encoder the head was trained with (checked by hash) when it recorded one.
+        using var contextual = config.TileInput == HeadConfig.ContextualInput && config.SlideEncoderSource is { } source
+            ? ContextualTiles.Load(request.SlideModel ?? source, config.SlideEncoderSha256)
+            : null;
+        foreach (var f in files) CheckWidth(FeatureFiles.Probe(f), config, contextual);
 
         using var head = HeadCheckpoint.Load(request.Head);
         head.to(device);
@@ -50,6 +55,7 @@ public static class Predictor
         foreach (var path in files)
         {
             var bag = FeatureFiles.Read(path);
+            if (contextual is not null) bag = contextual.Apply(bag);
             var p = HeadEvaluator.Predict(head, bag, device, dtype);
             results.Add(p);
             int predicted = Metrics.ArgMax([p.Probabilities])[0];
@@ -61,8 +67,23 @@ public static class Predictor
         return results;
     }
 
-    private static void CheckWidth(FeatureFileInfo info, HeadConfig config)
+    private static void CheckWidth(FeatureFileInfo info, HeadConfig config, ContextualTiles? contextual)
     {
+        if (config.TileInput == HeadConfig.ContextualInput)
+        {
+            if (contextual is not null)
+            {
+                if (info.Dim != contextual.Config.InChans)
+                    throw new GigaPathException($"{info.Path}: tile features are {info.Dim} wide but the slide encoder takes {contextual.Config.InChans}");
+            }
+            else if (info.ContextualDim != config.InputDim)
+            {
+                throw new GigaPathException(info.ContextualDim is null
+                    ? $"{info.Path}: the head reads contextual tile embeddings ('{FeatureFiles.ContextualKey}'), which neither the file nor its .slide.safetensors holds"
+                    : $"{info.Path}: contextual tile embeddings are {info.ContextualDim} wide but the head expects {config.InputDim}");
+            }
+            return;
+        }
         if (config.Kind == HeadKind.Linear && config.SlideInput == "stored")
         {
             if (info.SlideEmbeddingDim != config.InputDim)

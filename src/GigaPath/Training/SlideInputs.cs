@@ -21,12 +21,13 @@ public static class SlideInputs
             var v = SlideVector(bag, config);
             return new SlideTensors(null, null, tensor(v, [v.Length]).to(device));
         }
-        if (bag.Dim != config.InputDim)
-            throw new GigaPathException($"{bag.Path}: tile features are {bag.Dim} wide but the head expects {config.InputDim}");
-        var features = tensor(bag.Features, [bag.Count, bag.Dim]);
-        if (bag.Coords is null && config.Kind == HeadKind.Slide)
-            throw new GigaPathException($"{bag.Path}: no 'coords'; the slide encoder needs each tile's level-0 (x, y)");
-        var coords = bag.Coords is null ? zeros(bag.Count, 2) : tensor(bag.Coords, [bag.Count, 2]);
+        var (values, width) = TileMatrix(bag, config);
+        var features = tensor(values, [bag.Count, width]);
+        // The slide encoder reads tiling-resolution coordinates when the file has them; other heads ignore coordinates.
+        var xy = config.Kind == HeadKind.Slide ? bag.EncoderCoords : bag.Coords;
+        if (xy is null && config.Kind == HeadKind.Slide)
+            throw new GigaPathException($"{bag.Path}: no 'coords'; the slide encoder needs each tile's (x, y)");
+        var coords = xy is null ? zeros(bag.Count, 2) : tensor(xy, [bag.Count, 2]);
         if (shuffle is not null || bag.Count > maxTiles)
         {
             var order = shuffle?.Permutation(bag.Count) ?? Enumerable.Range(0, bag.Count).ToArray();
@@ -35,6 +36,18 @@ public static class SlideInputs
             coords = coords.index_select(0, keep);
         }
         return new SlideTensors(features.to(dtype, device), coords.to(device), null);
+    }
+
+    /// <summary>The per-tile vectors a sequence head reads: tile features, or contextual tile embeddings for tile_input = contextual.</summary>
+    public static (float[] Values, int Width) TileMatrix(SlideBag bag, HeadConfig config)
+    {
+        var (values, width, what) = config.TileInput == HeadConfig.ContextualInput
+            ? (bag.Contextual ?? throw new GigaPathException($"{bag.Path}: the head reads contextual tile embeddings ('{FeatureFiles.ContextualKey}'), which neither this file nor {FeatureFiles.SlideFileFor(bag.Path)} holds; give the slide encoder (--slide-model) to compute them"),
+                bag.ContextualDim, "contextual tile embeddings")
+            : (bag.Features, bag.Dim, "tile features");
+        if (width != config.InputDim)
+            throw new GigaPathException($"{bag.Path}: {what} are {width} wide but the head expects {config.InputDim}");
+        return (values, width);
     }
 
     /// <summary>The linear probe's input: the stored slide embedding or the tile mean, as the head's configuration says.</summary>

@@ -44,6 +44,8 @@ public sealed class TrainingOptions
 
     // architecture
     public int HiddenDim { get; set; } = 256;
+    /// <summary>Attention pooling input: "features", or "contextual" (the slide encoder's tile outputs; implied by a slide model).</summary>
+    public string? TileInput { get; set; }
     public int AttentionDim { get; set; } = 128;
     public string FeatLayer { get; set; } = "11";
     public bool GlobalPool { get; set; }
@@ -95,7 +97,7 @@ public sealed class TrainingOptions
     [
         "folds", "seed", "epochs", "warmup_epochs", "lr", "blr", "min_lr", "lr_scheduler", "weight_decay", "layer_decay",
         "accumulate", "dropout", "class_weights", "model_select", "patience", "val_fraction", "max_tiles", "shuffle_tiles",
-        "dtype", "device", "deterministic", "threads", "hidden_dim", "attention_dim", "feat_layer", "global_pool", "freeze", "c", "max_iter",
+        "dtype", "device", "deterministic", "threads", "hidden_dim", "tile_input", "attention_dim", "feat_layer", "global_pool", "freeze", "c", "max_iter",
         "standardize", "slide_input", "classes", "graded", "name",
     ];
 
@@ -128,6 +130,7 @@ public sealed class TrainingOptions
             case "deterministic": Deterministic = Bool(value, where); break;
             case "threads": Threads = Int(value, where, 0); break;
             case "hidden_dim": HiddenDim = Int(value, where, 1); break;
+            case "tile_input": TileInput = Choice(value, where, "features", "contextual"); break;
             case "attention_dim": AttentionDim = Int(value, where, 1); break;
             case "feat_layer": FeatLayers.Parse(value); FeatLayer = value.Trim(); break;
             case "global_pool": GlobalPool = Bool(value, where); break;
@@ -152,7 +155,7 @@ public sealed class TrainingOptions
         ["weight_decay"] = Inv(WeightDecay), ["layer_decay"] = Inv(LayerDecay), ["accumulate"] = Inv(Accumulate),
         ["dropout"] = Inv(Dropout), ["class_weights"] = ClassWeights, ["model_select"] = ModelSelect, ["patience"] = Inv(Patience),
         ["val_fraction"] = Inv(ValFraction), ["max_tiles"] = Inv(MaxTiles), ["shuffle_tiles"] = Inv(ShuffleTiles),
-        ["dtype"] = DType, ["device"] = Device, ["deterministic"] = Inv(Deterministic), ["threads"] = Inv(Threads), ["hidden_dim"] = Inv(HiddenDim), ["attention_dim"] = Inv(AttentionDim),
+        ["dtype"] = DType, ["device"] = Device, ["deterministic"] = Inv(Deterministic), ["threads"] = Inv(Threads), ["hidden_dim"] = Inv(HiddenDim), ["tile_input"] = TileInput ?? "features", ["attention_dim"] = Inv(AttentionDim),
         ["feat_layer"] = FeatLayer, ["global_pool"] = Inv(GlobalPool), ["freeze"] = Inv(Freeze), ["c"] = Inv(C),
         ["max_iter"] = Inv(MaxIter), ["standardize"] = Inv(Standardize), ["slide_input"] = SlideInput,
     };

@@ -27,7 +27,10 @@ public sealed record SlideMapOptions
 /// <summary>Per-tile maps of a slide: one colour (RGB) or one value (heatmap with a colour bar) per tile, painted at its coordinates.</summary>
 public static class SlideMap
 {
+    /// <summary>Width of the colour-bar panel for maps up to 350 px tall; taller maps scale bar and labels up.</summary>
     public const int ColorBarWidth = 90;
+
+    public static int ColorBarScale(int height) => Math.Clamp(height / 350, 1, 4);
     private static readonly (byte, byte, byte) White = (255, 255, 255), Black = (0, 0, 0);
 
     public static TileLayout Layout(IReadOnlyList<float> coords, SlideMapOptions options)
@@ -79,18 +82,19 @@ public static class SlideMap
     public static RgbImage WithColorBar(RgbImage map, double min, double max)
     {
         int height = Math.Max(map.Height, 160);
-        var image = Canvas.Filled(map.Width + ColorBarWidth, height, White);
+        int scale = ColorBarScale(height);
+        var image = Canvas.Filled(map.Width + ColorBarWidth * scale, height, White);
         Canvas.Paste(image, map, 0, 0);
-        int barX = map.Width + 10, barTop = 12, barBottom = height - 12, barW = 18;
+        int barX = map.Width + 10 * scale, barTop = 12 * scale, barBottom = height - 12 * scale, barW = 18 * scale;
         for (int y = barTop; y < barBottom; y++)
         {
             double t = 1 - (double)(y - barTop) / Math.Max(1, barBottom - barTop - 1);
             Canvas.FillRect(image, barX, y, barX + barW, y + 1, Colormap.Viridis(t), 1.0);
         }
-        int labelX = barX + barW + 4;
-        BitmapFont.Draw(image, Label(max), labelX, barTop, 1, Black);
-        BitmapFont.Draw(image, Label((min + max) / 2), labelX, (barTop + barBottom) / 2 - BitmapFont.GlyphHeight / 2, 1, Black);
-        BitmapFont.Draw(image, Label(min), labelX, barBottom - BitmapFont.GlyphHeight, 1, Black);
+        int labelX = barX + barW + 4 * scale;
+        BitmapFont.Draw(image, Label(max), labelX, barTop, scale, Black);
+        BitmapFont.Draw(image, Label((min + max) / 2), labelX, (barTop + barBottom - BitmapFont.GlyphHeight * scale) / 2, scale, Black);
+        BitmapFont.Draw(image, Label(min), labelX, barBottom - BitmapFont.GlyphHeight * scale, scale, Black);
         return image;
     }
 

@@ -1,4 +1,5 @@
 using GigaPath.Models.Heads;
+using GigaPath.Weights;
 using GigaPath.Training;
 using NUnit.Framework;
 
@@ -38,6 +39,10 @@ public class CrossValidationTests
             TestContext.Progress.WriteLine($"{head}: AUROC {report.Auroc.Mean:F4} ± {report.Auroc.Std:F4}; folds {string.Join(", ", report.Folds.Select(f => f.Auroc.ToString("F3")))}");
             Assert.That(report.Auroc.Mean, Is.GreaterThanOrEqualTo(0.95));
             Assert.That(report.Folds, Has.Count.EqualTo(4));
+            // the saved fold heads reload and reproduce their test predictions
+            var predictions = Predictor.Run(new PredictionRequest(Path.Combine(cohort.Root, "out", "fold_3"), [cohort.FeaturesDir], Path.Combine(cohort.Root, "p.csv")));
+            foreach (var p in report.Predictions.Where(p => p.Fold == 3))
+                Assert.That(predictions.Single(q => q.SlideId == p.SlideId).Probabilities, Is.EqualTo(p.Probabilities).Within(1e-6), p.SlideId);
         }
         finally { cohort.Delete(); }
     }
@@ -157,6 +162,24 @@ public class CrossValidationTests
             Assert.That(HeadCheckpoint.ReadConfig(Path.Combine(cohort.Root, "out-mean", "fold_0")).SlideInput, Is.EqualTo("mean"));
             // The stored vector is twice the mean; standardisation makes the two fits the same problem.
             Assert.That(report.Auroc.Mean, Is.EqualTo(mean.Auroc.Mean).Within(1e-6));
+        }
+        finally { cohort.Delete(); }
+    }
+
+    [Test]
+    public void FrozenSlideEncoderKeepsItsWeights()
+    {
+        var cohort = SyntheticCohort.Create(slides: 16, minTiles: 10, maxTiles: 20);
+        try
+        {
+            Run(cohort, "slide", "frozen", ("epochs", "2"), ("accumulate", "2"), ("freeze", "true"), ("feat_layer", "2"), ("folds", "2"), ("dtype", "bfloat16"));
+            using var trained = GigaPath.Weights.SafeTensorsFile.Open(Path.Combine(cohort.Root, "frozen", "fold_0", "head.safetensors"));
+            using var original = GigaPath.Weights.SafeTensorsFile.Open(Path.Combine(cohort.Root, "slide-model", "model.safetensors"));
+            foreach (var name in original.Names)
+                Assert.That(trained.ReadFloats("slide_encoder." + name).Data, Is.EqualTo(original.ReadFloats(name).Data), name);
+            Assert.That(trained.Names.Where(n => n.StartsWith("classifier.", StringComparison.Ordinal)), Is.EquivalentTo(new[] { "classifier.0.weight", "classifier.0.bias" }));
+            var config = HeadCheckpoint.ReadConfig(Path.Combine(cohort.Root, "frozen", "fold_0"));
+            Assert.That((config.Freeze, config.FeatLayer), Is.EqualTo((true, "2")));
         }
         finally { cohort.Delete(); }
     }

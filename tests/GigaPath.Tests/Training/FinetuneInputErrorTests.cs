@@ -20,17 +20,9 @@ public class FinetuneInputErrorTests
     private (int Code, string Error, string Out) FinetuneWithFolds(string folds, params string[] extra)
     {
         var outDir = Path.Combine(_cohort.Root, "out");
-        var err = new StringWriter();
-        var previous = Console.Error;
-        Console.SetError(err);
-        int code;
-        try
-        {
-            code = GigaPath.Cli.Program.Main(["finetune", "--labels", _cohort.LabelsPath, "--features", _cohort.FeaturesDir,
-                "--head", "linear", "--folds", folds, "--out", outDir, .. extra]);
-        }
-        finally { Console.SetError(previous); }
-        return (code, err.ToString(), outDir);
+        var run = GigaPath.Tests.Cli.CliInvocation.Run(["finetune", "--labels", _cohort.LabelsPath, "--features", _cohort.FeaturesDir,
+            "--head", "linear", "--folds", folds, "--out", outDir, .. extra]);
+        return (run.ExitCode, run.Error, outDir);
     }
 
     private void AssertRefused((int Code, string Error, string Out) r, params string[] fragments)

@@ -27,11 +27,8 @@ public class PredictCommandTests
 
     private static (int Code, string Error) Cli(params string[] args)
     {
-        var err = new StringWriter();
-        var previous = Console.Error;
-        Console.SetError(err);
-        try { return (GigaPath.Cli.Program.Main(args), err.ToString()); }
-        finally { Console.SetError(previous); }
+        var run = GigaPath.Tests.Cli.CliInvocation.Run(args);
+        return (run.ExitCode, run.Error);
     }
 
     [Test]

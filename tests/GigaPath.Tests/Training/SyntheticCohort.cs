@@ -66,25 +66,37 @@ public sealed class SyntheticCohort
             SafeTensorsWriter.Write(Path.Combine(root, "features", id + ".safetensors"), tensors);
             list.Add((id, label));
         }
+        int[]? folds = null;
         if (shuffleLabels)
         {
-            // Labels independent of the content: within each true class, half of the slides get each label, so the
-            // shuffled label carries no information about the lesion (a plain permutation could keep a correlation).
+            // Labels independent of the content: within each true class, half of the slides get each label. Folds are
+            // dealt within each (true class, new label) cell so that no fold's training part carries a residual
+            // correlation between label and lesion that its test part lacks (which would push AUROC below 0.5).
             var relabelled = list.ToArray();
+            folds = new int[list.Count];
             for (int c = 0; c < classes; c++)
             {
                 var members = Enumerable.Range(0, list.Count).Where(i => list[i].Item2 == c).ToList();
                 new DeterministicRandom(seed, 99, c).Shuffle(members);
                 for (int k = 0; k < members.Count; k++)
                     relabelled[members[k]] = (list[members[k]].Item1, (k + c) % classes);
+                for (int label = 0; label < classes; label++)
+                {
+                    var cell = members.Where(i => relabelled[i].Item2 == label).ToList();
+                    for (int k = 0; k < cell.Count; k++) folds[cell[k]] = k % ShuffledFolds;
+                }
             }
             list = relabelled.ToList();
         }
-        var sb = new StringBuilder("slide_id,label\n");
-        foreach (var (id, l) in list) sb.Append(CultureInfo.InvariantCulture, $"{id},{l}\n");
+        var sb = new StringBuilder(folds is null ? "slide_id,label\n" : "slide_id,label,fold\n");
+        for (int i = 0; i < list.Count; i++)
+            sb.Append(CultureInfo.InvariantCulture, $"{list[i].Item1},{list[i].Item2}{(folds is null ? "" : $",{folds[i]}")}\n");
         File.WriteAllText(Path.Combine(root, "labels.csv"), sb.ToString());
         return new SyntheticCohort(root, list);
     }
+
+    /// <summary>Folds written into the labels CSV of a shuffled-label cohort.</summary>
+    public const int ShuffledFolds = 4;
 
     public void Delete()
     {

@@ -21,11 +21,8 @@ public class PcaCommandTests
 
     private static (int Code, string Error) Cli(params string[] args)
     {
-        var err = new StringWriter();
-        var previous = Console.Error;
-        Console.SetError(err);
-        try { return (GigaPath.Cli.Program.Main(args), err.ToString()); }
-        finally { Console.SetError(previous); }
+        var run = GigaPath.Tests.Cli.CliInvocation.Run(args);
+        return (run.ExitCode, run.Error);
     }
 
     /// <summary>A 12x8 grid of 256-px tiles whose features are three clusters laid out as vertical stripes.</summary>

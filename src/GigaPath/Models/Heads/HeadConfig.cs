@@ -39,6 +39,15 @@ public sealed record HeadConfig
     public string SlideInput { get; init; } = "auto";
 
     // attention pooling
+    public const string FeaturesInput = "features", ContextualInput = "contextual";
+
+    /// <summary>What attention pooling reads per tile: "features" (tile encoder output) or "contextual" (the slide encoder's tile outputs).</summary>
+    public string TileInput { get; init; } = FeaturesInput;
+
+    /// <summary>For contextual input computed here: the slide encoder used (path) and the SHA-256 of its weights, so prediction can recompute it.</summary>
+    public string? SlideEncoderSource { get; init; }
+    public string? SlideEncoderSha256 { get; init; }
+
     public int HiddenDim { get; init; } = 256;
     public int AttentionDim { get; init; } = 128;
     public double Dropout { get; init; } = 0.25;
@@ -87,6 +96,8 @@ public sealed record HeadConfig
         if (Kind == HeadKind.Abmil && (HiddenDim < 1 || AttentionDim < 1))
             throw new GigaPathException($"{where}: hidden_dim and attention_dim must be positive");
         if (Dropout is < 0 or >= 1) throw new GigaPathException($"{where}: dropout must lie in [0, 1), got {Dropout}");
+        if (TileInput is not (FeaturesInput or ContextualInput))
+            throw new GigaPathException($"{where}: tile_input must be {FeaturesInput} or {ContextualInput}, got '{TileInput}'");
         if (Kind == HeadKind.Linear && SlideInput is not ("auto" or "mean" or "stored"))
             throw new GigaPathException($"{where}: slide_input must be auto, mean or stored, got '{SlideInput}'");
         if (Kind == HeadKind.Slide)
