@@ -1,6 +1,83 @@
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
 namespace GigaPath.Benchmarks;
 
+/// <summary>
+/// Runs the BenchmarkDotNet suite in-process (TorchSharp's native state and the roofline measurement must live in
+/// the benchmark's own process). Extra options: <c>--job short|default</c> (short: 1 warm-up, 2 measured iterations,
+/// reduced sizes; the whole suite fits in ~15 minutes on 2 cores).
+/// </summary>
 public static class Program
 {
-    public static int Main(string[] args) => 0;
+    public static int Main(string[] args)
+    {
+        var rest = new List<string>();
+        string job = "default";
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--job" && i + 1 < args.Length) job = args[++i];
+            else rest.Add(args[i]);
+        }
+        SuiteSettings.Short = job.Equals("short", StringComparison.OrdinalIgnoreCase);
+
+        var baseJob = Job.Default
+            .WithToolchain(InProcessEmitToolchain.Instance)
+            .WithStrategy(RunStrategy.Monitoring)
+            .WithInvocationCount(1)
+            .WithUnrollFactor(1)
+            .WithLaunchCount(1);
+        baseJob = SuiteSettings.Short
+            ? baseJob.WithWarmupCount(1).WithIterationCount(2).WithId("short")
+            : baseJob.WithWarmupCount(1).WithIterationCount(5).WithId("default");
+
+        var config = ManualConfig.CreateEmpty()
+            .AddLogger(BenchmarkDotNet.Loggers.ConsoleLogger.Default)
+            .AddExporter(BenchmarkDotNet.Exporters.MarkdownExporter.GitHub)
+            .AddColumnProvider(DefaultColumnProviders.Instance)
+            .AddColumn(RecordColumn.All().ToArray())
+            .AddDiagnoser(MemoryDiagnoser.Default)
+            .AddJob(baseJob)
+            .WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.JoinSummary);
+
+        Console.WriteLine(DeviceParams.Describe());
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest.ToArray(), config);
+        if (Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DEBUG") == "1") foreach (var k in CaseRecords.Keys) Console.WriteLine("record " + k);
+        Console.WriteLine();
+        Console.WriteLine("Roofline (GEMM 2048^3, measured in this run):");
+        foreach (var ((device, dtype), gflops) in Roofline.Measured.OrderBy(k => k.Key.Device).ThenBy(k => k.Key.DType))
+            Console.WriteLine($"  {device,-6} {GigaPath.Runtime.DeviceSelection.Name(dtype),-9} {gflops,8:F1} GFLOP/s");
+        return 0;
+    }
+}
+
+public static class SuiteSettings
+{
+    public static bool Short { get; set; }
+}
+
+/// <summary>The Device and DType parameter values: CUDA rows appear only where a GPU and the CUDA backend exist.</summary>
+public static class DeviceParams
+{
+    public static IEnumerable<string> Devices()
+    {
+        yield return "cpu";
+        if (TorchSharp.torch.cuda.is_available()) yield return "cuda";
+    }
+
+    public static IEnumerable<string> DTypes()
+    {
+        yield return "float32";
+        yield return "bfloat16";
+        if (TorchSharp.torch.cuda.is_available()) yield return "float16";
+    }
+
+    public static string Describe() => TorchSharp.torch.cuda.is_available()
+        ? $"Devices: cpu, cuda ({TorchSharp.torch.cuda.device_count()} GPU); dtypes float32, bfloat16, float16"
+        : $"Devices: cpu (cuda: not available — backend '{GigaPath.Runtime.DeviceSelection.BuildBackend}', no GPU visible; CUDA rows are skipped); dtypes float32, bfloat16 (float16 needs CUDA)";
 }

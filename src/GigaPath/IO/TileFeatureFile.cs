@@ -47,18 +47,20 @@ public static class TileFeatureFile
         var shape = file.Info(name).Shape;
         var (count, dim) = Matrix(path, name, shape, null);
         var features = count == 0 ? [] : file.ReadFloats(name).Data;
-        double[]? coords = null;
-        if (file.Contains("coords"))
-        {
-            using var scope = torch.NewDisposeScope();
-            var c = file.Load("coords", ScalarType.Float64);
-            var (cn, _) = Matrix(path, "coords", c.shape, 2);
-            if (cn != count)
-                throw new GigaPathException($"{path}: '{name}' holds {count} tiles but 'coords' holds {cn}");
-            coords = cn == 0 ? [] : c.contiguous().data<double>().ToArray();
-        }
+        double[]? coords = file.Contains("coords") ? ReadCoords(file, path, "coords", name, count) : null;
+        double[]? tiling = file.Contains(TileFeatureH5.TilingCoordsName) ? ReadCoords(file, path, TileFeatureH5.TilingCoordsName, name, count) : null;
         var attributes = file.Metadata.ToDictionary(kv => kv.Key, kv => (object)kv.Value);
-        return new TileFeatures(features, count, dim, coords, attributes, path).Validate();
+        return new TileFeatures(features, count, dim, coords, attributes, path) { TilingCoords = tiling }.Validate();
+    }
+
+    private static double[] ReadCoords(SafeTensorsFile file, string path, string name, string featureName, int count)
+    {
+        using var scope = torch.NewDisposeScope();
+        var c = file.Load(name, ScalarType.Float64);
+        var (cn, _) = Matrix(path, name, c.shape, 2);
+        if (cn != count)
+            throw new GigaPathException($"{path}: '{featureName}' holds {count} tiles but '{name}' holds {cn}");
+        return cn == 0 ? [] : c.contiguous().data<double>().ToArray();
     }
 
     /// <summary>Writes features (float32 [N, D]) and coords ([N, 2], int64 when every value is integral) atomically.</summary>
@@ -74,6 +76,11 @@ public static class TileFeatureFile
         {
             var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
             tensors.Add(new("coords", AllIntegral(tiles.Coords) ? c.to_type(ScalarType.Int64) : c));
+        }
+        if (tiles.TilingCoords is not null)
+        {
+            var c = torch.tensor(tiles.TilingCoords, [tiles.Count, 2]);
+            tensors.Add(new(TileFeatureH5.TilingCoordsName, AllIntegral(tiles.TilingCoords) ? c.to_type(ScalarType.Int64) : c));
         }
         var metadata = Merge(tiles.Attributes, attributes)
             .ToDictionary(kv => kv.Key, kv => FormatAttribute(kv.Value));

@@ -6,10 +6,13 @@ namespace GigaPath.IO;
 /// <summary>
 /// HDF5 tile-feature files in the CLAM / TRIDENT layout: datasets <c>features</c> [N, D] (float32) and
 /// <c>coords</c> [N, 2] (int64 level-0 x, y), with patch attributes (patch_size, patch_level, mpp, …) on the coords
-/// dataset as CLAM writes them; this writer puts them on the root group too.
+/// dataset as CLAM writes them; this writer puts them on the root group too. <c>coords_tiling</c> [N, 2] int64, when
+/// present, holds the tiling-resolution coordinates (<see cref="TileFeatures.TilingCoords"/>).
 /// </summary>
 internal static class TileFeatureH5
 {
+    public const string TilingCoordsName = "coords_tiling";
+
     public static ReadOnlySpan<byte> Signature => [0x89, (byte)'H', (byte)'D', (byte)'F', 0x0d, 0x0a, 0x1a, 0x0a];
 
     public static TileFeatures Read(string path)
@@ -43,7 +46,16 @@ internal static class TileFeatureH5
                 coords = ReadAsDoubles(path, "coords", coordSet);
                 ReadAttributes(coordSet, attributes);
             }
-            return new TileFeatures(features, count, dim, coords, attributes, path).Validate();
+            double[]? tiling = null;
+            if (file.LinkExists(TilingCoordsName))
+            {
+                var tilingSet = file.Dataset(TilingCoordsName);
+                var (n, _) = TileFeatureFile.Matrix(path, TilingCoordsName, Dims(tilingSet.Space), 2);
+                if (n != count)
+                    throw new GigaPathException($"{path}: 'features' holds {count} tiles but '{TilingCoordsName}' holds {n}");
+                tiling = ReadAsDoubles(path, TilingCoordsName, tilingSet);
+            }
+            return new TileFeatures(features, count, dim, coords, attributes, path) { TilingCoords = tiling }.Validate();
         }
     }
 
@@ -56,14 +68,19 @@ internal static class TileFeatureH5
         };
         if (tiles.Coords is not null)
         {
-            object data = TileFeatureFile.AllIntegral(tiles.Coords) ? tiles.Coords.Select(v => (long)v).ToArray() : tiles.Coords;
-            var coords = new H5Dataset(data, fileDims: [(ulong)tiles.Count, 2]);
+            var coords = new H5Dataset(CoordinateData(tiles.Coords), fileDims: [(ulong)tiles.Count, 2]);
             foreach (var (k, v) in attributes) coords.Attributes[k] = ToH5(k, v);
             file["coords"] = coords;
         }
+        if (tiles.TilingCoords is not null)
+            file[TilingCoordsName] = new H5Dataset(CoordinateData(tiles.TilingCoords), fileDims: [(ulong)tiles.Count, 2]);
         foreach (var (k, v) in attributes) file.Attributes[k] = ToH5(k, v);
         AtomicFile.WriteVia(path, tmp => file.Write(tmp));
     }
+
+    /// <summary>int64 when every value is integral (pixel positions), else float64.</summary>
+    private static object CoordinateData(double[] coords) =>
+        TileFeatureFile.AllIntegral(coords) ? coords.Select(v => (long)v).ToArray() : coords;
 
     private static object ToH5(string key, object value) => value switch
     {

@@ -11,6 +11,17 @@ namespace GigaPath.IO;
 public sealed record TileFeatures(float[] Features, int Count, int Dim, double[]? Coords,
     IReadOnlyDictionary<string, object> Attributes, string Source = "tile features")
 {
+    /// <summary>
+    /// Row-major [Count, 2] (x, y) of each tile in pixels at the tiling resolution (grid index × tile size, so
+    /// neighbours are one tile apart), or null. This is what Prov-GigaPath's slide encoder expects (prov-gigapath
+    /// issue #116); it differs from the level-0 <see cref="Coords"/> whenever tiles were not read at level 0's
+    /// resolution (e.g. a 40x slide tiled at 0.5 µm/px). HDF5 dataset <c>coords_tiling</c>.
+    /// </summary>
+    public double[]? TilingCoords { get; init; }
+
+    /// <summary>The coordinates to give the slide encoder: <see cref="TilingCoords"/> when known, else <see cref="Coords"/>.</summary>
+    public double[]? SlideEncoderCoords => TilingCoords ?? Coords;
+
     /// <summary>Checks that the arrays match the stated shape; the message names <see cref="Source"/>.</summary>
     public TileFeatures Validate()
     {
@@ -20,6 +31,8 @@ public sealed record TileFeatures(float[] Features, int Count, int Dim, double[]
             throw new GigaPathException($"{Source}: features hold {Features.LongLength} values, expected {Count} × {Dim}");
         if (Coords is not null && Coords.LongLength != 2L * Count)
             throw new GigaPathException($"{Source}: coords hold {Coords.LongLength / 2.0} rows, expected one (x, y) per tile ({Count})");
+        if (TilingCoords is not null && TilingCoords.LongLength != 2L * Count)
+            throw new GigaPathException($"{Source}: coords_tiling hold {TilingCoords.LongLength / 2.0} rows, expected one (x, y) per tile ({Count})");
         return this;
     }
 

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,8 +11,7 @@ namespace GigaPath.Weights;
 /// </summary>
 public sealed class PyTorchCheckpoint : ITensorSource
 {
-    private readonly ZipArchive _zip;
-    private readonly string _prefix;
+    private readonly TorchZipArchive _archive;
     private readonly Dictionary<string, PickledTensor> _tensors;
     private readonly List<string> _order;
 
@@ -24,11 +22,10 @@ public sealed class PyTorchCheckpoint : ITensorSource
     /// <summary>The key the state dict was nested under, or null when the file is a bare state dict.</summary>
     public string? NestedKey { get; }
 
-    private PyTorchCheckpoint(string path, ZipArchive zip, string prefix, Dictionary<string, PickledTensor> tensors, List<string> order, string? nestedKey)
+    private PyTorchCheckpoint(string path, TorchZipArchive archive, Dictionary<string, PickledTensor> tensors, List<string> order, string? nestedKey)
     {
         Path = path;
-        _zip = zip;
-        _prefix = prefix;
+        _archive = archive;
         _tensors = tensors;
         _order = order;
         NestedKey = nestedKey;
@@ -39,28 +36,10 @@ public sealed class PyTorchCheckpoint : ITensorSource
     {
         if (!File.Exists(path))
             throw new WeightFormatException($"{path}: file not found");
-        ZipArchive zip;
+        var archive = TorchZipArchive.Open(File.OpenRead(path), path);
         try
         {
-            zip = ZipFile.OpenRead(path);
-        }
-        catch (InvalidDataException)
-        {
-            throw new WeightFormatException($"{path}: not a PyTorch zip checkpoint (legacy pre-1.6 torch.save files and other formats are not supported; re-save with torch.save in a current PyTorch or convert to safetensors)");
-        }
-        try
-        {
-            var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
-                ?? throw new WeightFormatException($"{path}: zip file has no <archive>/data.pkl; not a torch.save checkpoint");
-            string prefix = pkl.FullName[..^"data.pkl".Length];
-            object? root;
-            using (var s = pkl.Open())
-            using (var ms = new MemoryStream())
-            {
-                s.CopyTo(ms);
-                root = new SafeUnpickler(path).Load(ms.ToArray());
-            }
-            var (dict, nested) = FindStateDict(path, root, key);
+            var (dict, nested) = FindStateDict(path, archive.Root, key);
             var tensors = new Dictionary<string, PickledTensor>(StringComparer.Ordinal);
             var order = new List<string>();
             foreach (var (k, v) in dict.Items)
@@ -72,11 +51,11 @@ public sealed class PyTorchCheckpoint : ITensorSource
                 tensors[name] = t;
                 order.Add(name);
             }
-            return new PyTorchCheckpoint(path, zip, prefix, tensors, order, nested);
+            return new PyTorchCheckpoint(path, archive, tensors, order, nested);
         }
         catch
         {
-            zip.Dispose();
+            archive.Dispose();
             throw;
         }
     }
@@ -111,50 +90,8 @@ public sealed class PyTorchCheckpoint : ITensorSource
 
     public Tensor Load(string name, ScalarType? dtype = null)
     {
-        var info = Info(name);
-        var t = _tensors[name];
-        var stored = TensorDTypes.ToScalarType(t.DType);
-        Tensor result;
-        if (t.IsContiguous)
-        {
-            result = torch.empty(t.Shape, stored);
-            ReadStorage(name, t, t.Offset, result.bytes);
-        }
-        else
-        {
-            // Strided view into a larger storage: read the storage, then gather the view.
-            long needed = t.StorageElementsNeeded();
-            using var storage = torch.empty(new[] { needed }, stored);
-            ReadStorage(name, t, 0, storage.bytes);
-            using var view = storage.as_strided(t.Shape, t.Stride, t.Offset);
-            result = view.clone();
-        }
-        if (dtype is { } target && target != stored)
-        {
-            var converted = result.to_type(target);
-            result.Dispose();
-            return converted;
-        }
-        return result;
-    }
-
-    private void ReadStorage(string name, PickledTensor t, long elementOffset, Span<byte> destination)
-    {
-        var entryName = _prefix + "data/" + t.StorageKey;
-        var entry = _zip.GetEntry(entryName)
-            ?? throw new WeightFormatException($"{Path}: tensor '{name}' refers to storage '{entryName}', which is missing from the archive");
-        long skip = elementOffset * TensorDTypes.SizeOf(t.DType);
-        if (skip + destination.Length > entry.Length)
-            throw new WeightFormatException($"{Path}: tensor '{name}' needs bytes [{skip}, {skip + destination.Length}) of storage '{entryName}', which has {entry.Length} (truncated checkpoint?)");
-        using var s = entry.Open();
-        var scratch = new byte[1 << 16];
-        while (skip > 0)
-        {
-            int n = s.Read(scratch, 0, (int)Math.Min(skip, scratch.Length));
-            if (n <= 0) throw new WeightFormatException($"{Path}: storage '{entryName}' ended early");
-            skip -= n;
-        }
-        s.ReadExactly(destination);
+        Info(name);
+        return _archive.LoadTensor(name, _tensors[name], dtype);
     }
 
     public void CopyInto(string name, Tensor destination)
@@ -166,12 +103,14 @@ public sealed class PyTorchCheckpoint : ITensorSource
         var t = _tensors[name];
         if (t.IsContiguous && destination.dtype == TensorDTypes.ToScalarType(t.DType) && destination.device_type == DeviceType.CPU && destination.is_contiguous())
         {
-            ReadStorage(name, t, t.Offset, destination.bytes);
+            _archive.ReadStorage(name, t, t.Offset, destination.bytes);
             return;
         }
-        using var tmp = Load(name);
-        destination.copy_(tmp.reshape(destination.shape));
+        // The scope also frees the reshape view: an undisposed view would keep each converted temporary alive until
+        // the GC runs, i.e. a second copy of the whole checkpoint while loading float32 weights into a bfloat16 model.
+        using var scope = torch.NewDisposeScope();
+        destination.copy_(Load(name).reshape(destination.shape));
     }
 
-    public void Dispose() => _zip.Dispose();
+    public void Dispose() => _archive.Dispose();
 }

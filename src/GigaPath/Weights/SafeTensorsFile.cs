@@ -211,8 +211,10 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
             RawBytes(name).CopyTo(destination.bytes);
             return;
         }
-        using var tmp = Load(name);
-        destination.copy_(tmp.reshape(destination.shape));
+        // The scope also frees the reshape view: an undisposed view would keep each converted temporary alive until
+        // the GC runs, i.e. a second copy of the whole checkpoint while loading float32 weights into a bfloat16 model.
+        using var scope = torch.NewDisposeScope();
+        destination.copy_(Load(name).reshape(destination.shape));
     }
 
     public void Dispose()

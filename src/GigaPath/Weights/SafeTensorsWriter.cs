@@ -30,12 +30,8 @@ public static class SafeTensorsWriter
         }
 
         var headerBytes = BuildHeader(prepared.Select(p => (p.Name, p.DType, p.Shape)), metadata);
-        AtomicFile.Write(path, stream =>
+        WriteFile(path, headerBytes, stream =>
         {
-            Span<byte> len = stackalloc byte[8];
-            BitConverter.TryWriteBytes(len, (ulong)headerBytes.Length);
-            stream.Write(len);
-            stream.Write(headerBytes);
             foreach (var p in prepared)
             {
                 if (p.Data.numel() > 0)
@@ -43,6 +39,38 @@ public static class SafeTensorsWriter
             }
         });
     }
+
+    /// <summary>
+    /// Streams tensors described by <paramref name="entries"/> one at a time: <paramref name="produce"/> returns each
+    /// tensor (it must have the declared dtype and shape) and it is disposed once written. For checkpoints too large
+    /// to hold twice in memory.
+    /// </summary>
+    public static void Write(string path, IReadOnlyList<TensorInfo> entries, Func<TensorInfo, Tensor> produce, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var headerBytes = BuildHeader(entries.Select(e => (e.Name, e.DType, e.Shape)), metadata);
+        WriteFile(path, headerBytes, stream =>
+        {
+            foreach (var e in entries)
+            {
+                using var scope = torch.NewDisposeScope();
+                var t = produce(e).cpu().contiguous();
+                if (t.dtype != TensorDTypes.ToScalarType(e.DType) || !t.shape.SequenceEqual(e.Shape))
+                    throw new InvalidOperationException($"tensor '{e.Name}' was produced as {t.dtype} [{string.Join(", ", t.shape)}], declared {TensorDTypes.Code(e.DType)} {e.ShapeText}");
+                if (t.numel() > 0)
+                    stream.Write(t.bytes);
+            }
+        });
+    }
+
+    private static void WriteFile(string path, byte[] headerBytes, Action<Stream> writeData) =>
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> len = stackalloc byte[8];
+            BitConverter.TryWriteBytes(len, (ulong)headerBytes.Length);
+            stream.Write(len);
+            stream.Write(headerBytes);
+            writeData(stream);
+        });
 
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
         => Write(path, tensors.AsEnumerable(), metadata);
@@ -94,7 +122,8 @@ public static class AtomicFile
     public static void Write(string path, Action<Stream> write) =>
         WriteVia(path, tmp =>
         {
-            using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            // ReadWrite: some writers (PureHDF) need a readable, seekable stream.
+            using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
             write(fs);
             fs.Flush(flushToDisk: true);
         });

@@ -16,6 +16,10 @@ public sealed class ShardedSafeTensors : ITensorSource
     public string Description { get; }
     public IReadOnlyCollection<string> Names => _weightMap.Keys;
 
+    /// <summary>Full paths of the distinct shard files, in ordinal name order (e.g. for hashing the weights).</summary>
+    public IReadOnlyList<string> ShardFiles =>
+        _weightMap.Values.Distinct().Order(StringComparer.Ordinal).Select(s => Path.Combine(_folder, s)).ToList();
+
     private ShardedSafeTensors(string indexPath, Dictionary<string, string> weightMap)
     {
         Description = indexPath;

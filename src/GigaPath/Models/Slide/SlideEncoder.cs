@@ -147,13 +147,17 @@ public sealed class SlideEncoder : IDisposable
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson() + "\n");
     }
 
-    /// <summary>Encodes one slide from a tile-feature file's contents.</summary>
+    /// <summary>
+    /// Encodes one slide from a tile-feature file's contents, with its tiling-resolution coordinates
+    /// (<c>coords_tiling</c>, as the whole-slide pipeline writes) when present, else its <c>coords</c>.
+    /// </summary>
     public SlideEncoding Encode(TileFeatures tiles, bool allLayers = false)
     {
-        if (tiles.Coords is null)
-            throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
+        var coords = tiles.SlideEncoderCoords
+            ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
+        // Plain usings, not a dispose scope: the encoding's tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
+        using var c = torch.tensor(coords, [tiles.Count, 2]);
         return Encode(x, c, allLayers);
     }
 
@@ -197,7 +201,10 @@ public sealed class SlideEncoder : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
-        var x = embeddings.to(ScalarType.Float32, _device).unsqueeze(0);
+        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
+        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
+        // same slide would not give the same bytes twice.
+        var x = embeddings.to(ScalarType.Float32, _device, copy: true).unsqueeze(0);
         return _model.Embed(x, positions).MoveToOuterDisposeScope();
     }
 

@@ -1,0 +1,116 @@
+using BenchmarkDotNet.Attributes;
+using GigaPath.Models.Slide;
+using GigaPath.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Benchmarks;
+
+/// <summary>
+/// One layer's attention at the production shape (16 heads × 48, N + 1 tokens): the hand-written dilated kernel
+/// with the published segments/ratios, against dense attention over the whole sequence - libtorch's fused
+/// scaled_dot_product_attention, and a plain softmax(QKᵀ)V that materialises the [H, L, L] scores (only where they
+/// fit in half of the machine's memory; otherwise the row says so).
+/// </summary>
+public class AttentionKernelBenchmarks
+{
+    [ParamsSource(typeof(DeviceParams), nameof(DeviceParams.Devices))]
+    public string Device { get; set; } = "cpu";
+
+    [ParamsSource(typeof(DeviceParams), nameof(DeviceParams.DTypes))]
+    public string DType { get; set; } = "float32";
+
+    [ParamsSource(nameof(TileCounts))]
+    public int Tiles { get; set; }
+
+    public static IEnumerable<int> TileCounts => SlideEncoderBenchmarks.TileCounts;
+
+    private const int Heads = 16, HeadDim = 48;
+    private Tensor? _q, _k, _v;
+    private bool _naiveFits;
+    private string _ran = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var device = DeviceSelection.ParseDevice(Device);
+        var dtype = DeviceSelection.ParseDType(DType);
+        long length = Tiles + 1;
+        var g = new Generator(5);
+        _q = torch.randn([1, length, Heads, HeadDim], generator: g).to(dtype, device);
+        _k = torch.randn([1, length, Heads, HeadDim], generator: g).to(dtype, device);
+        _v = torch.randn([1, length, Heads, HeadDim], generator: g).to(dtype, device);
+        long scoreBytes = Heads * length * length * 4L * 2; // scores + softmax
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        _naiveFits = scoreBytes < available / 2;
+        var gemm = Roofline.GemmGflops(device, dtype);
+        double denseFlops = 4.0 * Heads * length * length * HeadDim;
+        foreach (var method in new[] { nameof(Dilated), nameof(DenseSdpa), nameof(DenseNaive) })
+        {
+            CaseRecords.Set(this, method, new CaseRecord
+            {
+                ItemsPerOp = Tiles,
+                ItemName = "tiles",
+                FlopsPerOp = method == nameof(Dilated) ? DilatedFlops(length) : denseFlops,
+                GemmGflops = gemm,
+                Note = method == nameof(DenseNaive) && !_naiveFits
+                    ? $"not run: [H,L,L] scores need {PeakMemory.Format(scoreBytes)} of {PeakMemory.Format(available)}"
+                    : null,
+            });
+        }
+        PeakMemory.Reset();
+    }
+
+    /// <summary>Work of the dilated kernel: per branch each head attends L/r queries to s/r keys (2 GEMMs).</summary>
+    private static double DilatedFlops(long length)
+    {
+        var c = SlideEncoderConfig.ProvGigaPath;
+        double flops = 0;
+        for (int b = 0; b < c.SegmentLength.Count; b++)
+        {
+            double s = Math.Min(c.SegmentLength[b], length), r = c.DilatedRatio[b];
+            flops += 4.0 * Heads * Math.Ceiling(length / s) * s / r * (s / r) * HeadDim;
+        }
+        return flops;
+    }
+
+    [Benchmark]
+    public void Dilated()
+    {
+        _ran = nameof(Dilated);
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var c = SlideEncoderConfig.ProvGigaPath;
+        DilatedAttentionKernel.Forward(_q!, _k!, _v!, c.SegmentLength, c.DilatedRatio, AttentionBlocking.Default);
+    }
+
+    [Benchmark]
+    public void DenseSdpa()
+    {
+        _ran = nameof(DenseSdpa);
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        nn.functional.scaled_dot_product_attention(_q!.transpose(1, 2), _k!.transpose(1, 2), _v!.transpose(1, 2));
+    }
+
+    [Benchmark]
+    public void DenseNaive()
+    {
+        _ran = nameof(DenseNaive);
+        if (!_naiveFits) return;
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var q = _q!.transpose(1, 2);
+        var scores = q.matmul(_k!.transpose(1, 2).transpose(2, 3)).mul_(1.0 / Math.Sqrt(HeadDim));
+        scores.softmax(-1).matmul(_v!.transpose(1, 2));
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        if (_ran.Length > 0) CaseRecords.SetPeak(this, _ran, PeakMemory.PeakBytes());
+        _q?.Dispose();
+        _k?.Dispose();
+        _v?.Dispose();
+    }
+}

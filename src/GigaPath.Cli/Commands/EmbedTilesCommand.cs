@@ -1,0 +1,59 @@
+using System.CommandLine;
+using GigaPath.Models.Tile;
+using GigaPath.Pipeline;
+using GigaPath.Runtime;
+
+namespace GigaPath.Cli.Commands;
+
+/// <summary>
+/// <c>gigapath embed-tiles --model DIR --out FILE.safetensors [--pixels FILE] [IMAGE|DIR ...]</c>: tile embeddings
+/// (and optionally all tokens) for tile images or preprocessed pixel tensors.
+/// </summary>
+public sealed class EmbedTilesCommand : ICliCommand
+{
+    public Command Build()
+    {
+        var inputs = new Argument<string[]>("inputs") { Description = "Tile images (.png .jpg .jpeg .tif .tiff) or folders of them (sorted by name)", Arity = ArgumentArity.ZeroOrMore };
+        var model = new Option<string>("--model") { Description = "Tile encoder folder (config.json + model.safetensors)", Required = true };
+        var output = new Option<string>("--out") { Description = "Output .safetensors: embeddings [N, D], coords [N, 2] when file names are {x}x_{y}y.png, tokens with --tokens", Required = true };
+        var pixels = new Option<string?>("--pixels") { Description = "Read preprocessed tiles from this safetensors file's pixel_values [N, 3, 224, 224] float32 instead of images" };
+        var batchSize = new Option<int>("--batch-size") { Description = "Tiles per forward pass (results do not depend on it)", DefaultValueFactory = _ => 16 };
+        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (GPU only)", DefaultValueFactory = _ => "float32" };
+        var tokens = new Option<bool>("--tokens") { Description = "Also write all final-norm tokens [N, 197, D] (CLS first)" };
+
+        var cmd = new Command("embed-tiles", "Embed tiles with the Prov-GigaPath tile encoder.");
+        cmd.Arguments.Add(inputs);
+        foreach (var o in new Option[] { model, output, pixels, batchSize, device, dtype, tokens })
+            cmd.Options.Add(o);
+        cmd.SetAction(parse => CliRunner.Run(() =>
+        {
+            var request = new TileEmbeddingRequest
+            {
+                ModelDir = parse.GetValue(model)!,
+                OutputPath = parse.GetValue(output)!,
+                Images = parse.GetValue(inputs) ?? [],
+                PixelFile = parse.GetValue(pixels),
+                BatchSize = parse.GetValue(batchSize),
+                Tokens = parse.GetValue(tokens),
+                Encoder = new TileEncoderOptions
+                {
+                    Device = DeviceSelection.ParseDevice(parse.GetValue(device)),
+                    DType = DeviceSelection.ParseDType(parse.GetValue(dtype)),
+                },
+            };
+            var summary = TileEmbedding.Execute(request, new ConsoleProgress());
+            Console.Error.WriteLine();
+            Console.WriteLine($"wrote {summary.OutputPath}: {summary.Tiles} tiles x {summary.Dim}" +
+                $"{(summary.HasCoords ? ", coords" : "")}{(summary.HasTokens ? ", tokens" : "")} in {summary.Elapsed.TotalSeconds:F1} s");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Reports on stderr synchronously (Progress&lt;T&gt; would post to the thread pool and print out of order).</summary>
+    private sealed class ConsoleProgress : IProgress<TileProgress>
+    {
+        public void Report(TileProgress p) => Console.Error.Write($"\r{p.Done}/{p.Total} tiles, {p.TilesPerSecond:F2} tiles/s");
+    }
+}

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using GigaPath.Cli.Progress;
+using GigaPath.IO;
+using GigaPath.Models.Slide;
+using GigaPath.Models.Tile;
+using GigaPath.Pipeline;
+using GigaPath.Runtime;
+
+namespace GigaPath.Cli.Commands;
+
+/// <summary>
+/// <c>gigapath run INPUT... --tile-model DIR --slide-model DIR --out DIR</c>: slides to tile and slide embeddings, for a
+/// cohort, resumable and shardable (docs/cohort-runs.md).
+/// </summary>
+public sealed class RunCommand : ICliCommand
+{
+    /// <summary>Exit code when at least one slide failed (the others were still processed).</summary>
+    public const int SlidesFailedExitCode = 1;
+
+    public Command Build()
+    {
+        var inputs = new Argument<string[]>("inputs") { Description = "Slide files, folders of slides, or CSV manifests (columns: path or slide_path; optional slide_id, mpp)", Arity = ArgumentArity.OneOrMore };
+        var tileModel = new Option<string>("--tile-model") { Description = "Tile encoder folder (config.json + model.safetensors)", Required = true };
+        var slideModel = new Option<string>("--slide-model") { Description = "Slide encoder folder (config.json optional + model.safetensors or slide_encoder.pth)", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder: <slide>.h5, <slide>.slide.safetensors, <slide>.thumbnail.png, <slide>.manifest.json", Required = true };
+        var tiling = new TilingArguments();
+        var batchSize = new Option<int>("--batch-size") { Description = "Tiles per tile-encoder forward pass", DefaultValueFactory = _ => 16 };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
+        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (GPU only), for both encoders", DefaultValueFactory = _ => "float32" };
+        var pool = new Option<string>("--pool") { Description = "Slide embedding: mean (global pool, as the authors advise) or cls (the reference's default forward)", DefaultValueFactory = _ => "mean" };
+        var allLayers = new Option<bool>("--all-layers") { Description = "Also write every layer's slide embedding (layer_0 ... layer_K)" };
+        var retryFailed = new Option<bool>("--retry-failed") { Description = "Redo slides that failed in an earlier run (recorded in <out>/failed/)" };
+        var shard = new Option<string?>("--shard") { Description = "Process only shard K of N (K/N, 0-based; every N-th slide in slide-id order)" };
+        var maxTiles = new Option<int?>("--max-tiles") { Description = "Embed only the first N tiles of each slide (for timing runs; outputs are then partial by design)" };
+        var progressMode = new Option<string>("--progress") { Description = "auto (bars on a terminal, log lines otherwise), bars or lines", DefaultValueFactory = _ => "auto" };
+
+        var cmd = new Command("run", "Whole-slide pipeline: slides -> tile embeddings (.h5) -> slide embeddings, resumable, for a cohort.");
+        cmd.Arguments.Add(inputs);
+        foreach (var o in new Option[] { tileModel, slideModel, output }.Concat(tiling.All)
+                     .Concat([batchSize, device, dtype, pool, allLayers, retryFailed, shard, maxTiles, progressMode]))
+            cmd.Options.Add(o);
+        cmd.SetAction(parse => CliRunner.Run(() =>
+        {
+            var outDir = parse.GetValue(output)!;
+            var options = new PipelineOptions
+            {
+                Tiling = tiling.Build(parse),
+                BatchSize = parse.GetValue(batchSize),
+                Readers = parse.GetValue(tiling.Readers),
+                Pooling = SlideEmbeddingFile.ParsePooling(parse.GetValue(pool)!),
+                AllLayers = parse.GetValue(allLayers),
+                SaveTiles = parse.GetValue(tiling.SaveTiles),
+                MaxTiles = parse.GetValue(maxTiles),
+            };
+            var cohort = new CohortOptions
+            {
+                OutDir = outDir,
+                RetryFailed = parse.GetValue(retryFailed),
+                Shard = parse.GetValue(shard) is { } s ? ShardSpec.Parse(s) : null,
+            };
+            bool bars = CohortConsole.UseBars(parse.GetValue(progressMode)!);
+            var jobs = CohortInputs.Expand(parse.GetValue(inputs)!, outDir);
+
+            var deviceName = parse.GetValue(device)!;
+            var precision = DeviceSelection.ParseDType(parse.GetValue(dtype));
+            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
+            using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = deviceName, DType = precision });
+            var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
+            int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;
+            Console.Error.WriteLine($"gigapath run: {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");
+
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                // The first Ctrl-C stops after cleaning up the slide in progress; a second one kills the process.
+                if (cancel.IsCancellationRequested) return;
+                e.Cancel = true;
+                Console.Error.WriteLine("interrupted: cleaning up the slide in progress; rerun the same command to resume");
+                cancel.Cancel();
+            };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                var summary = CohortConsole.Run(bars, observer => new CohortRunner(pipeline, cohort, observer).Run(jobs, cancel.Token));
+                CohortConsole.PrintSummary(summary, outDir, Console.Out);
+                return summary.AnyFailed ? SlidesFailedExitCode : 0;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,28 @@
+using System.CommandLine;
+using GigaPath.Pipeline;
+using GigaPath.Slides;
+
+namespace GigaPath.Cli.Commands;
+
+/// <summary>The tiling options shared by <c>run</c> and <c>tile</c>.</summary>
+internal sealed class TilingArguments
+{
+    public Option<double> TargetMpp { get; } = new("--target-mpp", "--mpp") { Description = "Micrometres per pixel of the tiles (Prov-GigaPath: 0.5, i.e. 20x)", DefaultValueFactory = _ => 0.5 };
+    public Option<int> TileSize { get; } = new("--tile-size") { Description = "Tile side in pixels at the target MPP", DefaultValueFactory = _ => 256 };
+    public Option<double?> SlideMpp { get; } = new("--slide-mpp") { Description = "The slides' level-0 micrometres per pixel, overriding their metadata (required for slides and plain images without it; a CSV manifest's mpp column sets it per slide)" };
+    public Option<string> Tissue { get; } = new("--tissue") { Description = "Tissue detection: luminance (Otsu on luminance, the reference's rule), saturation (Otsu on HSV saturation) or none (every whole tile)", DefaultValueFactory = _ => "luminance" };
+    public Option<double> MinTissue { get; } = new("--min-tissue") { Description = "Keep tiles whose tissue fraction is above this", DefaultValueFactory = _ => 0.1 };
+    public Option<bool> SaveTiles { get; } = new("--save-tiles") { Description = "Also write every tile as <slide>.tiles/{x:05d}x_{y:05d}y.png (level-0 x, y)" };
+    public Option<int> Readers { get; } = new("--readers") { Description = "Tile reader tasks running alongside the encoder", DefaultValueFactory = _ => 4 };
+
+    public IEnumerable<Option> All => [TargetMpp, TileSize, SlideMpp, Tissue, MinTissue, SaveTiles, Readers];
+
+    public TilingOptions Build(ParseResult parse) => new()
+    {
+        TargetMpp = parse.GetValue(TargetMpp),
+        TileSize = parse.GetValue(TileSize),
+        SlideMpp = parse.GetValue(SlideMpp),
+        TissueMethod = SlidePipeline.ParseTissue(parse.GetValue(Tissue)!),
+        MinTissueFraction = parse.GetValue(MinTissue),
+    };
+}

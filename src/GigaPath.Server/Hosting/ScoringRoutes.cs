@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Text.Json;
+using GigaPath.Server.Metrics;
+using GigaPath.Server.Scoring;
+using GigaPath.Server.Slide;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace GigaPath.Server.Hosting;
+
+/// <summary>
+/// The HTTP surface. Scoring endpoints (<c>/score</c>, <c>/score/slide</c>) need the API key when one is set;
+/// probes and metrics (<c>/</c>, <c>/health</c>, <c>/ready</c>, <c>/metrics</c>) never do, as orchestrators call
+/// them without credentials. Every refusal is JSON <c>{"error": ..., "row": ...}</c>.
+/// </summary>
+internal static class ScoringRoutes
+{
+    public static void Map(WebApplication app, ServerOptions options, ModelState models, ServerMetrics metrics, ILogger logger)
+    {
+        var key = options.ApiKey is null ? null : new BearerKey(options.ApiKey);
+
+        app.Use(async (ctx, next) =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            var endpoint = EndpointLabel(ctx.Request.Path);
+            try
+            {
+                await next(ctx);
+            }
+            finally
+            {
+                int status = ctx.Response.StatusCode;
+                bool timed = endpoint is "score" or "score_slide" && status == StatusCodes.Status200OK;
+                metrics.RecordRequest(endpoint, status, timed ? Stopwatch.GetElapsedTime(start).TotalSeconds : null);
+            }
+        });
+
+        app.Use(async (ctx, next) =>
+        {
+            try
+            {
+                if (key is not null && ctx.Request.Path.StartsWithSegments("/score") && !key.Accepts(ctx.Request))
+                {
+                    await ApiException.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "missing or invalid API key (send Authorization: Bearer <key>)");
+                    return;
+                }
+                await next(ctx);
+            }
+            catch (ApiException e)
+            {
+                if (e.StatusCode >= 500) logger.LogWarning("{Path}: {Status} {Message}", ctx.Request.Path, e.StatusCode, e.Message);
+                await e.WriteAsync(ctx);
+            }
+            catch (BadHttpRequestException e)
+            {
+                await ApiException.WriteAsync(ctx, e.StatusCode, e.Message);
+            }
+            catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+            {
+                // The client went away; nobody is left to answer.
+                ctx.Response.StatusCode = 499;
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "{Path}: unexpected error", ctx.Request.Path);
+                await ApiException.WriteAsync(ctx, StatusCodes.Status500InternalServerError, $"internal error: {e.Message}");
+            }
+        });
+
+        app.MapPost("/score", ctx => ScoreEndpoint.HandleAsync(ctx, options, models, metrics));
+        app.MapPost("/score/slide", ctx => SlideEndpoint.HandleAsync(ctx, options, models, metrics));
+
+        // Azure ML's inference server answers its liveness probe on "/".
+        app.MapGet("/", () => Results.Text("Healthy"));
+        app.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        app.MapGet("/ready", () => Ready(models));
+        app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+    }
+
+    private static IResult Ready(ModelState models)
+    {
+        var body = new Dictionary<string, object?>
+        {
+            ["ready"] = models.IsReady,
+            ["state"] = models.Failure is not null ? "failed" : models.IsReady ? "ready" : "loading",
+        };
+        if (models.Tile is { } tile)
+        {
+            body["tile_model"] = tile.Backend.Description;
+            body["dim"] = tile.Backend.Dim;
+        }
+        if (models.Slide is { } slide) body["slide_model"] = slide.Backend.Description;
+        if (models.Failure is { } e) body["error"] = e.Message;
+        return Results.Json(body, statusCode: models.IsReady ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+    }
+
+    /// <summary>A bounded set of metric labels: unknown paths share one, so scanners cannot grow the metrics.</summary>
+    private static string EndpointLabel(PathString path) => path.Value switch
+    {
+        "/score" => "score",
+        "/score/slide" => "score_slide",
+        "/health" => "health",
+        "/ready" => "ready",
+        "/metrics" => "metrics",
+        "/" => "root",
+        _ => "other",
+    };
+}

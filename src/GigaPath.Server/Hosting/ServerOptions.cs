@@ -1,0 +1,135 @@
+using System.Net;
+using GigaPath.Runtime;
+using Microsoft.AspNetCore.Http;
+
+namespace GigaPath.Server.Hosting;
+
+/// <summary>Everything <c>gigapath serve</c> can be told; validated once by <see cref="Validate"/>.</summary>
+public sealed record ServerOptions
+{
+    public const string DefaultUrl = "http://127.0.0.1:5000";
+
+    /// <summary>Environment variable holding the API key when no key file is given.</summary>
+    public const string ApiKeyVariable = "GIGAPATH_API_KEY";
+
+    /// <summary>Tile encoder folder (config.json + weights), as for <c>embed-tiles --model</c>.</summary>
+    public string ModelDir { get; init; } = "";
+
+    /// <summary>Slide encoder folder or weight file; <c>/score/slide</c> answers 404 without one.</summary>
+    public string? SlideModelDir { get; init; }
+
+    public IReadOnlyList<string> Urls { get; init; } = new[] { DefaultUrl };
+
+    /// <summary>The key clients send as <c>Authorization: Bearer &lt;key&gt;</c>; null: no authentication (loopback only).</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Most images embedded in one forward pass; 1 turns dynamic batching off.</summary>
+    public int BatchSize { get; init; } = 16;
+
+    /// <summary>How long the worker waits for more images after the first one of a batch arrives.</summary>
+    public int MaxBatchDelayMs { get; init; } = 5;
+
+    /// <summary>Images admitted (waiting or being embedded) at once; a request that does not fit gets 503.</summary>
+    public int QueueCapacity { get; init; } = 256;
+
+    public int MaxImagesPerRequest { get; init; } = 64;
+
+    /// <summary>Largest <c>/score</c> request body.</summary>
+    public long MaxBodyBytes { get; init; } = 32L * 1024 * 1024;
+
+    /// <summary>Largest <c>/score/slide</c> request body (a 10,000-tile slide is ~60 MB as safetensors, ~200 MB as JSON).</summary>
+    public long MaxSlideBodyBytes { get; init; } = 512L * 1024 * 1024;
+
+    /// <summary>Largest image accepted, in pixels (width × height, read from the header before decoding).</summary>
+    public long MaxImagePixels { get; init; } = 4096L * 4096;
+
+    /// <summary>Slide requests waiting for the (single) slide encoder before 503.</summary>
+    public int SlideQueueCapacity { get; init; } = 4;
+
+    /// <summary>"cpu" or "cuda[:N]".</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>"float32", "bfloat16" or "float16" (the latter two on CUDA).</summary>
+    public string DType { get; init; } = "float32";
+
+    /// <summary>How long a stop waits for requests in flight.</summary>
+    public int ShutdownTimeoutSeconds { get; init; } = 30;
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelDir))
+            throw new GigaPathException("--model: a tile encoder folder is required");
+        if (!Directory.Exists(ModelDir))
+            throw new GigaPathException($"--model: folder '{ModelDir}' not found");
+        if (SlideModelDir is not null && !Directory.Exists(SlideModelDir) && !File.Exists(SlideModelDir))
+            throw new GigaPathException($"--slide-model: '{SlideModelDir}' not found");
+        var device = DeviceSelection.ParseDevice(Device);
+        var dtype = DeviceSelection.ParseDType(DType);
+        DeviceSelection.EnsureSupported(device, dtype);
+        Positive(BatchSize, "--batch-size");
+        Positive(QueueCapacity, "--queue-capacity");
+        Positive(MaxImagesPerRequest, "--max-images");
+        Positive(SlideQueueCapacity, "--slide-queue-capacity");
+        if (MaxBatchDelayMs < 0) throw new GigaPathException($"--max-batch-delay-ms: must be >= 0, got {MaxBatchDelayMs}");
+        if (MaxBodyBytes <= 0) throw new GigaPathException($"--max-body-bytes: must be positive, got {MaxBodyBytes}");
+        if (MaxSlideBodyBytes <= 0) throw new GigaPathException($"--max-slide-body-bytes: must be positive, got {MaxSlideBodyBytes}");
+        if (MaxImagePixels <= 0) throw new GigaPathException($"--max-image-pixels: must be positive, got {MaxImagePixels}");
+        if (ShutdownTimeoutSeconds < 0) throw new GigaPathException($"--shutdown-timeout: must be >= 0, got {ShutdownTimeoutSeconds}");
+        if (MaxImagesPerRequest > QueueCapacity)
+            throw new GigaPathException($"--max-images ({MaxImagesPerRequest}) exceeds --queue-capacity ({QueueCapacity}): such a request could never be admitted");
+        if (ApiKey is { } key && (key.Length == 0 || key.Any(char.IsWhiteSpace)))
+            throw new GigaPathException("API key: must be non-empty and contain no whitespace");
+        if (Urls.Count == 0)
+            throw new GigaPathException("--urls: at least one address is required");
+        foreach (var url in Urls)
+        {
+            if (!IsLoopback(url) && ApiKey is null)
+                throw new GigaPathException($"--urls: '{url}' is not a loopback address; serving beyond this machine needs an API key (--api-key-file or GIGAPATH_API_KEY)");
+        }
+    }
+
+    /// <summary>
+    /// The API key: the first line of <paramref name="keyFile"/> (trimmed: editors add a newline) when given, else
+    /// <see cref="ApiKeyVariable"/>, else null (no authentication). Keys are never taken on the command line, where
+    /// other users could read them in the process list.
+    /// </summary>
+    public static string? ResolveApiKey(string? keyFile)
+    {
+        if (keyFile is not null)
+        {
+            if (!File.Exists(keyFile))
+                throw new GigaPathException($"--api-key-file: '{keyFile}' not found");
+            var key = File.ReadLines(keyFile).FirstOrDefault()?.Trim();
+            if (string.IsNullOrEmpty(key))
+                throw new GigaPathException($"--api-key-file: '{keyFile}' is empty; its first line must hold the key");
+            return key;
+        }
+        var fromEnvironment = Environment.GetEnvironmentVariable(ApiKeyVariable)?.Trim();
+        return string.IsNullOrEmpty(fromEnvironment) ? null : fromEnvironment;
+    }
+
+    private static void Positive(int value, string name)
+    {
+        if (value <= 0) throw new GigaPathException($"{name}: must be positive, got {value}");
+    }
+
+    /// <summary>True when <paramref name="url"/> binds only this machine: localhost, 127.0.0.0/8, ::1 (or a Unix socket).</summary>
+    public static bool IsLoopback(string url)
+    {
+        BindingAddress address;
+        try
+        {
+            address = BindingAddress.Parse(url);
+        }
+        catch (FormatException e)
+        {
+            throw new GigaPathException($"--urls: '{url}' is not a valid address ({e.Message})");
+        }
+        if (!string.Equals(address.Scheme, "http", StringComparison.OrdinalIgnoreCase))
+            throw new GigaPathException($"--urls: '{url}': only http is served (TLS belongs to a reverse proxy in front)");
+        if (address.IsUnixPipe) return true;
+        var host = address.Host.Trim('[', ']');
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) return true;
+        return IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
+    }
+}

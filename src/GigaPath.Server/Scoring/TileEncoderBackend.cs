@@ -1,0 +1,75 @@
+using GigaPath.Imaging;
+using GigaPath.Models.Tile;
+using GigaPath.Runtime;
+using GigaPath.Server.Hosting;
+using TorchSharp;
+
+namespace GigaPath.Server.Scoring;
+
+/// <summary>
+/// The real tile model: <see cref="ImageDecoder"/> + <see cref="TilePreprocessor"/> (the exact reference transform)
+/// and <see cref="TileEncoder"/>, the same library calls <c>embed-tiles</c> makes, so an image gets the same
+/// embedding from either. The encoder computes each tile independently of its batch-mates, so dynamic batching
+/// does not change results.
+/// </summary>
+public sealed class TileEncoderBackend : ITileEmbeddingBackend
+{
+    private readonly TileEncoder _encoder;
+    private readonly TilePreprocessor _preprocessor;
+
+    public TileEncoderBackend(TileEncoder encoder, TilePreprocessor? preprocessor = null)
+    {
+        _encoder = encoder;
+        _preprocessor = preprocessor ?? TilePreprocessor.Default;
+        if (_preprocessor.CropSize != encoder.Config.ImgSize)
+            throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImgSize} px");
+    }
+
+    /// <summary>Loads the tile encoder named by <see cref="ServerOptions.ModelDir"/> on the chosen device and dtype.</summary>
+    public static TileEncoderBackend Load(ServerOptions options)
+    {
+        var encoderOptions = new TileEncoderOptions
+        {
+            Device = DeviceSelection.ParseDevice(options.Device),
+            DType = DeviceSelection.ParseDType(options.DType),
+        };
+        return new TileEncoderBackend(TileEncoder.Load(options.ModelDir, encoderOptions));
+    }
+
+    public int Dim => _encoder.Config.NumFeatures;
+
+    public string Description =>
+        $"{_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.DType)})";
+
+    public float[] Preprocess(byte[] encodedImage, int row, long maxPixels)
+    {
+        var source = $"row {row}";
+        try
+        {
+            return _preprocessor.Preprocess(ImageDecoder.Decode(encodedImage, source, maxPixels));
+        }
+        catch (ImageTooLargeException e)
+        {
+            throw new ApiException(413, e.Message, row, e);
+        }
+        catch (GigaPathException e)
+        {
+            throw new ApiException(422, e.Message, row, e);
+        }
+    }
+
+    public float[][] Embed(IReadOnlyList<float[]> pixels)
+    {
+        using var scope = torch.NewDisposeScope();
+        var batch = _preprocessor.ToBatch(pixels);
+        using var result = _encoder.Embed(batch);
+        var flat = result.Embeddings.data<float>().ToArray();
+        int dim = (int)result.Embeddings.shape[1];
+        var rows = new float[pixels.Count][];
+        for (int i = 0; i < rows.Length; i++)
+            rows[i] = flat.AsSpan(i * dim, dim).ToArray();
+        return rows;
+    }
+
+    public void Dispose() => _encoder.Dispose();
+}

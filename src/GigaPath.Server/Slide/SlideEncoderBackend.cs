@@ -1,0 +1,45 @@
+using GigaPath.IO;
+using GigaPath.Models.Slide;
+using GigaPath.Server.Hosting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Server.Slide;
+
+/// <summary>
+/// The real slide encoder, answering with the tensors of the slide-embedding file (<see cref="SlideEmbeddingFile"/>,
+/// as <c>embed-slide</c> and <c>run</c> write it): <c>slide_embedding</c> [1, D] (mean of the tiles or cls token, per
+/// the pooling), <c>last_hidden_state</c> [1, N+1, D], with all layers <c>layer_0</c> … <c>layer_K</c> [1, D] in the
+/// same pooling, and <c>tile_embeddings_ctx</c> [N, D].
+/// </summary>
+public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
+{
+    private readonly SlideEncoder _encoder;
+
+    public SlideEncoderBackend(SlideEncoder encoder) => _encoder = encoder;
+
+    /// <summary>Loads the slide encoder named by <see cref="ServerOptions.SlideModelDir"/> on the chosen device and dtype.</summary>
+    public static SlideEncoderBackend Load(ServerOptions options) =>
+        new(SlideEncoder.Load(options.SlideModelDir ?? throw new GigaPathException("--slide-model: no slide encoder folder given"),
+            new SlideEncoderOptions { Device = options.Device, DType = SlideEncoderOptions.ParseDType(options.DType) }));
+
+    public int InputDim => _encoder.Config.InChans;
+
+    public string Description =>
+        $"{_encoder.WeightsPath ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device}, {SlideEncoderOptions.DTypeName(_encoder.Options.DType)})";
+
+    public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers)
+    {
+        if (tiles.Coords is null)
+            throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
+        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
+        using var encoding = _encoder.Encode(x, c, allLayers);
+        var outputs = SlideEmbeddingFile.Tensors(encoding, pool)
+            .Select(kv => new NamedTensor(kv.Key, kv.Value.data<float>().ToArray(), kv.Value.shape))
+            .ToList();
+        return new SlideResult(outputs, encoding.Warnings);
+    }
+
+    public void Dispose() => _encoder.Dispose();
+}

@@ -1,0 +1,172 @@
+using System.Text.Json;
+using GigaPath.IO;
+using GigaPath.Server.Hosting;
+using GigaPath.Server.Metrics;
+using GigaPath.Weights;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
+using TorchSharp;
+
+namespace GigaPath.Server.Slide;
+
+/// <summary>
+/// <c>POST /score/slide</c>: tile embeddings and coordinates in, the slide encoder's outputs out, named as
+/// <c>embed-slide</c> names them. A JSON body is answered in JSON. A tile-feature file body (safetensors with
+/// <c>Content-Type: application/octet-stream</c> or <c>application/x-safetensors</c>, or a CLAM/TRIDENT HDF5 file
+/// with <c>application/x-hdf5</c>; options in the query: <c>?pool=cls&amp;all_layers=true</c>) is answered with a
+/// safetensors file, as is any request whose Accept header asks for <c>application/x-safetensors</c> or
+/// <c>application/octet-stream</c>.
+/// </summary>
+internal static class SlideEndpoint
+{
+    private static readonly string[] SafeTensorsTypes = { "application/octet-stream", "application/x-safetensors" };
+    private static readonly string[] Hdf5Types = { "application/x-hdf5", "application/x-hdf" };
+
+    public static async Task HandleAsync(HttpContext ctx, ServerOptions options, ModelState models, ServerMetrics metrics)
+    {
+        var (backend, runner) = models.RequireSlide();
+        var contentType = MediaTypeHeaderValue.TryParse(ctx.Request.ContentType, out var m) ? m.MediaType.Value : null;
+        string? fileExtension = Is(contentType, SafeTensorsTypes) ? ".safetensors" : Is(contentType, Hdf5Types) ? ".h5" : null;
+        bool binaryOut = fileExtension is not null || WantsBinary(ctx.Request);
+        var request = fileExtension is not null
+            ? await ReadFileBodyAsync(ctx, options, fileExtension)
+            : SlideRequest.ParseJson((await RequestBody.ReadAsync(ctx, options.MaxSlideBodyBytes, "--max-slide-body-bytes")).Span);
+        if (request.Tiles.Dim != backend.InputDim)
+            throw new ApiException(400, $"tile embeddings have {request.Tiles.Dim} values each; this slide encoder takes {backend.InputDim}");
+        if (request.Tiles.Coords is null)
+            throw new ApiException(400, "the tile-feature file has no 'coords'; the slide encoder needs each tile's level-0 (x, y)");
+
+        var result = await runner.RunAsync(() =>
+        {
+            try
+            {
+                return backend.Encode(request.Tiles, request.Pool, request.AllLayers);
+            }
+            catch (GigaPathException e)
+            {
+                throw new ApiException(422, e.Message, inner: e);
+            }
+        }, ctx.RequestAborted);
+        metrics.RecordSlide();
+        if (binaryOut) await WriteSafeTensorsAsync(ctx, result, request.Pool);
+        else await WriteJsonAsync(ctx, result);
+    }
+
+    private static bool Is(string? mediaType, string[] types) =>
+        mediaType is not null && types.Any(t => t.Equals(mediaType, StringComparison.OrdinalIgnoreCase));
+
+    private static bool WantsBinary(HttpRequest request) =>
+        MediaTypeHeaderValue.TryParseList(request.Headers.Accept, out var accepts) &&
+        accepts.Any(a => Is(a.MediaType.Value, SafeTensorsTypes));
+
+    /// <summary>Streams the body to a temporary file and reads it with the library's tile-feature reader.</summary>
+    private static async Task<SlideRequest> ReadFileBodyAsync(HttpContext ctx, ServerOptions options, string extension)
+    {
+        var pool = SlideRequest.ParsePool(ctx.Request.Query["pool"].FirstOrDefault());
+        bool allLayers = false;
+        if (ctx.Request.Query["all_layers"].FirstOrDefault() is { } text && !bool.TryParse(text, out allLayers))
+            throw new ApiException(400, $"all_layers must be true or false, got '{text}'");
+        var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-{Guid.NewGuid():N}{extension}");
+        try
+        {
+            await using (var fs = File.Create(path))
+                await RequestBody.CopyToAsync(ctx, fs, options.MaxSlideBodyBytes, "--max-slide-body-bytes");
+            try
+            {
+                var tiles = TileFeatureFile.Read(path);
+                return new SlideRequest(tiles with { Source = "request body" }, pool, allLayers);
+            }
+            catch (GigaPathException e)
+            {
+                throw new ApiException(400, "request body: " + e.Message.Replace(path + ": ", "", StringComparison.Ordinal).Replace(path, "body", StringComparison.Ordinal), inner: e);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static async Task WriteSafeTensorsAsync(HttpContext ctx, SlideResult result, SlidePooling pool)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-out-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlideEmbeddingFile.Name(pool) };
+            if (result.Warnings.Count > 0) metadata["warnings"] = string.Join("\n", result.Warnings);
+            using (var scope = torch.NewDisposeScope())
+            {
+                var tensors = result.Outputs.Select(o => KeyValuePair.Create(o.Name, torch.tensor(o.Data).reshape(o.Shape)));
+                SafeTensorsWriter.Write(path, tensors, metadata);
+            }
+            ctx.Response.StatusCode = StatusCodes.Status200OK;
+            ctx.Response.ContentType = "application/x-safetensors";
+            await ctx.Response.SendFileAsync(path, ctx.RequestAborted);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>A JSON object with one nested array per output, shaped like the tensor, and the warnings.</summary>
+    private static async Task WriteJsonAsync(HttpContext ctx, SlideResult result)
+    {
+        foreach (var o in result.Outputs)
+        {
+            if (!o.Data.All(float.IsFinite))
+                throw new ApiException(500, $"output '{o.Name}' has non-finite values, which JSON cannot carry; send Accept: application/x-safetensors");
+        }
+        ctx.Response.StatusCode = StatusCodes.Status200OK;
+        ctx.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(ctx.Response.Body);
+        w.WriteStartObject();
+        foreach (var o in result.Outputs)
+        {
+            w.WritePropertyName(o.Name);
+            await WriteTensorAsync(w, o, ctx.RequestAborted);
+        }
+        w.WriteStartArray("warnings");
+        foreach (var warning in result.Warnings) w.WriteStringValue(warning);
+        w.WriteEndArray();
+        w.WriteEndObject();
+        await w.FlushAsync(ctx.RequestAborted);
+    }
+
+    /// <summary>
+    /// Writes a tensor as nested arrays, one innermost row at a time, flushing as it goes (a slide's hidden state is
+    /// tens of megabytes of text). An enclosing array at depth d covers span[d] rows: it opens before the first of
+    /// them and closes after the last.
+    /// </summary>
+    private static async Task WriteTensorAsync(Utf8JsonWriter w, NamedTensor t, CancellationToken cancel)
+    {
+        var shape = t.Shape;
+        if (t.Data.Length == 0)
+        {
+            w.WriteStartArray();
+            w.WriteEndArray();
+            return;
+        }
+        if (shape.Length == 0)
+        {
+            w.WriteNumberValue(t.Data[0]);
+            return;
+        }
+        int width = (int)shape[^1];
+        var span = new long[shape.Length - 1];
+        for (int d = span.Length - 1; d >= 0; d--)
+            span[d] = shape[d] * (d + 1 < span.Length ? span[d + 1] : 1);
+        long rows = span.Length > 0 ? span[0] : 1;
+        for (long r = 0; r < rows; r++)
+        {
+            for (int d = 0; d < span.Length; d++)
+                if (r % span[d] == 0) w.WriteStartArray();
+            w.WriteStartArray();
+            foreach (var v in t.Data.AsSpan((int)(r * width), width)) w.WriteNumberValue(v);
+            w.WriteEndArray();
+            for (int d = span.Length - 1; d >= 0; d--)
+                if ((r + 1) % span[d] == 0) w.WriteEndArray();
+            if (w.BytesPending > 1 << 16) await w.FlushAsync(cancel);
+        }
+    }
+}

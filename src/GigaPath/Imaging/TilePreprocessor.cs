@@ -1,0 +1,145 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Imaging;
+
+/// <summary>
+/// The tile encoder's input transform, bit-exact with torchvision's
+/// <c>Resize(256, BICUBIC) → CenterCrop(224) → ToTensor → Normalize(mean, std)</c> on a Pillow image
+/// (docs/tile-encoder.md §2). Immutable and thread-safe.
+/// </summary>
+public sealed class TilePreprocessor
+{
+    public static readonly IReadOnlyList<float> ImageNetMean = [0.485f, 0.456f, 0.406f];
+    public static readonly IReadOnlyList<float> ImageNetStd = [0.229f, 0.224f, 0.225f];
+
+    /// <summary>Prov-GigaPath's transform: shorter side to 256, center crop 224, ImageNet mean/std.</summary>
+    public static TilePreprocessor Default { get; } = new(256, 224, ImageNetMean, ImageNetStd);
+
+    /// <summary>The length the shorter side is resized to.</summary>
+    public int ResizeSize { get; }
+
+    /// <summary>The side of the square center crop, i.e. the model's input size.</summary>
+    public int CropSize { get; }
+
+    public IReadOnlyList<float> Mean { get; }
+    public IReadOnlyList<float> Std { get; }
+
+    /// <summary>Number of floats <see cref="Preprocess"/> returns: 3 × CropSize × CropSize.</summary>
+    public int OutputLength => 3 * CropSize * CropSize;
+
+    // (v / 255 - mean_c) / std_c for every byte value v, in float32 exactly as torchvision computes it.
+    private readonly float[][] _lookup;
+
+    /// <param name="resizeSize">Shorter-side length after resizing (torchvision <c>Resize(int)</c>).</param>
+    /// <param name="cropSize">Center-crop side; must not exceed <paramref name="resizeSize"/>.</param>
+    /// <param name="mean">Per-channel mean (3 values), applied in float32.</param>
+    /// <param name="std">Per-channel standard deviation (3 positive values), applied in float32.</param>
+    public TilePreprocessor(int resizeSize, int cropSize, IReadOnlyList<float> mean, IReadOnlyList<float> std)
+    {
+        if (resizeSize <= 0) throw new GigaPathException($"preprocessing: resize size must be positive, got {resizeSize}");
+        if (cropSize <= 0 || cropSize > resizeSize)
+            throw new GigaPathException($"preprocessing: crop size must be in 1..{resizeSize} (the resize size), got {cropSize}");
+        if (mean is null || mean.Count != 3) throw new GigaPathException($"preprocessing: mean must have 3 values, got {mean?.Count ?? 0}");
+        if (std is null || std.Count != 3) throw new GigaPathException($"preprocessing: std must have 3 values, got {std?.Count ?? 0}");
+        for (int c = 0; c < 3; c++)
+            if (!(std[c] > 0) || !float.IsFinite(std[c]) || !float.IsFinite(mean[c]))
+                throw new GigaPathException($"preprocessing: mean/std for channel {c} must be finite with std > 0, got mean {mean[c]} std {std[c]}");
+
+        ResizeSize = resizeSize;
+        CropSize = cropSize;
+        Mean = mean.ToArray();
+        Std = std.ToArray();
+        _lookup = new float[3][];
+        for (int c = 0; c < 3; c++)
+        {
+            var table = new float[256];
+            for (int v = 0; v < 256; v++)
+                table[v] = ((float)v / 255f - Mean[c]) / Std[c];
+            _lookup[c] = table;
+        }
+    }
+
+    /// <summary>The size <see cref="Resize"/> produces: shorter side = ResizeSize, longer side truncated like torchvision.</summary>
+    public (int Width, int Height) ResizedSize(int width, int height)
+    {
+        if (width <= height)
+            return (ResizeSize, LongSide(height, width));
+        return (LongSide(width, height), ResizeSize);
+    }
+
+    // Python's int(size * long / short): true division of exact integers, then truncation.
+    private int LongSide(int longSide, int shortSide) => (int)((double)((long)ResizeSize * longSide) / shortSide);
+
+    /// <summary>Pillow-bicubic resize of the shorter side to <see cref="ResizeSize"/>; returns the input unchanged when already that size.</summary>
+    public RgbImage Resize(RgbImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var (w, h) = ResizedSize(image.Width, image.Height);
+        return w == image.Width && h == image.Height ? image : PillowResample.ResizeBicubic(image, w, h);
+    }
+
+    /// <summary>The centered CropSize × CropSize square; offsets round halves to even like Python's <c>round</c>.</summary>
+    public RgbImage CenterCrop(RgbImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (image.Width < CropSize || image.Height < CropSize)
+            throw new GigaPathException($"preprocessing: a {image.Width}x{image.Height} image is smaller than the {CropSize}x{CropSize} crop");
+        int top = (int)Math.Round((image.Height - CropSize) / 2.0, MidpointRounding.ToEven);
+        int left = (int)Math.Round((image.Width - CropSize) / 2.0, MidpointRounding.ToEven);
+        return top == 0 && left == 0 && image.Width == CropSize && image.Height == CropSize
+            ? image
+            : image.Crop(left, top, CropSize, CropSize);
+    }
+
+    /// <summary>ToTensor + Normalize: HWC bytes of a CropSize² image into CHW floats.</summary>
+    public void Normalize(RgbImage cropped, Span<float> chw)
+    {
+        ArgumentNullException.ThrowIfNull(cropped);
+        if (cropped.Width != CropSize || cropped.Height != CropSize)
+            throw new GigaPathException($"preprocessing: expected a {CropSize}x{CropSize} image to normalize, got {cropped.Width}x{cropped.Height}");
+        if (chw.Length != OutputLength)
+            throw new ArgumentException($"destination must hold {OutputLength} floats, got {chw.Length}", nameof(chw));
+        int plane = CropSize * CropSize;
+        var pixels = cropped.Pixels;
+        var r = _lookup[0];
+        var g = _lookup[1];
+        var b = _lookup[2];
+        var rOut = chw[..plane];
+        var gOut = chw.Slice(plane, plane);
+        var bOut = chw.Slice(2 * plane, plane);
+        for (int i = 0, p = 0; i < plane; i++, p += 3)
+        {
+            rOut[i] = r[pixels[p]];
+            gOut[i] = g[pixels[p + 1]];
+            bOut[i] = b[pixels[p + 2]];
+        }
+    }
+
+    /// <summary>The full transform: [3 × CropSize × CropSize] floats, CHW.</summary>
+    public float[] Preprocess(RgbImage image)
+    {
+        var cropped = CenterCrop(Resize(image));
+        var result = new float[OutputLength];
+        Normalize(cropped, result);
+        return result;
+    }
+
+    /// <summary>Decodes an image file (see <see cref="ImageDecoder"/>) and applies the transform.</summary>
+    public float[] PreprocessFile(string path) => Preprocess(ImageDecoder.DecodeFile(path));
+
+    /// <summary>Stacks preprocessed tiles into a new [B, 3, CropSize, CropSize] float32 CPU tensor owned by the caller.</summary>
+    public Tensor ToBatch(IReadOnlyList<float[]> tiles)
+    {
+        ArgumentNullException.ThrowIfNull(tiles);
+        if (tiles.Count == 0) throw new GigaPathException("preprocessing: cannot make a batch of zero tiles");
+        var data = new float[(long)tiles.Count * OutputLength];
+        for (int i = 0; i < tiles.Count; i++)
+        {
+            if (tiles[i].Length != OutputLength)
+                throw new GigaPathException($"preprocessing: tile {i} has {tiles[i].Length} values, expected {OutputLength} (3x{CropSize}x{CropSize})");
+            tiles[i].CopyTo(data, (long)i * OutputLength);
+        }
+        return torch.tensor(data, [tiles.Count, 3, CropSize, CropSize], ScalarType.Float32);
+    }
+}

@@ -1,0 +1,70 @@
+using System.Text.Json.Nodes;
+using GigaPath.Models.Slide;
+using GigaPath.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Heads;
+
+/// <summary>
+/// The reference's <c>ClassificationHead</c> (gigapath/classification_head.py): the slide encoder's all-layer outputs
+/// (head on h_i: LN_out(h_i)[:, 0], or LN_out(mean of tile rows) with global pooling) at the <c>feat_layer</c> indices,
+/// concatenated and fed to one linear layer. State-dict keys match the reference's (<c>slide_encoder.*</c>,
+/// <c>classifier.0.weight</c>/<c>bias</c>). With <c>freeze</c> the encoder gets no gradients (its dropout still acts in
+/// training mode, as in the reference).
+/// </summary>
+public sealed class SlideClassificationHead : SlideHead
+{
+#pragma warning disable IDE1006 // field names are the checkpoint keys
+    private readonly LongNetViT slide_encoder;
+    private readonly Sequential classifier;
+#pragma warning restore IDE1006
+    private readonly int[] _layers;
+
+    public SlideEncoderConfig EncoderConfig => slide_encoder.Config;
+
+    public SlideClassificationHead(HeadConfig config) : base(nameof(SlideClassificationHead), config)
+    {
+        if (config.Kind != HeadKind.Slide) throw new ArgumentException("not a slide head configuration", nameof(config));
+        var encoderConfig = EncoderConfigOf(config);
+        if (encoderConfig.InChans != config.InputDim)
+            throw new GigaPathException($"slide head: the slide encoder takes {encoderConfig.InChans}-wide tile features but input_dim is {config.InputDim}");
+        _layers = FeatLayers.Parse(config.FeatLayer, encoderConfig.Depth);
+        slide_encoder = new LongNetViT(encoderConfig);
+        classifier = nn.Sequential(("0", nn.Linear(_layers.Length * encoderConfig.EmbedDim, config.NumClasses)));
+        RegisterComponents();
+        if (config.Freeze)
+            foreach (var p in slide_encoder.parameters()) p.requires_grad = false;
+    }
+
+    public static SlideEncoderConfig EncoderConfigOf(HeadConfig config) =>
+        SlideEncoderConfigJson.Parse(config.SlideEncoder ?? throw new GigaPathException("slide head: configuration lacks 'slide_encoder'"), "head configuration: slide_encoder");
+
+    public static JsonObject EncoderConfigJson(SlideEncoderConfig config) => (JsonObject)JsonNode.Parse(config.ToJson())!;
+
+    /// <summary>Copies a pretrained slide encoder's weights (model folder or weight file) into this head.</summary>
+    public void LoadEncoder(string slideModel)
+    {
+        using var encoder = SlideEncoder.Load(slideModel);
+        if (!encoder.Config.Equals(EncoderConfig))
+            throw new GigaPathException($"{slideModel}: slide encoder configuration {encoder.Config} differs from the head's {EncoderConfig}");
+        var source = encoder.Model.state_dict();
+        using var _ = no_grad();
+        foreach (var (name, tensor) in slide_encoder.state_dict())
+            tensor.copy_(source[name]);
+    }
+
+    public override HeadOutput Forward(SlideTensors slide)
+    {
+        var states = LongNetTraining.HiddenStates(slide_encoder, slide.RequireFeatures("slide head"), slide.RequireCoords("slide head"), Config.Dropout, training);
+        var selected = _layers.Select(i => LongNetTraining.Head(slide_encoder, states[i], Config.GlobalPool)).ToList();
+        var features = selected.Count == 1 ? selected[0] : cat(selected, -1);
+        return new HeadOutput(classifier.forward(features));
+    }
+
+    /// <summary>Layer-wise learning-rate decay as the reference's <c>param_groups_lrd</c>; 1-D parameters without weight decay.</summary>
+    public override IEnumerable<(string Name, Parameter Parameter, double LrScale, bool Decay)> ParameterGroups(double layerDecay) =>
+        named_parameters().Where(p => p.parameter.requires_grad)
+            .Select(p => (p.name, p.parameter, LearningRateSchedule.LayerScale(p.name, EncoderConfig.Depth, layerDecay), p.parameter.dim() > 1));
+}

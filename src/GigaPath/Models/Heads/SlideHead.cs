@@ -1,0 +1,40 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Heads;
+
+/// <summary>
+/// One slide as a head consumes it: tile features [N, D], their coordinates [N, 2] (x, y, level-0 pixels) and the
+/// slide vector [D] the linear probe uses (the other fields are null when a head does not need them). Tensors share
+/// the head's device; features carry its compute dtype.
+/// </summary>
+public sealed record SlideTensors(Tensor? Features, Tensor? Coords, Tensor? SlideVector)
+{
+    public Tensor RequireFeatures(string head) => Features ?? throw new ArgumentException($"{head} needs tile features");
+    public Tensor RequireCoords(string head) => Coords ?? throw new ArgumentException($"{head} needs tile coordinates");
+}
+
+/// <summary>
+/// A head's answer for one slide: logits [1, C]; for attention pooling also the softmax attention over tiles [N]
+/// and the raw attention scores before the softmax [N] (what heatmaps usually show).
+/// </summary>
+public sealed record HeadOutput(Tensor Logits, Tensor? Attention = null, Tensor? AttentionScores = null);
+
+/// <summary>A downstream classification head. Its configuration is saved next to its weights (<see cref="HeadCheckpoint"/>).</summary>
+public abstract class SlideHead : nn.Module
+{
+    protected SlideHead(string name, HeadConfig config) : base(name)
+    {
+        Config = config;
+    }
+
+    public HeadConfig Config { get; }
+
+    /// <summary>Logits for one slide (batch of one, as the reference fine-tunes).</summary>
+    public abstract HeadOutput Forward(SlideTensors slide);
+
+    /// <summary>Parameters with their learning-rate scale and whether weight decay applies (the optimizer's groups).</summary>
+    public virtual IEnumerable<(string Name, TorchSharp.Modules.Parameter Parameter, double LrScale, bool Decay)> ParameterGroups(double layerDecay) =>
+        named_parameters().Where(p => p.parameter.requires_grad)
+            .Select(p => (p.name, p.parameter, 1.0, p.parameter.dim() > 1));
+}

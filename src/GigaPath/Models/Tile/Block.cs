@@ -1,0 +1,44 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Tile;
+
+#pragma warning disable IDE1006 // field names are checkpoint keys
+
+/// <summary>A pre-norm transformer block: t + ls1(attn(norm1(t))), then + ls2(mlp(norm2(·))).</summary>
+public sealed class Block : nn.Module<Tensor, Tensor>
+{
+    private readonly LayerNorm norm1;
+    private readonly Attention attn;
+    private readonly LayerScale ls1;
+    private readonly LayerNorm norm2;
+    private readonly SwiGluMlp mlp;
+    private readonly LayerScale ls2;
+
+    public Block(TileEncoderConfig cfg, Device? device = null, ScalarType? dtype = null) : base(nameof(Block))
+    {
+        norm1 = nn.LayerNorm(cfg.EmbedDim, TileEncoderConfig.LayerNormEps, device: device, dtype: dtype);
+        attn = new Attention(cfg.EmbedDim, cfg.NumHeads, device, dtype);
+        ls1 = new LayerScale(cfg.EmbedDim, cfg.InitValues, device, dtype);
+        norm2 = nn.LayerNorm(cfg.EmbedDim, TileEncoderConfig.LayerNormEps, device: device, dtype: dtype);
+        mlp = new SwiGluMlp(cfg.EmbedDim, cfg.MlpPackedHidden, device, dtype);
+        ls2 = new LayerScale(cfg.EmbedDim, cfg.InitValues, device, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => Forward(x, null, "");
+
+    /// <summary>The forward pass, reporting the branch values to <paramref name="observe"/> (for locating parity bugs).</summary>
+    internal Tensor Forward(Tensor x, Action<string, Tensor>? observe, string prefix)
+    {
+        var normed = norm1.forward(x);
+        observe?.Invoke(prefix + "norm1", normed);
+        var a = attn.forward(normed);
+        observe?.Invoke(prefix + "attn", a);
+        x = x.add(ls1.forward(a));
+        var m = mlp.forward(norm2.forward(x));
+        observe?.Invoke(prefix + "mlp", m);
+        return x.add(ls2.forward(m));
+    }
+}

@@ -1,0 +1,68 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Tile;
+
+#pragma warning disable IDE1006 // field names are checkpoint keys
+
+/// <summary>
+/// The Prov-GigaPath tile encoder: timm's VisionTransformer as built by <c>vit_giant_patch14_dinov2</c>, with module
+/// and parameter names equal to the timm state-dict keys so checkpoints load by name. Weights start at zero (LayerNorm
+/// at one, LayerScale at init_values) until loaded; <see cref="TileEncoder"/> loads or randomises them. Pass
+/// <c>torch.META</c> as the device to describe the full-size model without allocating its 4.5 GB.
+/// </summary>
+public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter cls_token;
+    private readonly Parameter pos_embed;
+    private readonly PatchEmbed patch_embed;
+    private readonly ModuleList<Block> blocks;
+    private readonly LayerNorm norm;
+
+    public TileEncoderConfig Config { get; }
+
+    public VisionTransformer(TileEncoderConfig config, Device? device = null, ScalarType? dtype = null) : base(nameof(VisionTransformer))
+    {
+        Config = config.Validated();
+        var type = dtype ?? ScalarType.Float32;
+        cls_token = new Parameter(torch.zeros(1, 1, config.EmbedDim, dtype: type, device: device));
+        pos_embed = new Parameter(torch.zeros(1, config.SeqLen, config.EmbedDim, dtype: type, device: device));
+        patch_embed = new PatchEmbed(config.InChans, config.EmbedDim, config.PatchSize, device, dtype);
+        blocks = new ModuleList<Block>(Enumerable.Range(0, config.Depth).Select(_ => new Block(config, device, dtype)).ToArray());
+        norm = nn.LayerNorm(config.EmbedDim, TileEncoderConfig.LayerNormEps, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>The tile embedding [B, D]: the CLS token after the final norm (global_pool = "token").</summary>
+    public override Tensor forward(Tensor pixelValues) => ForwardFeatures(pixelValues).select(1, 0);
+
+    /// <summary>All tokens after the final norm [B, 1 + patches, D]; index 0 is the CLS token.</summary>
+    public Tensor ForwardFeatures(Tensor pixelValues) => ForwardFeatures(pixelValues, null);
+
+    /// <summary>
+    /// <see cref="ForwardFeatures(Tensor)"/> that also reports intermediate values under the fixture names
+    /// (patch_embed, embed, blocks.{i}.norm1/attn/mlp, blocks.{i}). Observed tensors are only valid during the
+    /// callback: clone what you keep.
+    /// </summary>
+    internal Tensor ForwardFeatures(Tensor pixelValues, Action<string, Tensor>? observe)
+    {
+        var patches = patch_embed.forward(pixelValues);
+        observe?.Invoke("patch_embed", patches);
+        var cls = cls_token.expand(patches.shape[0], -1, -1);
+        var x = torch.cat(new[] { cls, patches }, 1).add(pos_embed);
+        observe?.Invoke("embed", x);
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            // One scope per block and the previous residual freed at once: a 40-block pass then holds one block's
+            // activations instead of all of them (~10 MB per tile per block in float32).
+            using var scope = torch.NewDisposeScope();
+            var next = blocks[i].Forward(x, observe, $"blocks.{i}.");
+            observe?.Invoke($"blocks.{i}", next);
+            next.MoveToOuterDisposeScope();
+            x.Dispose();
+            x = next;
+        }
+        return norm.forward(x);
+    }
+}

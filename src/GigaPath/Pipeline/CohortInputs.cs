@@ -1,0 +1,183 @@
+using System.Globalization;
+
+namespace GigaPath.Pipeline;
+
+/// <summary>
+/// Turns the <c>run</c> command's inputs into slide jobs: slide files, folders (their slide files, not recursive) and
+/// CSV manifests with a <c>path</c> (or <c>slide_path</c>) column and optional <c>slide_id</c> and <c>mpp</c> (the
+/// slide's level-0 µm/px) columns; relative paths in a CSV are relative to the CSV's folder.
+/// </summary>
+public static class CohortInputs
+{
+    /// <summary>File extensions taken from a folder (OpenSlide formats, and plain images for use with --slide-mpp).</summary>
+    public static readonly IReadOnlyList<string> SlideExtensions =
+        [".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".png", ".jpg", ".jpeg"];
+
+    /// <summary>Our own thumbnails are never slides, even in a folder that also holds outputs.</summary>
+    private const string ThumbnailSuffix = ".thumbnail.png";
+
+    /// <summary>
+    /// Jobs sorted by slide id. A path that does not exist becomes a job too (it fails as a missing file, recorded
+    /// with the others). Duplicate slide ids are an error, since they would share outputs. Files inside
+    /// <paramref name="excludeDir"/> (the output folder) are not taken from folders.
+    /// </summary>
+    public static IReadOnlyList<SlideJob> Expand(IEnumerable<string> inputs, string? excludeDir = null)
+    {
+        var jobs = new List<SlideJob>();
+        var exclude = excludeDir is null ? null : Path.TrimEndingDirectorySeparator(Path.GetFullPath(excludeDir));
+        foreach (var input in inputs)
+        {
+            if (Directory.Exists(input))
+            {
+                if (exclude is not null && Path.TrimEndingDirectorySeparator(Path.GetFullPath(input)) == exclude)
+                    continue;
+                var files = Directory.EnumerateFiles(input)
+                    .Where(f => SlideExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()) && !Path.GetFileName(f).StartsWith('.')
+                                && !f.EndsWith(ThumbnailSuffix, StringComparison.Ordinal))
+                    .Order(StringComparer.Ordinal)
+                    .ToList();
+                if (files.Count == 0)
+                    throw new GigaPathException($"{input}: folder holds no slide files ({string.Join(" ", SlideExtensions)})");
+                jobs.AddRange(files.Select(f => new SlideJob(SlideIds.FromPath(f), f)));
+            }
+            else if (Path.GetExtension(input).Equals(".csv", StringComparison.OrdinalIgnoreCase))
+            {
+                jobs.AddRange(ReadCsv(input));
+            }
+            else
+            {
+                jobs.Add(new SlideJob(SlideIds.FromPath(input), input));
+            }
+        }
+        if (jobs.Count == 0)
+            throw new GigaPathException("no slides given");
+        foreach (var job in jobs)
+            SlideIds.Check(job.SlideId, $"slide id of {job.Path}");
+        var duplicates = jobs.GroupBy(j => j.SlideId, StringComparer.Ordinal).Where(g => g.Count() > 1).ToList();
+        if (duplicates.Count > 0)
+            throw new GigaPathException(
+                "slide ids must be unique (they name the outputs); duplicated: " +
+                string.Join("; ", duplicates.Take(5).Select(g => $"'{g.Key}' for {string.Join(", ", g.Select(j => j.Path))}")) +
+                " (give distinct ids in a CSV manifest's slide_id column)");
+        return jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Reads a CSV manifest; every error names the file and the line.</summary>
+    public static IReadOnlyList<SlideJob> ReadCsv(string path)
+    {
+        if (!File.Exists(path))
+            throw new GigaPathException($"{path}: CSV manifest not found");
+        var rows = Csv.Parse(File.ReadAllText(path), path);
+        if (rows.Count == 0)
+            throw new GigaPathException($"{path}: empty CSV manifest (expected a header with a 'path' or 'slide_path' column)");
+        var header = rows[0].Fields.Select(h => h.Trim().TrimStart('\uFEFF').ToLowerInvariant()).ToList();
+        int pathCol = header.IndexOf("path") is var p and >= 0 ? p : header.IndexOf("slide_path");
+        if (pathCol < 0)
+            throw new GigaPathException($"{path}: the header has no 'path' or 'slide_path' column (columns: {string.Join(", ", header)})");
+        int idCol = header.IndexOf("slide_id"), mppCol = header.IndexOf("mpp");
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var jobs = new List<SlideJob>();
+        foreach (var row in rows.Skip(1))
+        {
+            if (row.Fields.All(string.IsNullOrWhiteSpace)) continue;
+            string Field(int col) => col < row.Fields.Count ? row.Fields[col].Trim() : "";
+            var slidePath = Field(pathCol);
+            if (slidePath.Length == 0)
+                throw new GigaPathException($"{path}, line {row.Line}: empty '{header[pathCol]}'");
+            slidePath = Path.IsPathRooted(slidePath) ? slidePath : Path.Combine(baseDir, slidePath);
+            var id = idCol >= 0 && Field(idCol).Length > 0 ? Field(idCol) : SlideIds.FromPath(slidePath);
+            double? mpp = null;
+            if (mppCol >= 0 && Field(mppCol).Length > 0)
+            {
+                if (!double.TryParse(Field(mppCol), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v <= 0)
+                    throw new GigaPathException($"{path}, line {row.Line}: mpp '{Field(mppCol)}' is not a positive number of micrometres per pixel");
+                mpp = v;
+            }
+            jobs.Add(new SlideJob(id, slidePath, mpp));
+        }
+        if (jobs.Count == 0)
+            throw new GigaPathException($"{path}: the CSV manifest lists no slides");
+        return jobs;
+    }
+
+    /// <summary>The jobs of shard <paramref name="shard"/>: every N-th slide in slide-id order, starting at K.</summary>
+    public static IReadOnlyList<SlideJob> Shard(IReadOnlyList<SlideJob> jobs, ShardSpec shard) =>
+        jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).Where((_, i) => i % shard.Count == shard.Index).ToList();
+}
+
+/// <summary>Shard K of N (0 ≤ K &lt; N), as <c>--shard K/N</c>.</summary>
+public readonly record struct ShardSpec(int Index, int Count)
+{
+    public static ShardSpec Parse(string text)
+    {
+        var parts = text.Split('/');
+        if (parts.Length == 2
+            && int.TryParse(parts[0].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var k)
+            && int.TryParse(parts[1].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+            && n >= 1 && k < n)
+            return new ShardSpec(k, n);
+        throw new GigaPathException($"--shard '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
+    }
+
+    public override string ToString() => $"{Index}/{Count}";
+}
+
+/// <summary>RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks.</summary>
+internal static class Csv
+{
+    public sealed record Row(int Line, List<string> Fields);
+
+    public static List<Row> Parse(string text, string source)
+    {
+        var rows = new List<Row>();
+        var fields = new List<string>();
+        var field = new System.Text.StringBuilder();
+        int line = 1, rowLine = 1;
+        bool quoted = false, any = false;
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (quoted)
+            {
+                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
+                else if (c == '"') quoted = false;
+                else
+                {
+                    if (c == '\n') line++;
+                    field.Append(c);
+                }
+                continue;
+            }
+            switch (c)
+            {
+                case '"' when field.Length == 0:
+                    quoted = true;
+                    any = true;
+                    break;
+                case ',':
+                    fields.Add(field.ToString());
+                    field.Clear();
+                    any = true;
+                    break;
+                case '\r':
+                    break;
+                case '\n':
+                    if (any || field.Length > 0) { fields.Add(field.ToString()); rows.Add(new Row(rowLine, fields)); }
+                    fields = [];
+                    field.Clear();
+                    any = false;
+                    line++;
+                    rowLine = line;
+                    break;
+                default:
+                    field.Append(c);
+                    any = true;
+                    break;
+            }
+        }
+        if (quoted)
+            throw new GigaPathException($"{source}, line {rowLine}: unterminated quoted field");
+        if (any || field.Length > 0) { fields.Add(field.ToString()); rows.Add(new Row(rowLine, fields)); }
+        return rows;
+    }
+}

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text.Json;
+using GigaPath.Runtime;
+using GigaPath.Weights;
+
+namespace GigaPath.Pipeline;
+
+/// <summary>What happened to one slide of a cohort run.</summary>
+public enum SlideStatus
+{
+    /// <summary>Computed in this run.</summary>
+    Done,
+
+    /// <summary>Already complete (manifest present and consistent): left alone.</summary>
+    Skipped,
+
+    /// <summary>Failed in this run; recorded in <c>failed/&lt;id&gt;.json</c>.</summary>
+    Failed,
+
+    /// <summary>Failed in an earlier run and not retried (no --retry-failed).</summary>
+    PreviouslyFailed,
+
+    /// <summary>Another live process holds the slide's lock.</summary>
+    Busy,
+}
+
+public sealed record SlideOutcome(SlideJob Job, SlideStatus Status, string? Message = null, int Tiles = 0, TimeSpan Elapsed = default)
+{
+    public double TilesPerSecond => Elapsed > TimeSpan.Zero ? Tiles / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>The end of a cohort run: one outcome per slide, and the throughput over the slides computed.</summary>
+public sealed record CohortSummary(IReadOnlyList<SlideOutcome> Outcomes, TimeSpan Elapsed)
+{
+    public int Count(SlideStatus status) => Outcomes.Count(o => o.Status == status);
+
+    public int TilesComputed => Outcomes.Where(o => o.Status == SlideStatus.Done).Sum(o => o.Tiles);
+
+    public double TilesPerSecond
+    {
+        get
+        {
+            var busy = Outcomes.Where(o => o.Status == SlideStatus.Done).Sum(o => o.Elapsed.TotalSeconds);
+            return busy > 0 ? TilesComputed / busy : 0;
+        }
+    }
+
+    /// <summary>True when a slide failed, now or in an earlier run (then it was not retried).</summary>
+    public bool AnyFailed => Outcomes.Any(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed);
+}
+
+/// <summary>Receives a cohort run's progress; calls come from the thread running the cohort.</summary>
+public interface ICohortObserver
+{
+    /// <summary><paramref name="position"/> counts from 1 over the <paramref name="count"/> slides of this run (shard).</summary>
+    void SlideStarted(SlideJob job, int position, int count);
+
+    void TilesProgress(SlideJob job, TileProgress progress);
+
+    void SlideFinished(SlideOutcome outcome, int position, int count);
+}
+
+/// <summary>Options of a cohort run besides the pipeline's.</summary>
+public sealed record CohortOptions
+{
+    public required string OutDir { get; init; }
+
+    /// <summary>Recompute slides that failed in an earlier run (otherwise they are reported and left).</summary>
+    public bool RetryFailed { get; init; }
+
+    public ShardSpec? Shard { get; init; }
+}
+
+/// <summary>
+/// Runs a cohort into one output folder, crash-safe and resumable: a slide whose manifest is present and consistent is
+/// skipped; each slide is taken under its lock; a failing slide is recorded in <c>failed/&lt;id&gt;.json</c> and the
+/// others continue; cancellation stops after cleaning up the slide in progress, and a rerun carries on from there.
+/// </summary>
+public sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, ICohortObserver? observer = null)
+{
+    public CohortSummary Run(IReadOnlyList<SlideJob> jobs, CancellationToken cancellation = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var mine = options.Shard is { } shard ? CohortInputs.Shard(jobs, shard) : jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).ToList();
+        Directory.CreateDirectory(options.OutDir);
+        var outcomes = new List<SlideOutcome>();
+        for (int i = 0; i < mine.Count; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            observer?.SlideStarted(mine[i], i + 1, mine.Count);
+            var outcome = RunOne(mine[i], cancellation);
+            outcomes.Add(outcome);
+            observer?.SlideFinished(outcome, i + 1, mine.Count);
+        }
+        return new CohortSummary(outcomes, clock.Elapsed);
+    }
+
+    private SlideOutcome RunOne(SlideJob job, CancellationToken cancellation)
+    {
+        var outputs = new SlideOutputs(options.OutDir, job.SlideId);
+        var settings = pipeline.SettingsFor(job);
+        if (outputs.Incomplete(settings) is null)
+            return new SlideOutcome(job, SlideStatus.Skipped, "already complete");
+        if (!options.RetryFailed && File.Exists(outputs.FailedRecord))
+            return new SlideOutcome(job, SlideStatus.PreviouslyFailed, PreviousError(outputs.FailedRecord));
+
+        using var slideLock = SlideLock.TryAcquire(outputs.Lock, out var holder);
+        if (slideLock is null)
+            return new SlideOutcome(job, SlideStatus.Busy, holder);
+        // Another process may have finished the slide between the check above and taking the lock.
+        if (outputs.Incomplete(settings) is null)
+            return new SlideOutcome(job, SlideStatus.Skipped, "already complete");
+        outputs.DeleteStaleTemporaries();
+
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var progress = observer is null ? null : new Progress(observer, job);
+            var manifest = pipeline.Process(job, outputs, progress, cancellation);
+            if (File.Exists(outputs.FailedRecord)) File.Delete(outputs.FailedRecord);
+            return new SlideOutcome(job, SlideStatus.Done, null, manifest.Tiling.TileCount, clock.Elapsed);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var message = e is GigaPathException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            RecordFailure(outputs, job, e, message);
+            return new SlideOutcome(job, SlideStatus.Failed, message, 0, clock.Elapsed);
+        }
+    }
+
+    private static void RecordFailure(SlideOutputs outputs, SlideJob job, Exception e, string message)
+    {
+        var record = new FailureRecord(job.SlideId, Path.GetFullPath(job.Path), job.SlideMpp, message, e.GetType().FullName ?? e.GetType().Name,
+            e is GigaPathException ? null : e.ToString(), DateTimeOffset.UtcNow, EngineInfo.Version);
+        AtomicFile.WriteAllText(outputs.FailedRecord, JsonSerializer.Serialize(record, SlideManifest.Json) + "\n");
+    }
+
+    private static string PreviousError(string path)
+    {
+        try
+        {
+            var record = JsonSerializer.Deserialize<FailureRecord>(File.ReadAllText(path), SlideManifest.Json);
+            return $"failed in an earlier run: {record?.Error} (rerun with --retry-failed; record: {path})";
+        }
+        catch (Exception e) when (e is JsonException or IOException)
+        {
+            return $"failed in an earlier run (rerun with --retry-failed; record: {path})";
+        }
+    }
+
+    /// <summary>Synchronous, so that reports arrive in order on the cohort's thread.</summary>
+    private sealed class Progress(ICohortObserver observer, SlideJob job) : IProgress<TileProgress>
+    {
+        public void Report(TileProgress value) => observer.TilesProgress(job, value);
+    }
+}
+
+/// <summary><c>failed/&lt;id&gt;.json</c>: why a slide failed; removed when it later succeeds.</summary>
+public sealed record FailureRecord(string SlideId, string Path, double? SlideMpp, string Error, string ExceptionType, string? Details,
+    DateTimeOffset FailedUtc, string EngineVersion);

@@ -1,0 +1,65 @@
+using GigaPath.Models.Tile;
+using GigaPath.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Pipeline;
+
+/// <summary>
+/// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file, read a batch
+/// at a time straight from the memory mapping.
+/// </summary>
+public sealed class PixelFileInputs : ITileInputs, IDisposable
+{
+    public const string TensorName = "pixel_values";
+
+    private readonly SafeTensorsFile _file;
+    private readonly long[] _tileShape;
+
+    public int Count { get; }
+
+    private PixelFileInputs(SafeTensorsFile file, int count, long[] tileShape)
+    {
+        _file = file;
+        Count = count;
+        _tileShape = tileShape;
+    }
+
+    /// <summary>Opens <paramref name="path"/> and checks <c>pixel_values</c> against what <paramref name="config"/> takes.</summary>
+    public static PixelFileInputs Open(string path, TileEncoderConfig config)
+    {
+        var file = SafeTensorsFile.Open(path);
+        try
+        {
+            if (!file.Contains(TensorName))
+                throw new GigaPathException($"{path}: no tensor '{TensorName}' (file has: {string.Join(", ", file.Names.Take(12))})");
+            var info = file.Info(TensorName);
+            var expected = $"[N, {config.InChans}, {config.ImgSize}, {config.ImgSize}] F32";
+            var s = info.Shape;
+            if (info.DType != TensorDType.F32)
+                throw new GigaPathException($"{path}: tensor '{TensorName}' is {TensorDTypes.Code(info.DType)} {info.ShapeText}, expected {expected} (normalised pixels)");
+            if (s.Length != 4 || s[1] != config.InChans || s[2] != config.ImgSize || s[3] != config.ImgSize)
+                throw new GigaPathException($"{path}: tensor '{TensorName}' has shape {info.ShapeText}, expected {expected}; the model takes exactly {config.ImgSize}x{config.ImgSize} tiles");
+            if (s[0] == 0 || s[0] > int.MaxValue)
+                throw new GigaPathException($"{path}: tensor '{TensorName}' has {s[0]} tiles {info.ShapeText}");
+            return new PixelFileInputs(file, (int)s[0], s[1..]);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    public Tensor ReadBatch(int start, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(start + count, Count);
+        long perTile = _tileShape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
+        var batch = torch.empty([count, .. _tileShape], ScalarType.Float32);
+        _file.RawBytes(TensorName).Slice((int)(start * perTile), (int)(count * perTile)).CopyTo(batch.bytes);
+        return batch;
+    }
+
+    public void Dispose() => _file.Dispose();
+}

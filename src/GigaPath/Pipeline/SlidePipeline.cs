@@ -1,0 +1,361 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using GigaPath.Imaging;
+using GigaPath.IO;
+using GigaPath.Models.Slide;
+using GigaPath.Models.Tile;
+using GigaPath.Runtime;
+using GigaPath.Slides;
+using GigaPath.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Pipeline;
+
+/// <summary>The tile embeddings of a slide's tiles, in tile order, and how long it took to get them.</summary>
+public sealed record StreamedTileEmbeddings(float[] Features, int Count, int Dim, TimeSpan Wall, TimeSpan Encoder, TimeSpan Read, TimeSpan Waiting);
+
+/// <summary>
+/// Slide file → tile embeddings → slide embeddings, streaming: tiles are read and preprocessed by several reader tasks
+/// while the tile encoder runs on batches, and nothing is written per tile unless asked. Outputs (see
+/// <see cref="SlideOutputs"/>) are each written atomically and the manifest last.
+/// </summary>
+public sealed class SlidePipeline
+{
+    /// <summary>Documented in every manifest and in the HDF5 attributes.</summary>
+    public const string CoordinateContract =
+        "coords: level-0 pixel (x, y) of each tile's top-left corner; coords_tiling: the same corner in pixels at the " +
+        "tiling resolution (grid index x tile size, neighbours one tile apart), the coordinates given to the slide " +
+        "encoder; tiles in row-major order";
+
+    private readonly TileEncoder _tileEncoder;
+    private readonly SlideEncoder _slideEncoder;
+    private readonly TilePreprocessor _preprocessor;
+
+    public PipelineOptions Options { get; }
+
+    public SlidePipeline(TileEncoder tileEncoder, SlideEncoder slideEncoder, PipelineOptions options)
+    {
+        options.Validate();
+        options.Tiling.Validate();
+        if (slideEncoder.Config.InChans != tileEncoder.Config.EmbedDim)
+            throw new GigaPathException(
+                $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InChans}-wide tile embeddings " +
+                $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.EmbedDim}-wide ones; use a matching model pair");
+        _tileEncoder = tileEncoder;
+        _slideEncoder = slideEncoder;
+        _preprocessor = ImageFileInputs.PreprocessorFor(tileEncoder.Config);
+        Options = options;
+    }
+
+    /// <summary>The settings <paramref name="job"/>'s outputs depend on (recorded in its manifest).</summary>
+    public RunSettings SettingsFor(SlideJob job)
+    {
+        var t = Options.Tiling;
+        return new RunSettings
+        {
+            TileModelSha256 = _tileEncoder.WeightsSha256,
+            SlideModelSha256 = _slideEncoder.WeightsSha256,
+            TileDType = DeviceSelection.Name(_tileEncoder.DType),
+            SlideDType = SlideEncoderOptions.DTypeName(_slideEncoder.Options.DType),
+            TargetMpp = t.TargetMpp,
+            TileSize = t.TileSize,
+            SlideMppOverride = job.SlideMpp ?? t.SlideMpp,
+            MppTolerance = t.MppTolerance,
+            TissueMethod = TissueName(t.TissueMethod),
+            MinTissueFraction = t.MinTissueFraction,
+            MaskMpp = t.MaskMpp,
+            Pool = SlideEmbeddingFile.Name(Options.Pooling),
+            AllLayers = Options.AllLayers,
+            MaxTiles = Options.MaxTiles,
+            SaveTiles = Options.SaveTiles,
+        };
+    }
+
+    /// <summary>
+    /// Computes and writes every output of <paramref name="job"/>, replacing earlier ones; returns the manifest
+    /// written. On failure or cancellation the slide's partial outputs are removed before the exception propagates.
+    /// The caller must hold the slide's lock (see <see cref="CohortRunner"/>).
+    /// </summary>
+    public SlideManifest Process(SlideJob job, SlideOutputs outputs, IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        var total = Stopwatch.StartNew();
+        Directory.CreateDirectory(outputs.OutDir);
+        outputs.DeleteResults();
+        using var hashCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        Task<(string Sha256, TimeSpan Time)>? hashing = null;
+        try
+        {
+            double? mpp = job.SlideMpp ?? Options.Tiling.SlideMpp;
+            using var slide = SlideOpener.Open(job.Path, mpp);
+            // The slide's hash is provenance only: compute it while the tiles are embedded.
+            hashing = Task.Run(() =>
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                var sha = FileHashing.Sha256([job.Path], hashCancel.Token);
+                return (sha, Stopwatch.GetElapsedTime(t0));
+            }, hashCancel.Token);
+            var plan = TilingPlanner.Plan(slide, Options.Tiling with { SlideMpp = mpp });
+            var tiles = Options.MaxTiles is { } max && max < plan.Tiles.Count ? plan.Tiles.Take(max).ToList() : plan.Tiles;
+            var planTime = total.Elapsed;
+
+            string? tilesDir = Options.SaveTiles ? Directory.CreateDirectory(outputs.TilesDir).FullName : null;
+            var embedded = EmbedTiles(slide, plan, tiles, tilesDir, progress, cancellation);
+            cancellation.ThrowIfCancellationRequested();
+
+            long t = Stopwatch.GetTimestamp();
+            using var encoding = EncodeSlide(embedded, tiles);
+            var slideTime = Stopwatch.GetElapsedTime(t);
+            cancellation.ThrowIfCancellationRequested();
+
+            t = Stopwatch.GetTimestamp();
+            TilingThumbnail.Write(outputs.Thumbnail, slide, plan with { Tiles = tiles }, Options.ThumbnailSize);
+            var thumbTime = Stopwatch.GetElapsedTime(t);
+
+            t = Stopwatch.GetTimestamp();
+            WriteH5(outputs.H5, job, slide, plan, tiles, embedded);
+            SlideEmbeddingFile.Write(outputs.SlideEmbedding, encoding, Options.Pooling, EmbeddingMetadata(job, tiles.Count));
+            var (slideSha, hashTime) = hashing.GetAwaiter().GetResult();
+            var files = outputs.Files.ToDictionary(kv => kv.Key, kv => Describe(kv.Value));
+            var writeTime = Stopwatch.GetElapsedTime(t);
+
+            var manifest = new SlideManifest
+            {
+                SlideId = job.SlideId,
+                CompletedUtc = DateTimeOffset.UtcNow,
+                Engine = new EngineRecord(EngineInfo.Name, EngineInfo.Version, EngineInfo.TorchSharpVersion, OpenSlideVersion()),
+                Slide = SlideRecord(job, slide, slideSha),
+                Tiling = TilingRecord(plan, tiles.Count),
+                TileModel = new ModelRecord(_tileEncoder.Source is { } s ? Path.GetFullPath(s) : null, _tileEncoder.WeightsSha256,
+                    _tileEncoder.Config.Describe(), DeviceSelection.Name(_tileEncoder.DType), _tileEncoder.Device.ToString()),
+                SlideModel = new ModelRecord(_slideEncoder.WeightsPath, _slideEncoder.WeightsSha256, _slideEncoder.Config.ToString(),
+                    SlideEncoderOptions.DTypeName(_slideEncoder.Options.DType), _slideEncoder.Options.Device),
+                Settings = SettingsFor(job),
+                Timings = Timings(tiles.Count, planTime, embedded, slideTime, thumbTime, writeTime, hashTime, total.Elapsed),
+                Outputs = files,
+                SavedTiles = tilesDir is null ? null : new SavedTilesRecord(Path.GetFileName(outputs.TilesDir), tiles.Count, SlideTiling.TileNamePattern),
+                Warnings = encoding.Warnings,
+            };
+            cancellation.ThrowIfCancellationRequested();
+            manifest.Write(outputs.Manifest);
+            return manifest;
+        }
+        catch
+        {
+            hashCancel.Cancel();
+            try
+            {
+                hashing?.Wait();
+            }
+            catch (AggregateException)
+            {
+                // Cancelled or failed along with the slide; the slide's own error is the one reported.
+            }
+            outputs.DeleteResults();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads, preprocesses and embeds <paramref name="tiles"/> of <paramref name="plan"/> in order, reading with
+    /// <see cref="PipelineOptions.Readers"/> tasks while the encoder runs. With <paramref name="saveTilesDir"/>, each
+    /// tile is also written there as <c>{x:05d}x_{y:05d}y.png</c> (level-0 x, y).
+    /// </summary>
+    public StreamedTileEmbeddings EmbedTiles(ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, string? saveTilesDir = null,
+        IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        int n = tiles.Count, dim = _tileEncoder.Config.EmbedDim;
+        var features = new float[checked((long)n * dim)];
+        var clock = Stopwatch.StartNew();
+        long encoderTicks = 0;
+
+        float[] Read(int i)
+        {
+            var image = TilingPlanner.ReadTile(slide, plan, tiles[i]);
+            if (saveTilesDir is not null)
+                SlideTiling.SaveTile(saveTilesDir, tiles[i], image);
+            return _preprocessor.Preprocess(image);
+        }
+
+        using var stream = new TileStream(n, Read, Options.BatchSize, Options.Readers, Options.QueueBatches, cancellation);
+        while (stream.Next() is { } batch)
+        {
+            using var scope = torch.NewDisposeScope();
+            var pixels = Batch(batch.Tiles);
+            long t0 = Stopwatch.GetTimestamp();
+            using var embeddings = _tileEncoder.Embed(pixels);
+            encoderTicks += Stopwatch.GetTimestamp() - t0;
+            MemoryMarshal.Cast<byte, float>(embeddings.Embeddings.bytes).CopyTo(features.AsSpan(batch.Start * dim, batch.Count * dim));
+            progress?.Report(new TileProgress(batch.Start + batch.Count, n, clock.Elapsed));
+        }
+        return new StreamedTileEmbeddings(features, n, dim, clock.Elapsed, Stopwatch.GetElapsedTime(0, encoderTicks), stream.ReadTime, stream.WaitTime);
+    }
+
+    /// <summary>
+    /// The tiles as one [B, 3, H, W] tensor allocated by libtorch (64-byte aligned), so that the encoder's kernels see
+    /// the same alignment on every run and give the same bytes (a tensor over a .NET array lies wherever the GC put it).
+    /// </summary>
+    private Tensor Batch(float[][] tiles)
+    {
+        int crop = _preprocessor.CropSize, length = _preprocessor.OutputLength;
+        var pixels = torch.empty([tiles.Length, 3, crop, crop], ScalarType.Float32);
+        var destination = MemoryMarshal.Cast<byte, float>(pixels.bytes);
+        for (int i = 0; i < tiles.Length; i++)
+            tiles[i].AsSpan().CopyTo(destination.Slice(i * length, length));
+        return pixels;
+    }
+
+    /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>
+    private SlideEncoding EncodeSlide(StreamedTileEmbeddings embedded, IReadOnlyList<TileLocation> tiles)
+    {
+        // No dispose scope here: the encoding's tensors are moved to the caller's scope and must outlive this call.
+        using var x = torch.tensor(embedded.Features, [embedded.Count, embedded.Dim]);
+        using var coords = torch.tensor(TilingCoords(tiles).Select(v => (long)v).ToArray(), [tiles.Count, 2], ScalarType.Int64);
+        return _slideEncoder.Encode(x, coords, Options.AllLayers);
+    }
+
+    public static double[] Level0Coords(IReadOnlyList<TileLocation> tiles) =>
+        tiles.SelectMany(t => new double[] { t.Level0X, t.Level0Y }).ToArray();
+
+    public static double[] TilingCoords(IReadOnlyList<TileLocation> tiles) =>
+        tiles.SelectMany(t => new double[] { t.TilingX, t.TilingY }).ToArray();
+
+    private void WriteH5(string path, SlideJob job, ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, StreamedTileEmbeddings embedded)
+    {
+        var (lw, lh) = slide.LevelDimensions(plan.Level);
+        var (w0, h0) = slide.LevelDimensions(0);
+        var attributes = new Dictionary<string, object>
+        {
+            ["name"] = job.SlideId,
+            ["patch_size"] = plan.TileSize,
+            ["patch_level"] = plan.Level,
+            ["patch_size_level0"] = (long)Math.Round(plan.Level0Step),
+            ["read_size"] = plan.ReadSize,
+            ["downsample"] = new[] { plan.LevelDownsample, plan.LevelDownsample },
+            ["level_dim"] = new[] { lw, lh },
+            ["level0_dim"] = new[] { w0, h0 },
+            ["target_mpp"] = plan.TargetMpp,
+            ["slide_mpp"] = plan.SlideMpp,
+            ["mpp_source"] = MppSourceName(plan.MppSource),
+            ["level_mpp"] = plan.LevelMpp,
+            ["tile_mpp"] = plan.TileMpp,
+            ["coordinates"] = CoordinateContract,
+            ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
+            ["engine"] = $"{EngineInfo.Name} {EngineInfo.Version}",
+        };
+        var features = new TileFeatures(embedded.Features, embedded.Count, embedded.Dim, Level0Coords(tiles),
+            new Dictionary<string, object>(), path) { TilingCoords = TilingCoords(tiles) };
+        TileFeatureFile.WriteH5(path, features, attributes);
+    }
+
+    private Dictionary<string, string> EmbeddingMetadata(SlideJob job, int tiles) => new()
+    {
+        ["slide_id"] = job.SlideId,
+        ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
+        ["all_layers"] = Options.AllLayers ? "true" : "false",
+        ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
+        ["slide_model_sha256"] = _slideEncoder.WeightsSha256,
+        ["slide_model_config"] = _slideEncoder.Config.ToString(),
+        ["coords"] = "tiling resolution (coords_tiling of the .h5)",
+        ["engine"] = EngineInfo.Name,
+        ["engine_version"] = EngineInfo.Version,
+    };
+
+    private static OutputRecord Describe(string file) =>
+        new(Path.GetFileName(file), new FileInfo(file).Length, FileHashing.Sha256(file));
+
+    private static SlideFileRecord SlideRecord(SlideJob job, ISlide slide, string sha256)
+    {
+        var (w0, h0) = slide.LevelDimensions(0);
+        return new SlideFileRecord
+        {
+            Path = Path.GetFullPath(job.Path),
+            SizeBytes = new FileInfo(job.Path).Length,
+            Sha256 = sha256,
+            Vendor = slide.Vendor,
+            LevelCount = slide.LevelCount,
+            Level0Width = w0,
+            Level0Height = h0,
+            MppX = slide.MppX,
+            MppY = slide.MppY,
+            ObjectivePower = slide.ObjectivePower,
+        };
+    }
+
+    internal static TilingRecord TilingRecord(TilingPlan plan, int embedded) => new()
+    {
+        TargetMpp = plan.TargetMpp,
+        TileSize = plan.TileSize,
+        SlideMpp = plan.SlideMpp,
+        MppSource = MppSourceName(plan.MppSource),
+        Level = plan.Level,
+        LevelDownsample = plan.LevelDownsample,
+        LevelMpp = plan.LevelMpp,
+        ReadSize = plan.ReadSize,
+        Resampled = plan.Resampled,
+        TileMpp = plan.TileMpp,
+        GridColumns = plan.GridColumns,
+        GridRows = plan.GridRows,
+        TissueMethod = TissueName(plan.TissueMethod),
+        MinTissueFraction = plan.MinTissueFraction,
+        TissueThreshold = plan.Mask is { } m && double.IsFinite(m.Threshold) ? m.Threshold : null,
+        PlannedTiles = plan.Tiles.Count,
+        TileCount = embedded,
+        Coordinates = CoordinateContract,
+    };
+
+    private TimingRecord Timings(int tiles, TimeSpan plan, StreamedTileEmbeddings e, TimeSpan slide, TimeSpan thumb, TimeSpan write, TimeSpan hash, TimeSpan total)
+    {
+        static double Rate(int n, TimeSpan t) => t > TimeSpan.Zero ? Math.Round(n / t.TotalSeconds, 3) : 0;
+        static double S(TimeSpan t) => Math.Round(t.TotalSeconds, 4);
+        return new TimingRecord
+        {
+            OpenAndPlanSeconds = S(plan),
+            TilesSeconds = S(e.Wall),
+            TileEncoderSeconds = S(e.Encoder),
+            TileReadSeconds = S(e.Read),
+            WaitingForTilesSeconds = S(e.Waiting),
+            SlideEncoderSeconds = S(slide),
+            ThumbnailSeconds = S(thumb),
+            WriteSeconds = S(write),
+            SlideHashSeconds = S(hash),
+            TotalSeconds = S(total),
+            BatchSize = Options.BatchSize,
+            Readers = Options.Readers,
+            TilesPerSecondEndToEnd = Rate(tiles, total),
+            TilesPerSecondTileStage = Rate(tiles, e.Wall),
+            TilesPerSecondTileEncoderOnly = Rate(tiles, e.Encoder),
+        };
+    }
+
+    private static string? OpenSlideVersion()
+    {
+        try
+        {
+            return OpenSlideSlide.LibraryVersion;
+        }
+        catch (GigaPathException)
+        {
+            return null;
+        }
+    }
+
+    public static string TissueName(TissueMethod method) => method switch
+    {
+        TissueMethod.LuminanceOtsu => "luminance",
+        TissueMethod.SaturationOtsu => "saturation",
+        _ => "none",
+    };
+
+    public static TissueMethod ParseTissue(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "luminance" => TissueMethod.LuminanceOtsu,
+        "saturation" => TissueMethod.SaturationOtsu,
+        "none" => TissueMethod.None,
+        _ => throw new GigaPathException($"--tissue '{text}' is not supported (use luminance, saturation or none)"),
+    };
+
+    public static string MppSourceName(MppSource source) => source == MppSource.Metadata ? "metadata" : "override";
+}

@@ -1,0 +1,51 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Runtime;
+
+/// <summary>Parses the user's --device/--dtype choices into TorchSharp values, with errors that say what is available.</summary>
+public static class DeviceSelection
+{
+    public static Device ParseDevice(string? name)
+    {
+        switch ((name ?? "cpu").Trim().ToLowerInvariant())
+        {
+            case "cpu":
+                return CPU;
+            case "cuda":
+            case var s when s.StartsWith("cuda:", StringComparison.Ordinal):
+                if (!cuda.is_available())
+                    throw new GigaPathException($"device '{name}' requested but CUDA is not available (this build uses TorchBackend={BuildBackend}; build with -p:TorchBackend=cuda on a machine with an NVIDIA GPU)");
+                return new Device(name!.Trim().ToLowerInvariant());
+            default:
+                throw new GigaPathException($"unknown device '{name}' (expected cpu, cuda or cuda:N)");
+        }
+    }
+
+    public static ScalarType ParseDType(string? name) => (name ?? "float32").Trim().ToLowerInvariant() switch
+    {
+        "float32" or "fp32" or "f32" => ScalarType.Float32,
+        "bfloat16" or "bf16" => ScalarType.BFloat16,
+        "float16" or "fp16" or "f16" or "half" => ScalarType.Float16,
+        _ => throw new GigaPathException($"unknown dtype '{name}' (expected float32, bfloat16 or float16)"),
+    };
+
+    /// <summary>float16 matmuls on CPU are emulated and unusably slow (a 2048³ GEMM took 77 s here), so refuse them.</summary>
+    public static void EnsureSupported(Device device, ScalarType dtype)
+    {
+        if (dtype == ScalarType.Float16 && device.type == DeviceType.CPU)
+            throw new GigaPathException("dtype float16 is not supported on CPU (no fast fp16 GEMM); use bfloat16 or float32, or --device cuda");
+    }
+
+    public static string Name(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => "float32",
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float16 => "float16",
+        _ => dtype.ToString().ToLowerInvariant(),
+    };
+
+    public static string BuildBackend =>
+        typeof(DeviceSelection).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .OfType<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TorchBackend")?.Value ?? "cpu";
+}

@@ -1,0 +1,39 @@
+namespace GigaPath.Slides;
+
+/// <summary>Opens any slide path: an OpenSlide format, or a plain image when the user gives its resolution.</summary>
+public static class SlideOpener
+{
+    /// <summary>
+    /// Opens <paramref name="path"/>. Files OpenSlide recognises open as <see cref="OpenSlideSlide"/> (their MPP
+    /// metadata is kept; an override is applied later by the tiling options). Plain PNG/JPEG/TIFF images that OpenSlide
+    /// does not read open as <see cref="ImageFileSlide"/>, which needs <paramref name="slideMppOverride"/>.
+    /// </summary>
+    public static ISlide Open(string path, double? slideMppOverride = null)
+    {
+        if (Directory.Exists(path))
+            throw new GigaPathException($"{path}: is a directory, not a slide file");
+        if (!File.Exists(path))
+            throw new GigaPathException($"slide file not found: {path}");
+
+        string? vendor;
+        try
+        {
+            vendor = OpenSlideSlide.DetectVendor(path);
+        }
+        catch (GigaPathException) when (slideMppOverride is not null && PlainImages.IsPlainImage(path))
+        {
+            // OpenSlide is not installed, but a plain image with a given resolution needs no OpenSlide.
+            return ImageFileSlide.Open(path, slideMppOverride.Value);
+        }
+        if (vendor is not null)
+            return OpenSlideSlide.Open(path);
+        if (PlainImages.IsPlainImage(path))
+            return slideMppOverride is { } mpp
+                ? ImageFileSlide.Open(path, mpp)
+                : throw new GigaPathException(
+                    $"{path}: not a whole-slide image (OpenSlide does not recognise it) but a plain image, which has no " +
+                    "resolution metadata; pass --slide-mpp (micrometres per pixel) to read it as a one-level slide");
+        throw new GigaPathException(
+            $"{path}: not a whole-slide image OpenSlide {OpenSlideSlide.LibraryVersion} can read, nor a PNG/JPEG/TIFF image");
+    }
+}

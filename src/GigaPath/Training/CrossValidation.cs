@@ -1,0 +1,92 @@
+using GigaPath.Models.Heads;
+using GigaPath.Runtime;
+using TorchSharp;
+
+namespace GigaPath.Training;
+
+/// <summary>Inputs of one <c>gigapath finetune</c> run.</summary>
+public sealed record CrossValidationRequest(string LabelsPath, string FeaturesDirectory, string OutputDirectory, TrainingOptions Options, string? SlideModel = null);
+
+/// <summary>
+/// k-fold cross-validation of one head: loads and checks the cohort, plans the folds (all before any training), trains
+/// one head per fold, scores its test fold, saves <c>fold_k/head.safetensors</c> + <c>head.json</c>, and writes the
+/// report. Same inputs and seed give the same numbers.
+/// </summary>
+public static class CrossValidation
+{
+    public static CrossValidationReport Run(CrossValidationRequest request, TextWriter? log = null)
+    {
+        log ??= TextWriter.Null;
+        int previousThreads = torch.get_num_threads();
+        int threads = request.Options.Threads > 0 ? request.Options.Threads : request.Options.Deterministic ? 1 : previousThreads;
+        torch.set_num_threads(threads);
+        try
+        {
+            return RunWithThreads(request, log);
+        }
+        finally
+        {
+            torch.set_num_threads(previousThreads);
+        }
+    }
+
+    private static CrossValidationReport RunWithThreads(CrossValidationRequest request, TextWriter log)
+    {
+        var options = request.Options;
+        var device = DeviceSelection.ParseDevice(options.Device);
+        var dtype = DeviceSelection.ParseDType(options.DType);
+        DeviceSelection.EnsureSupported(device, dtype);
+
+        var cohort = Cohort.Load(request.LabelsPath, request.FeaturesDirectory, options.Classes);
+        var folds = cohort.PlanFolds(options.Folds, options.Head == HeadKind.Linear ? 0 : options.ValFraction, options.Seed);
+        bool graded = options.Graded ?? cohort.Labels.Graded;
+        var (config, createHead) = HeadSetup.Prepare(cohort, options, request.SlideModel, graded, out var contextual);
+        using var contextualScope = contextual;
+        if (contextual is not null) cohort.Transform = contextual.Apply;
+        IHeadTrainer trainer = options.Head == HeadKind.Linear ? new LinearProbeTrainer() : new SequenceHeadTrainer();
+        Directory.CreateDirectory(request.OutputDirectory);
+
+        log.WriteLine($"{cohort.Count} slides, {cohort.Labels.Classes.Count} classes ({string.Join(", ", cohort.Labels.Classes)}), " +
+                      $"{folds.Count} folds, head {options.Head.ToString().ToLowerInvariant()}, input width {config.InputDim}, {torch.get_num_threads()} thread(s)");
+        var foldReports = new List<FoldReport>();
+        var predictions = new List<OutOfFoldPrediction>();
+        foreach (var fold in folds)
+        {
+            var trained = trainer.Train(cohort, fold, config, createHead, options, log);
+            using var head = trained.Head;
+            var labels = new List<int>();
+            var probs = new List<double[]>();
+            foreach (var i in fold.Test)
+            {
+                var p = HeadEvaluator.Predict(head, cohort.Bag(i), device, torch.ScalarType.Float32).Probabilities;
+                var row = cohort.Slides[i].Row;
+                labels.Add(row.ClassIndex);
+                probs.Add(p);
+                predictions.Add(new OutOfFoldPrediction(row.SlideId, fold.Index, row.Label, row.ClassIndex, Metrics.ArgMax([p])[0], p));
+            }
+            var m = ClassificationMetrics.Compute(labels, probs, config.NumClasses, graded);
+            var checkpoint = Path.Combine($"fold_{fold.Index}", HeadCheckpoint.DefaultFileName);
+            HeadCheckpoint.Save(head, Path.Combine(request.OutputDirectory, checkpoint));
+            foldReports.Add(new FoldReport(fold.Index, fold.Train.Length, fold.Validation.Length, fold.Test.Length,
+                m.Auroc, m.BalancedAccuracy, m.WeightedF1, m.Accuracy, m.QuadraticKappa, m.ConfusionMatrix,
+                trained.SelectedEpoch, trained.Selection, trained.History.Count, checkpoint, trained.History));
+            log.WriteLine($"fold {fold.Index}: test AUROC {m.Auroc:F4}, balanced accuracy {m.BalancedAccuracy:F4}, weighted F1 {m.WeightedF1:F4}");
+        }
+
+        var pooled = ClassificationMetrics.Compute(predictions.Select(p => p.ClassIndex).ToList(), predictions.Select(p => p.Probabilities).ToList(), config.NumClasses, graded);
+        var report = new CrossValidationReport(
+            options.TaskName, options.Head.ToString().ToLowerInvariant(), cohort.Labels.Classes, graded, cohort.Count, options.Seed,
+            MeanStd.Of(foldReports.Select(f => f.Auroc)),
+            MeanStd.Of(foldReports.Select(f => f.BalancedAccuracy)),
+            MeanStd.Of(foldReports.Select(f => f.WeightedF1)),
+            MeanStd.Of(foldReports.Select(f => f.Accuracy)),
+            graded && foldReports.All(f => f.QuadraticKappa is not null) ? MeanStd.Of(foldReports.Select(f => f.QuadraticKappa!.Value)) : null,
+            pooled, foldReports, options.Describe(), $"{EngineInfo.Name} {EngineInfo.Version}")
+        {
+            Predictions = predictions,
+        };
+        ReportWriter.WriteAll(report, request.OutputDirectory);
+        log.WriteLine($"AUROC {report.Auroc.Mean:F4} ± {report.Auroc.Std:F4}, balanced accuracy {report.BalancedAccuracy.Mean:F4} ± {report.BalancedAccuracy.Std:F4}");
+        return report;
+    }
+}

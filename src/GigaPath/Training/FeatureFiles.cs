@@ -1,0 +1,167 @@
+using GigaPath.IO;
+using GigaPath.Weights;
+using PureHDF;
+
+namespace GigaPath.Training;
+
+/// <summary>Shape facts of one feature file, read from its header without loading the data.</summary>
+public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? SlideEmbeddingDim, int? ContextualDim = null);
+
+/// <summary>
+/// Finds and reads per-slide feature files as the pipeline writes them (<see cref="TileFeatureFile"/>):
+/// <c>&lt;slide_id&gt;.safetensors</c> (tile features [N, D] under <c>features</c>, <c>tile_embeddings</c> or
+/// <c>embeddings</c>, <c>coords</c> [N, 2]) or <c>&lt;slide_id&gt;.h5</c> (CLAM/TRIDENT <c>features</c>, <c>coords</c>).
+/// The slide embedding the linear probe prefers is a <c>slide_embedding</c> tensor ([D] or [1, D]) in the feature file
+/// itself or in the pipeline's <c>&lt;slide_id&gt;.slide.safetensors</c> next to it.
+/// </summary>
+public static class FeatureFiles
+{
+    public static readonly string[] Extensions = [".safetensors", ".h5"];
+    public const string SlideEmbeddingKey = "slide_embedding";
+
+    /// <summary>The slide encoder's per-tile outputs [N, D] as <c>embed-slide</c> and <c>run</c> write them.</summary>
+    public const string ContextualKey = IO.SlideEmbeddingFile.TileEmbeddingsCtx;
+
+    /// <summary>Files the pipeline and <c>predict</c> write next to feature files, which are not feature files themselves.</summary>
+    private static readonly string[] CompanionSuffixes = [".slide.safetensors", ".attention.safetensors"];
+
+    /// <summary>The pipeline's slide-embedding file that belongs to a feature file.</summary>
+    public static string SlideFileFor(string featurePath) =>
+        System.IO.Path.Combine(System.IO.Path.GetDirectoryName(featurePath) ?? ".", SlideIdOf(featurePath) + ".slide.safetensors");
+
+    /// <summary>The feature file of <paramref name="slideId"/> in <paramref name="directory"/>, or null when there is none.</summary>
+    public static string? Find(string directory, string slideId) =>
+        Extensions.Select(e => System.IO.Path.Combine(directory, slideId + e)).FirstOrDefault(File.Exists);
+
+    /// <summary>Paths the slide's file was looked for at, for the "file listed but absent" error.</summary>
+    public static string ExpectedPaths(string directory, string slideId) =>
+        string.Join(" or ", Extensions.Select(e => System.IO.Path.Combine(directory, slideId + e)));
+
+    /// <summary>Every feature file in a folder (sorted by name), or the file itself.</summary>
+    public static IEnumerable<string> Expand(string path)
+    {
+        if (File.Exists(path)) return [path];
+        if (!Directory.Exists(path)) throw new GigaPathException($"{path}: no such feature file or folder");
+        return Directory.EnumerateFiles(path)
+            .Where(f => Extensions.Any(e => f.EndsWith(e, StringComparison.OrdinalIgnoreCase)))
+            .Where(f => !CompanionSuffixes.Any(c => f.EndsWith(c, StringComparison.OrdinalIgnoreCase)))
+            .Order(StringComparer.Ordinal);
+    }
+
+    public static FeatureFileInfo Probe(string path)
+    {
+        if (!File.Exists(path)) throw new GigaPathException($"{path}: feature file not found");
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+        {
+            using var file = SafeTensorsFile.Open(path);
+            var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains)
+                ?? throw new GigaPathException($"{path}: no tile features (expected a tensor named {string.Join(", ", TileFeatureFile.FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
+            var (count, dim) = TileFeatureFile.Matrix(path, name, file.Info(name).Shape, null);
+            if (file.Contains("coords"))
+            {
+                var (n, _) = TileFeatureFile.Matrix(path, "coords", file.Info("coords").Shape, 2);
+                if (n != count) throw new GigaPathException($"{path}: '{name}' holds {count} tiles but 'coords' holds {n}");
+            }
+            return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : CompanionWidth(path),
+                file.Contains(ContextualKey) ? ContextualWidth(file, count) : CompanionContextualWidth(path, count));
+        }
+        try
+        {
+            using var h5 = H5File.OpenRead(path);
+            if (!h5.LinkExists("features")) throw new GigaPathException($"{path}: no 'features' dataset");
+            var dims = h5.Dataset("features").Space.Dimensions.Select(d => (long)d).ToArray();
+            var (count, dim) = TileFeatureFile.Matrix(path, "features", dims, null);
+            return new FeatureFileInfo(path, count, dim, CompanionWidth(path), CompanionContextualWidth(path, count));
+        }
+        catch (Exception e) when (e is not GigaPathException)
+        {
+            throw new GigaPathException($"{path}: not a readable HDF5 feature file ({e.Message})", e);
+        }
+    }
+
+    public static SlideBag Read(string path, string? slideId = null)
+    {
+        var tiles = TileFeatureFile.Read(path);
+        for (long i = 0; i < tiles.Features.LongLength; i++)
+            if (!float.IsFinite(tiles.Features[i]))
+                throw new GigaPathException($"{path}: tile {i / tiles.Dim} holds a non-finite feature value ({tiles.Features[i]})");
+        float[]? slide = null;
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            slide = ReadSlideEmbedding(path);
+        if (slide is null && File.Exists(SlideFileFor(path)))
+            slide = ReadSlideEmbedding(SlideFileFor(path));
+        var coords = tiles.Coords?.Select(v => (float)v).ToArray();
+        var contextualSource = new[] { path, SlideFileFor(path) }.FirstOrDefault(p =>
+            p.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && File.Exists(p) && HasTensor(p, ContextualKey));
+        float[]? contextual = null;
+        int contextualDim = 0;
+        if (contextualSource is not null)
+        {
+            using var file = SafeTensorsFile.Open(contextualSource);
+            contextualDim = ContextualWidth(file, tiles.Count);
+            contextual = file.ReadFloats(ContextualKey).Data;
+        }
+        return new SlideBag(slideId ?? SlideIdOf(path), path, tiles.Features, tiles.Count, tiles.Dim, coords, slide)
+        {
+            EncoderCoords = tiles.TilingCoords?.Select(v => (float)v).ToArray(),
+            Contextual = contextual,
+            ContextualDim = contextualDim,
+        };
+    }
+
+    /// <summary>The slide id a feature file stands for: its file name without the extension.</summary>
+    public static string SlideIdOf(string path)
+    {
+        var name = System.IO.Path.GetFileName(path);
+        foreach (var ext in Extensions)
+            if (name.EndsWith(ext, StringComparison.OrdinalIgnoreCase))
+                return name[..^ext.Length];
+        return System.IO.Path.GetFileNameWithoutExtension(name);
+    }
+
+    private static float[]? ReadSlideEmbedding(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        if (!file.Contains(SlideEmbeddingKey)) return null;
+        SlideEmbeddingWidth(file);
+        return file.ReadFloats(SlideEmbeddingKey).Data;
+    }
+
+    private static bool HasTensor(string path, string name)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        return file.Contains(name);
+    }
+
+    private static int ContextualWidth(SafeTensorsFile file, int count)
+    {
+        var (n, dim) = TileFeatureFile.Matrix(file.Path, ContextualKey, file.Info(ContextualKey).Shape, null);
+        if (n != count)
+            throw new GigaPathException($"{file.Path}: '{ContextualKey}' holds {n} tiles but the tile features hold {count}");
+        return dim;
+    }
+
+    private static int? CompanionContextualWidth(string featurePath, int count)
+    {
+        var companion = SlideFileFor(featurePath);
+        if (!File.Exists(companion)) return null;
+        using var file = SafeTensorsFile.Open(companion);
+        return file.Contains(ContextualKey) ? ContextualWidth(file, count) : null;
+    }
+
+    private static int? CompanionWidth(string featurePath)
+    {
+        var companion = SlideFileFor(featurePath);
+        if (!File.Exists(companion)) return null;
+        using var file = SafeTensorsFile.Open(companion);
+        return file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : null;
+    }
+
+    private static int SlideEmbeddingWidth(SafeTensorsFile file)
+    {
+        var shape = file.Info(SlideEmbeddingKey).Shape;
+        if (shape.Length == 1) return checked((int)shape[0]);
+        if (shape.Length == 2 && shape[0] == 1) return checked((int)shape[1]);
+        throw new GigaPathException($"{file.Path}: tensor '{SlideEmbeddingKey}' must be [D] or [1, D], got [{string.Join(", ", shape)}]");
+    }
+}

@@ -1,0 +1,91 @@
+using GigaPath.Models.Tile;
+using GigaPath.Weights;
+using NUnit.Framework;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Tests.Models.Tile;
+
+/// <summary>The tiny timm fixture reproduced stage by stage (float32, CPU) and in bfloat16.</summary>
+public class TileEncoderParityTests
+{
+    private const double Atol = 1e-4;
+
+    private static string TinyDir => TinyTileFixture.Dir;
+
+    private static Tensor Pixels() => TinyTileFixture.Pixels();
+
+    private static double MaxAbsDiff(Tensor a, Tensor b) => TinyTileFixture.MaxAbsDiff(a, b);
+
+    [Test]
+    public void EmbeddingAndTokensMatchTimm()
+    {
+        using var scope = NewDisposeScope();
+        using var encoder = TileEncoder.Load(TinyDir);
+        using var expected = SafeTensorsFile.Open(FixturePaths.Get("tile_encoder_tiny", "expected.safetensors"));
+        using var result = encoder.Embed(Pixels(), returnTokens: true);
+
+        double embDiff = MaxAbsDiff(result.Embeddings, expected.Load("embedding"));
+        double tokDiff = MaxAbsDiff(result.Tokens!, expected.Load("tokens"));
+        TestContext.Out.WriteLine($"max abs diff: embedding {embDiff:E2}, tokens {tokDiff:E2}");
+        Assert.That(embDiff, Is.LessThanOrEqualTo(Atol));
+        Assert.That(tokDiff, Is.LessThanOrEqualTo(Atol));
+        Assert.That(result.Embeddings.dtype, Is.EqualTo(ScalarType.Float32));
+        Assert.That(result.Embeddings.device_type, Is.EqualTo(DeviceType.CPU));
+    }
+
+    [Test]
+    public void EveryIntermediateMatchesTimm()
+    {
+        using var scope = NewDisposeScope();
+        using var encoder = TileEncoder.Load(TinyDir);
+        using var expected = SafeTensorsFile.Open(FixturePaths.Get("tile_encoder_tiny", "expected.safetensors"));
+        var seen = new Dictionary<string, Tensor>();
+        using (no_grad())
+            encoder.Model.ForwardFeatures(Pixels(), (name, t) => seen[name] = t.clone().MoveToOuterDisposeScope());
+
+        var names = expected.Names.Where(n => n.StartsWith("intermediate.", StringComparison.Ordinal)).ToList();
+        Assert.That(names, Has.Count.EqualTo(7));
+        foreach (var name in names)
+        {
+            var key = name["intermediate.".Length..];
+            Assert.That(seen, Contains.Key(key));
+            double diff = MaxAbsDiff(seen[key], expected.Load(name));
+            TestContext.Out.WriteLine($"{name}: max abs diff {diff:E2}");
+            Assert.That(diff, Is.LessThanOrEqualTo(Atol), name);
+        }
+    }
+
+    [Test]
+    public void BatchOfTwoEqualsOneAtATime()
+    {
+        using var scope = NewDisposeScope();
+        using var encoder = TileEncoder.Load(TinyDir);
+        var pixels = Pixels();
+        using var both = encoder.Embed(pixels, returnTokens: true);
+        for (int i = 0; i < 2; i++)
+        {
+            using var one = encoder.Embed(pixels.narrow(0, i, 1), returnTokens: true);
+            double diff = Math.Max(MaxAbsDiff(one.Tokens!, both.Tokens!.narrow(0, i, 1)), MaxAbsDiff(one.Embeddings, both.Embeddings.narrow(0, i, 1)));
+            TestContext.Out.WriteLine($"tile {i}: batch-of-2 vs alone max abs diff {diff:E2}");
+            Assert.That(diff, Is.LessThanOrEqualTo(1e-6));
+        }
+    }
+
+    [Test]
+    public void BFloat16StaysCloseToFloat32()
+    {
+        using var scope = NewDisposeScope();
+        using var f32 = TileEncoder.Load(TinyDir);
+        using var bf16 = TileEncoder.Load(TinyDir, new TileEncoderOptions { DType = ScalarType.BFloat16 });
+        Assert.That(bf16.Model.parameters().All(p => p.dtype == ScalarType.BFloat16), Is.True);
+        var pixels = Pixels();
+        using var a = f32.Embed(pixels);
+        using var b = bf16.Embed(pixels);
+        Assert.That(b.Embeddings.dtype, Is.EqualTo(ScalarType.Float32));
+        var cos = nn.functional.cosine_similarity(a.Embeddings, b.Embeddings, dim: 1);
+        double min = cos.min().item<float>();
+        TestContext.Out.WriteLine($"bfloat16 vs float32 cosine per tile: {string.Join(", ", cos.data<float>().ToArray().Select(c => c.ToString("F6")))}");
+        Assert.That(min, Is.GreaterThanOrEqualTo(0.999));
+    }
+}
