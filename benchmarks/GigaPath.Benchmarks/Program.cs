@@ -27,7 +27,7 @@ public static class Program
         SuiteSettings.Short = job.Equals("short", StringComparison.OrdinalIgnoreCase);
 
         var baseJob = Job.Default
-            .WithToolchain(InProcessEmitToolchain.Instance)
+            .WithToolchain(new InProcessEmitToolchain(TimeSpan.FromHours(3), logOutput: true))
             .WithStrategy(RunStrategy.Monitoring)
             .WithInvocationCount(1)
             .WithUnrollFactor(1)
