@@ -49,7 +49,7 @@ public static class Program
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest.ToArray(), config);
         if (Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DEBUG") == "1") foreach (var k in CaseRecords.Keys) Console.WriteLine("record " + k);
         Console.WriteLine();
-        Console.WriteLine("Roofline (GEMM 2048^3, measured in this run):");
+        Console.WriteLine("Roofline (GEMM 2048^3, best rate seen in this run; each case is compared with the rate measured just before it):");
         foreach (var ((device, dtype), gflops) in Roofline.Measured.OrderBy(k => k.Key.Device).ThenBy(k => k.Key.DType))
             Console.WriteLine($"  {device,-6} {GigaPath.Runtime.DeviceSelection.Name(dtype),-9} {gflops,8:F1} GFLOP/s");
         return 0;
