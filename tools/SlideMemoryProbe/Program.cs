@@ -1,3 +1,4 @@
+using GigaPath.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using GigaPath.IO;
@@ -13,7 +14,7 @@ var options = new Dictionary<string, string>();
 for (int i = 0; i + 1 < args.Length; i += 2) options[args[i]] = args[i + 1];
 int tiles = int.Parse(options.GetValueOrDefault("--tiles", "10000"), CultureInfo.InvariantCulture);
 int depth = int.Parse(options.GetValueOrDefault("--depth", "12"), CultureInfo.InvariantCulture);
-var dtype = SlideEncoderOptions.ParseDType(options.GetValueOrDefault("--dtype", "float32"));
+var dtype = DeviceSelection.ParseDType(options.GetValueOrDefault("--dtype", "float32"));
 var config = SlideEncoderConfig.ProvGigaPath with { Depth = depth };
 
 var clock = Stopwatch.StartNew();
@@ -41,7 +42,7 @@ clock.Restart();
 using var result = encoder.Encode(x, coords);
 double encodeSeconds = clock.Elapsed.TotalSeconds;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"N={tiles} depth={depth} dtype={SlideEncoderOptions.DTypeName(dtype)} threads={torch.get_num_threads()}: " +
+    $"N={tiles} depth={depth} dtype={DeviceSelection.Name(dtype)} threads={torch.get_num_threads()}: " +
     $"model {createSeconds:F1} s, encode {encodeSeconds:F1} s, peak RSS after model {afterModel / 1048576.0:F0} MiB, " +
     $"peak RSS total {PeakRss() / 1048576.0:F0} MiB, |embedding| {result.EmbedGlobalPool.norm().item<float>():F3}"));
 

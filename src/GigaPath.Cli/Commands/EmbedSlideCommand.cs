@@ -49,7 +49,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         var options = new SlideEncoderOptions
         {
             Device = request.Device,
-            DType = SlideEncoderOptions.ParseDType(request.DType),
+            DType = DeviceSelection.ParseDType(request.DType),
             AllowUnexpectedKeys = request.AllowUnexpected,
             OnWarning = w => Console.Error.WriteLine($"warning: {w}"),
         };
@@ -81,7 +81,7 @@ public sealed class EmbedSlideCommand : ICliCommand
             ["slide_embedding"] = pool == "cls"
                 ? "LN_out(LN_enc(h_K))[cls] (reference forward, global_pool=False)"
                 : "LN_out(mean over tiles of LN_enc(h_K)) (reference forward, global_pool=True)",
-            ["dtype"] = SlideEncoderOptions.DTypeName(options.DType),
+            ["dtype"] = DeviceSelection.Name(options.DType),
             ["device"] = request.Device,
             ["tiles_file"] = Path.GetFileName(request.Tiles),
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),

@@ -1,3 +1,4 @@
+using GigaPath.Runtime;
 using GigaPath.IO;
 using GigaPath.Models.Slide;
 using GigaPath.Server.Hosting;
@@ -21,12 +22,12 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
     /// <summary>Loads the slide encoder named by <see cref="ServerOptions.SlideModelDir"/> on the chosen device and dtype.</summary>
     public static SlideEncoderBackend Load(ServerOptions options) =>
         new(SlideEncoder.Load(options.SlideModelDir ?? throw new GigaPathException("--slide-model: no slide encoder folder given"),
-            new SlideEncoderOptions { Device = options.Device, DType = SlideEncoderOptions.ParseDType(options.DType) }));
+            new SlideEncoderOptions { Device = options.Device, DType = DeviceSelection.ParseDType(options.DType) }));
 
     public int InputDim => _encoder.Config.InChans;
 
     public string Description =>
-        $"{_encoder.WeightsPath ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device}, {SlideEncoderOptions.DTypeName(_encoder.Options.DType)})";
+        $"{_encoder.WeightsPath ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device}, {DeviceSelection.Name(_encoder.Options.DType)})";
 
     public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers)
     {

@@ -25,20 +25,4 @@ public sealed record SlideEncoderOptions
 
     /// <summary>Called with each warning (e.g. duplicate grid cells) as it arises; warnings are also returned with the result.</summary>
     public Action<string>? OnWarning { get; init; }
-
-    public static ScalarType ParseDType(string text) => text.ToLowerInvariant() switch
-    {
-        "float32" or "fp32" or "f32" => ScalarType.Float32,
-        "bfloat16" or "bf16" => ScalarType.BFloat16,
-        "float16" or "fp16" or "f16" or "half" => ScalarType.Float16,
-        _ => throw new GigaPathException($"dtype '{text}' is not supported (use float32, bfloat16 or float16)"),
-    };
-
-    public static string DTypeName(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float32 => "float32",
-        ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float16 => "float16",
-        _ => dtype.ToString(),
-    };
 }
