@@ -23,10 +23,7 @@ public class AttentionKernelBenchmarks
     [ParamsSource(nameof(TileCounts))]
     public int Tiles { get; set; }
 
-    public static IEnumerable<int> TileCounts =>
-        Environment.GetEnvironmentVariable("GIGAPATH_BENCH_SLIDE_TILES") is { Length: > 0 } custom
-            ? custom.Split(',').Select(int.Parse)
-            : SuiteSettings.Short ? [1_000, 10_000] : [1_000, 10_000, 50_000];
+    public static IEnumerable<int> TileCounts => SuiteSettings.SlideTiles([1_000, 10_000], [1_000, 10_000, 50_000]);
 
     private const int Heads = 16, HeadDim = 48;
     private Tensor? _q, _k, _v;

@@ -59,6 +59,12 @@ public static class Program
 public static class SuiteSettings
 {
     public static bool Short { get; set; }
+
+    /// <summary>Slide sizes (tiles): GIGAPATH_BENCH_SLIDE_TILES (comma-separated) when set, else the job's defaults.</summary>
+    public static IEnumerable<int> SlideTiles(int[] shortJob, int[] defaultJob) =>
+        Environment.GetEnvironmentVariable("GIGAPATH_BENCH_SLIDE_TILES") is { Length: > 0 } custom
+            ? custom.Split(',').Select(int.Parse)
+            : Short ? shortJob : defaultJob;
 }
 
 /// <summary>The Device and DType parameter values: CUDA rows appear only where a GPU and the CUDA backend exist.</summary>

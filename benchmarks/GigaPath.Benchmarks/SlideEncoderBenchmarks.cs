@@ -21,10 +21,7 @@ public class SlideEncoderBenchmarks
     [ParamsSource(nameof(TileCounts))]
     public int Tiles { get; set; }
 
-    public static IEnumerable<int> TileCounts =>
-        Environment.GetEnvironmentVariable("GIGAPATH_BENCH_SLIDE_TILES") is { Length: > 0 } custom
-            ? custom.Split(',').Select(int.Parse)
-            : SuiteSettings.Short ? [1_000] : [1_000, 10_000, 50_000];
+    public static IEnumerable<int> TileCounts => SuiteSettings.SlideTiles([1_000], [1_000, 10_000, 50_000]);
 
     private SlideEncoder? _encoder;
     private Tensor? _features, _coords;
