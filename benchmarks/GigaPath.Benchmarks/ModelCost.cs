@@ -15,4 +15,15 @@ public static class ModelCost
         double patch = c.NumPatches * (double)c.InChans * c.PatchSize * c.PatchSize * d;
         return 2 * (blocks + patch);
     }
+
+    /// <summary>
+    /// What the engine actually computes per tile for the embedding: the model's FLOPs less the last block's work on
+    /// the 196 patch tokens, whose outputs the embedding (CLS only) never uses - only their k and v are needed.
+    /// </summary>
+    public static double TileEncoderExecutedFlopsPerTile(TileEncoderConfig c)
+    {
+        double d = c.EmbedDim, n = c.SeqLen;
+        double skippedPerToken = d * d + d * d + d * c.MlpPackedHidden + c.MlpHidden * d + 2 * n * d; // q, proj, MLP, attention row
+        return TileEncoderFlopsPerTile(c) - 2 * (n - 1) * skippedPerToken;
+    }
 }

@@ -25,6 +25,7 @@ public static class Program
             else rest.Add(args[i]);
         }
         SuiteSettings.Short = job.Equals("short", StringComparison.OrdinalIgnoreCase);
+        bool tuned = GigaPath.Runtime.NativeAllocator.Configure();
 
         var baseJob = Job.Default
             .WithToolchain(new InProcessEmitToolchain(TimeSpan.FromHours(3), logOutput: true))
@@ -46,6 +47,7 @@ public static class Program
             .WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.JoinSummary);
 
         Console.WriteLine(DeviceParams.Describe());
+        Console.WriteLine(tuned ? "malloc: tuned for tensors (GIGAPATH_MALLOC_TUNING=0 to compare)" : "malloc: system defaults");
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest.ToArray(), config);
         if (Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DEBUG") == "1") foreach (var k in CaseRecords.Keys) Console.WriteLine("record " + k);
         Console.WriteLine();

@@ -13,6 +13,8 @@ public sealed record CaseRecord
     public double ItemsPerOp { get; init; }
     public string ItemName { get; init; } = "items";
     public double FlopsPerOp { get; init; }
+    /// <summary>FLOPs actually executed, where the engine skips part of the model's nominal work (0: same as nominal).</summary>
+    public double ExecutedFlopsPerOp { get; init; }
     public double GemmGflops { get; init; }
     public long PeakBytes { get; set; }
     public string? Note { get; init; }
@@ -93,7 +95,10 @@ public sealed class RecordColumn : IColumn
         new RecordColumn("AchievedGflops", "GFLOP/s", "Achieved model FLOP rate",
             (r, s) => r.FlopsPerOp > 0 ? $"{r.FlopsPerOp / s / 1e9:F1}" : "-"),
         new RecordColumn("RooflineFraction", "of GEMM", "Achieved FLOP rate / GEMM GFLOP/s of the same device and dtype, measured in this run",
-            (r, s) => r.FlopsPerOp > 0 && r.GemmGflops > 0 ? $"{r.FlopsPerOp / s / 1e9 / r.GemmGflops:P0} of {r.GemmGflops:F0}" : "-"),
+            (r, s) => r.FlopsPerOp > 0 && r.GemmGflops > 0
+                ? $"{r.FlopsPerOp / s / 1e9 / r.GemmGflops:P0} of {r.GemmGflops:F0}"
+                  + (r.ExecutedFlopsPerOp > 0 ? $" ({r.ExecutedFlopsPerOp / s / 1e9 / r.GemmGflops:P0} executed)" : "")
+                : "-"),
         new RecordColumn("PeakRss", "Peak RSS", "Peak resident memory of the process during the case (native tensors included)",
             (r, s) => r.PeakBytes > 0 ? PeakMemory.Format(r.PeakBytes) : "-"),
         new RecordColumn("Note", "Note", "Remarks recorded by the benchmark",

@@ -35,6 +35,7 @@ public class TileEncoderBenchmarks
             ItemsPerOp = Batch,
             ItemName = "tiles",
             FlopsPerOp = Batch * ModelCost.TileEncoderFlopsPerTile(TileEncoderConfig.ProvGigaPath),
+            ExecutedFlopsPerOp = Batch * ModelCost.TileEncoderExecutedFlopsPerTile(TileEncoderConfig.ProvGigaPath),
             GemmGflops = Roofline.GemmGflops(device, dtype),
         });
         PeakMemory.Reset();

@@ -11,6 +11,7 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        GigaPath.Runtime.NativeAllocator.Configure();
         var root = BuildRoot();
         return root.Parse(args).Invoke();
     }

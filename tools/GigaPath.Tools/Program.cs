@@ -14,6 +14,7 @@ const string Usage = """
                      [--dtype float32|bfloat16] [--max-tiles N] [--batch-size N] [--readers N] [--out DIR]
     """;
 
+NativeAllocator.Configure();
 try
 {
     return args switch

@@ -10,6 +10,7 @@ using static TorchSharp.torch;
 // Encodes a random slide of N tiles with a randomly initialised gigapath_slide_enc12l768d (optionally with fewer
 // layers) and prints wall time and the process's peak resident memory (VmHWM). With --write, saves the model folder
 // and a tiles.safetensors to DIR instead, for timing `gigapath embed-slide` under /usr/bin/time -v.
+NativeAllocator.Configure();
 var options = new Dictionary<string, string>();
 for (int i = 0; i + 1 < args.Length; i += 2) options[args[i]] = args[i + 1];
 int tiles = int.Parse(options.GetValueOrDefault("--tiles", "10000"), CultureInfo.InvariantCulture);

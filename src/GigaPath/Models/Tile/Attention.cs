@@ -33,4 +33,24 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         var o = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
         return proj.forward(o.transpose(1, 2).reshape(b, n, d));
     }
+
+    /// <summary>
+    /// The attention output of the CLS token (the first) of each tile, attending to all tokens, [B, 1, D]: what the
+    /// last block needs when only CLS is kept. k and v are projected for all tokens at once; q, the attention and
+    /// proj run one tile at a time, so each tile's rows go through the same one-row kernels whatever the batch size
+    /// (a batched one-row-per-tile GEMM would round differently for different batch sizes).
+    /// </summary>
+    public Tensor ForwardClsQuery(Tensor x)
+    {
+        long b = x.shape[0], n = x.shape[1], d = x.shape[2], hd = d / _heads;
+        var kv = qkv.ForwardOutputs(x, d, 2 * d).reshape(b, n, 2, _heads, hd).permute(2, 0, 3, 1, 4).unbind(0);
+        var rows = new Tensor[b];
+        for (long i = 0; i < b; i++)
+        {
+            var q = qkv.ForwardOutputs(x.narrow(0, i, 1).narrow(1, 0, 1), 0, d).reshape(1, 1, _heads, hd).transpose(1, 2);
+            var o = nn.functional.scaled_dot_product_attention(q, kv[0].narrow(0, i, 1), kv[1].narrow(0, i, 1));
+            rows[i] = proj.forward(o.transpose(1, 2).reshape(1, 1, d));
+        }
+        return torch.cat(rows, 0);
+    }
 }

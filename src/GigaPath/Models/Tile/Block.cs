@@ -36,9 +36,26 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         observe?.Invoke(prefix + "norm1", normed);
         var a = attn.forward(normed);
         observe?.Invoke(prefix + "attn", a);
-        x = x.add(ls1.forward(a));
+        x = ls1.AddTo(x, a);
         var m = mlp.forward(norm2.forward(x));
         observe?.Invoke(prefix + "mlp", m);
-        return x.add(ls2.forward(m));
+        return ls2.AddTo(x, m);
+    }
+
+    /// <summary>
+    /// The block's output for the first token (CLS) only, [B, 1, D]. Every other token's output is dropped by the
+    /// embedding, and LayerNorm, the MLP and the residuals act per token, so only CLS's attention row is needed.
+    /// </summary>
+    internal Tensor ForwardClsToken(Tensor x)
+    {
+        var a = attn.ForwardClsQuery(norm1.forward(x));
+        // Per tile, like the attention's one-row kernels, so that results do not depend on the batch size.
+        var rows = new Tensor[x.shape[0]];
+        for (long i = 0; i < rows.Length; i++)
+        {
+            var cls = ls1.AddTo(x.narrow(0, i, 1).narrow(1, 0, 1), a.narrow(0, i, 1));
+            rows[i] = ls2.AddTo(cls, mlp.forward(norm2.forward(cls)));
+        }
+        return torch.cat(rows, 0);
     }
 }

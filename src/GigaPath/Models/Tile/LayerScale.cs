@@ -18,4 +18,7 @@ public sealed class LayerScale : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x) => x.mul(gamma);
+
+    /// <summary>residual + x·gamma in one pass (the same roundings as <c>residual.add(forward(x))</c> in float32).</summary>
+    public Tensor AddTo(Tensor residual, Tensor x) => residual.addcmul(x, gamma, 1);
 }

@@ -24,4 +24,8 @@ public sealed class LinearLayer : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x) => nn.functional.linear(x, weight, bias);
+
+    /// <summary>Output features [start, start + count) only: the same rows of weight and bias, without copying them.</summary>
+    public Tensor ForwardOutputs(Tensor x, long start, long count) =>
+        nn.functional.linear(x, weight.narrow(0, start, count), bias.narrow(0, start, count));
 }

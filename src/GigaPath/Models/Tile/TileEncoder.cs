@@ -101,9 +101,10 @@ public sealed class TileEncoder : IDisposable
         ValidatePixels(pixelValues, "pixel_values");
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var tokens = Model.ForwardFeatures(pixelValues.to(DType, Device));
-        var embeddings = tokens.select(1, 0).to(ScalarType.Float32, CPU).contiguous();
-        var tokensOut = returnTokens ? tokens.to(ScalarType.Float32, CPU).contiguous() : null;
+        var input = pixelValues.to(DType, Device);
+        var tokens = returnTokens ? Model.ForwardFeatures(input) : null;
+        var embeddings = (tokens is null ? Model.forward(input) : tokens.select(1, 0)).to(ScalarType.Float32, CPU).contiguous();
+        var tokensOut = tokens?.to(ScalarType.Float32, CPU).contiguous();
         return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), tokensOut?.MoveToOuterDisposeScope());
     }
 
