@@ -12,6 +12,7 @@ namespace GigaPath.Benchmarks;
 /// scaled_dot_product_attention, and a plain softmax(QKᵀ)V that materialises the [H, L, L] scores (only where they
 /// fit in half of the machine's memory; otherwise the row says so).
 /// </summary>
+[LongCases]
 public class AttentionKernelBenchmarks
 {
     [ParamsSource(typeof(DeviceParams), nameof(DeviceParams.Devices))]
@@ -23,7 +24,7 @@ public class AttentionKernelBenchmarks
     [ParamsSource(nameof(TileCounts))]
     public int Tiles { get; set; }
 
-    public static IEnumerable<int> TileCounts => SuiteSettings.SlideTiles([1_000, 10_000], [1_000, 10_000, 50_000]);
+    public static IEnumerable<int> TileCounts => SuiteSettings.SlideTiles([1_000, 10_000, 50_000], [1_000, 10_000, 50_000]);
 
     private const int Heads = 16, HeadDim = 48;
     private Tensor? _q, _k, _v;

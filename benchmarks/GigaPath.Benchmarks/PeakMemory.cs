@@ -8,6 +8,11 @@ public static class PeakMemory
 {
     public static bool Reset()
     {
+        // Earlier cases' freed tensors stay mapped to the process (NativeAllocator keeps free heap for reuse); hand
+        // them back first so that this case's peak is its own.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GigaPath.Runtime.NativeAllocator.ReleaseFreeMemory();
         try
         {
             File.WriteAllText("/proc/self/clear_refs", "5");

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Engines;
@@ -78,14 +79,28 @@ public static class DeviceParams
         if (TorchSharp.torch.cuda.is_available()) yield return "cuda";
     }
 
+    /// <summary>float32, bfloat16 (and float16 on CUDA), or the comma-separated list in GIGAPATH_BENCH_DTYPES.</summary>
     public static IEnumerable<string> DTypes()
     {
-        yield return "float32";
-        yield return "bfloat16";
-        if (TorchSharp.torch.cuda.is_available()) yield return "float16";
+        if (Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DTYPES") is { Length: > 0 } custom)
+            return custom.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return TorchSharp.torch.cuda.is_available() ? ["float32", "bfloat16", "float16"] : ["float32", "bfloat16"];
     }
 
     public static string Describe() => TorchSharp.torch.cuda.is_available()
         ? $"Devices: cpu, cuda ({TorchSharp.torch.cuda.device_count()} GPU); dtypes float32, bfloat16, float16"
         : $"Devices: cpu (cuda: not available — backend '{GigaPath.Runtime.DeviceSelection.BuildBackend}', no GPU visible; CUDA rows are skipped); dtypes float32, bfloat16 (float16 needs CUDA)";
+}
+
+/// <summary>
+/// Cases that take seconds to minutes each (whole slides, attention at 10k+ tokens): no warm-up iteration (the
+/// benchmark warms up on a small input in its setup instead) and fewer measured iterations - 1 in the short job, 3
+/// in the default one - so that the suite's time goes to covering sizes rather than repeating minute-long runs.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class LongCasesAttribute : JobMutatorConfigBaseAttribute
+{
+    public LongCasesAttribute() : base(Job.Default.WithWarmupCount(0).WithIterationCount(SuiteSettings.Short ? 1 : 3))
+    {
+    }
 }

@@ -20,6 +20,9 @@ public sealed record AttentionBlocking
     /// <summary>Upper bound on the elements of one gathered q/k/v buffer (segments × heads × tokens × head_dim).</summary>
     public long GatherElements { get; init; } = 1L << 23;
 
+    /// <summary>Set from <see cref="SlideEncoderOptions.Attention"/>: run dense attention instead (benchmark baseline).</summary>
+    internal bool DenseBaseline { get; init; }
+
     public static AttentionBlocking Default { get; } = new();
 
     internal AttentionBlocking Validate()

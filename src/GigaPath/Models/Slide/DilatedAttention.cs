@@ -53,7 +53,10 @@ internal sealed class DilatedAttention : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         long b = q.shape[0], l = q.shape[1];
-        var attn = DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking)
+        var attn = (blocking.DenseBaseline
+                ? nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+                    .transpose(1, 2).to_type(ScalarType.Float32)
+                : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking))
             .reshape(b, l, _config.EmbedDim);
         // q, k, v (3 × L·D) are dead now: free them before the next L·D-sized tensors are made.
         q.Dispose();

@@ -178,7 +178,8 @@ public sealed class SlideEncoder : IDisposable
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var h = EmbedTiles(embeddings, cells);
-        var outputs = _model.Forward(h, allLayers, Options.Blocking, sink);
+        var blocking = Options.Attention == SlideAttention.DenseBaseline ? Options.Blocking with { DenseBaseline = true } : Options.Blocking;
+        var outputs = _model.Forward(h, allLayers, blocking, sink);
         h.Dispose();
 
         var encoderOut = outputs.EncoderOut;

@@ -169,6 +169,36 @@ public class SlideEncoderModelTests
         Assert.That(e!.Message, Does.Contain("tile 4 holds NaN at feature 9"));
     }
 
+    /// <summary>
+    /// The dense-attention benchmark baseline must be the same model with dense attention: with one branch whose
+    /// segment covers the whole slide at ratio 1, dilated attention is dense attention, so both must agree; with the
+    /// real branches they must not (the baseline is not Prov-GigaPath).
+    /// </summary>
+    [Test]
+    public void DenseBaselineIsTheSameModelWithDenseAttention()
+    {
+        var config = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny", "config.json"));
+        var single = config with { SegmentLength = [4096], DilatedRatio = [1] };
+        using var scope = NewDisposeScope();
+        var (x, coords) = RandomSlide(config.InChans, 40, 7);
+        using (var dilated = SlideEncoder.CreateRandom(single, 2))
+        using (var dense = SlideEncoder.CreateRandom(single, 2, new SlideEncoderOptions { Attention = SlideAttention.DenseBaseline }))
+        using (var a = dilated.Encode(x, coords))
+        using (var b = dense.Encode(x, coords))
+        {
+            double diff = (a.LastHiddenState - b.LastHiddenState).abs().max().item<float>();
+            Assert.That(diff, Is.LessThan(1e-5), "one whole-slide segment at ratio 1 is dense attention");
+        }
+        using (var dilated = SlideEncoder.CreateRandom(config, 2))
+        using (var dense = SlideEncoder.CreateRandom(config, 2, new SlideEncoderOptions { Attention = SlideAttention.DenseBaseline }))
+        using (var a = dilated.Encode(x, coords))
+        using (var b = dense.Encode(x, coords))
+        {
+            double diff = (a.LastHiddenState - b.LastHiddenState).abs().max().item<float>();
+            Assert.That(diff, Is.GreaterThan(1e-3), "the published branches are not dense attention");
+        }
+    }
+
     /// <summary>Random embeddings and distinct, row-major grid coordinates.</summary>
     internal static (Tensor X, Tensor Coords) RandomSlide(int width, int n, ulong seed)
     {
