@@ -38,7 +38,7 @@ public class SlideEncoderBenchmarks
         PeakMemory.Reset();
         _encoder = SlideEncoder.CreateRandom(SlideEncoderConfig.ProvGigaPath, seed: 1, new SlideEncoderOptions
         {
-            Device = Device,
+            Device = DeviceSelection.ParseDevice(Device),
             DType = dtype,
             Attention = Attention == "dense" ? SlideAttention.DenseBaseline : SlideAttention.Dilated,
         });

@@ -48,7 +48,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         };
         var options = new SlideEncoderOptions
         {
-            Device = request.Device,
+            Device = DeviceSelection.ParseDevice(request.Device),
             DType = DeviceSelection.ParseDType(request.DType),
             AllowUnexpectedKeys = request.AllowUnexpected,
             OnWarning = w => Console.Error.WriteLine($"warning: {w}"),

@@ -64,7 +64,7 @@ public sealed class RunCommand : ICliCommand
             var deviceName = parse.GetValue(device)!;
             var precision = DeviceSelection.ParseDType(parse.GetValue(dtype));
             using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
-            using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = deviceName, DType = precision });
+            using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
             var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
             int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;
             Console.Error.WriteLine($"gigapath run: {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");

@@ -22,7 +22,7 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
     /// <summary>Loads the slide encoder named by <see cref="ServerOptions.SlideModelDir"/> on the chosen device and dtype.</summary>
     public static SlideEncoderBackend Load(ServerOptions options) =>
         new(SlideEncoder.Load(options.SlideModelDir ?? throw new GigaPathException("--slide-model: no slide encoder folder given"),
-            new SlideEncoderOptions { Device = options.Device, DType = DeviceSelection.ParseDType(options.DType) }));
+            new SlideEncoderOptions { Device = DeviceSelection.ParseDevice(options.Device), DType = DeviceSelection.ParseDType(options.DType) }));
 
     public int InputDim => _encoder.Config.InChans;
 

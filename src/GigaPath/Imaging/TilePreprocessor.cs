@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -128,18 +129,25 @@ public sealed class TilePreprocessor
     /// <summary>Decodes an image file (see <see cref="ImageDecoder"/>) and applies the transform.</summary>
     public float[] PreprocessFile(string path) => Preprocess(ImageDecoder.DecodeFile(path));
 
-    /// <summary>Stacks preprocessed tiles into a new [B, 3, CropSize, CropSize] float32 CPU tensor owned by the caller.</summary>
+    /// <summary>
+    /// Stacks preprocessed tiles into a new [B, 3, CropSize, CropSize] float32 CPU tensor owned by the caller,
+    /// allocated by libtorch (64-byte aligned): a tensor over a .NET array lies wherever the GC put it, and MKL's
+    /// kernels round some rows differently depending on that alignment, so the same tiles would not always give the
+    /// same bytes.
+    /// </summary>
     public Tensor ToBatch(IReadOnlyList<float[]> tiles)
     {
         ArgumentNullException.ThrowIfNull(tiles);
         if (tiles.Count == 0) throw new GigaPathException("preprocessing: cannot make a batch of zero tiles");
-        var data = new float[(long)tiles.Count * OutputLength];
         for (int i = 0; i < tiles.Count; i++)
         {
             if (tiles[i].Length != OutputLength)
                 throw new GigaPathException($"preprocessing: tile {i} has {tiles[i].Length} values, expected {OutputLength} (3x{CropSize}x{CropSize})");
-            tiles[i].CopyTo(data, (long)i * OutputLength);
         }
-        return torch.tensor(data, [tiles.Count, 3, CropSize, CropSize], ScalarType.Float32);
+        var batch = torch.empty([tiles.Count, 3, CropSize, CropSize], ScalarType.Float32);
+        var destination = MemoryMarshal.Cast<byte, float>(batch.bytes);
+        for (int i = 0; i < tiles.Count; i++)
+            tiles[i].AsSpan().CopyTo(destination.Slice(i * OutputLength, OutputLength));
+        return batch;
     }
 }

@@ -131,7 +131,7 @@ public sealed class SlidePipeline
                 TileModel = new ModelRecord(_tileEncoder.Source is { } s ? Path.GetFullPath(s) : null, _tileEncoder.WeightsSha256,
                     _tileEncoder.Config.Describe(), DeviceSelection.Name(_tileEncoder.DType), _tileEncoder.Device.ToString()),
                 SlideModel = new ModelRecord(_slideEncoder.WeightsPath, _slideEncoder.WeightsSha256, _slideEncoder.Config.ToString(),
-                    DeviceSelection.Name(_slideEncoder.Options.DType), _slideEncoder.Options.Device),
+                    DeviceSelection.Name(_slideEncoder.Options.DType), _slideEncoder.Options.Device.ToString()),
                 Settings = SettingsFor(job),
                 Timings = Timings(tiles.Count, planTime, embedded, slideTime, thumbTime, writeTime, hashTime, total.Elapsed),
                 Outputs = files,
@@ -183,7 +183,7 @@ public sealed class SlidePipeline
         while (stream.Next() is { } batch)
         {
             using var scope = torch.NewDisposeScope();
-            var pixels = Batch(batch.Tiles);
+            var pixels = _preprocessor.ToBatch(batch.Tiles);
             long t0 = Stopwatch.GetTimestamp();
             using var embeddings = _tileEncoder.Embed(pixels);
             encoderTicks += Stopwatch.GetTimestamp() - t0;
@@ -191,20 +191,6 @@ public sealed class SlidePipeline
             progress?.Report(new TileProgress(batch.Start + batch.Count, n, clock.Elapsed));
         }
         return new StreamedTileEmbeddings(features, n, dim, clock.Elapsed, Stopwatch.GetElapsedTime(0, encoderTicks), stream.ReadTime, stream.WaitTime);
-    }
-
-    /// <summary>
-    /// The tiles as one [B, 3, H, W] tensor allocated by libtorch (64-byte aligned), so that the encoder's kernels see
-    /// the same alignment on every run and give the same bytes (a tensor over a .NET array lies wherever the GC put it).
-    /// </summary>
-    private Tensor Batch(float[][] tiles)
-    {
-        int crop = _preprocessor.CropSize, length = _preprocessor.OutputLength;
-        var pixels = torch.empty([tiles.Length, 3, crop, crop], ScalarType.Float32);
-        var destination = MemoryMarshal.Cast<byte, float>(pixels.bytes);
-        for (int i = 0; i < tiles.Length; i++)
-            tiles[i].AsSpan().CopyTo(destination.Slice(i * length, length));
-        return pixels;
     }
 
     /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>

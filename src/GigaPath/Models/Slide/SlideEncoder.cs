@@ -223,15 +223,11 @@ public sealed class SlideEncoder : IDisposable
 
     private static Device ResolveDevice(SlideEncoderOptions options)
     {
-        var text = options.Device.Trim().ToLowerInvariant();
-        if (text == "cpu") return CPU;
-        if (text == "cuda" || text.StartsWith("cuda:", StringComparison.Ordinal))
-        {
-            if (!torch.cuda.is_available())
-                throw new GigaPathException($"device '{options.Device}': CUDA is not available (this build uses the CPU libtorch, or no GPU is visible)");
-            return torch.device(text);
-        }
-        throw new GigaPathException($"device '{options.Device}' is not supported (use cpu, cuda or cuda:N)");
+        if (options.Device.type == DeviceType.CUDA && !torch.cuda.is_available())
+            throw new GigaPathException($"device '{options.Device}': CUDA is not available (this build uses the CPU libtorch, or no GPU is visible)");
+        if (options.Device.type is not (DeviceType.CPU or DeviceType.CUDA))
+            throw new GigaPathException($"device '{options.Device}' is not supported (use cpu, cuda or cuda:N)");
+        return options.Device;
     }
 
     private static string FileSha256(string path)

@@ -5,8 +5,8 @@ namespace GigaPath.Models.Slide;
 /// <summary>How a slide encoder is placed and run.</summary>
 public sealed record SlideEncoderOptions
 {
-    /// <summary>"cpu", "cuda" or "cuda:N".</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>cpu (default) or a CUDA device; <see cref="Runtime.DeviceSelection.ParseDevice"/> reads "cpu", "cuda", "cuda:N".</summary>
+    public Device Device { get; init; } = CPU;
 
     /// <summary>
     /// Weight/matmul precision: Float32, BFloat16 or Float16 (CUDA only: float16 matmuls on CPU are unusably slow).
