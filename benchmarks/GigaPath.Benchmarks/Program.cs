@@ -94,13 +94,32 @@ public static class DeviceParams
 
 /// <summary>
 /// Cases that take seconds to minutes each (whole slides, attention at 10k+ tokens): no warm-up iteration (the
-/// benchmark warms up on a small input in its setup instead) and fewer measured iterations - 1 in the short job, 3
-/// in the default one - so that the suite's time goes to covering sizes rather than repeating minute-long runs.
+/// benchmark warms up in its setup instead) and fewer measured iterations - 1 in the short job, 3 in the default
+/// one - so that the suite's time goes to covering sizes rather than repeating minute-long runs.
 /// </summary>
 [AttributeUsage(AttributeTargets.Class)]
 public sealed class LongCasesAttribute : JobMutatorConfigBaseAttribute
 {
-    public LongCasesAttribute() : base(Job.Default.WithWarmupCount(0).WithIterationCount(SuiteSettings.Short ? 1 : 3))
+    public LongCasesAttribute() : base(Job.Default.WithWarmupCount(0).WithIterationCount(Iterations))
     {
     }
+
+    public static int Iterations => SuiteSettings.Short ? 1 : 3;
+}
+
+/// <summary>
+/// BenchmarkDotNet's memory diagnoser runs every case once more after the measured iterations, to count managed
+/// allocations. For a case that takes minutes (a dense 50k-token slide: 15 minutes) that doubles the suite's time, so
+/// long benchmarks return at once from calls beyond their measured iterations; their Allocated column then reads "-"
+/// (their managed allocations are a few MB of TorchSharp handles; Peak RSS is the figure that matters).
+/// </summary>
+public sealed class MeasuredCalls
+{
+    private int _calls;
+
+    /// <summary>Call at the start of the benchmark method: false once the measured iterations are done.</summary>
+    public bool Next() => ++_calls <= LongCasesAttribute.Iterations;
+
+    /// <summary>Call at the end of the setup (after any warm-up).</summary>
+    public void Reset() => _calls = 0;
 }

@@ -10,8 +10,10 @@ public class SlideBenchmarks
     [Params(0.5, 1.0)]
     public double TargetMpp { get; set; }
 
-    [Params(1, 2)]
+    [ParamsSource(nameof(ThreadCounts))]
     public int Threads { get; set; }
+
+    public static IEnumerable<int> ThreadCounts => SuiteSettings.Short ? [2] : [1, 2];
 
     private ISlide _slide = null!;
     private TilingPlan _plan = null!;

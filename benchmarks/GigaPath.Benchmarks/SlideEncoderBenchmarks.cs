@@ -23,12 +23,18 @@ public class SlideEncoderBenchmarks
     [ParamsSource(nameof(TileCounts))]
     public int Tiles { get; set; }
 
-    [Params("dilated", "dense")]
+    [ParamsSource(nameof(Attentions))]
     public string Attention { get; set; } = "dilated";
+
+    /// <summary>dilated and dense, or the comma-separated list in GIGAPATH_BENCH_ATTENTION.</summary>
+    public static IEnumerable<string> Attentions => Environment.GetEnvironmentVariable("GIGAPATH_BENCH_ATTENTION") is { Length: > 0 } custom
+        ? custom.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+        : ["dilated", "dense"];
 
     public static IEnumerable<int> TileCounts => SuiteSettings.SlideTiles([1_000, 10_000], [1_000, 10_000, 50_000]);
 
     private SlideEncoder? _encoder;
+    private readonly MeasuredCalls _measured = new();
     private Tensor? _features, _coords;
 
     [GlobalSetup]
@@ -49,12 +55,14 @@ public class SlideEncoderBenchmarks
         warmCoords.Dispose();
         (_features, _coords) = SlideInputs.Make(Tiles, SlideEncoderConfig.ProvGigaPath.InChans);
         CaseRecords.Set(this, nameof(Encode), new CaseRecord { ItemsPerOp = Tiles, ItemName = "tiles" });
+        _measured.Reset();
         PeakMemory.Reset();
     }
 
     [Benchmark]
     public void Encode()
     {
+        if (!_measured.Next()) return;
         using var result = _encoder!.Encode(_features!, _coords!);
     }
 

@@ -75,4 +75,13 @@ public static class SharedModels
         _tile = (key, encoder);
         return encoder;
     }
+
+    /// <summary>Frees the cached model (4.5 GB in float32) and hands its memory back to the system.</summary>
+    public static void Release()
+    {
+        _tile?.Encoder.Dispose();
+        _tile = null;
+        GC.Collect();
+        GigaPath.Runtime.NativeAllocator.ReleaseFreeMemory();
+    }
 }
