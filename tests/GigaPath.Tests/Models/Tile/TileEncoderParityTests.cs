@@ -34,6 +34,23 @@ public class TileEncoderParityTests
         Assert.That(result.Embeddings.device_type, Is.EqualTo(DeviceType.CPU));
     }
 
+    /// <summary>
+    /// Asked for embeddings only, the last block computes the CLS token alone (per tile); that path must match timm as
+    /// well, and the full-token path up to float rounding.
+    /// </summary>
+    [Test]
+    public void EmbeddingsOnlyPathMatchesTimmAndTheFullPass()
+    {
+        using var scope = NewDisposeScope();
+        using var encoder = TileEncoder.Load(TinyDir);
+        using var expected = SafeTensorsFile.Open(FixturePaths.Get("tile_encoder_tiny", "expected.safetensors"));
+        using var clsOnly = encoder.Embed(Pixels());
+        using var full = encoder.Embed(Pixels(), returnTokens: true);
+        Assert.That(clsOnly.Tokens, Is.Null);
+        Assert.That(MaxAbsDiff(clsOnly.Embeddings, expected.Load("embedding")), Is.LessThanOrEqualTo(Atol));
+        Assert.That(MaxAbsDiff(clsOnly.Embeddings, full.Embeddings), Is.LessThanOrEqualTo(1e-5));
+    }
+
     [Test]
     public void EveryIntermediateMatchesTimm()
     {
