@@ -32,38 +32,28 @@ public class AttentionKernelBenchmarks
     private readonly MeasuredCalls _measured = new();
     private string _ran = "";
 
-    // The measured case runs once (LongCases), so each method is warmed up at the measured size first: the first
-    // call of the dilated kernel at a new size pays for growing the heap and selecting GEMM kernels for its many
-    // block shapes (measured: 1.9 s cold against 1.1 s warm at 10k). Dense attention is one fused call; its warm-up
-    // at 50k would cost a minute, so it is warmed where that is cheap.
+    // The measured case runs once (LongCases), so each method is warmed up at the measured size first, keeping the
+    // one-time costs of a new size (heap growth, kernel selection for the dilated kernel's many block shapes) out of
+    // the measurement. Dense attention is one fused call; its warm-up at 50k would cost a minute, so it is warmed
+    // where that is cheap.
     [GlobalSetup(Target = nameof(Dilated))]
-    public void SetupDilated()
-    {
-        Setup();
-        RunDilated();
-        _measured.Reset();
-        PeakMemory.Reset();
-    }
+    public void SetupDilated() => Setup(RunDilated, warm: true);
 
     [GlobalSetup(Target = nameof(DenseSdpa))]
-    public void SetupDenseSdpa()
-    {
-        Setup();
-        if (Tiles <= 10_000) RunDenseSdpa();
-        _measured.Reset();
-        PeakMemory.Reset();
-    }
+    public void SetupDenseSdpa() => Setup(RunDenseSdpa, warm: Tiles <= 10_000);
 
     [GlobalSetup(Target = nameof(DenseNaive))]
-    public void SetupDenseNaive()
+    public void SetupDenseNaive() => Setup(RunDenseNaive, warm: Tiles <= 10_000);
+
+    private void Setup(Action method, bool warm)
     {
-        Setup();
-        if (Tiles <= 10_000) RunDenseNaive();
+        Prepare();
+        if (warm) method();
         _measured.Reset();
         PeakMemory.Reset();
     }
 
-    private void Setup()
+    private void Prepare()
     {
         var device = DeviceSelection.ParseDevice(Device);
         var dtype = DeviceSelection.ParseDType(DType);

@@ -30,11 +30,18 @@ public static class DeviceSelection
         _ => throw new GigaPathException($"unknown dtype '{name}' (expected float32, bfloat16 or float16)"),
     };
 
-    /// <summary>float16 matmuls on CPU are emulated and unusably slow (a 2048³ GEMM took 77 s here), so refuse them.</summary>
+    /// <summary>
+    /// Refuses a device this build or machine cannot run (CUDA without the CUDA backend or a GPU, anything but CPU or
+    /// CUDA), and float16 on CPU: its matmuls are emulated and unusably slow (a 2048³ GEMM took 77 s here).
+    /// </summary>
     public static void EnsureSupported(Device device, ScalarType dtype)
     {
+        if (device.type == DeviceType.CUDA && !cuda.is_available())
+            throw new GigaPathException($"device {device} requested but CUDA is not available (this build uses TorchBackend={BuildBackend}, or no GPU is visible)");
+        if (device.type is not (DeviceType.CPU or DeviceType.CUDA))
+            throw new GigaPathException($"device '{device}' is not supported (use cpu, cuda or cuda:N)");
         if (dtype == ScalarType.Float16 && device.type == DeviceType.CPU)
-            throw new GigaPathException("dtype float16 is not supported on CPU (no fast fp16 GEMM); use bfloat16 or float32, or --device cuda");
+            throw new GigaPathException("dtype float16 is only supported on CUDA: float16 matrix products on the CPU are orders of magnitude slower (no fast fp16 GEMM); use bfloat16 or float32, or --device cuda");
     }
 
     public static string Name(ScalarType dtype) => dtype switch

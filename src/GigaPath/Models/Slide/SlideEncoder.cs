@@ -21,7 +21,6 @@ public sealed class SlideEncoder : IDisposable
     public static readonly IReadOnlyList<string> WeightFileNames = ["model.safetensors", "slide_encoder.pth", "model.pth"];
 
     private readonly LongNetViT _model;
-    private readonly Device _device;
 
     public SlideEncoderConfig Config => _model.Config;
     public SlideEncoderOptions Options { get; }
@@ -45,7 +44,6 @@ public sealed class SlideEncoder : IDisposable
         Options = options;
         WeightsSha256 = sha256;
         WeightsPath = weightsPath;
-        _device = ResolveDevice(options);
         _model.eval();
         using (torch.no_grad())
         {
@@ -54,7 +52,7 @@ public sealed class SlideEncoder : IDisposable
                 foreach (var linear in _model.modules().OfType<Linear>())
                     linear.to(options.DType);
             }
-            _model.to(_device);
+            _model.to(options.Device);
         }
     }
 
@@ -201,11 +199,11 @@ public sealed class SlideEncoder : IDisposable
     private Tensor EmbedTiles(Tensor embeddings, GridCells cells)
     {
         using var scope = torch.NewDisposeScope();
-        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(_device);
+        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(Options.Device);
         // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
         // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
         // same slide would not give the same bytes twice.
-        var x = embeddings.to(ScalarType.Float32, _device, copy: true).unsqueeze(0);
+        var x = embeddings.to(ScalarType.Float32, Options.Device, copy: true).unsqueeze(0);
         return _model.Embed(x, positions).MoveToOuterDisposeScope();
     }
 
@@ -216,18 +214,7 @@ public sealed class SlideEncoder : IDisposable
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new GigaPathException($"dtype {options.DType} is not supported (use float32, bfloat16 or float16)");
         options.Blocking.Validate();
-        var device = ResolveDevice(options);
-        if (options.DType == ScalarType.Float16 && device.type == DeviceType.CPU)
-            throw new GigaPathException("dtype float16 is only supported on CUDA: float16 matrix products on the CPU are orders of magnitude slower; use bfloat16 or float32");
-    }
-
-    private static Device ResolveDevice(SlideEncoderOptions options)
-    {
-        if (options.Device.type == DeviceType.CUDA && !torch.cuda.is_available())
-            throw new GigaPathException($"device '{options.Device}': CUDA is not available (this build uses the CPU libtorch, or no GPU is visible)");
-        if (options.Device.type is not (DeviceType.CPU or DeviceType.CUDA))
-            throw new GigaPathException($"device '{options.Device}' is not supported (use cpu, cuda or cuda:N)");
-        return options.Device;
+        DeviceSelection.EnsureSupported(options.Device, options.DType);
     }
 
     private static string FileSha256(string path)

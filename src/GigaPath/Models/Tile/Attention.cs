@@ -34,23 +34,23 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         return proj.forward(o.transpose(1, 2).reshape(b, n, d));
     }
 
-    /// <summary>
-    /// The attention output of the CLS token (the first) of each tile, attending to all tokens, [B, 1, D]: what the
-    /// last block needs when only CLS is kept. k and v are projected for all tokens at once; q, the attention and
-    /// proj run one tile at a time, so each tile's rows go through the same one-row kernels whatever the batch size
-    /// (a batched one-row-per-tile GEMM would round differently for different batch sizes).
-    /// </summary>
-    public Tensor ForwardClsQuery(Tensor x)
+    /// <summary>k and v of every token, [B, heads, N, head_dim] each (rows D..3D of the fused qkv weight).</summary>
+    public (Tensor K, Tensor V) KeysValues(Tensor x)
     {
-        long b = x.shape[0], n = x.shape[1], d = x.shape[2], hd = d / _heads;
-        var kv = qkv.ForwardOutputs(x, d, 2 * d).reshape(b, n, 2, _heads, hd).permute(2, 0, 3, 1, 4).unbind(0);
-        var rows = new Tensor[b];
-        for (long i = 0; i < b; i++)
-        {
-            var q = qkv.ForwardOutputs(x.narrow(0, i, 1).narrow(1, 0, 1), 0, d).reshape(1, 1, _heads, hd).transpose(1, 2);
-            var o = nn.functional.scaled_dot_product_attention(q, kv[0].narrow(0, i, 1), kv[1].narrow(0, i, 1));
-            rows[i] = proj.forward(o.transpose(1, 2).reshape(1, 1, d));
-        }
-        return torch.cat(rows, 0);
+        long b = x.shape[0], n = x.shape[1], d = x.shape[2];
+        var kv = qkv.ForwardOutputs(x, d, 2 * d).reshape(b, n, 2, _heads, d / _heads).permute(2, 0, 3, 1, 4).unbind(0);
+        return (kv[0], kv[1]);
+    }
+
+    /// <summary>
+    /// The attention output [1, 1, D] of one tile's CLS token (<paramref name="cls"/>: [1, 1, D]) over that tile's
+    /// keys and values [1, heads, N, head_dim]: q is projected for this one token only.
+    /// </summary>
+    public Tensor ForwardCls(Tensor cls, Tensor k, Tensor v)
+    {
+        long d = cls.shape[2];
+        var q = qkv.ForwardOutputs(cls, 0, d).reshape(1, 1, _heads, d / _heads).transpose(1, 2);
+        var o = nn.functional.scaled_dot_product_attention(q, k, v);
+        return proj.forward(o.transpose(1, 2).reshape(1, 1, d));
     }
 }

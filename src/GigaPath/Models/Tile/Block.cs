@@ -48,12 +48,15 @@ public sealed class Block : nn.Module<Tensor, Tensor>
     /// </summary>
     internal Tensor ForwardClsToken(Tensor x)
     {
-        var a = attn.ForwardClsQuery(norm1.forward(x));
-        // Per tile, like the attention's one-row kernels, so that results do not depend on the batch size.
+        var normed = norm1.forward(x);
+        var (k, v) = attn.KeysValues(normed);
+        // k and v for the whole batch at once; the CLS rows one tile at a time, so that each goes through the same
+        // one-row kernels whatever the batch size (a batched one-row-per-tile GEMM rounds differently per batch size).
         var rows = new Tensor[x.shape[0]];
         for (long i = 0; i < rows.Length; i++)
         {
-            var cls = ls1.AddTo(x.narrow(0, i, 1).narrow(1, 0, 1), a.narrow(0, i, 1));
+            var a = attn.ForwardCls(normed.narrow(0, i, 1).narrow(1, 0, 1), k.narrow(0, i, 1), v.narrow(0, i, 1));
+            var cls = ls1.AddTo(x.narrow(0, i, 1).narrow(1, 0, 1), a);
             rows[i] = ls2.AddTo(cls, mlp.forward(norm2.forward(cls)));
         }
         return torch.cat(rows, 0);
