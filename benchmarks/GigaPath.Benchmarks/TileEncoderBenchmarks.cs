@@ -37,6 +37,7 @@ public class TileEncoderBenchmarks
             FlopsPerOp = Batch * ModelCost.TileEncoderFlopsPerTile(TileEncoderConfig.ProvGigaPath),
             ExecutedFlopsPerOp = Batch * ModelCost.TileEncoderExecutedFlopsPerTile(TileEncoderConfig.ProvGigaPath),
             GemmGflops = Roofline.GemmGflops(device, dtype),
+            PeakGflops = Roofline.PeakGflops(device, dtype),
         });
         PeakMemory.Reset();
     }
