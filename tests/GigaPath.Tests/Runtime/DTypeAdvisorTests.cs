@@ -34,6 +34,9 @@ public class DTypeAdvisorTests
         ArmBf16 = bf16,
     };
 
+    /// <summary>A CUDA device value without initialising CUDA (torch.CUDA would, and fails on a machine without it).</summary>
+    private static readonly Device Cuda = new(DeviceType.CUDA, 0);
+
     private static double NoProbe() => throw new AssertionException("the flags are conclusive on x86: no probe may run");
 
     private static string? Refusal(CpuFeatures cpu, Func<double>? probe = null, ScalarType dtype = ScalarType.BFloat16) =>
@@ -86,8 +89,8 @@ public class DTypeAdvisorTests
     public void Float32IsNeverRefusedAndCudaAutoIsBFloat16()
     {
         Assert.That(Refusal(X64(), dtype: ScalarType.Float32), Is.Null);
-        Assert.That(DTypeAdvisor.Refusal(CUDA, ScalarType.BFloat16, X64(), () => throw new AssertionException("no CPU verdict for CUDA")), Is.Null);
-        Assert.That(DTypeAdvisor.Auto(CUDA, () => throw new AssertionException("no CPU verdict for CUDA")), Is.EqualTo(ScalarType.BFloat16));
+        Assert.That(DTypeAdvisor.Refusal(Cuda, ScalarType.BFloat16, X64(), () => throw new AssertionException("no CPU verdict for CUDA")), Is.Null);
+        Assert.That(DTypeAdvisor.Auto(Cuda, () => throw new AssertionException("no CPU verdict for CUDA")), Is.EqualTo(ScalarType.BFloat16));
     }
 
     [Test]
