@@ -170,6 +170,16 @@ public class DTypeAdvisorTests
     }
 
     [Test]
+    public void ServeRefusesItTooUnlessForced()
+    {
+        using var hidden = new HiddenCpuFeatures("avx512_bf16,amx_bf16,amx_tile,bf16");
+        var options = new GigaPath.Server.Hosting.ServerOptions { ModelDir = TinyTileFixture.Dir, DType = "bfloat16" };
+        Assert.That(options.Validate, Throws.TypeOf<GigaPathException>().With.Message.Contains("--allow-slow-dtype"));
+        Assert.That((options with { AllowSlowDType = true }).Validate, Throws.Nothing);
+        Assert.That((options with { DType = "auto" }).Validate, Throws.Nothing);
+    }
+
+    [Test]
     public void LibraryUsersGetTheSameCheck()
     {
         using var hidden = new HiddenCpuFeatures("avx512_bf16,amx_bf16,amx_tile,bf16");
