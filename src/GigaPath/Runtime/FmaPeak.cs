@@ -11,7 +11,9 @@ namespace GigaPath.Runtime;
 /// <param name="Isa">The instructions used: "avx512f" (zmm), "avx2+fma" (ymm), "asimd" (128-bit) or "scalar".</param>
 /// <param name="Lanes">fp32 lanes per instruction.</param>
 /// <param name="Threads">Threads run at once, one per logical core.</param>
-internal sealed record FmaPeakResult(double Gflops, string Isa, int Lanes, int Threads);
+/// <param name="Optimized">False in a Debug build of the library: the JIT then keeps the accumulators in memory and
+/// the loop measures that, not the hardware.</param>
+internal sealed record FmaPeakResult(double Gflops, string Isa, int Lanes, int Threads, bool Optimized);
 
 /// <summary>
 /// The hardware's fp32 peak, measured: every logical core runs a loop of independent register-resident FMAs (no
@@ -39,8 +41,12 @@ internal static class FmaPeak
         for (int r = 0; r < rounds; r++)
             best = Math.Max(best, Round(kernel, iterations, n));
         double flopsPerIteration = 2.0 * Chains * lanes;
-        return new FmaPeakResult(best * flopsPerIteration / 1e9, isa, lanes, n);
+        return new FmaPeakResult(best * flopsPerIteration / 1e9, isa, lanes, n, JitOptimized);
     }
+
+    private static bool JitOptimized { get; } =
+        typeof(FmaPeak).Assembly.GetCustomAttributes(typeof(DebuggableAttribute), false).OfType<DebuggableAttribute>()
+            .All(d => !d.IsJITOptimizerDisabled);
 
     private static (Func<long, float> Kernel, string Isa, int Lanes) Pick(CpuFeatures cpu)
     {

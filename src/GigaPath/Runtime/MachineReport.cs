@@ -98,6 +98,7 @@ internal sealed record MachineReport
                 ["fma_isa"] = peak.Isa,
                 ["fma_lanes"] = peak.Lanes,
                 ["fma_threads"] = peak.Threads,
+                ["fma_jit_optimized"] = peak.Optimized,
                 ["gemm"] = new JsonArray([.. Gemm.Select(g => (JsonNode)new JsonObject
                 {
                     ["device"] = g.Device,
@@ -126,7 +127,8 @@ internal sealed record MachineReport
             : $"CUDA:         not available (backend {DeviceSelection.BuildBackend})");
         if (FmaPeak is { } peak)
         {
-            text.AppendLine($"FMA peak:     {peak.Gflops:F1} GFLOP/s fp32 ({peak.Isa}, {peak.Lanes} lanes, {peak.Threads} threads, register-resident loop)");
+            text.AppendLine($"FMA peak:     {peak.Gflops:F1} GFLOP/s fp32 ({peak.Isa}, {peak.Lanes} lanes, {peak.Threads} threads, register-resident loop)" +
+                               (peak.Optimized ? "" : " - Debug build: JIT optimisations off, not the hardware's peak"));
             foreach (var g in Gemm)
             {
                 string ofPeak = g.Device == "cpu" && g.DType == "float32" && peak.Gflops > 0 ? $", {g.Gflops / peak.Gflops:P0} of the FMA peak" : "";
