@@ -19,6 +19,9 @@ public static class FeatureFiles
     public static readonly string[] Extensions = [".safetensors", ".h5"];
     public const string SlideEmbeddingKey = "slide_embedding";
 
+    /// <summary>The slide encoder's grid step (tile_size) that <see cref="SlideBag.EncoderCoords"/> are expressed in.</summary>
+    public const int ReferenceTileSize = 256;
+
     /// <summary>The slide encoder's per-tile outputs [N, D] as <c>embed-slide</c> and <c>run</c> write them.</summary>
     public const string ContextualKey = IO.SlideEmbeddingFile.TileEmbeddingsCtx;
 
@@ -79,7 +82,13 @@ public static class FeatureFiles
         }
     }
 
-    public static SlideBag Read(string path, string? slideId = null)
+    /// <summary>
+    /// Reads one slide's bag. The slide encoder's positions (<see cref="SlideBag.EncoderCoords"/>) come from the file's
+    /// own metadata (<see cref="TilePositions"/>), else <paramref name="level0TileSize"/>; when neither says, the bag
+    /// carries the reason instead (<see cref="SlideBag.PositionsError"/>), since heads other than the slide encoder do
+    /// not need positions.
+    /// </summary>
+    public static SlideBag Read(string path, string? slideId = null, double? level0TileSize = null)
     {
         var tiles = TileFeatureFile.Read(path);
         for (long i = 0; i < tiles.Features.LongLength; i++)
@@ -101,9 +110,22 @@ public static class FeatureFiles
             contextualDim = ContextualWidth(file, tiles.Count);
             contextual = file.ReadFloats(ContextualKey).Data;
         }
+        ResolvedPositions? positions = null;
+        string? positionsError = null;
+        try
+        {
+            // Prov-GigaPath's slide encoder lays its grid in 256-pixel steps (tile_size in every published config).
+            positions = TilePositions.Resolve(tiles, ReferenceTileSize, level0TileSize);
+        }
+        catch (GigaPathException e)
+        {
+            positionsError = e.Message;
+        }
         return new SlideBag(slideId ?? SlideIdOf(path), path, tiles.Features, tiles.Count, tiles.Dim, coords, slide)
         {
-            EncoderCoords = tiles.TilingCoords?.Select(v => (float)v).ToArray(),
+            EncoderCoords = positions?.TilingCoords.Select(v => (float)v).ToArray(),
+            Positions = positions?.Rule,
+            PositionsError = positionsError,
             Contextual = contextual,
             ContextualDim = contextualDim,
         };
