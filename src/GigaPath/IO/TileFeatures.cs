@@ -20,6 +20,13 @@ public sealed record TileFeatures(float[] Features, int Count, int Dim, double[]
     /// </summary>
     public double[]? TilingCoords { get; init; }
 
+    /// <summary>
+    /// True when <see cref="Coords"/> are certainly level-0 pixels (HDF5 files: CLAM and TRIDENT define them so), so they
+    /// are never taken as slide-encoder positions without the attributes that convert them. Safetensors <c>coords</c>
+    /// without such attributes are the positions themselves, as prov-gigapath's pipeline passes tile-name coordinates.
+    /// </summary>
+    public bool CoordsAreLevel0 { get; init; }
+
     /// <summary>Checks that the arrays match the stated shape; the message names <see cref="Source"/>.</summary>
     public TileFeatures Validate()
     {

@@ -20,8 +20,10 @@ internal sealed record ResolvedPositions(double[] TilingCoords, string Rule);
 /// <item><c>patch_size</c> at <c>patch_level</c> (CLAM's attributes): the level-0 step is patch_size × int(downsample),
 /// as CLAM's <c>process_contour</c> lays its grid (<c>downsample</c> may be left out when <c>patch_level</c> is 0).</item>
 /// <item>The level-0 tile size given by the caller (<c>--patch-size-level0</c>).</item>
+/// <item>Safetensors <c>coords</c> (not known to be level-0): used as they are, as prov-gigapath's
+/// <c>run_inference_with_slide_encoder</c> passes the coordinates in its tile names.</item>
 /// </list>
-/// Level-0 coordinates with none of these are an error naming what is missing; they are never used as positions.
+/// Level-0 coordinates (HDF5) with none of these are an error naming what is missing; they are never used as positions.
 /// </summary>
 internal static class TilePositions
 {
@@ -39,6 +41,8 @@ internal static class TilePositions
         var fromFile = Level0Step(tiles.Attributes);
         if (fromFile is { } f && level0TileSize is { } g && Math.Abs(f.Step - g) > 1e-9)
             throw new GigaPathException($"{tiles.Source}: {flag} {F(g)} contradicts the file's own {f.Rule}; leave {flag} out to use the file's");
+        if (fromFile is null && level0TileSize is null && !tiles.CoordsAreLevel0)
+            return new ResolvedPositions(coords, "coords (used as given, as prov-gigapath's pipeline passes tile-name coordinates)");
         var (step, rule) = fromFile ?? (level0TileSize is { } given
             ? (Positive(given, flag, tiles.Source), $"{flag} {F(given)}")
             : throw new GigaPathException(
