@@ -37,7 +37,7 @@ internal static class TilePositions
         if (tiles.TilingCoords is { } tiling)
             return new ResolvedPositions(tiling, TilingRule);
         var coords = tiles.Coords
-            ?? throw new GigaPathException($"{tiles.Source}: no 'coords'; the slide encoder needs each tile's (x, y)");
+            ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y)");
         var fromFile = Level0Step(tiles.Attributes);
         if (fromFile is { } f && level0TileSize is { } g && Math.Abs(f.Step - g) > 1e-9)
             throw new GigaPathException($"{tiles.Source}: {flag} {F(g)} contradicts the file's own {f.Rule}; leave {flag} out to use the file's");

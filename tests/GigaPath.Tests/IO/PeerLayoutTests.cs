@@ -68,13 +68,13 @@ public class PeerLayoutTests
         return path;
     }
 
-    /// <summary>CLAM's patch attributes (process_contour): patch_size at patch_level, that level's downsample pair.</summary>
+    /// <summary>CLAM's patch attributes (process_contour): patch_size at patch_level, that level's downsample pair (CLAM chunks 32 rows; PureHDF wants chunks no larger than the data).</summary>
     private string WriteClamWithPatchAttributes(double slideMpp)
     {
         var path = Path.Combine(_dir, $"clam-{slideMpp}.h5");
         int level = slideMpp < 0.3 ? 1 : 0;
         double ds = level == 1 ? 2.0 : 1.0;
-        var coords = new H5Dataset(Level0(slideMpp).Select(v => (int)v).ToArray(), chunks: [32, 2], fileDims: [(ulong)Grid.Length, 2]);
+        var coords = new H5Dataset(Level0(slideMpp).Select(v => (int)v).ToArray(), chunks: [(uint)Grid.Length, 2], fileDims: [(ulong)Grid.Length, 2]);
         coords.Attributes["patch_size"] = 256L;
         coords.Attributes["patch_level"] = (long)level;
         coords.Attributes["downsample"] = new[] { ds, ds };
@@ -82,7 +82,7 @@ public class PeerLayoutTests
         coords.Attributes["level_dim"] = new long[] { 2048, 2048 };
         coords.Attributes["name"] = "slide";
         coords.Attributes["save_path"] = "/out/patches";
-        new H5File { ["features"] = new H5Dataset(Features(), chunks: [32, Dim], fileDims: [(ulong)Grid.Length, Dim]), ["coords"] = coords }.Write(path);
+        new H5File { ["features"] = new H5Dataset(Features(), chunks: [(uint)Grid.Length, Dim], fileDims: [(ulong)Grid.Length, Dim]), ["coords"] = coords }.Write(path);
         return path;
     }
 
@@ -92,8 +92,8 @@ public class PeerLayoutTests
         var path = Path.Combine(_dir, $"clam-features-{slideMpp}.h5");
         new H5File
         {
-            ["features"] = new H5Dataset(Features(), chunks: [32, Dim], fileDims: [(ulong)Grid.Length, Dim]),
-            ["coords"] = new H5Dataset(Level0(slideMpp).Select(v => (int)v).ToArray(), chunks: [32, 2], fileDims: [(ulong)Grid.Length, 2]),
+            ["features"] = new H5Dataset(Features(), chunks: [(uint)Grid.Length, Dim], fileDims: [(ulong)Grid.Length, Dim]),
+            ["coords"] = new H5Dataset(Level0(slideMpp).Select(v => (int)v).ToArray(), chunks: [(uint)Grid.Length, 2], fileDims: [(ulong)Grid.Length, 2]),
         }.Write(path);
         return path;
     }

@@ -72,8 +72,11 @@ public class AzureContractTests
 
             using var clsResponse = await h.PostScoreAsync(body, path: "/score?features=cls");
             var cls = ServerHarness.DecodeTorchFeatures(await clsResponse.Content.ReadAsStringAsync());
+            // The CLS-only forward (features=cls, embed-tiles without --tokens) runs the last block for the CLS row alone,
+            // so it may differ from the all-token forward in the last bits; TileScoringTests pins it bitwise to embed-tiles.
             for (int t = 0; t < 2; t++)
-                Assert.That(cls[t], Is.EqualTo(embeddings.AsSpan(t * D, D).ToArray()), $"row {t}: features=cls is embed-tiles' embedding");
+                Assert.That(cls[t].Zip(embeddings.AsSpan(t * D, D).ToArray()).Max(p => Math.Abs(p.First - p.Second)), Is.LessThanOrEqualTo(1e-5),
+                    $"row {t}: features=cls is embed-tiles' embedding");
 
             foreach (var (path, depth, expected) in new[] { ("/score?format=json", 4, maps.Select(m => m.Data).ToArray()), ("/score?format=json&features=cls", 1, cls) })
             {
