@@ -32,33 +32,31 @@ internal static class TileFeatureH5
         {
             if (!file.LinkExists("features"))
                 throw new GigaPathException($"{path}: no 'features' dataset (file has: {string.Join(", ", file.Children().Select(c => c.Name))})");
+            // Every shape is checked before any data is read, so the sizes are known (and can be held to a budget) first.
             var featureSet = file.Dataset("features");
             var (count, dim) = TileFeatureFile.Matrix(path, "features", Dims(featureSet.Space), null);
-            var features = ReadAsFloats(path, "features", featureSet);
+            var coordSet = CoordinateSet(file, path, "coords", count);
+            var tilingSet = CoordinateSet(file, path, TilingCoordsName, count);
 
-            double[]? coords = null;
             var attributes = new Dictionary<string, object>(StringComparer.Ordinal);
             ReadAttributes(file, attributes);
-            if (file.LinkExists("coords"))
-            {
-                var coordSet = file.Dataset("coords");
-                var (n, _) = TileFeatureFile.Matrix(path, "coords", Dims(coordSet.Space), 2);
-                if (n != count)
-                    throw new GigaPathException($"{path}: 'features' holds {count} tiles but 'coords' holds {n}");
-                coords = ReadAsDoubles(path, "coords", coordSet);
-                ReadAttributes(coordSet, attributes);
-            }
-            double[]? tiling = null;
-            if (file.LinkExists(TilingCoordsName))
-            {
-                var tilingSet = file.Dataset(TilingCoordsName);
-                var (n, _) = TileFeatureFile.Matrix(path, TilingCoordsName, Dims(tilingSet.Space), 2);
-                if (n != count)
-                    throw new GigaPathException($"{path}: 'features' holds {count} tiles but '{TilingCoordsName}' holds {n}");
-                tiling = ReadAsDoubles(path, TilingCoordsName, tilingSet);
-            }
+            if (coordSet is not null) ReadAttributes(coordSet, attributes);
+            var features = ReadAsFloats(path, "features", featureSet);
+            var coords = coordSet is null ? null : ReadAsDoubles(path, "coords", coordSet);
+            var tiling = tilingSet is null ? null : ReadAsDoubles(path, TilingCoordsName, tilingSet);
             return new TileFeatures(features, count, dim, coords, attributes, path) { TilingCoords = tiling, CoordsAreLevel0 = true }.Validate();
         }
+    }
+
+    /// <summary>The [N, 2] dataset <paramref name="name"/> when the file has it, its row count checked against the features'.</summary>
+    private static IH5Dataset? CoordinateSet(PureHDF.VOL.Native.NativeFile file, string path, string name, int count)
+    {
+        if (!file.LinkExists(name)) return null;
+        var set = file.Dataset(name);
+        var (n, _) = TileFeatureFile.Matrix(path, name, Dims(set.Space), 2);
+        if (n != count)
+            throw new GigaPathException($"{path}: 'features' holds {count} tiles but '{name}' holds {n}");
+        return set;
     }
 
     public static void Write(string path, TileFeatures tiles, IReadOnlyDictionary<string, object> attributes)

@@ -222,7 +222,7 @@ public sealed class SlidePipeline
             ["name"] = job.SlideId,
             ["patch_size"] = plan.ReadSize,
             ["patch_level"] = plan.Level,
-            ["custom_downsample"] = customDownsample == Math.Floor(customDownsample) ? (long)customDownsample : customDownsample,
+            ["custom_downsample"] = customDownsample == Math.Floor(customDownsample) ? (object)(long)customDownsample : customDownsample,
             ["patch_size_level0"] = (long)Math.Round(plan.Level0Step),
             ["level0_magnification"] = 10.0 / plan.SlideMpp,
             ["target_magnification"] = 10.0 / plan.LevelMpp,

@@ -10,13 +10,13 @@ public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? Slide
 /// <summary>
 /// Finds and reads per-slide feature files as the pipeline writes them (<see cref="TileFeatureFile"/>):
 /// <c>&lt;slide_id&gt;.safetensors</c> (tile features [N, D] under <c>features</c>, <c>tile_embeddings</c> or
-/// <c>embeddings</c>, <c>coords</c> [N, 2]) or <c>&lt;slide_id&gt;.h5</c> (CLAM/TRIDENT <c>features</c>, <c>coords</c>).
+/// <c>embeddings</c>, <c>coords</c> [N, 2]) or <c>&lt;slide_id&gt;.h5</c> (CLAM/TRIDENT <c>features</c>, <c>coords</c>) or CLAM's <c>&lt;slide_id&gt;.pt</c> (features only).
 /// The slide embedding the linear probe prefers is a <c>slide_embedding</c> tensor ([D] or [1, D]) in the feature file
 /// itself or in the pipeline's <c>&lt;slide_id&gt;.slide.safetensors</c> next to it.
 /// </summary>
 public static class FeatureFiles
 {
-    public static readonly string[] Extensions = [".safetensors", ".h5"];
+    public static readonly string[] Extensions = [".safetensors", ".h5", ".pt"];
     public const string SlideEmbeddingKey = "slide_embedding";
 
     /// <summary>The slide encoder's grid step (tile_size) that <see cref="SlideBag.EncoderCoords"/> are expressed in.</summary>
@@ -67,6 +67,11 @@ public static class FeatureFiles
             }
             return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : CompanionWidth(path),
                 file.Contains(ContextualKey) ? ContextualWidth(file, count) : CompanionContextualWidth(path, count));
+        }
+        if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+        {
+            var tiles = TileFeatureFile.ReadTorchTensor(path);
+            return new FeatureFileInfo(path, tiles.Count, tiles.Dim, CompanionWidth(path), CompanionContextualWidth(path, tiles.Count));
         }
         try
         {

@@ -164,4 +164,27 @@ public class PeerLayoutTests
             foreach (var o in outputs) o.Dispose();
         }
     }
+
+    [Test]
+    public void ClamPtFilesAreFeaturesWithoutCoordinates()
+    {
+        // CLAM's extract_features_fp.py: torch.save(features, pt_files/<slide>.pt), a bare [N, D] float32 tensor.
+        var path = Path.Combine(_dir, "slide.pt");
+        File.WriteAllBytes(path, TorchSaveWriter.Serialize(Features(), [Grid.Length, Dim]));
+        var tiles = TileFeatureFile.Read(path);
+        Assert.That((tiles.Count, tiles.Dim, tiles.Coords), Is.EqualTo((Grid.Length, Dim, (double[]?)null)));
+        Assert.That(tiles.Features, Is.EqualTo(Features()));
+        Assert.That(GigaPath.Training.FeatureFiles.Probe(path).Count, Is.EqualTo(Grid.Length));
+        Assert.That(GigaPath.Training.FeatureFiles.Expand(_dir), Does.Contain(path));
+        var bag = GigaPath.Training.FeatureFiles.Read(path);
+        Assert.That(Assert.Throws<GigaPathException>(() => bag.RequireEncoderCoords())!.Message, Does.Contain("no coords"));
+
+        if (!PythonTorch.IsAvailable) return;
+        var real = Path.Combine(_dir, "torch.pt");
+        var (code, output) = PythonTorch.Run("import sys, torch; torch.save(torch.arange(12, dtype=torch.float32).reshape(3, 4), sys.argv[1])", [real]);
+        Assert.That(code, Is.Zero, output);
+        var fromTorch = TileFeatureFile.Read(real);
+        Assert.That((fromTorch.Count, fromTorch.Dim), Is.EqualTo((3, 4)));
+        Assert.That(fromTorch.Features, Is.EqualTo(Enumerable.Range(0, 12).Select(v => (float)v).ToArray()));
+    }
 }
