@@ -229,8 +229,9 @@ public sealed class SlidePipeline
             ["overlap"] = 0,
             ["level0_width"] = w0,
             ["level0_height"] = h0,
-            ["savetodir"] = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "",
-            ["save_path"] = Path.GetDirectoryName(Path.GetFullPath(path)) ?? "",
+            // "." (the file's own folder), not an absolute path: the same slide gives the same bytes wherever it is written.
+            ["savetodir"] = ".",
+            ["save_path"] = ".",
             ["tile_size"] = plan.TileSize,
             ["read_size"] = plan.ReadSize,
             ["downsample"] = new[] { plan.LevelDownsample, plan.LevelDownsample },
