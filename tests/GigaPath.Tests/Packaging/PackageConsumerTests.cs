@@ -106,6 +106,8 @@ public class PackageConsumerTests
         {
             TestContext.Out.WriteLine(string.Join("\n", timings));
             TryDelete(Path.Combine(packagesFolder, "gigapath", version.ToLowerInvariant()));
+            if (Directory.Exists(Path.Combine(packagesFolder, "gigapath")) && !Directory.EnumerateFileSystemEntries(Path.Combine(packagesFolder, "gigapath")).Any())
+                TryDelete(Path.Combine(packagesFolder, "gigapath"));
             TryDelete(work);
         }
     }
