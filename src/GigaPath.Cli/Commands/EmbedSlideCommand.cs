@@ -25,18 +25,23 @@ public sealed class EmbedSlideCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (CUDA only)", DefaultValueFactory = _ => "float32" };
         var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
+        var maxTiles = new Option<long>(TileFeatureBudget.Default.Setting)
+        {
+            Description = "Most tiles accepted; files declaring more are refused before reading (default: the slide encoder's 1000 x 1000 grid cells)",
+            DefaultValueFactory = _ => TileFeatureBudget.Default.MaxTiles,
+        };
 
         var cmd = new Command("embed-slide", "Encode one slide's tile embeddings with the Prov-GigaPath slide encoder (LongNet).");
-        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected })
+        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected, maxTiles })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() => Run(new EmbedSlideRequest(
             parse.GetValue(model)!, parse.GetValue(tiles)!, parse.GetValue(output)!, parse.GetValue(pool)!,
-            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected)))));
+            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected), parse.GetValue(maxTiles)))));
         return cmd;
     }
 
     private sealed record EmbedSlideRequest(string Model, string Tiles, string Out, string Pool, bool AllLayers, string Device,
-        string DType, bool AllowUnexpected);
+        string DType, bool AllowUnexpected, long MaxTiles);
 
     private static int Run(EmbedSlideRequest request)
     {
@@ -53,7 +58,9 @@ public sealed class EmbedSlideCommand : ICliCommand
             AllowUnexpectedKeys = request.AllowUnexpected,
             OnWarning = w => Console.Error.WriteLine($"warning: {w}"),
         };
-        var features = TileFeatureFile.Read(request.Tiles);
+        if (request.MaxTiles <= 0)
+            throw new GigaPathException($"{TileFeatureBudget.Default.Setting}: must be positive, got {request.MaxTiles}");
+        var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles });
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
         using var result = encoder.Encode(features, request.AllLayers);

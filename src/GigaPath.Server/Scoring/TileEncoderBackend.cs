@@ -33,7 +33,8 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
             Device = DeviceSelection.ParseDevice(options.Device),
             DType = DeviceSelection.ParseDType(options.DType),
         };
-        return new TileEncoderBackend(TileEncoder.Load(options.ModelDir, encoderOptions));
+        return new TileEncoderBackend(TileEncoder.Load(options.ModelDir, encoderOptions),
+            TilePreprocessor.Default.WithMaxAspectRatio(options.MaxAspectRatio));
     }
 
     public int Dim => _encoder.Config.NumFeatures;
@@ -46,7 +47,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         var source = $"row {row}";
         try
         {
-            return _preprocessor.Preprocess(ImageDecoder.Decode(encodedImage, source, maxPixels));
+            return _preprocessor.Preprocess(ImageDecoder.Decode(encodedImage, source, maxPixels), source);
         }
         catch (ImageTooLargeException e)
         {
