@@ -20,17 +20,20 @@ internal static class ScoringRoutes
     public static void Map(WebApplication app, ServerOptions options, ModelState models, ServerMetrics metrics, ILogger logger)
     {
         var key = options.ApiKey is null ? null : new BearerKey(options.ApiKey);
+        var memory = new IdleMemoryRelease();
 
         app.Use(async (ctx, next) =>
         {
             long start = Stopwatch.GetTimestamp();
             var endpoint = EndpointLabel(ctx.Request.Path);
+            memory.Enter();
             try
             {
                 await next(ctx);
             }
             finally
             {
+                memory.Exit(scoring: endpoint is "score" or "score_slide");
                 int status = ctx.Response.StatusCode;
                 bool timed = endpoint is "score" or "score_slide" && status == StatusCodes.Status200OK;
                 metrics.RecordRequest(endpoint, status, timed ? Stopwatch.GetElapsedTime(start).TotalSeconds : null);
