@@ -51,7 +51,9 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         }
         catch (ImageTooLargeException e)
         {
-            throw new ApiException(413, e.Message, row, e);
+            // The decoder's pixel limit is the server's setting; the aspect-ratio message names its option itself.
+            var message = e.Width * e.Height > maxPixels ? $"{e.Message}; raise the limit with the server's --max-image-pixels" : e.Message;
+            throw new ApiException(413, message, row, e);
         }
         catch (GigaPathException e)
         {

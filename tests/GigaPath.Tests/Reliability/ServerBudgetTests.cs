@@ -122,11 +122,19 @@ public class ServerBudgetTests
     [Test]
     public async Task TheAspectLimitIsASetting()
     {
-        await using var h = await StartAsync(o => o with { MaxAspectRatio = 2 });
-        using var response = await h.PostScoreAsync(ServerHarness.ScoreBody(new[] { HostileInputs.Png(30, 10) }));
-        var e = await ErrorOf(response);
-        Assert.That(e.Status, Is.EqualTo(413), e.Error);
-        Assert.That(e.Error, Does.Contain("above the limit of 2:1"));
+        await using var h = await StartAsync(o => o with { MaxAspectRatio = 2, MaxImagePixels = 400 });
+        using (var response = await h.PostScoreAsync(ServerHarness.ScoreBody(new[] { HostileInputs.Png(30, 10) })))
+        {
+            var e = await ErrorOf(response);
+            Assert.That(e.Status, Is.EqualTo(413), e.Error);
+            Assert.That(e.Error, Does.Contain("above the limit of 2:1").And.Contain("--max-aspect-ratio"));
+        }
+        using (var response = await h.PostScoreAsync(ServerHarness.ScoreBody(new[] { HostileInputs.Png(21, 20) })))
+        {
+            var e = await ErrorOf(response);
+            Assert.That(e.Status, Is.EqualTo(413), e.Error);
+            Assert.That(e.Error, Does.Contain("above the limit of 400").And.Contain("--max-image-pixels"));
+        }
         Assert.Throws<GigaPathException>(() => ServerHarness.Options(o => o with { MaxAspectRatio = 0.5 }).Validate());
         Assert.Throws<GigaPathException>(() => ServerHarness.Options(o => o with { MaxSlideTiles = 0 }).Validate());
     }
