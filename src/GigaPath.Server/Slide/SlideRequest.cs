@@ -31,8 +31,8 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
                 reader.Read();
                 switch (name)
                 {
-                    case EmbeddingsField: tiles = ReadMatrix(ref reader, EmbeddingsField, asFloat32: true, maxTiles, dim); break;
-                    case CoordsField: coords = ReadMatrix(ref reader, CoordsField, asFloat32: false, maxTiles, 2); break;
+                    case EmbeddingsField: tiles = ReadMatrix(ref reader, EmbeddingsField, asFloat32: true, maxTiles, dim, $"{dim} (this slide encoder's input)"); break;
+                    case CoordsField: coords = ReadMatrix(ref reader, CoordsField, asFloat32: false, maxTiles, 2, "[x, y] pairs"); break;
                     case "pool":
                         if (reader.TokenType != JsonTokenType.String) throw new ApiException(400, "pool must be \"mean\" or \"cls\"");
                         pool = ParsePool(reader.GetString());
@@ -76,7 +76,7 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
     /// An array of equally long arrays of numbers, flattened row-major. With <paramref name="asFloat32"/> each number
     /// is parsed straight to the nearest float (parsing to double first could round twice).
     /// </summary>
-    private static (List<double> Data, int Rows, int Cols) ReadMatrix(ref Utf8JsonReader reader, string field, bool asFloat32, long maxRows, int maxCols)
+    private static (List<double> Data, int Rows, int Cols) ReadMatrix(ref Utf8JsonReader reader, string field, bool asFloat32, long maxRows, int maxCols, string expectedCols)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
             throw new ApiException(400, $"\"{field}\" must be an array of arrays of numbers");
@@ -92,7 +92,7 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
                 if (n >= maxCols)
-                    throw new ApiException(400, $"\"{field}\"[{rows}] has more than {maxCols} values; expected {maxCols}", rows);
+                    throw new ApiException(400, $"\"{field}\"[{rows}] has more than {maxCols} values; expected {expectedCols}", rows);
                 double v = double.NaN;
                 bool parsed = false;
                 if (reader.TokenType == JsonTokenType.Number && asFloat32)
