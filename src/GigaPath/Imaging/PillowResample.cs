@@ -7,7 +7,7 @@ namespace GigaPath.Imaging;
 /// that tiles of any size reach the model with exactly the pixels the Python reference gives it
 /// (docs/tile-encoder.md §2). SkiaSharp's cubic filters are different filters and cannot be used for this.
 /// </summary>
-public static class PillowResample
+internal static class PillowResample
 {
     // Pillow: PRECISION_BITS = 32 - 8 - 2, so that 255 * (sum of |weights|) stays inside an int.
     private const int PrecisionBits = 22;

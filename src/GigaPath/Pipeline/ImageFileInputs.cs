@@ -11,7 +11,7 @@ namespace GigaPath.Pipeline;
 /// Tile images decoded and preprocessed exactly like the reference transform (resize, center crop, normalise with the
 /// model's mean/std). Folders are expanded to their image files in ordinal name order.
 /// </summary>
-public sealed partial class ImageFileInputs : ITileInputs
+internal sealed partial class ImageFileInputs : ITileInputs
 {
     /// <summary>Extensions picked up when a folder is given (a file named explicitly is decoded whatever its name).</summary>
     public static readonly IReadOnlyList<string> ImageExtensions = [".png", ".jpg", ".jpeg", ".tif", ".tiff"];

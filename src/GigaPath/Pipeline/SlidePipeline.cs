@@ -14,14 +14,14 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>The tile embeddings of a slide's tiles, in tile order, and how long it took to get them.</summary>
-public sealed record StreamedTileEmbeddings(float[] Features, int Count, int Dim, TimeSpan Wall, TimeSpan Encoder, TimeSpan Read, TimeSpan Waiting);
+internal sealed record StreamedTileEmbeddings(float[] Features, int Count, int Dim, TimeSpan Wall, TimeSpan Encoder, TimeSpan Read, TimeSpan Waiting);
 
 /// <summary>
 /// Slide file → tile embeddings → slide embeddings, streaming: tiles are read and preprocessed by several reader tasks
 /// while the tile encoder runs on batches, and nothing is written per tile unless asked. Outputs (see
 /// <see cref="SlideOutputs"/>) are each written atomically and the manifest last.
 /// </summary>
-public sealed class SlidePipeline
+internal sealed class SlidePipeline
 {
     /// <summary>Documented in every manifest and in the HDF5 attributes.</summary>
     public const string CoordinateContract =

@@ -3,7 +3,7 @@ using GigaPath.Models.Tile;
 namespace GigaPath.Pipeline;
 
 /// <summary>One <c>embed-tiles</c> run: a model, tiles (image files/folders or a pixel file) and an output file.</summary>
-public sealed record TileEmbeddingRequest
+internal sealed record TileEmbeddingRequest
 {
     public required string ModelDir { get; init; }
     public required string OutputPath { get; init; }
@@ -20,4 +20,4 @@ public sealed record TileEmbeddingRequest
 }
 
 /// <summary>What a <see cref="TileEmbeddingRequest"/> produced.</summary>
-public sealed record TileEmbeddingSummary(string OutputPath, long Tiles, long Dim, bool HasCoords, bool HasTokens, TimeSpan Elapsed);
+internal sealed record TileEmbeddingSummary(string OutputPath, long Tiles, long Dim, bool HasCoords, bool HasTokens, TimeSpan Elapsed);

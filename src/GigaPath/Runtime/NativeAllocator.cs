@@ -10,7 +10,7 @@ namespace GigaPath.Runtime;
 /// large blocks from the heap and keeping up to <see cref="TrimThresholdBytes"/> of free memory at its top for reuse
 /// removes that cost; the price is that up to that much freed memory stays mapped to the process.
 /// </summary>
-public static class NativeAllocator
+internal static class NativeAllocator
 {
     /// <summary>Free memory glibc may keep at the top of the heap before returning it to the system.</summary>
     public const long TrimThresholdBytes = 1L << 30;

@@ -6,7 +6,7 @@ namespace GigaPath.Slides;
 /// the tiling resolution, grid index × tile size, so neighbours are exactly one tile size apart: these are the
 /// coordinates Prov-GigaPath's slide encoder expects (its maintainers, prov-gigapath issue #116).
 /// </summary>
-public sealed record TileLocation(
+internal sealed record TileLocation(
     int Index, long Level0X, long Level0Y, int GridX, int GridY, int TilingX, int TilingY, float TissueFraction);
 
 /// <summary>Where the slide's resolution came from.</summary>
@@ -17,7 +17,7 @@ public enum MppSource { Metadata, Override }
 /// <see cref="TileSize"/> when <see cref="Resampled"/>), the grid and the kept tiles in row-major order (y, then x).
 /// Only whole tiles are planned: a partial column or row at the right or bottom edge is skipped.
 /// </summary>
-public sealed record TilingPlan
+internal sealed record TilingPlan
 {
     public required string SlidePath { get; init; }
 

@@ -8,7 +8,7 @@ namespace GigaPath.Training;
 /// per slide (inference path) and its per-tile outputs (<c>tile_embeddings_ctx</c>) replace the bag's stored ones,
 /// so training and prediction see the same encoder. The encoder's weights hash is recorded with the head.
 /// </summary>
-public sealed class ContextualTiles : IDisposable
+internal sealed class ContextualTiles : IDisposable
 {
     private readonly SlideEncoder _encoder;
 

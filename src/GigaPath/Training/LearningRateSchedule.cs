@@ -5,7 +5,7 @@ namespace GigaPath.Training;
 /// <c>warmup_epochs</c>, then a half-cycle cosine from the peak down to <c>min_lr</c> at the last epoch. Epoch is
 /// fractional: epoch + batch / batches_per_epoch.
 /// </summary>
-public static class LearningRateSchedule
+internal static class LearningRateSchedule
 {
     public static double At(double epoch, double peak, double min, double warmupEpochs, int epochs, string scheduler)
     {

@@ -10,7 +10,7 @@ namespace GigaPath.Training;
 
 /// <summary>Inputs of <c>gigapath predict</c>.</summary>
 /// <param name="SlideModel">Where the slide encoder is now, for a contextual head whose recorded encoder path moved (its hash must match).</param>
-public sealed record PredictionRequest(
+internal sealed record PredictionRequest(
     string Head, IReadOnlyList<string> Inputs, string OutputCsv,
     string? AttentionDirectory = null, string AttentionFormat = "csv", string Device = "cpu", string DType = "float32", string? SlideModel = null);
 
@@ -19,7 +19,7 @@ public sealed record PredictionRequest(
 /// column per class) and, for attention pooling, one file per slide with each tile's coordinates, softmax attention
 /// and raw attention score. Every input is checked against the head before the first slide is scored.
 /// </summary>
-public static class Predictor
+internal static class Predictor
 {
     public static IReadOnlyList<SlidePrediction> Run(PredictionRequest request, TextWriter? log = null)
     {

@@ -3,7 +3,7 @@ using GigaPath.IO;
 namespace GigaPath.Visualization;
 
 /// <summary>The maps <c>gigapath pca</c> draws from a slide's tile features.</summary>
-public static class FeatureMaps
+internal static class FeatureMaps
 {
     /// <summary>PCA of the tile features; the first three components, each min-max scaled, are R, G and B.</summary>
     public static (Imaging.RgbImage Image, PcaResult Pca, TileLayout Layout) PcaRgb(TileFeatures tiles, SlideMapOptions options)

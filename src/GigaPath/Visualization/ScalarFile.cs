@@ -10,7 +10,7 @@ namespace GigaPath.Visualization;
 /// The value column/tensor is <paramref name="column"/> when given, else <c>attention</c>, else the last CSV column /
 /// the only 1-D tensor.
 /// </summary>
-public static class ScalarFile
+internal static class ScalarFile
 {
     public static (float[] Coords, float[] Values, string Column) Read(string path, string? column = null)
     {

@@ -8,7 +8,7 @@ namespace GigaPath.Visualization;
 /// (above it with <c>foregroundLarger</c>) are foreground; a second PCA of the foreground tokens alone, min-max scaled,
 /// gives their RGB; background is black. Drawn as [tile | 14×14 grid | overlay 0.3·tile + 0.7·grid].
 /// </summary>
-public static class TokenPcaMap
+internal static class TokenPcaMap
 {
     public const int Panel = 224, Gap = 8;
 

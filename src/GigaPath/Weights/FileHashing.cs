@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 namespace GigaPath.Weights;
 
 /// <summary>SHA-256 of files, streamed, for provenance records (weights used, source converted).</summary>
-public static class FileHashing
+internal static class FileHashing
 {
     /// <summary>Lower-case hex SHA-256 of the bytes of <paramref name="files"/> concatenated in the given order.</summary>
     public static string Sha256(IEnumerable<string> files) => Sha256(files, CancellationToken.None);

@@ -26,7 +26,7 @@ public interface ITensorSource : IDisposable
     void CopyInto(string name, Tensor destination);
 }
 
-public static class TensorSourceExtensions
+internal static class TensorSourceExtensions
 {
     /// <summary>Reads a tensor as a flat float array with its shape (any float or integer dtype is converted).</summary>
     public static (float[] Data, long[] Shape) ReadFloats(this ITensorSource source, string name)

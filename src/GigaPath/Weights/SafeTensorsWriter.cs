@@ -117,7 +117,7 @@ public static class SafeTensorsWriter
 }
 
 /// <summary>Temp file + flush + rename: the only way outputs are written.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write) =>
         WriteVia(path, tmp =>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace GigaPath.Weights;
 
-public sealed record LoadOptions
+internal sealed record LoadOptions
 {
     /// <summary>Ignore tensors in the checkpoint that the model does not have (e.g. an MAE decoder or optimizer state).</summary>
     public bool AllowUnexpected { get; init; }
@@ -14,7 +14,7 @@ public sealed record LoadOptions
 /// Strict state-dict loading: every model key must be present with exactly the same shape, and (unless relaxed)
 /// the checkpoint may hold nothing else. All problems are reported together, each with both shapes.
 /// </summary>
-public static class StateDictLoader
+internal static class StateDictLoader
 {
     public static void Load(nn.Module module, ITensorSource source, LoadOptions? options = null)
     {

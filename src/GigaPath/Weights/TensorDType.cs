@@ -8,7 +8,7 @@ public enum TensorDType
     F64, F32, F16, BF16, I64, I32, I16, I8, U8, Bool,
 }
 
-public static class TensorDTypes
+internal static class TensorDTypes
 {
     public static int SizeOf(TensorDType d) => d switch
     {

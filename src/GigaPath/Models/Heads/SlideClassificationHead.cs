@@ -14,7 +14,7 @@ namespace GigaPath.Models.Heads;
 /// <c>classifier.0.weight</c>/<c>bias</c>). With <c>freeze</c> the encoder gets no gradients (its dropout still acts in
 /// training mode, as in the reference).
 /// </summary>
-public sealed class SlideClassificationHead : SlideHead
+internal sealed class SlideClassificationHead : SlideHead
 {
 #pragma warning disable IDE1006 // field names are the checkpoint keys
     private readonly LongNetViT slide_encoder;

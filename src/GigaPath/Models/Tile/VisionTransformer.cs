@@ -12,7 +12,7 @@ namespace GigaPath.Models.Tile;
 /// at one, LayerScale at init_values) until loaded; <see cref="TileEncoder"/> loads or randomises them. Pass
 /// <c>torch.META</c> as the device to describe the full-size model without allocating its 4.5 GB.
 /// </summary>
-public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
+internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter cls_token;
     private readonly Parameter pos_embed;
