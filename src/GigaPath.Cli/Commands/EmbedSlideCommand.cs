@@ -40,12 +40,7 @@ public sealed class EmbedSlideCommand : ICliCommand
 
     private static int Run(EmbedSlideRequest request)
     {
-        var pool = request.Pool.ToLowerInvariant() switch
-        {
-            "cls" => "cls",
-            "mean" => "mean",
-            _ => throw new GigaPathException($"--pool '{request.Pool}' is not supported (use cls or mean)"),
-        };
+        var pool = SlidePoolingNames.Parse(request.Pool, "--pool");
         var options = new SlideEncoderOptions
         {
             Device = DeviceSelection.ParseDevice(request.Device),
@@ -56,29 +51,17 @@ public sealed class EmbedSlideCommand : ICliCommand
         var features = TileFeatureFile.Read(request.Tiles);
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
-        using var result = encoder.Encode(features, request.AllLayers);
+        using var result = encoder.Embed(features, request.AllLayers);
         double seconds = clock.Elapsed.TotalSeconds;
-
-        var tensors = new List<KeyValuePair<string, Tensor>>
-        {
-            new("slide_embedding", pool == "cls" ? result.EmbedDefault : result.EmbedGlobalPool),
-            new("last_hidden_state", result.LastHiddenState),
-            new("tile_embeddings_ctx", result.TileEmbeddingsCtx),
-        };
-        var layers = pool == "cls" ? result.Layers : result.LayersPooled;
-        for (int i = 0; i < (layers?.Count ?? 0); i++)
-            tensors.Add(new($"layer_{i}", layers![i]));
 
         var metadata = new Dictionary<string, string>
         {
-            ["format"] = "pt",
             ["engine"] = EngineInfo.Name,
             ["engine_version"] = EngineInfo.Version,
             ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
             ["model_config"] = encoder.Config.ToString(),
             ["weights_sha256"] = encoder.WeightsSha256,
-            ["pool"] = pool,
-            ["slide_embedding"] = pool == "cls"
+            ["slide_embedding"] = pool == SlidePooling.Cls
                 ? "LN_out(LN_enc(h_K))[cls] (reference forward, global_pool=False)"
                 : "LN_out(mean over tiles of LN_enc(h_K)) (reference forward, global_pool=True)",
             ["dtype"] = DeviceSelection.Name(options.DType),
@@ -88,10 +71,11 @@ public sealed class EmbedSlideCommand : ICliCommand
         };
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
-        SafeTensorsWriter.Write(request.Out, tensors, metadata);
+        SlideEmbeddingFile.Write(request.Out, result, pool, metadata);
+        var layers = result.LayerEmbeddings(pool);
 
         Console.WriteLine(
-            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({pool} pooling) from {result.TileCount} tiles" +
+            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.Name(pool)} pooling) from {result.TileCount} tiles" +
             $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s");
         return 0;
     }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using GigaPath.Models.Tile;
 using GigaPath.Pipeline;
 using GigaPath.Runtime;
+using GigaPath.Models;
 
 namespace GigaPath.Cli.Commands;
 
@@ -36,7 +37,7 @@ public sealed class EmbedTilesCommand : ICliCommand
                 PixelFile = parse.GetValue(pixels),
                 BatchSize = parse.GetValue(batchSize),
                 Tokens = parse.GetValue(tokens),
-                Encoder = new TileEncoderOptions
+                Encoder = new EncoderOptions
                 {
                     Device = DeviceSelection.ParseDevice(parse.GetValue(device)),
                     DType = DeviceSelection.ParseDType(parse.GetValue(dtype)),

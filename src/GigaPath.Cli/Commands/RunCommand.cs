@@ -5,6 +5,7 @@ using GigaPath.Models.Slide;
 using GigaPath.Models.Tile;
 using GigaPath.Pipeline;
 using GigaPath.Runtime;
+using GigaPath.Models;
 
 namespace GigaPath.Cli.Commands;
 
@@ -47,7 +48,7 @@ public sealed class RunCommand : ICliCommand
                 Tiling = tiling.Build(parse),
                 BatchSize = parse.GetValue(batchSize),
                 Readers = parse.GetValue(tiling.Readers),
-                Pooling = SlideEmbeddingFile.ParsePooling(parse.GetValue(pool)!),
+                Pooling = SlidePoolingNames.Parse(parse.GetValue(pool), "--pool"),
                 AllLayers = parse.GetValue(allLayers),
                 SaveTiles = parse.GetValue(tiling.SaveTiles),
                 MaxTiles = parse.GetValue(maxTiles),
@@ -63,7 +64,7 @@ public sealed class RunCommand : ICliCommand
 
             var deviceName = parse.GetValue(device)!;
             var precision = DeviceSelection.ParseDType(parse.GetValue(dtype));
-            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
+            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new EncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
             using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
             var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
             int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;

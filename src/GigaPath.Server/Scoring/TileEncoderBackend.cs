@@ -3,6 +3,7 @@ using GigaPath.Models.Tile;
 using GigaPath.Runtime;
 using GigaPath.Server.Hosting;
 using TorchSharp;
+using GigaPath.Models;
 
 namespace GigaPath.Server.Scoring;
 
@@ -20,7 +21,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public TileEncoderBackend(TileEncoder encoder, TilePreprocessor? preprocessor = null)
     {
         _encoder = encoder;
-        _preprocessor = preprocessor ?? TilePreprocessor.Default;
+        _preprocessor = preprocessor ?? encoder.Preprocessor;
         if (_preprocessor.CropSize != encoder.Config.ImgSize)
             throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImgSize} px");
     }
@@ -28,7 +29,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     /// <summary>Loads the tile encoder named by <see cref="ServerOptions.ModelDir"/> on the chosen device and dtype.</summary>
     public static TileEncoderBackend Load(ServerOptions options)
     {
-        var encoderOptions = new TileEncoderOptions
+        var encoderOptions = new EncoderOptions
         {
             Device = DeviceSelection.ParseDevice(options.Device),
             DType = DeviceSelection.ParseDType(options.DType),
@@ -39,7 +40,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public int Dim => _encoder.Config.NumFeatures;
 
     public string Description =>
-        $"{_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.DType)})";
+        $"{_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.Options.DType)})";
 
     public float[] Preprocess(byte[] encodedImage, int row, long maxPixels)
     {

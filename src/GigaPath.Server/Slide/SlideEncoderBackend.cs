@@ -35,7 +35,7 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
             throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
         using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
-        using var encoding = _encoder.Encode(x, c, allLayers);
+        using var encoding = _encoder.Embed(x, c, allLayers);
         var outputs = SlideEmbeddingFile.Tensors(encoding, pool)
             .Select(kv => new NamedTensor(kv.Key, kv.Value.data<float>().ToArray(), kv.Value.shape))
             .ToList();

@@ -2,6 +2,7 @@ using System.Globalization;
 using GigaPath.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.IO;
 

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -128,6 +129,33 @@ public sealed class TilePreprocessor
 
     /// <summary>Decodes an image file (see <see cref="ImageDecoder"/>) and applies the transform.</summary>
     public float[] PreprocessFile(string path) => Preprocess(ImageDecoder.DecodeFile(path));
+
+    /// <summary>
+    /// Decodes and preprocesses <paramref name="count"/> image files from <paramref name="start"/> in parallel (one
+    /// file per core) into a new [count, 3, CropSize, CropSize] float32 CPU tensor owned by the caller. A bad file
+    /// throws the first failure in input order, naming the file.
+    /// </summary>
+    public Tensor PreprocessFiles(IReadOnlyList<string> files, int start, int count)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        var tiles = new float[count][];
+        var errors = new Exception?[count];
+        Parallel.For(0, count, i =>
+        {
+            try
+            {
+                tiles[i] = PreprocessFile(files[start + i]);
+            }
+            catch (Exception e)
+            {
+                errors[i] = e;
+            }
+        });
+        // Report the first bad file in input order, as a sequential loop would, not an AggregateException.
+        if (errors.FirstOrDefault(e => e is not null) is { } first)
+            ExceptionDispatchInfo.Throw(first);
+        return ToBatch(tiles);
+    }
 
     /// <summary>
     /// Stacks preprocessed tiles into a new [B, 3, CropSize, CropSize] float32 CPU tensor owned by the caller,

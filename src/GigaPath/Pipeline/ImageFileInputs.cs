@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.ExceptionServices;
 using System.Text.RegularExpressions;
 using GigaPath.Imaging;
 using GigaPath.Models.Tile;
@@ -26,18 +25,7 @@ internal sealed partial class ImageFileInputs : ITileInputs
         if (files.Count == 0)
             throw new GigaPathException("no input images");
         Files = files;
-        _preprocessor = PreprocessorFor(config);
-    }
-
-    /// <summary>The transform Prov-GigaPath applies for <paramref name="config"/>: resize to img/0.875 (256 for 224), crop img.</summary>
-    public static TilePreprocessor PreprocessorFor(TileEncoderConfig config)
-    {
-        var mean = config.Mean.Select(v => (float)v).ToArray();
-        var std = config.Std.Select(v => (float)v).ToArray();
-        var d = TilePreprocessor.Default;
-        if (config.ImgSize == d.CropSize && mean.SequenceEqual(d.Mean) && std.SequenceEqual(d.Std))
-            return d;
-        return new TilePreprocessor((int)Math.Floor(config.ImgSize / 0.875), config.ImgSize, mean, std);
+        _preprocessor = config.CreatePreprocessor();
     }
 
     /// <summary>Files stay as given; folders become their image files sorted by name (not recursive).</summary>
@@ -89,25 +77,5 @@ internal sealed partial class ImageFileInputs : ITileInputs
     [GeneratedRegex(@"^(\d+)x_(\d+)y\.[A-Za-z]+$")]
     private static partial Regex CoordinateName();
 
-    public Tensor ReadBatch(int start, int count)
-    {
-        var tiles = new float[count][];
-        var errors = new Exception?[count];
-        // Decoding and resizing are independent per file; the model then uses all cores for the batch.
-        Parallel.For(0, count, i =>
-        {
-            try
-            {
-                tiles[i] = _preprocessor.PreprocessFile(Files[start + i]);
-            }
-            catch (Exception e)
-            {
-                errors[i] = e;
-            }
-        });
-        // Report the first bad file in input order, as a sequential loop would, not an AggregateException.
-        if (errors.FirstOrDefault(e => e is not null) is { } first)
-            ExceptionDispatchInfo.Throw(first);
-        return _preprocessor.ToBatch(tiles);
-    }
+    public Tensor ReadBatch(int start, int count) => _preprocessor.PreprocessFiles(Files, start, count);
 }

@@ -1,5 +1,6 @@
 using GigaPath.IO;
 using GigaPath.Slides;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Pipeline;
 

@@ -1,4 +1,5 @@
 using GigaPath.Models.Tile;
+using GigaPath.Models;
 
 namespace GigaPath.Pipeline;
 
@@ -16,7 +17,7 @@ internal sealed record TileEmbeddingRequest
 
     public int BatchSize { get; init; } = 16;
     public bool Tokens { get; init; }
-    public TileEncoderOptions Encoder { get; init; } = new();
+    public EncoderOptions Encoder { get; init; } = new();
 }
 
 /// <summary>What a <see cref="TileEmbeddingRequest"/> produced.</summary>

@@ -22,6 +22,9 @@ public static class DeviceSelection
         }
     }
 
+    /// <summary>The dtypes the encoders run in: float32, bfloat16 and float16 (CUDA only).</summary>
+    public static IReadOnlyList<ScalarType> SupportedDTypes { get; } = [ScalarType.Float32, ScalarType.BFloat16, ScalarType.Float16];
+
     public static ScalarType ParseDType(string? name) => (name ?? "float32").Trim().ToLowerInvariant() switch
     {
         "float32" or "fp32" or "f32" => ScalarType.Float32,
@@ -36,6 +39,10 @@ public static class DeviceSelection
     /// </summary>
     public static void EnsureSupported(Device device, ScalarType dtype)
     {
+        if (device is null)
+            throw new GigaPathException("no device given (use torch.CPU, or a CUDA device on a CUDA build)");
+        if (!SupportedDTypes.Contains(dtype))
+            throw new GigaPathException($"dtype {dtype} is not supported (use float32, bfloat16 or float16)");
         if (device.type == DeviceType.CUDA && !cuda.is_available())
             throw new GigaPathException($"device {device} requested but CUDA is not available (this build uses TorchBackend={BuildBackend}, or no GPU is visible)");
         if (device.type is not (DeviceType.CPU or DeviceType.CUDA))

@@ -74,12 +74,8 @@ public static class TensorSources
     {
         if (Directory.Exists(path))
         {
-            foreach (var candidate in new[] { "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "slide_encoder.pth", "model.pth" })
-            {
-                var p = Path.Combine(path, candidate);
-                if (File.Exists(p)) return Open(p);
-            }
-            throw new WeightFormatException($"{path}: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or .pth checkpoint in this folder");
+            return Open(ModelFiles.FindWeights(path)
+                ?? throw new WeightFormatException($"{path}: no weight file in this folder (looked for {string.Join(", ", ModelFiles.WeightFileNames)})"));
         }
         if (!File.Exists(path))
             throw new WeightFormatException($"{path}: file not found");

@@ -24,7 +24,7 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
 
     public VisionTransformer(TileEncoderConfig config, Device? device = null, ScalarType? dtype = null) : base(nameof(VisionTransformer))
     {
-        Config = config.Validated();
+        Config = config.Validate();
         var type = dtype ?? ScalarType.Float32;
         cls_token = new Parameter(torch.zeros(1, 1, config.EmbedDim, dtype: type, device: device));
         pos_embed = new Parameter(torch.zeros(1, config.SeqLen, config.EmbedDim, dtype: type, device: device));

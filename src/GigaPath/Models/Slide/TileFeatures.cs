@@ -1,4 +1,4 @@
-namespace GigaPath.IO;
+namespace GigaPath.Models.Slide;
 
 /// <summary>
 /// Tile embeddings of one slide with their positions: the value passed from tile encoding to the slide encoder,
