@@ -11,10 +11,14 @@ namespace GigaPath.IO;
 /// </summary>
 public static class SlideEmbeddingFile
 {
+    /// <summary>Tensor name of the slide embedding [1, D] in the file's pooling.</summary>
     public const string SlideEmbedding = "slide_embedding";
+    /// <summary>Tensor name of the encoder output [1, N+1, D] (CLS token first).</summary>
     public const string LastHiddenState = "last_hidden_state";
+    /// <summary>Tensor name of the contextualised tile embeddings [N, D], in input order.</summary>
     public const string TileEmbeddingsCtx = "tile_embeddings_ctx";
 
+    /// <summary>Tensor name of layer <paramref name="i"/>'s embedding [1, D] (0 = the input embedding, K = the last layer).</summary>
     public static string LayerName(int i) => $"layer_{i}";
 
     /// <summary>The named tensors of <paramref name="encoding"/> as written, in file order (views, not copies).</summary>

@@ -16,6 +16,7 @@ public static class TileFeatureFile
     /// <summary>Tensor names accepted for the embeddings, in order of preference.</summary>
     public static readonly IReadOnlyList<string> FeatureNames = ["features", "tile_embeddings", "embeddings"];
 
+    /// <summary>Reads the tile features of one slide from a safetensors file or a CLAM/TRIDENT-style HDF5 (.h5) file (features [N, D] or [1, N, D], coords [N, 2]); errors name the file and the dataset.</summary>
     public static TileFeatures Read(string path)
     {
         if (!File.Exists(path))
@@ -40,6 +41,7 @@ public static class TileFeatureFile
         return ReadSafetensors(path);
     }
 
+    /// <summary>Reads tile features from a safetensors file (one of <see cref="FeatureNames"/>, optional <c>coords</c> and <c>coords_tiling</c>).</summary>
     public static TileFeatures ReadSafetensors(string path)
     {
         using var file = SafeTensorsFile.Open(path);

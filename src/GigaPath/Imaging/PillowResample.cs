@@ -81,7 +81,9 @@ internal static class PillowResample
         return new RgbImage(outWidth, rows, dst);
     }
 
+    /// <param name="src">The horizontally resampled image.</param>
     /// <param name="rowOffset">Source row index of <paramref name="src"/>'s first row (non-zero after a cropped horizontal pass).</param>
+    /// <param name="c">Vertical filter coefficients.</param>
     private static RgbImage ResampleColumns(RgbImage src, int rowOffset, ResampleCoefficients c)
     {
         int stride = src.Stride;

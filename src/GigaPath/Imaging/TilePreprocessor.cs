@@ -12,7 +12,9 @@ namespace GigaPath.Imaging;
 /// </summary>
 public sealed class TilePreprocessor
 {
+    /// <summary>ImageNet's per-channel mean (RGB, for values in 0..1), Prov-GigaPath's normalisation.</summary>
     public static readonly IReadOnlyList<float> ImageNetMean = [0.485f, 0.456f, 0.406f];
+    /// <summary>ImageNet's per-channel standard deviation (RGB), Prov-GigaPath's normalisation.</summary>
     public static readonly IReadOnlyList<float> ImageNetStd = [0.229f, 0.224f, 0.225f];
 
     /// <summary>Prov-GigaPath's transform: shorter side to 256, center crop 224, ImageNet mean/std.</summary>
@@ -24,7 +26,9 @@ public sealed class TilePreprocessor
     /// <summary>The side of the square center crop, i.e. the model's input size.</summary>
     public int CropSize { get; }
 
+    /// <summary>Per-channel mean subtracted after scaling bytes to 0..1 (RGB).</summary>
     public IReadOnlyList<float> Mean { get; }
+    /// <summary>Per-channel standard deviation divided by after subtracting <see cref="Mean"/> (RGB).</summary>
     public IReadOnlyList<float> Std { get; }
 
     /// <summary>Number of floats <see cref="Preprocess"/> returns: 3 × CropSize × CropSize.</summary>

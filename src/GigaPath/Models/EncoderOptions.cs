@@ -10,9 +10,11 @@ namespace GigaPath.Models;
 public record EncoderOptions
 {
     /// <summary>
-    /// <c>torch.CPU</c> (default) or a CUDA device (<c>torch.CUDA</c>, <c>new Device("cuda:1")</c>; CUDA needs the
-    /// CUDA TorchSharp backend and a GPU). <see cref="Runtime.DeviceSelection.ParseDevice"/> turns "cpu", "cuda" or
-    /// "cuda:N" into a device with a clear error when it is not available.
+    /// <c>torch.CPU</c> (default) or a CUDA device (CUDA needs the CUDA TorchSharp backend and a GPU). Prefer
+    /// <c>DeviceSelection.ParseDevice("cuda")</c> (or "cuda:N"): it says clearly when CUDA is not available, whereas
+    /// TorchSharp's own <c>torch.CUDA</c> property throws an <see cref="InvalidOperationException"/> with an empty
+    /// trace on a CPU build before this library is called. Any unusable device reaching an encoder is refused with a
+    /// <see cref="GigaPathException"/> that names the build's backend.
     /// </summary>
     public Device Device { get; init; } = CPU;
 

@@ -54,7 +54,7 @@ internal sealed class SlideOutputs
     }
 
     /// <summary>
-    /// Deletes temporary files an interrupted writer of this slide left behind (<see cref="Weights.AtomicFile"/> names
+    /// Deletes temporary files an interrupted writer of this slide left behind (<see cref="AtomicFile"/> names
     /// them <c>.&lt;file&gt;.&lt;pid&gt;.&lt;guid&gt;.tmp</c>). Call only while holding the slide's lock: then nobody else
     /// is writing them.
     /// </summary>

@@ -49,6 +49,7 @@ internal sealed class TileStream : IDisposable
     /// <param name="read">Reads and preprocesses one tile; called concurrently from the reader tasks.</param>
     /// <param name="batchSize">Tiles per batch (the last one may be shorter).</param>
     /// <param name="readers">Reader tasks.</param>
+    /// <param name="cancellation">Stops the readers.</param>
     /// <param name="queueBatches">Batches that may wait, complete or in progress, ahead of the consumer.</param>
     public TileStream(int count, Func<int, float[]> read, int batchSize, int readers, int queueBatches, CancellationToken cancellation = default)
     {

@@ -6,6 +6,7 @@ namespace GigaPath.Runtime;
 /// <summary>Parses the user's --device/--dtype choices into TorchSharp values, with errors that say what is available.</summary>
 public static class DeviceSelection
 {
+    /// <summary>"cpu" (default for null), "cuda" or "cuda:N" as a TorchSharp device; a <see cref="GigaPathException"/> says when CUDA is not available in this build or on this machine.</summary>
     public static Device ParseDevice(string? name)
     {
         switch ((name ?? "cpu").Trim().ToLowerInvariant())
@@ -25,6 +26,7 @@ public static class DeviceSelection
     /// <summary>The dtypes the encoders run in: float32, bfloat16 and float16 (CUDA only).</summary>
     public static IReadOnlyList<ScalarType> SupportedDTypes { get; } = [ScalarType.Float32, ScalarType.BFloat16, ScalarType.Float16];
 
+    /// <summary>"float32" (default for null; also fp32, f32), "bfloat16" (bf16) or "float16" (fp16, f16, half) as a TorchSharp dtype.</summary>
     public static ScalarType ParseDType(string? name) => (name ?? "float32").Trim().ToLowerInvariant() switch
     {
         "float32" or "fp32" or "f32" => ScalarType.Float32,
@@ -51,6 +53,7 @@ public static class DeviceSelection
             throw new GigaPathException("dtype float16 is only supported on CUDA: float16 matrix products on the CPU are orders of magnitude slower (no fast fp16 GEMM); use bfloat16 or float32, or --device cuda");
     }
 
+    /// <summary>The lower-case name of <paramref name="dtype"/> as written in output metadata ("float32", "bfloat16", "float16").</summary>
     public static string Name(ScalarType dtype) => dtype switch
     {
         ScalarType.Float32 => "float32",
@@ -59,6 +62,7 @@ public static class DeviceSelection
         _ => dtype.ToString().ToLowerInvariant(),
     };
 
+    /// <summary>The TorchSharp backend this library was built with: "cpu" or "cuda".</summary>
     public static string BuildBackend =>
         typeof(DeviceSelection).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
             .OfType<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TorchBackend")?.Value ?? "cpu";

@@ -10,7 +10,7 @@ internal sealed record TileLocation(
     int Index, long Level0X, long Level0Y, int GridX, int GridY, int TilingX, int TilingY, float TissueFraction);
 
 /// <summary>Where the slide's resolution came from.</summary>
-public enum MppSource { Metadata, Override }
+internal enum MppSource { Metadata, Override }
 
 /// <summary>
 /// How one slide is read into tiles: the level read, the size read there (<see cref="ReadSize"/>, resampled to

@@ -22,6 +22,7 @@ internal sealed class ContextualTiles : IDisposable
         Source = source;
     }
 
+    /// <param name="slideModel">Slide-encoder folder or weight file.</param>
     /// <param name="expectedSha256">When given, the weights must hash to it (the encoder a head was trained with).</param>
     public static ContextualTiles Load(string slideModel, string? expectedSha256 = null)
     {

@@ -9,6 +9,13 @@ using static TorchSharp.torch;
 namespace GigaPath.Training;
 
 /// <summary>Inputs of <c>gigapath predict</c>.</summary>
+/// <param name="Head">The trained head file.</param>
+/// <param name="Inputs">Tile-feature files or folders.</param>
+/// <param name="OutputCsv">Where predictions are written.</param>
+/// <param name="AttentionDirectory">Where per-tile attention is written, if anywhere.</param>
+/// <param name="AttentionFormat">csv or safetensors.</param>
+/// <param name="Device">Device name (cpu, cuda, cuda:N).</param>
+/// <param name="DType">Dtype name.</param>
 /// <param name="SlideModel">Where the slide encoder is now, for a contextual head whose recorded encoder path moved (its hash must match).</param>
 internal sealed record PredictionRequest(
     string Head, IReadOnlyList<string> Inputs, string OutputCsv,

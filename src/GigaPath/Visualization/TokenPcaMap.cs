@@ -15,7 +15,10 @@ internal static class TokenPcaMap
     public sealed record Result(RgbImage Image, RgbImage Grid, bool[] Foreground, PcaResult First);
 
     /// <param name="tokens">[1 + P, D] row-major tokens of one tile (CLS first), P a square number.</param>
+    /// <param name="dim">Token width D.</param>
     /// <param name="tile">The tile image; it is resized and centre-cropped to 224 as the tile encoder saw it.</param>
+    /// <param name="threshold">Foreground threshold on the first principal component, after min-max scaling.</param>
+    /// <param name="foregroundLarger">Whether foreground is above the threshold (else below).</param>
     public static Result Render(float[] tokens, int dim, RgbImage tile, double threshold = 0.5, bool foregroundLarger = false)
     {
         int count = tokens.Length / dim - 1;

@@ -12,8 +12,10 @@ public interface ITensorSource : IDisposable
     /// <summary>Where the tensors come from, for error messages.</summary>
     string Description { get; }
 
+    /// <summary>Names of every stored tensor, in file order.</summary>
     IReadOnlyCollection<string> Names { get; }
 
+    /// <summary>Whether a tensor named <paramref name="name"/> is stored.</summary>
     bool Contains(string name);
 
     /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> naming the key when absent.</summary>

@@ -18,6 +18,7 @@ internal sealed record ModelFiles(string? ConfigPath, string WeightsPath)
     /// <paramref name="path"/> is a model folder or a weight file (.safetensors, .index.json, .bin, .pth, .pt).
     /// <see cref="ConfigPath"/> is the config.json beside the weights, or null when there is none.
     /// </summary>
+    /// <param name="path">Model folder or weight file.</param>
     /// <param name="what">The model kind, for messages ("tile encoder").</param>
     public static ModelFiles Find(string path, string what)
     {

@@ -11,6 +11,7 @@ namespace GigaPath.Weights;
 /// </summary>
 public static class SafeTensorsWriter
 {
+    /// <summary>Writes <paramref name="tensors"/> (any device and dtype; copied to the CPU as needed, the caller keeps ownership) in the given order, with <paramref name="metadata"/> as <c>__metadata__</c>, atomically to <paramref name="path"/>.</summary>
     public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var items = tensors.ToList();
@@ -72,6 +73,7 @@ public static class SafeTensorsWriter
             writeData(stream);
         });
 
+    /// <summary>Writes <paramref name="tensors"/> (any device and dtype; the caller keeps ownership) with <paramref name="metadata"/> as <c>__metadata__</c>, atomically to <paramref name="path"/>.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
         => Write(path, tensors.AsEnumerable(), metadata);
 

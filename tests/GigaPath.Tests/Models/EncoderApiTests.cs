@@ -2,6 +2,7 @@ using System.Text.Json;
 using GigaPath.Models;
 using GigaPath.Models.Slide;
 using GigaPath.Models.Tile;
+using GigaPath.Runtime;
 using GigaPath.Tests.Models.Tile;
 using GigaPath.Weights;
 using NUnit.Framework;
@@ -240,6 +241,21 @@ public class EncoderApiTests
         x.view(-1, x.shape[^1])[3, 5] = torch.tensor(float.PositiveInfinity);
         var e = Assert.Throws<GigaPathException>(() => encoder.Embed(x, c))!;
         Assert.That(e.Message, Does.StartWith("tile embeddings: tile 3 holds"));
+    }
+
+    [Test]
+    public void CudaOnACpuBuildIsOurMessageForBothEncoders()
+    {
+        Assume.That(torch.cuda.is_available(), Is.False, "this machine has CUDA");
+        // TorchSharp's own torch.CUDA property throws before any of our code runs on a CPU build; a CUDA device made
+        // any other way reaches the encoders' check.
+        var options = new EncoderOptions { Device = new Device(DeviceType.CUDA, 0) };
+        var tile = Assert.Throws<GigaPathException>(() => TileEncoder.Load(TinyTileFixture.Dir, options))!;
+        Assert.That(tile.Message, Does.Contain("CUDA is not available"));
+        var slide = Assert.Throws<GigaPathException>(() => SlideEncoder.CreateRandom(SlideEncoderConfig.ProvGigaPath, options: options))!;
+        Assert.That(slide.Message, Does.Contain("CUDA is not available"));
+        var parsed = Assert.Throws<GigaPathException>(() => DeviceSelection.ParseDevice("cuda"))!;
+        Assert.That(parsed.Message, Does.Contain("CUDA is not available"));
     }
 
     [Test]

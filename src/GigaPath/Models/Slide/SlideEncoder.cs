@@ -37,7 +37,7 @@ public sealed class SlideEncoder : IDisposable
     /// </summary>
     public string WeightsSha256 => _sha256.Value;
 
-    /// <summary>Number of scalar parameters (86,294,784 for Prov-GigaPath).</summary>
+    /// <summary>Number of scalar parameters (86,330,880 for Prov-GigaPath).</summary>
     public long ParameterCount => _model.parameters().Sum(p => p.numel());
 
     internal LongNetViT Model => _model;

@@ -8,12 +8,17 @@ public sealed record SlideEncoderConfig
 {
     /// <summary>Width of the incoming tile embeddings (1536 for the Prov-GigaPath tile encoder).</summary>
     public required int InChans { get; init; }
+    /// <summary>Token width D of the encoder and of the slide embedding (768 for Prov-GigaPath).</summary>
     public required int EmbedDim { get; init; }
+    /// <summary>Number of LongNet encoder layers K (12 for Prov-GigaPath).</summary>
     public required int Depth { get; init; }
+    /// <summary>Attention heads per layer; must divide <see cref="EmbedDim"/>.</summary>
     public required int NumHeads { get; init; }
+    /// <summary>Hidden width of each layer's feed-forward network (3072 for Prov-GigaPath).</summary>
     public required int FfnDim { get; init; }
     /// <summary>Segment length of each dilated-attention branch, zipped pairwise with <see cref="DilatedRatio"/>.</summary>
     public required IReadOnlyList<int> SegmentLength { get; init; }
+    /// <summary>Dilation of each dilated-attention branch, zipped pairwise with <see cref="SegmentLength"/>.</summary>
     public required IReadOnlyList<int> DilatedRatio { get; init; }
     /// <summary>Side of the positional grid: valid grid cells are 0 ≤ gx, gy &lt; SlideNgrids.</summary>
     public int SlideNgrids { get; init; } = 1000;
