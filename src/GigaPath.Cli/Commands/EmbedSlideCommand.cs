@@ -25,18 +25,19 @@ public sealed class EmbedSlideCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (CUDA only)", DefaultValueFactory = _ => "float32" };
         var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
+        var level0 = TilingArguments.PatchSizeLevel0Option();
 
         var cmd = new Command("embed-slide", "Encode one slide's tile embeddings with the Prov-GigaPath slide encoder (LongNet).");
-        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected })
+        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected, level0 })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() => Run(new EmbedSlideRequest(
             parse.GetValue(model)!, parse.GetValue(tiles)!, parse.GetValue(output)!, parse.GetValue(pool)!,
-            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected)))));
+            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected), parse.GetValue(level0)))));
         return cmd;
     }
 
     private sealed record EmbedSlideRequest(string Model, string Tiles, string Out, string Pool, bool AllLayers, string Device,
-        string DType, bool AllowUnexpected);
+        string DType, bool AllowUnexpected, double? PatchSizeLevel0);
 
     private static int Run(EmbedSlideRequest request)
     {
@@ -51,7 +52,8 @@ public sealed class EmbedSlideCommand : ICliCommand
         var features = TileFeatureFile.Read(request.Tiles);
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
-        using var result = encoder.Embed(features, request.AllLayers);
+        // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.
+        using var result = encoder.Embed(features, request.AllLayers, request.PatchSizeLevel0);
         double seconds = clock.Elapsed.TotalSeconds;
 
         var metadata = new Dictionary<string, string>
@@ -68,6 +70,7 @@ public sealed class EmbedSlideCommand : ICliCommand
             ["device"] = request.Device,
             ["tiles_file"] = Path.GetFileName(request.Tiles),
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
+            ["positions"] = result.Positions!,
         };
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
@@ -76,7 +79,7 @@ public sealed class EmbedSlideCommand : ICliCommand
 
         Console.WriteLine(
             $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.Name(pool)} pooling) from {result.TileCount} tiles" +
-            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s");
+            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s; positions: {result.Positions}");
         return 0;
     }
 }

@@ -160,19 +160,23 @@ public sealed class SlideEncoder : IDisposable
     }
 
     /// <summary>
-    /// Embeds one slide from its tile features (e.g. a tile-feature file read with <c>TileFeatureFile.Read</c>), using
-    /// the tiling-resolution coordinates (<see cref="TileFeatures.TilingCoords"/>) when present, else
-    /// <see cref="TileFeatures.Coords"/>. See <see cref="Embed(Tensor, Tensor, bool)"/>.
+    /// Embeds one slide from a tile-feature file's contents (<c>TileFeatureFile.Read</c>). Positions come from the
+    /// file's own metadata: its tiling-resolution <c>coords_tiling</c> (as the whole-slide pipeline writes) when
+    /// present, else its level-0 <c>coords</c> divided by the level-0 tile size its attributes give (TRIDENT's
+    /// <c>patch_size_level0</c>, else CLAM's <c>patch_size</c> × <c>downsample</c>), else by
+    /// <paramref name="level0TileSize"/> (level-0 pixels per tile); without any of these it throws.
+    /// <see cref="SlideEmbeddings.Positions"/> records the rule used. See <see cref="Embed(Tensor, Tensor, bool)"/>.
     /// </summary>
-    public SlideEmbeddings Embed(TileFeatures tiles, bool allLayers = false)
+    public SlideEmbeddings Embed(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null)
     {
         ArgumentNullException.ThrowIfNull(tiles);
-        var coords = tiles.SlideEncoderCoords
-            ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
+        var positions = TilePositions.Resolve(tiles, Config.TileSize, level0TileSize);
         // Plain usings, not a dispose scope: the embeddings' tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        using var c = torch.tensor(coords, [tiles.Count, 2]);
-        return Embed(x, c, allLayers);
+        using var c = torch.tensor(positions.TilingCoords, [tiles.Count, 2]);
+        var embeddings = Embed(x, c, allLayers);
+        embeddings.Positions = positions.Rule;
+        return embeddings;
     }
 
     /// <summary>
