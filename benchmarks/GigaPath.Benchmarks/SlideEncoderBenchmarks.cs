@@ -50,7 +50,7 @@ public class SlideEncoderBenchmarks
         });
         // Warm-up on a small slide (kernel selection, allocator growth): the measured cases run once (LongCases).
         var (warmFeatures, warmCoords) = SlideInputs.Make(256, SlideEncoderConfig.ProvGigaPath.InChans);
-        using (var warm = _encoder.Encode(warmFeatures, warmCoords)) { }
+        using (var warm = _encoder.Embed(warmFeatures, warmCoords)) { }
         warmFeatures.Dispose();
         warmCoords.Dispose();
         (_features, _coords) = SlideInputs.Make(Tiles, SlideEncoderConfig.ProvGigaPath.InChans);
@@ -63,7 +63,7 @@ public class SlideEncoderBenchmarks
     public void Encode()
     {
         if (!_measured.Next()) return;
-        using var result = _encoder!.Encode(_features!, _coords!);
+        using var result = _encoder!.Embed(_features!, _coords!);
     }
 
     [GlobalCleanup]

@@ -52,7 +52,7 @@ public class SlidePipelineBenchmarks
         _outRoot = Path.Combine(Path.GetTempPath(), $"gigapath-bench-pipeline-{Environment.ProcessId}");
         // One-time costs stay out of the measured run, as in a cohort: hashing the weights, the first forward pass.
         _ = _pipeline.SettingsFor(_job);
-        var preprocessor = ImageFileInputs.PreprocessorFor(tileEncoder.Config);
+        var preprocessor = tileEncoder.Config.CreatePreprocessor();
         using (var warm = preprocessor.ToBatch(Enumerable.Range(0, options.BatchSize).Select(_ => new float[preprocessor.OutputLength]).ToList()))
             tileEncoder.Embed(warm).Dispose();
         PeakMemory.Reset();

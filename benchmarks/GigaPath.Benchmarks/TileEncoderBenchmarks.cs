@@ -3,6 +3,7 @@ using GigaPath.Models.Tile;
 using GigaPath.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
+using GigaPath.Models;
 
 namespace GigaPath.Benchmarks;
 
@@ -49,7 +50,7 @@ public class TileEncoderBenchmarks
     public void Embed()
     {
         using var result = _encoder!.Embed(_pixels!);
-        Roofline.Synchronize(_encoder.Device);
+        Roofline.Synchronize(_encoder.Options.Device);
     }
 
     [GlobalCleanup]
@@ -75,7 +76,7 @@ public static class SharedModels
         _tile?.Encoder.Dispose();
         _tile = null;
         GC.Collect();
-        var encoder = GigaPath.Models.Tile.TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, seed: 1, new TileEncoderOptions { Device = device, DType = dtype });
+        var encoder = GigaPath.Models.Tile.TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, seed: 1, new EncoderOptions { Device = device, DType = dtype });
         _tile = (key, encoder);
         return encoder;
     }

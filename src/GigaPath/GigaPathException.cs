@@ -6,13 +6,17 @@ namespace GigaPath;
 /// </summary>
 public class GigaPathException : Exception
 {
+    /// <summary>Creates the exception with a message that names the input at fault.</summary>
     public GigaPathException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and the lower-level exception that caused it.</summary>
     public GigaPathException(string message, Exception inner) : base(message, inner) { }
 }
 
 /// <summary>A weight file, tensor file or checkpoint that is malformed or does not match the model.</summary>
 public sealed class WeightFormatException : GigaPathException
 {
+    /// <summary>Creates the exception with a message that names the file and tensor at fault.</summary>
     public WeightFormatException(string message) : base(message) { }
+    /// <summary>Creates the exception with a message and the lower-level exception that caused it.</summary>
     public WeightFormatException(string message, Exception inner) : base(message, inner) { }
 }

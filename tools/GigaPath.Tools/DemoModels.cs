@@ -23,9 +23,8 @@ internal static class DemoModels
         NumHeads = 3,
         MlpRatio = 5.33334,
         InitValues = 1e-5,
-        NumFeatures = 192,
         SourceName = "gigapath demo tile encoder (untrained)",
-    }.Validated();
+    }.Validate();
 
     /// <summary>LongNetViT taking the demo tile embeddings: width 128, 2 layers, segments [64, 128, 256], ratios [1, 2, 4].</summary>
     public static SlideEncoderConfig Slide { get; } = new SlideEncoderConfig
@@ -37,7 +36,8 @@ internal static class DemoModels
         FfnDim = 256,
         SegmentLength = [64, 128, 256],
         DilatedRatio = [1, 2, 4],
-    }.Validate("demo slide encoder");
+        SourceName = "demo slide encoder",
+    }.Validate();
 
     /// <summary>Writes <c>tile/</c> and <c>slide/</c> (config.json + model.safetensors, float32) under <paramref name="dir"/>.</summary>
     public static void Write(string dir)

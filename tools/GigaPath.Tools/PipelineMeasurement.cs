@@ -24,7 +24,7 @@ internal static class PipelineMeasurement
         using var slide = SlideOpener.Open(slidePath, options.Tiling.SlideMpp);
         var plan = TilingPlanner.Plan(slide, options.Tiling);
         var tiles = options.MaxTiles is { } max && max < plan.Tiles.Count ? plan.Tiles.Take(max).ToList() : plan.Tiles;
-        var preprocessor = ImageFileInputs.PreprocessorFor(tileEncoder.Config);
+        var preprocessor = tileEncoder.Config.CreatePreprocessor();
         var pixels = tiles.Select(t => preprocessor.Preprocess(TilingPlanner.ReadTile(slide, plan, t))).ToList();
 
         // One-time costs go elsewhere, as in a cohort run: hashing the weights (done before the first slide's skip
@@ -41,7 +41,7 @@ internal static class PipelineMeasurement
 
         var t = manifest.Timings;
         string F(double v) => v.ToString("F2", CultureInfo.InvariantCulture);
-        Console.WriteLine($"slide {slidePath}: {manifest.Tiling.TileCount} tiles (of {manifest.Tiling.PlannedTiles} planned), tile model {tileEncoder.Config.Describe()} {DeviceSelection.Name(tileEncoder.DType)}, batch {options.BatchSize}, readers {options.Readers}, {Environment.ProcessorCount} CPUs");
+        Console.WriteLine($"slide {slidePath}: {manifest.Tiling.TileCount} tiles (of {manifest.Tiling.PlannedTiles} planned), tile model {tileEncoder.Config.Describe()} {DeviceSelection.Name(tileEncoder.Options.DType)}, batch {options.BatchSize}, readers {options.Readers}, {Environment.ProcessorCount} CPUs");
         Console.WriteLine($"  end to end (open, plan, read, embed, slide encoder, write): {F(t.TotalSeconds)} s, {F(t.TilesPerSecondEndToEnd)} tiles/s");
         Console.WriteLine($"  tile stage (reading overlapped with the encoder):         {F(t.TilesSeconds)} s, {F(t.TilesPerSecondTileStage)} tiles/s; encoder waited {F(t.WaitingForTilesSeconds)} s for tiles");
         Console.WriteLine($"  tile encoder inside the tile stage (forward passes only):  {F(t.TileEncoderSeconds)} s, {F(t.TilesPerSecondTileEncoderOnly)} tiles/s");

@@ -5,6 +5,7 @@ using GigaPath.Models.Tile;
 using GigaPath.Pipeline;
 using GigaPath.Runtime;
 using GigaPath.Tools;
+using GigaPath.Models;
 
 // Developer tools: the demo model pair, and pipeline throughput measurements.
 const string Usage = """
@@ -61,13 +62,13 @@ static int Measure(string slide, string[] rest)
     if (fullRandom)
     {
         // Random weights with the published shapes: the speed of the real models, without the gated download.
-        using var tile = TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, 0, new TileEncoderOptions { DType = dtype });
+        using var tile = TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, 0, new EncoderOptions { DType = dtype });
         using var slideEncoder = SlideEncoder.CreateRandom(SlideEncoderConfig.ProvGigaPath, 0, new SlideEncoderOptions { DType = dtype });
         return PipelineMeasurement.Run(slide, tile, slideEncoder, options, outDir);
     }
     if (!opts.TryGetValue("--tile-model", out var tileDir) || !opts.TryGetValue("--slide-model", out var slideDir))
         return Fail($"give --tile-model and --slide-model, or --full-random\n{Usage}");
-    using var tileModel = TileEncoder.Load(tileDir, new TileEncoderOptions { DType = dtype });
+    using var tileModel = TileEncoder.Load(tileDir, new EncoderOptions { DType = dtype });
     using var slideModel = SlideEncoder.Load(slideDir, new SlideEncoderOptions { DType = dtype });
     return PipelineMeasurement.Run(slide, tileModel, slideModel, options, outDir);
 }

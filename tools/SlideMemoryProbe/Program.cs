@@ -40,7 +40,7 @@ if (options.TryGetValue("--write", out var dir))
 }
 
 clock.Restart();
-using var result = encoder.Encode(x, coords);
+using var result = encoder.Embed(x, coords);
 double encodeSeconds = clock.Elapsed.TotalSeconds;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"N={tiles} depth={depth} dtype={DeviceSelection.Name(dtype)} threads={torch.get_num_threads()}: " +

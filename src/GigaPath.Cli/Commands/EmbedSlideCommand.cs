@@ -47,7 +47,7 @@ public sealed class EmbedSlideCommand : ICliCommand
 
     private static int Run(EmbedSlideRequest request)
     {
-        var pool = SlideEmbeddingFile.ParsePooling(request.Pool);
+        var pool = SlidePoolingNames.Parse(request.Pool, "--pool");
         var device = DeviceSelection.ParseDevice(request.Device);
         var options = new SlideEncoderOptions
         {
@@ -63,7 +63,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
         // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.
-        using var result = encoder.Encode(features, request.AllLayers, request.PatchSizeLevel0);
+        using var result = encoder.Embed(features, request.AllLayers, request.PatchSizeLevel0);
         double seconds = clock.Elapsed.TotalSeconds;
 
         var metadata = new Dictionary<string, string>
@@ -85,10 +85,10 @@ public sealed class EmbedSlideCommand : ICliCommand
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
         SlideEmbeddingFile.Write(request.Out, result, pool, metadata);
-        var layers = pool == SlidePooling.Cls ? result.Layers : result.LayersPooled;
+        var layers = result.LayerEmbeddings(pool);
 
         Console.WriteLine(
-            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlideEmbeddingFile.Name(pool)} pooling) from {result.TileCount} tiles" +
+            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.Name(pool)} pooling) from {result.TileCount} tiles" +
             $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s; positions: {result.Positions}");
         return 0;
     }

@@ -3,6 +3,7 @@ using GigaPath.Imaging;
 using GigaPath.Models.Tile;
 using GigaPath.Pipeline;
 using GigaPath.Runtime;
+using GigaPath.Models;
 
 namespace GigaPath.Cli.Commands;
 
@@ -44,7 +45,7 @@ public sealed class EmbedTilesCommand : ICliCommand
                 BatchSize = parse.GetValue(batchSize),
                 Tokens = parse.GetValue(tokens),
                 MaxAspectRatio = parse.GetValue(maxAspect),
-                Encoder = new TileEncoderOptions
+                Encoder = new EncoderOptions
                 {
                     Device = onDevice,
                     DType = precision.Parse(parse, onDevice),

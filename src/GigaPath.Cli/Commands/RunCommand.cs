@@ -5,6 +5,7 @@ using GigaPath.Models.Slide;
 using GigaPath.Models.Tile;
 using GigaPath.Pipeline;
 using GigaPath.Runtime;
+using GigaPath.Models;
 
 namespace GigaPath.Cli.Commands;
 
@@ -47,7 +48,7 @@ public sealed class RunCommand : ICliCommand
                 Tiling = tiling.Build(parse),
                 BatchSize = parse.GetValue(batchSize),
                 Readers = parse.GetValue(tiling.Readers),
-                Pooling = SlideEmbeddingFile.ParsePooling(parse.GetValue(pool)!),
+                Pooling = SlidePoolingNames.Parse(parse.GetValue(pool), "--pool"),
                 AllLayers = parse.GetValue(allLayers),
                 SaveTiles = parse.GetValue(tiling.SaveTiles),
                 MaxTiles = parse.GetValue(maxTiles),
@@ -64,7 +65,7 @@ public sealed class RunCommand : ICliCommand
             var onDevice = DeviceSelection.ParseDevice(parse.GetValue(device)!);
             var dtype = precision.Parse(parse, onDevice);
             bool allowSlow = precision.AllowSlowDType(parse);
-            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
+            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new EncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
             using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
             var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
             int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;

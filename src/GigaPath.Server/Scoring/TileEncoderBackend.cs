@@ -4,12 +4,13 @@ using GigaPath.Pipeline;
 using GigaPath.Runtime;
 using GigaPath.Server.Hosting;
 using TorchSharp;
+using GigaPath.Models;
 
 namespace GigaPath.Server.Scoring;
 
 /// <summary>
 /// The real tile model: <see cref="ImageDecoder"/> + the model's own preprocessing
-/// (<see cref="ImageFileInputs.PreprocessorFor"/>: its config's size, mean and std) and <see cref="TileEncoder"/>, the
+/// (<see cref="TileEncoder.Preprocessor"/>: its config's size, mean and std) and <see cref="TileEncoder"/>, the
 /// same library calls <c>embed-tiles</c> and the slide pipeline make, so an image gets the same embedding from each.
 /// The encoder computes each tile independently of its batch-mates, so dynamic batching does not change results.
 /// </summary>
@@ -21,7 +22,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public TileEncoderBackend(TileEncoder encoder, TilePreprocessor? preprocessor = null)
     {
         _encoder = encoder;
-        _preprocessor = preprocessor ?? ImageFileInputs.PreprocessorFor(encoder.Config);
+        _preprocessor = preprocessor ?? encoder.Preprocessor;
         if (_preprocessor.CropSize != encoder.Config.ImgSize)
             throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImgSize} px");
     }
@@ -30,14 +31,14 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public static TileEncoderBackend Load(ServerOptions options)
     {
         var device = DeviceSelection.ParseDevice(options.Device);
-        var encoderOptions = new TileEncoderOptions
+        var encoderOptions = new EncoderOptions
         {
             Device = device,
             DType = DeviceSelection.ParseDType(options.DType, device),
             AllowSlowDType = options.AllowSlowDType,
         };
         var encoder = TileEncoder.Load(options.ModelDir, encoderOptions);
-        return new TileEncoderBackend(encoder, ImageFileInputs.PreprocessorFor(encoder.Config).WithMaxAspectRatio(options.MaxAspectRatio));
+        return new TileEncoderBackend(encoder, encoder.Preprocessor.WithMaxAspectRatio(options.MaxAspectRatio));
     }
 
     public int Dim => _encoder.Config.NumFeatures;
@@ -45,7 +46,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public int GridSize => _encoder.Config.GridSize;
 
     public string Description =>
-        $"{_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.DType)})";
+        $"{_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.Options.DType)})";
 
     public float[] Preprocess(byte[] encodedImage, int row, long maxPixels)
     {

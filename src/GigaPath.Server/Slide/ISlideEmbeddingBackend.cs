@@ -1,4 +1,5 @@
 using GigaPath.IO;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Server.Slide;
 

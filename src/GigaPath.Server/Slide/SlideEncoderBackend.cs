@@ -35,7 +35,7 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
     public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null)
     {
         // The call embed-slide makes: the same positions from the same file, the same tensors.
-        using var encoding = _encoder.Encode(tiles, allLayers, level0TileSize);
+        using var encoding = _encoder.Embed(tiles, allLayers, level0TileSize);
         var outputs = SlideEmbeddingFile.Tensors(encoding, pool)
             .Select(kv => new NamedTensor(kv.Key, kv.Value.data<float>().ToArray(), kv.Value.shape))
             .ToList();

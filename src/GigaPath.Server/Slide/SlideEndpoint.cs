@@ -6,6 +6,7 @@ using GigaPath.Weights;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 using TorchSharp;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Server.Slide;
 
@@ -102,7 +103,7 @@ internal static class SlideEndpoint
         var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-out-{Guid.NewGuid():N}.safetensors");
         try
         {
-            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlideEmbeddingFile.Name(pool) };
+            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlidePoolingNames.Name(pool) };
             if (result.Warnings.Count > 0) metadata["warnings"] = string.Join("\n", result.Warnings);
             if (result.Positions is not null) metadata["positions"] = result.Positions;
             using (var scope = torch.NewDisposeScope())

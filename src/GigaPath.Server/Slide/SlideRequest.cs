@@ -1,5 +1,6 @@
 using System.Text.Json;
 using GigaPath.IO;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Server.Slide;
 
@@ -78,12 +79,17 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         return new SlideRequest(features, pool, allLayers, level0);
     }
 
-    public static SlidePooling ParsePool(string? value) => value?.ToLowerInvariant() switch
+    public static SlidePooling ParsePool(string? value)
     {
-        "mean" or null => SlidePooling.Mean,
-        "cls" => SlidePooling.Cls,
-        _ => throw new ApiException(400, $"pool must be \"mean\" or \"cls\", got \"{value}\""),
-    };
+        try
+        {
+            return SlidePoolingNames.Parse(value, "pool");
+        }
+        catch (GigaPathException e)
+        {
+            throw new ApiException(400, e.Message);
+        }
+    }
 
     /// <summary>
     /// An array of equally long arrays of numbers, flattened row-major. With <paramref name="asFloat32"/> each number

@@ -2,6 +2,7 @@ using System.Globalization;
 using GigaPath.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.IO;
 
@@ -16,10 +17,14 @@ public static class TileFeatureFile
     /// <summary>Tensor names accepted for the embeddings, in order of preference.</summary>
     public static readonly IReadOnlyList<string> FeatureNames = ["features", "tile_embeddings", "embeddings"];
 
-    /// <summary>Reads a tile-feature file, refusing (before reading any data) one over <see cref="TileFeatureBudget.Default"/>.</summary>
+    /// <summary>
+    /// Reads the tile features of one slide from a safetensors file or a CLAM/TRIDENT-style HDF5 (.h5) file (features
+    /// [N, D] or [1, N, D], coords [N, 2]), refusing (before reading any data) one over
+    /// <see cref="TileFeatureBudget.Default"/>; errors name the file and the dataset.
+    /// </summary>
     public static TileFeatures Read(string path) => Read(path, TileFeatureBudget.Default);
 
-    /// <summary>Reads a tile-feature file, refusing (before reading any data) one over <paramref name="budget"/>.</summary>
+    /// <summary>Reads a tile-feature file like <see cref="Read(string)"/>, refusing (before reading any data) one over <paramref name="budget"/>.</summary>
     public static TileFeatures Read(string path, TileFeatureBudget budget)
     {
         ArgumentNullException.ThrowIfNull(budget);
@@ -58,6 +63,7 @@ public static class TileFeatureFile
         return new TileFeatures(data, count, dim, null, new Dictionary<string, object>(), path).Validate();
     }
 
+    /// <summary>Reads tile features from a safetensors file (one of <see cref="FeatureNames"/>, optional <c>coords</c> and <c>coords_tiling</c>).</summary>
     public static TileFeatures ReadSafetensors(string path)
     {
         using var file = SafeTensorsFile.Open(path);

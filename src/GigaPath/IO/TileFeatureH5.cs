@@ -1,5 +1,6 @@
 using GigaPath.Weights;
 using PureHDF;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.IO;
 

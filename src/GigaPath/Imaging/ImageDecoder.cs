@@ -14,9 +14,10 @@ public static class ImageDecoder
     public const long DefaultMaxPixels = 64L * 1024 * 1024;
 
     /// <summary>Decodes an encoded image held in memory.</summary>
+    /// <param name="encoded">The file's bytes (PNG, JPEG, TIFF, ...).</param>
     /// <param name="sourceName">Names the image in error messages (usually its path).</param>
     /// <param name="maxPixels">Images whose header declares more pixels are rejected before any pixel memory is allocated.</param>
-    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels = DefaultMaxPixels)
+        public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels = DefaultMaxPixels)
     {
         ArgumentNullException.ThrowIfNull(sourceName);
         if (maxPixels <= 0) throw new ArgumentOutOfRangeException(nameof(maxPixels), "the pixel limit must be positive");

@@ -7,9 +7,12 @@ namespace GigaPath.Imaging;
 /// </summary>
 public sealed class ImageTooLargeException : BudgetExceededException
 {
+    /// <summary>Width in pixels the image header declares.</summary>
     public long Width { get; }
+    /// <summary>Height in pixels the image header declares.</summary>
     public long Height { get; }
 
+    /// <summary>Creates the exception for an image of <paramref name="width"/> × <paramref name="height"/> pixels.</summary>
     public ImageTooLargeException(string message, long width, long height) : base(message)
     {
         Width = width;

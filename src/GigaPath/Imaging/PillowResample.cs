@@ -7,7 +7,7 @@ namespace GigaPath.Imaging;
 /// that tiles of any size reach the model with exactly the pixels the Python reference gives it
 /// (docs/tile-encoder.md §2). SkiaSharp's cubic filters are different filters and cannot be used for this.
 /// </summary>
-public static class PillowResample
+internal static class PillowResample
 {
     // Pillow: PRECISION_BITS = 32 - 8 - 2, so that 255 * (sum of |weights|) stays inside an int.
     private const int PrecisionBits = 22;
@@ -86,7 +86,9 @@ public static class PillowResample
         return new RgbImage(outWidth, rows, dst);
     }
 
+    /// <param name="src">The horizontally resampled image.</param>
     /// <param name="rowOffset">Source row index of <paramref name="src"/>'s first row (non-zero after a cropped horizontal pass).</param>
+    /// <param name="c">Vertical filter coefficients.</param>
     private static RgbImage ResampleColumns(RgbImage src, int rowOffset, ResampleCoefficients c)
     {
         int stride = src.Stride;

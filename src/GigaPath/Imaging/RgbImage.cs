@@ -7,12 +7,15 @@ namespace GigaPath.Imaging;
 /// </summary>
 public sealed class RgbImage
 {
+    /// <summary>Width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Height in pixels.</summary>
     public int Height { get; }
 
     /// <summary>Width × Height × 3 bytes, R G B per pixel, rows top to bottom.</summary>
     public byte[] Pixels { get; }
 
+    /// <summary>Wraps <paramref name="pixels"/> (width × height × 3 bytes, RGB, rows top to bottom) without copying.</summary>
     public RgbImage(int width, int height, byte[] pixels)
     {
         if (width <= 0 || height <= 0)
@@ -24,8 +27,10 @@ public sealed class RgbImage
         Pixels = pixels;
     }
 
+    /// <summary>A black image of the given size in pixels.</summary>
     public RgbImage(int width, int height) : this(width, height, new byte[checked(width * height * 3)]) { }
 
+    /// <summary>Bytes per row: Width × 3.</summary>
     public int Stride => Width * 3;
 
     /// <summary>A copy of the rectangle [x, x+w) × [y, y+h), which must lie inside the image.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -11,7 +12,9 @@ namespace GigaPath.Imaging;
 /// </summary>
 public sealed class TilePreprocessor
 {
+    /// <summary>ImageNet's per-channel mean (RGB, for values in 0..1), Prov-GigaPath's normalisation.</summary>
     public static readonly IReadOnlyList<float> ImageNetMean = [0.485f, 0.456f, 0.406f];
+    /// <summary>ImageNet's per-channel standard deviation (RGB), Prov-GigaPath's normalisation.</summary>
     public static readonly IReadOnlyList<float> ImageNetStd = [0.229f, 0.224f, 0.225f];
 
     /// <summary>Prov-GigaPath's transform: shorter side to 256, center crop 224, ImageNet mean/std.</summary>
@@ -23,7 +26,9 @@ public sealed class TilePreprocessor
     /// <summary>The side of the square center crop, i.e. the model's input size.</summary>
     public int CropSize { get; }
 
+    /// <summary>Per-channel mean subtracted after scaling bytes to 0..1 (RGB).</summary>
     public IReadOnlyList<float> Mean { get; }
+    /// <summary>Per-channel standard deviation divided by after subtracting <see cref="Mean"/> (RGB).</summary>
     public IReadOnlyList<float> Std { get; }
 
     /// <summary>Default for <see cref="MaxAspectRatio"/>: tiles are square; 16:1 still resizes to at most 4096 × 256 px.</summary>
@@ -93,6 +98,8 @@ public sealed class TilePreprocessor
     /// The size <see cref="Resize"/> produces: shorter side = ResizeSize, longer side truncated like torchvision.
     /// Throws <see cref="ImageTooLargeException"/> when the image is thinner than <see cref="MaxAspectRatio"/> allows.
     /// </summary>
+    /// <param name="width">Image width in pixels.</param>
+    /// <param name="height">Image height in pixels.</param>
     /// <param name="source">Names the image in the error (a path, a request row).</param>
     public (int Width, int Height) ResizedSize(int width, int height, string source = "image")
     {
@@ -124,6 +131,7 @@ public sealed class TilePreprocessor
     }
 
     /// <summary>Pillow-bicubic resize of the shorter side to <see cref="ResizeSize"/>; returns the input unchanged when already that size.</summary>
+    /// <param name="image">The decoded image (not modified).</param>
     /// <param name="source">Names the image in errors (see <see cref="ResizedSize"/>).</param>
     public RgbImage Resize(RgbImage image, string source = "image")
     {
@@ -170,6 +178,7 @@ public sealed class TilePreprocessor
     }
 
     /// <summary>The full transform: [3 × CropSize × CropSize] floats, CHW.</summary>
+    /// <param name="image">The decoded image, any size (not modified).</param>
     /// <param name="source">Names the image in errors (a path, a request row).</param>
     public float[] Preprocess(RgbImage image, string source = "image")
     {
@@ -181,6 +190,33 @@ public sealed class TilePreprocessor
 
     /// <summary>Decodes an image file (see <see cref="ImageDecoder"/>) and applies the transform.</summary>
     public float[] PreprocessFile(string path) => Preprocess(ImageDecoder.DecodeFile(path), path);
+
+    /// <summary>
+    /// Decodes and preprocesses <paramref name="count"/> image files from <paramref name="start"/> in parallel (one
+    /// file per core) into a new [count, 3, CropSize, CropSize] float32 CPU tensor owned by the caller. A bad file
+    /// throws the first failure in input order, naming the file.
+    /// </summary>
+    public Tensor PreprocessFiles(IReadOnlyList<string> files, int start, int count)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        var tiles = new float[count][];
+        var errors = new Exception?[count];
+        Parallel.For(0, count, i =>
+        {
+            try
+            {
+                tiles[i] = PreprocessFile(files[start + i]);
+            }
+            catch (Exception e)
+            {
+                errors[i] = e;
+            }
+        });
+        // Report the first bad file in input order, as a sequential loop would, not an AggregateException.
+        if (errors.FirstOrDefault(e => e is not null) is { } first)
+            ExceptionDispatchInfo.Throw(first);
+        return ToBatch(tiles);
+    }
 
     /// <summary>
     /// Stacks preprocessed tiles into a new [B, 3, CropSize, CropSize] float32 CPU tensor owned by the caller,

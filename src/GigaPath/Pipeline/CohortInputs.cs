@@ -7,7 +7,7 @@ namespace GigaPath.Pipeline;
 /// CSV manifests with a <c>path</c> (or <c>slide_path</c>) column and optional <c>slide_id</c> and <c>mpp</c> (the
 /// slide's level-0 µm/px) columns; relative paths in a CSV are relative to the CSV's folder.
 /// </summary>
-public static class CohortInputs
+internal static class CohortInputs
 {
     /// <summary>File extensions taken from a folder (OpenSlide formats, and plain images for use with --slide-mpp).</summary>
     public static readonly IReadOnlyList<string> SlideExtensions =
@@ -106,7 +106,7 @@ public static class CohortInputs
 }
 
 /// <summary>Shard K of N (0 ≤ K &lt; N), as <c>--shard K/N</c>.</summary>
-public readonly record struct ShardSpec(int Index, int Count)
+internal readonly record struct ShardSpec(int Index, int Count)
 {
     public static ShardSpec Parse(string text)
     {

@@ -6,7 +6,7 @@ using GigaPath.Weights;
 namespace GigaPath.Pipeline;
 
 /// <summary>What happened to one slide of a cohort run.</summary>
-public enum SlideStatus
+internal enum SlideStatus
 {
     /// <summary>Computed in this run.</summary>
     Done,
@@ -24,13 +24,13 @@ public enum SlideStatus
     Busy,
 }
 
-public sealed record SlideOutcome(SlideJob Job, SlideStatus Status, string? Message = null, int Tiles = 0, TimeSpan Elapsed = default)
+internal sealed record SlideOutcome(SlideJob Job, SlideStatus Status, string? Message = null, int Tiles = 0, TimeSpan Elapsed = default)
 {
     public double TilesPerSecond => Elapsed > TimeSpan.Zero ? Tiles / Elapsed.TotalSeconds : 0;
 }
 
 /// <summary>The end of a cohort run: one outcome per slide, and the throughput over the slides computed.</summary>
-public sealed record CohortSummary(IReadOnlyList<SlideOutcome> Outcomes, TimeSpan Elapsed)
+internal sealed record CohortSummary(IReadOnlyList<SlideOutcome> Outcomes, TimeSpan Elapsed)
 {
     public int Count(SlideStatus status) => Outcomes.Count(o => o.Status == status);
 
@@ -50,7 +50,7 @@ public sealed record CohortSummary(IReadOnlyList<SlideOutcome> Outcomes, TimeSpa
 }
 
 /// <summary>Receives a cohort run's progress; calls come from the thread running the cohort.</summary>
-public interface ICohortObserver
+internal interface ICohortObserver
 {
     /// <summary><paramref name="position"/> counts from 1 over the <paramref name="count"/> slides of this run (shard).</summary>
     void SlideStarted(SlideJob job, int position, int count);
@@ -61,7 +61,7 @@ public interface ICohortObserver
 }
 
 /// <summary>Options of a cohort run besides the pipeline's.</summary>
-public sealed record CohortOptions
+internal sealed record CohortOptions
 {
     public required string OutDir { get; init; }
 
@@ -76,7 +76,7 @@ public sealed record CohortOptions
 /// skipped; each slide is taken under its lock; a failing slide is recorded in <c>failed/&lt;id&gt;.json</c> and the
 /// others continue; cancellation stops after cleaning up the slide in progress, and a rerun carries on from there.
 /// </summary>
-public sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, ICohortObserver? observer = null)
+internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, ICohortObserver? observer = null)
 {
     public CohortSummary Run(IReadOnlyList<SlideJob> jobs, CancellationToken cancellation = default)
     {
@@ -160,5 +160,5 @@ public sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, 
 }
 
 /// <summary><c>failed/&lt;id&gt;.json</c>: why a slide failed; removed when it later succeeds.</summary>
-public sealed record FailureRecord(string SlideId, string Path, double? SlideMpp, string Error, string ExceptionType, string? Details,
+internal sealed record FailureRecord(string SlideId, string Path, double? SlideMpp, string Error, string ExceptionType, string? Details,
     DateTimeOffset FailedUtc, string EngineVersion);

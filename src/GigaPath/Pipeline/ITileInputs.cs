@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>An ordered list of tiles to embed, read a batch at a time as normalised pixels.</summary>
-public interface ITileInputs
+internal interface ITileInputs
 {
     int Count { get; }
 

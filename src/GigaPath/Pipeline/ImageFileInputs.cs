@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.ExceptionServices;
 using System.Text.RegularExpressions;
 using GigaPath.Imaging;
 using GigaPath.Models.Tile;
@@ -11,7 +10,7 @@ namespace GigaPath.Pipeline;
 /// Tile images decoded and preprocessed exactly like the reference transform (resize, center crop, normalise with the
 /// model's mean/std). Folders are expanded to their image files in ordinal name order.
 /// </summary>
-public sealed partial class ImageFileInputs : ITileInputs
+internal sealed partial class ImageFileInputs : ITileInputs
 {
     /// <summary>Extensions picked up when a folder is given (a file named explicitly is decoded whatever its name).</summary>
     public static readonly IReadOnlyList<string> ImageExtensions = [".png", ".jpg", ".jpeg", ".tif", ".tiff"];
@@ -21,24 +20,15 @@ public sealed partial class ImageFileInputs : ITileInputs
     public IReadOnlyList<string> Files { get; }
     public int Count => Files.Count;
 
+    /// <param name="files">Image files, read in this order.</param>
+    /// <param name="config">The tile encoder's config: its preprocessing (size, mean, std) is used.</param>
     /// <param name="maxAspectRatio">Thinnest image accepted, see <see cref="TilePreprocessor.MaxAspectRatio"/>.</param>
     public ImageFileInputs(IReadOnlyList<string> files, TileEncoderConfig config, double maxAspectRatio = TilePreprocessor.DefaultMaxAspectRatio)
     {
         if (files.Count == 0)
             throw new GigaPathException("no input images");
         Files = files;
-        _preprocessor = PreprocessorFor(config).WithMaxAspectRatio(maxAspectRatio);
-    }
-
-    /// <summary>The transform Prov-GigaPath applies for <paramref name="config"/>: resize to img/0.875 (256 for 224), crop img.</summary>
-    public static TilePreprocessor PreprocessorFor(TileEncoderConfig config)
-    {
-        var mean = config.Mean.Select(v => (float)v).ToArray();
-        var std = config.Std.Select(v => (float)v).ToArray();
-        var d = TilePreprocessor.Default;
-        if (config.ImgSize == d.CropSize && mean.SequenceEqual(d.Mean) && std.SequenceEqual(d.Std))
-            return d;
-        return new TilePreprocessor((int)Math.Floor(config.ImgSize / 0.875), config.ImgSize, mean, std);
+        _preprocessor = config.CreatePreprocessor().WithMaxAspectRatio(maxAspectRatio);
     }
 
     /// <summary>Files stay as given; folders become their image files sorted by name (not recursive).</summary>
@@ -90,25 +80,5 @@ public sealed partial class ImageFileInputs : ITileInputs
     [GeneratedRegex(@"^(\d+)x_(\d+)y\.[A-Za-z]+$")]
     private static partial Regex CoordinateName();
 
-    public Tensor ReadBatch(int start, int count)
-    {
-        var tiles = new float[count][];
-        var errors = new Exception?[count];
-        // Decoding and resizing are independent per file; the model then uses all cores for the batch.
-        Parallel.For(0, count, i =>
-        {
-            try
-            {
-                tiles[i] = _preprocessor.PreprocessFile(Files[start + i]);
-            }
-            catch (Exception e)
-            {
-                errors[i] = e;
-            }
-        });
-        // Report the first bad file in input order, as a sequential loop would, not an AggregateException.
-        if (errors.FirstOrDefault(e => e is not null) is { } first)
-            ExceptionDispatchInfo.Throw(first);
-        return _preprocessor.ToBatch(tiles);
-    }
+    public Tensor ReadBatch(int start, int count) => _preprocessor.PreprocessFiles(Files, start, count);
 }

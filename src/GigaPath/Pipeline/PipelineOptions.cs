@@ -1,13 +1,14 @@
 using GigaPath.IO;
 using GigaPath.Slides;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Pipeline;
 
 /// <summary>One slide of a cohort: its id (names the outputs), its file, and its level-0 MPP when the user gives it.</summary>
-public sealed record SlideJob(string SlideId, string Path, double? SlideMpp = null);
+internal sealed record SlideJob(string SlideId, string Path, double? SlideMpp = null);
 
 /// <summary>How slides are turned into embeddings (see <see cref="SlidePipeline"/>).</summary>
-public sealed record PipelineOptions
+internal sealed record PipelineOptions
 {
     /// <summary>Tile size, resolution, tissue rule; <see cref="TilingOptions.SlideMpp"/> applies to slides whose job
     /// gives none.</summary>

@@ -9,7 +9,7 @@ namespace GigaPath.Pipeline;
 /// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file, read a batch
 /// at a time straight from the memory mapping.
 /// </summary>
-public sealed class PixelFileInputs : ITileInputs, IDisposable
+internal sealed class PixelFileInputs : ITileInputs, IDisposable
 {
     public const string TensorName = "pixel_values";
 

@@ -8,7 +8,7 @@ namespace GigaPath.Pipeline;
 /// releases it when its process dies however it dies: a killed run leaves no lock that blocks the next one. The
 /// file records the holder's host, PID and start time for people looking at a stuck cohort.
 /// </summary>
-public sealed class SlideLock : IDisposable
+internal sealed class SlideLock : IDisposable
 {
     private readonly FileStream _stream;
     private bool _released;

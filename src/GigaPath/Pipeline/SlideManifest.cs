@@ -8,7 +8,7 @@ namespace GigaPath.Pipeline;
 /// <c>&lt;slide&gt;.manifest.json</c>: provenance of one slide's outputs. It is written last, after every output is in
 /// place, so its presence (with matching settings and output sizes) is what marks the slide complete.
 /// </summary>
-public sealed record SlideManifest
+internal sealed record SlideManifest
 {
     public const int CurrentVersion = 1;
 
@@ -69,11 +69,11 @@ public sealed record SlideManifest
         TryRead(path) ?? throw new GigaPathException($"{path}: not a readable slide manifest (version {CurrentVersion})");
 }
 
-public sealed record EngineRecord(string Name, string Version,
+internal sealed record EngineRecord(string Name, string Version,
     [property: JsonPropertyName("torchsharp_version")] string TorchSharpVersion,
     [property: JsonPropertyName("openslide_version")] string? OpenSlideVersion);
 
-public sealed record SlideFileRecord
+internal sealed record SlideFileRecord
 {
     public required string Path { get; init; }
     public required long SizeBytes { get; init; }
@@ -87,7 +87,7 @@ public sealed record SlideFileRecord
     public double? ObjectivePower { get; init; }
 }
 
-public sealed record TilingRecord
+internal sealed record TilingRecord
 {
     public required double TargetMpp { get; init; }
     public required int TileSize { get; init; }
@@ -116,9 +116,9 @@ public sealed record TilingRecord
     public required string Coordinates { get; init; }
 }
 
-public sealed record ModelRecord(string? Source, string Sha256, string Config, [property: JsonPropertyName("dtype")] string DType, string Device);
+internal sealed record ModelRecord(string? Source, string Sha256, string Config, [property: JsonPropertyName("dtype")] string DType, string Device);
 
-public sealed record TimingRecord
+internal sealed record TimingRecord
 {
     public required double OpenAndPlanSeconds { get; init; }
 
@@ -155,12 +155,12 @@ public sealed record TimingRecord
     public required double TilesPerSecondTileEncoderOnly { get; init; }
 }
 
-public sealed record OutputRecord(string File, long SizeBytes, string Sha256);
+internal sealed record OutputRecord(string File, long SizeBytes, string Sha256);
 
-public sealed record SavedTilesRecord(string Folder, int Count, string NamePattern);
+internal sealed record SavedTilesRecord(string Folder, int Count, string NamePattern);
 
 /// <summary>Everything a slide's outputs depend on (besides the slide): compared to decide whether it is done.</summary>
-public sealed record RunSettings
+internal sealed record RunSettings
 {
     public required string TileModelSha256 { get; init; }
     public required string SlideModelSha256 { get; init; }

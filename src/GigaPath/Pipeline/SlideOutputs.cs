@@ -5,7 +5,7 @@ namespace GigaPath.Pipeline;
 /// <c>&lt;id&gt;.thumbnail.png</c>, <c>&lt;id&gt;.manifest.json</c> (written last), optional <c>&lt;id&gt;.tiles/</c>,
 /// plus the bookkeeping files <c>failed/&lt;id&gt;.json</c> and <c>.locks/&lt;id&gt;.lock</c>.
 /// </summary>
-public sealed class SlideOutputs
+internal sealed class SlideOutputs
 {
     public const string FailedFolder = "failed";
     public const string LockFolder = ".locks";
@@ -54,7 +54,7 @@ public sealed class SlideOutputs
     }
 
     /// <summary>
-    /// Deletes temporary files an interrupted writer of this slide left behind (<see cref="Weights.AtomicFile"/> names
+    /// Deletes temporary files an interrupted writer of this slide left behind (<see cref="AtomicFile"/> names
     /// them <c>.&lt;file&gt;.&lt;pid&gt;.&lt;guid&gt;.tmp</c>). Call only while holding the slide's lock: then nobody else
     /// is writing them.
     /// </summary>
@@ -101,7 +101,7 @@ public sealed class SlideOutputs
 }
 
 /// <summary>Slide ids name output files, so they must be plain file names.</summary>
-public static class SlideIds
+internal static class SlideIds
 {
     public static void Check(string id, string what)
     {

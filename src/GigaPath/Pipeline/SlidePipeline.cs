@@ -14,14 +14,14 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>The tile embeddings of a slide's tiles, in tile order, and how long it took to get them.</summary>
-public sealed record StreamedTileEmbeddings(float[] Features, int Count, int Dim, TimeSpan Wall, TimeSpan Encoder, TimeSpan Read, TimeSpan Waiting);
+internal sealed record StreamedTileEmbeddings(float[] Features, int Count, int Dim, TimeSpan Wall, TimeSpan Encoder, TimeSpan Read, TimeSpan Waiting);
 
 /// <summary>
 /// Slide file → tile embeddings → slide embeddings, streaming: tiles are read and preprocessed by several reader tasks
 /// while the tile encoder runs on batches, and nothing is written per tile unless asked. Outputs (see
 /// <see cref="SlideOutputs"/>) are each written atomically and the manifest last.
 /// </summary>
-public sealed class SlidePipeline
+internal sealed class SlidePipeline
 {
     /// <summary>Documented in every manifest and in the HDF5 attributes.</summary>
     public const string CoordinateContract =
@@ -45,7 +45,7 @@ public sealed class SlidePipeline
                 $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.EmbedDim}-wide ones; use a matching model pair");
         _tileEncoder = tileEncoder;
         _slideEncoder = slideEncoder;
-        _preprocessor = ImageFileInputs.PreprocessorFor(tileEncoder.Config);
+        _preprocessor = tileEncoder.Preprocessor;
         Options = options;
     }
 
@@ -57,7 +57,7 @@ public sealed class SlidePipeline
         {
             TileModelSha256 = _tileEncoder.WeightsSha256,
             SlideModelSha256 = _slideEncoder.WeightsSha256,
-            TileDType = DeviceSelection.Name(_tileEncoder.DType),
+            TileDType = DeviceSelection.Name(_tileEncoder.Options.DType),
             SlideDType = DeviceSelection.Name(_slideEncoder.Options.DType),
             TargetMpp = t.TargetMpp,
             TileSize = t.TileSize,
@@ -66,7 +66,7 @@ public sealed class SlidePipeline
             TissueMethod = TissueName(t.TissueMethod),
             MinTissueFraction = t.MinTissueFraction,
             MaskMpp = t.MaskMpp,
-            Pool = SlideEmbeddingFile.Name(Options.Pooling),
+            Pool = SlidePoolingNames.Name(Options.Pooling),
             AllLayers = Options.AllLayers,
             MaxTiles = Options.MaxTiles,
             SaveTiles = Options.SaveTiles,
@@ -129,7 +129,7 @@ public sealed class SlidePipeline
                 Slide = SlideRecord(job, slide, slideSha),
                 Tiling = TilingRecord(plan, tiles.Count),
                 TileModel = new ModelRecord(_tileEncoder.Source is { } s ? Path.GetFullPath(s) : null, _tileEncoder.WeightsSha256,
-                    _tileEncoder.Config.Describe(), DeviceSelection.Name(_tileEncoder.DType), _tileEncoder.Device.ToString()),
+                    _tileEncoder.Config.Describe(), DeviceSelection.Name(_tileEncoder.Options.DType), _tileEncoder.Options.Device.ToString()),
                 SlideModel = new ModelRecord(_slideEncoder.WeightsPath, _slideEncoder.WeightsSha256, _slideEncoder.Config.ToString(),
                     DeviceSelection.Name(_slideEncoder.Options.DType), _slideEncoder.Options.Device.ToString()),
                 Settings = SettingsFor(job),
@@ -194,12 +194,12 @@ public sealed class SlidePipeline
     }
 
     /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>
-    private SlideEncoding EncodeSlide(StreamedTileEmbeddings embedded, IReadOnlyList<TileLocation> tiles)
+    private SlideEmbeddings EncodeSlide(StreamedTileEmbeddings embedded, IReadOnlyList<TileLocation> tiles)
     {
         // No dispose scope here: the encoding's tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(embedded.Features, [embedded.Count, embedded.Dim]);
         using var coords = torch.tensor(TilingCoords(tiles).Select(v => (long)v).ToArray(), [tiles.Count, 2], ScalarType.Int64);
-        return _slideEncoder.Encode(x, coords, Options.AllLayers);
+        return _slideEncoder.Embed(x, coords, Options.AllLayers);
     }
 
     public static double[] Level0Coords(IReadOnlyList<TileLocation> tiles) =>

@@ -7,16 +7,16 @@ using GigaPath.Weights;
 namespace GigaPath.Pipeline;
 
 /// <summary>One planned tile as listed in <c>&lt;id&gt;.plan.json</c>.</summary>
-public sealed record PlannedTile(int Index, long X, long Y, int TilingX, int TilingY, int GridX, int GridY, float TissueFraction);
+internal sealed record PlannedTile(int Index, long X, long Y, int TilingX, int TilingY, int GridX, int GridY, float TissueFraction);
 
 /// <summary><c>&lt;id&gt;.plan.json</c>: the tiling of one slide, without any model.</summary>
-public sealed record TilingPlanFile(string SlideId, string SlidePath, TilingRecord Tiling, IReadOnlyList<PlannedTile> Tiles);
+internal sealed record TilingPlanFile(string SlideId, string SlidePath, TilingRecord Tiling, IReadOnlyList<PlannedTile> Tiles);
 
 /// <summary>
 /// Tiling without a model (<c>gigapath tile</c>): the plan as JSON, the thumbnail with the tissue mask and kept tiles,
 /// and optionally every tile as a PNG named like the reference tiler's.
 /// </summary>
-public static class SlideTiling
+internal static class SlideTiling
 {
     public const string TileNamePattern = "{x:05d}x_{y:05d}y.png (level-0 x, y)";
 

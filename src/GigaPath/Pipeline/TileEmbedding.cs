@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>Progress of a tile embedding run: tiles done out of the total, and the time spent so far.</summary>
-public readonly record struct TileProgress(int Done, int Total, TimeSpan Elapsed)
+internal readonly record struct TileProgress(int Done, int Total, TimeSpan Elapsed)
 {
     public double TilesPerSecond => Elapsed.TotalSeconds > 0 ? Done / Elapsed.TotalSeconds : 0;
 }
@@ -18,7 +18,7 @@ public readonly record struct TileProgress(int Done, int Total, TimeSpan Elapsed
 /// Embeds a list of tiles in batches and collects the results in input order. The next batch is read (decoded and
 /// preprocessed) while the current one runs through the model. Results do not depend on the batch size.
 /// </summary>
-public static class TileEmbedding
+internal static class TileEmbedding
 {
     /// <summary>
     /// Loads the model, embeds every tile of <paramref name="request"/> and writes the output file. Inputs are checked
@@ -121,8 +121,8 @@ public static class TileEmbedding
             ["format"] = "pt",
             ["model_config"] = encoder.Config.Describe(),
             ["model_sha256"] = encoder.WeightsSha256,
-            ["dtype"] = DeviceSelection.Name(encoder.DType),
-            ["device"] = encoder.Device.ToString(),
+            ["dtype"] = DeviceSelection.Name(encoder.Options.DType),
+            ["device"] = encoder.Options.Device.ToString(),
             ["engine"] = EngineInfo.Name,
             ["engine_version"] = EngineInfo.Version,
             ["torchsharp_version"] = EngineInfo.TorchSharpVersion,

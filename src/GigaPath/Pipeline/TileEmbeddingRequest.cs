@@ -1,9 +1,10 @@
 using GigaPath.Models.Tile;
+using GigaPath.Models;
 
 namespace GigaPath.Pipeline;
 
 /// <summary>One <c>embed-tiles</c> run: a model, tiles (image files/folders or a pixel file) and an output file.</summary>
-public sealed record TileEmbeddingRequest
+internal sealed record TileEmbeddingRequest
 {
     public required string ModelDir { get; init; }
     public required string OutputPath { get; init; }
@@ -19,8 +20,8 @@ public sealed record TileEmbeddingRequest
 
     public int BatchSize { get; init; } = 16;
     public bool Tokens { get; init; }
-    public TileEncoderOptions Encoder { get; init; } = new();
+    public EncoderOptions Encoder { get; init; } = new();
 }
 
 /// <summary>What a <see cref="TileEmbeddingRequest"/> produced.</summary>
-public sealed record TileEmbeddingSummary(string OutputPath, long Tiles, long Dim, bool HasCoords, bool HasTokens, TimeSpan Elapsed);
+internal sealed record TileEmbeddingSummary(string OutputPath, long Tiles, long Dim, bool HasCoords, bool HasTokens, TimeSpan Elapsed);

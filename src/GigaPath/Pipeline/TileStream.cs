@@ -5,7 +5,7 @@ using System.Threading.Channels;
 namespace GigaPath.Pipeline;
 
 /// <summary>A batch of consecutive tiles [Start, Start + Tiles.Length), each already preprocessed.</summary>
-public sealed record TileBatch(int Start, float[][] Tiles)
+internal sealed record TileBatch(int Start, float[][] Tiles)
 {
     public int Count => Tiles.Length;
 }
@@ -15,7 +15,7 @@ public sealed record TileBatch(int Start, float[][] Tiles)
 /// channel, so readers run at most <c>queueBatches</c> batches ahead of the consumer and memory stays bounded
 /// however large the slide. The consumer (the tile encoder) pulls with <see cref="Next"/> on its own thread.
 /// </summary>
-public sealed class TileStream : IDisposable
+internal sealed class TileStream : IDisposable
 {
     private sealed class Slot(int start, int count)
     {
@@ -49,6 +49,7 @@ public sealed class TileStream : IDisposable
     /// <param name="read">Reads and preprocesses one tile; called concurrently from the reader tasks.</param>
     /// <param name="batchSize">Tiles per batch (the last one may be shorter).</param>
     /// <param name="readers">Reader tasks.</param>
+    /// <param name="cancellation">Stops the readers.</param>
     /// <param name="queueBatches">Batches that may wait, complete or in progress, ahead of the consumer.</param>
     public TileStream(int count, Func<int, float[]> read, int batchSize, int readers, int queueBatches, CancellationToken cancellation = default)
     {

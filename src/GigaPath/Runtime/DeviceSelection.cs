@@ -6,6 +6,7 @@ namespace GigaPath.Runtime;
 /// <summary>Parses the user's --device/--dtype choices into TorchSharp values, with errors that say what is available.</summary>
 public static class DeviceSelection
 {
+    /// <summary>"cpu" (default for null), "cuda" or "cuda:N" as a TorchSharp device; a <see cref="GigaPathException"/> says when CUDA is not available in this build or on this machine.</summary>
     public static Device ParseDevice(string? name)
     {
         switch ((name ?? "cpu").Trim().ToLowerInvariant())
@@ -22,9 +23,13 @@ public static class DeviceSelection
         }
     }
 
+    /// <summary>The dtypes the encoders run in: float32, bfloat16 and float16 (CUDA only).</summary>
+    public static IReadOnlyList<ScalarType> SupportedDTypes { get; } = [ScalarType.Float32, ScalarType.BFloat16, ScalarType.Float16];
+
     /// <summary>
-    /// Reads a dtype name. "auto" is the fastest dtype <paramref name="device"/> (default cpu) runs well: bfloat16 on
-    /// CUDA and on CPUs with bfloat16 matrix hardware (AVX512_BF16, AMX), float32 elsewhere.
+    /// Reads a dtype name: "float32" (default for null; also fp32, f32), "bfloat16" (bf16), "float16" (fp16, f16,
+    /// half), or "auto": the fastest dtype <paramref name="device"/> (default cpu) runs well — bfloat16 on CUDA and on
+    /// CPUs with bfloat16 matrix hardware (AVX512_BF16, AMX), float32 elsewhere.
     /// </summary>
     public static ScalarType ParseDType(string? name, Device? device = null) => (name ?? "float32").Trim().ToLowerInvariant() switch
     {
@@ -42,6 +47,10 @@ public static class DeviceSelection
     /// </summary>
     public static void EnsureSupported(Device device, ScalarType dtype, bool allowSlowDType = false)
     {
+        if (device is null)
+            throw new GigaPathException("no device given (use torch.CPU, or a CUDA device on a CUDA build)");
+        if (!SupportedDTypes.Contains(dtype))
+            throw new GigaPathException($"dtype {dtype} is not supported (use float32, bfloat16 or float16)");
         if (device.type == DeviceType.CUDA && !cuda.is_available())
             throw new GigaPathException($"device {device} requested but CUDA is not available (this build uses TorchBackend={BuildBackend}, or no GPU is visible)");
         if (device.type is not (DeviceType.CPU or DeviceType.CUDA))
@@ -52,6 +61,7 @@ public static class DeviceSelection
             throw new GigaPathException(refusal);
     }
 
+    /// <summary>The lower-case name of <paramref name="dtype"/> as written in output metadata ("float32", "bfloat16", "float16").</summary>
     public static string Name(ScalarType dtype) => dtype switch
     {
         ScalarType.Float32 => "float32",
@@ -60,6 +70,7 @@ public static class DeviceSelection
         _ => dtype.ToString().ToLowerInvariant(),
     };
 
+    /// <summary>The TorchSharp backend this library was built with: "cpu" or "cuda".</summary>
     public static string BuildBackend =>
         typeof(DeviceSelection).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
             .OfType<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TorchBackend")?.Value ?? "cpu";

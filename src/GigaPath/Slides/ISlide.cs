@@ -6,7 +6,7 @@ namespace GigaPath.Slides;
 /// A whole-slide image as a pyramid of levels. Level 0 is the full resolution; coordinates passed to
 /// <see cref="ReadRegion"/> are level-0 pixels, sizes are pixels of the level read. Reads are thread-safe.
 /// </summary>
-public interface ISlide : IDisposable
+internal interface ISlide : IDisposable
 {
     string Path { get; }
 

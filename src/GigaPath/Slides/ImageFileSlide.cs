@@ -6,7 +6,7 @@ namespace GigaPath.Slides;
 /// A plain image (PNG, JPEG, TIFF: a tissue-microarray core, an exported region) used as a one-level slide. Image
 /// files carry no trustworthy resolution, so the micrometres per pixel must come from the user.
 /// </summary>
-public sealed class ImageFileSlide : ISlide
+internal sealed class ImageFileSlide : ISlide
 {
     private readonly RgbImage _image;
 

@@ -10,7 +10,7 @@ namespace GigaPath.Slides;
 /// TIFF). OpenSlide reports an error once and then refuses every later call on the handle, so the error is checked
 /// after open and after every read and turned into a <see cref="GigaPathException"/> naming the file.
 /// </summary>
-public sealed unsafe class OpenSlideSlide : ISlide
+internal sealed unsafe class OpenSlideSlide : ISlide
 {
     /// <summary>Regions are read in squares of at most this many pixels a side: the same split OpenSlide makes
     /// internally (so the pixels are identical to one big read) while bounding the 4-byte-per-pixel buffer.</summary>

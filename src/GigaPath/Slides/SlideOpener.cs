@@ -1,7 +1,7 @@
 namespace GigaPath.Slides;
 
 /// <summary>Opens any slide path: an OpenSlide format, or a plain image when the user gives its resolution.</summary>
-public static class SlideOpener
+internal static class SlideOpener
 {
     /// <summary>
     /// Opens <paramref name="path"/>. Files OpenSlide recognises open as <see cref="OpenSlideSlide"/> (their MPP

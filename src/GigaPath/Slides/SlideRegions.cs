@@ -4,7 +4,7 @@ namespace GigaPath.Slides;
 
 /// <summary>Reading helpers shared by every <see cref="ISlide"/>: size checks, level choice, whole-level scans and
 /// thumbnails.</summary>
-public static class SlideRegions
+internal static class SlideRegions
 {
     /// <summary>Largest region read in one piece: its RGB bytes must fit one .NET array.</summary>
     public const long MaxRegionPixels = 512L * 1024 * 1024;

@@ -1,7 +1,7 @@
 namespace GigaPath.Slides;
 
 /// <summary>How tissue is told from background on the low-resolution scan.</summary>
-public enum TissueMethod
+internal enum TissueMethod
 {
     /// <summary>Prov-GigaPath's rule: Otsu threshold on luminance (mean of R, G, B); foreground is the darker class.</summary>
     LuminanceOtsu,
@@ -15,7 +15,7 @@ public enum TissueMethod
 }
 
 /// <summary>What to tile: tile size and resolution, resolution source, tissue rule, grid limit.</summary>
-public sealed record TilingOptions
+internal sealed record TilingOptions
 {
     /// <summary>Tile side in pixels at <see cref="TargetMpp"/> (Prov-GigaPath: 256).</summary>
     public int TileSize { get; init; } = 256;

@@ -6,18 +6,18 @@ namespace GigaPath.Slides;
 /// the tiling resolution, grid index × tile size, so neighbours are exactly one tile size apart: these are the
 /// coordinates Prov-GigaPath's slide encoder expects (its maintainers, prov-gigapath issue #116).
 /// </summary>
-public sealed record TileLocation(
+internal sealed record TileLocation(
     int Index, long Level0X, long Level0Y, int GridX, int GridY, int TilingX, int TilingY, float TissueFraction);
 
 /// <summary>Where the slide's resolution came from.</summary>
-public enum MppSource { Metadata, Override }
+internal enum MppSource { Metadata, Override }
 
 /// <summary>
 /// How one slide is read into tiles: the level read, the size read there (<see cref="ReadSize"/>, resampled to
 /// <see cref="TileSize"/> when <see cref="Resampled"/>), the grid and the kept tiles in row-major order (y, then x).
 /// Only whole tiles are planned: a partial column or row at the right or bottom edge is skipped.
 /// </summary>
-public sealed record TilingPlan
+internal sealed record TilingPlan
 {
     public required string SlidePath { get; init; }
 

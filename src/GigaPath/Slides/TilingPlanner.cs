@@ -7,7 +7,7 @@ namespace GigaPath.Slides;
 /// Plans a slide's tiles: resolves its resolution, picks the pyramid level to read, lays the grid at the target
 /// resolution and keeps the tiles with tissue. <see cref="ReadTile"/> then reads any planned tile, from any thread.
 /// </summary>
-public static class TilingPlanner
+internal static class TilingPlanner
 {
     public static TilingPlan Plan(ISlide slide, TilingOptions options)
     {

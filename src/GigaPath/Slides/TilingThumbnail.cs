@@ -8,7 +8,7 @@ namespace GigaPath.Slides;
 /// A picture of a tiling plan for a person to check: the slide's thumbnail, mask cells tinted green in proportion to
 /// their tissue fraction, and every kept tile outlined in blue.
 /// </summary>
-public static class TilingThumbnail
+internal static class TilingThumbnail
 {
     private static readonly SKColor Tint = new(0, 200, 60);
     private static readonly SKColor Outline = new(20, 60, 230);

@@ -7,7 +7,7 @@ namespace GigaPath.Slides;
 /// level (luminance or saturation), then each mask cell counts its foreground pixels. Two passes over the level keep
 /// memory bounded on slides whose coarsest level is still large.
 /// </summary>
-public static class TissueDetector
+internal static class TissueDetector
 {
     /// <summary>
     /// Least distance, on the 0–255 scale, between the means of Otsu's two classes for the split to mean tissue

@@ -6,7 +6,7 @@ namespace GigaPath.Slides;
 /// Tissue on a coarse grid of cells aligned with the tile grid: <see cref="CellsPerTile"/> × <see cref="CellsPerTile"/>
 /// cells make one tile, cell (0, 0) starts at level-0 (0, 0), and the grid covers the whole slide (edges included).
 /// </summary>
-public sealed record TissueMask
+internal sealed record TissueMask
 {
     public required int CellsX { get; init; }
     public required int CellsY { get; init; }

@@ -1,7 +1,7 @@
 namespace GigaPath.Training;
 
 /// <summary>Per-class loss weights: "balanced" gives class c the weight n / (C · n_c) (scikit-learn's meaning), "none" 1.</summary>
-public static class ClassWeights
+internal static class ClassWeights
 {
     public static double[] Compute(IEnumerable<int> labels, int classCount, string mode)
     {

@@ -1,7 +1,7 @@
 namespace GigaPath.Training;
 
 /// <summary>The metrics reported for one set of predictions (a test fold, or all out-of-fold predictions pooled).</summary>
-public sealed record ClassificationMetrics(
+internal sealed record ClassificationMetrics(
     double Auroc, double BalancedAccuracy, double WeightedF1, double Accuracy, double? QuadraticKappa, long[][] ConfusionMatrix)
 {
     public static ClassificationMetrics Compute(IReadOnlyList<int> labels, IReadOnlyList<double[]> probabilities, int classCount, bool graded)

@@ -1,13 +1,13 @@
 namespace GigaPath.Training;
 
 /// <summary>A labelled slide whose feature file was found and whose header was checked.</summary>
-public sealed record CohortSlide(LabelRow Row, FeatureFileInfo File);
+internal sealed record CohortSlide(LabelRow Row, FeatureFileInfo File);
 
 /// <summary>
 /// A labels CSV joined with a folder of feature files, checked before any training starts: every listed slide has a
 /// file, every file has the same feature width. Tile features are read lazily and kept in memory up to a budget.
 /// </summary>
-public sealed class Cohort
+internal sealed class Cohort
 {
     private readonly Dictionary<int, SlideBag> _cache = new();
     private long _cachedBytes;

@@ -8,7 +8,7 @@ namespace GigaPath.Training;
 /// per slide (inference path) and its per-tile outputs (<c>tile_embeddings_ctx</c>) replace the bag's stored ones,
 /// so training and prediction see the same encoder. The encoder's weights hash is recorded with the head.
 /// </summary>
-public sealed class ContextualTiles : IDisposable
+internal sealed class ContextualTiles : IDisposable
 {
     private readonly SlideEncoder _encoder;
 
@@ -22,6 +22,7 @@ public sealed class ContextualTiles : IDisposable
         Source = source;
     }
 
+    /// <param name="slideModel">Slide-encoder folder or weight file.</param>
     /// <param name="expectedSha256">When given, the weights must hash to it (the encoder a head was trained with).</param>
     public static ContextualTiles Load(string slideModel, string? expectedSha256 = null)
     {
@@ -40,7 +41,7 @@ public sealed class ContextualTiles : IDisposable
             throw new GigaPathException($"{bag.Path}: tile features are {bag.Dim} wide but the slide encoder {Source} takes {Config.InChans}");
         var coords = bag.RequireEncoderCoords().Select(v => (double)v).ToArray();
         var tiles = new TileFeatures(bag.Features, bag.Count, bag.Dim, null, new Dictionary<string, object>(), bag.Path) { TilingCoords = coords };
-        using var encoding = _encoder.Encode(tiles);
+        using var encoding = _encoder.Embed(tiles);
         var contextual = encoding.TileEmbeddingsCtx.contiguous().data<float>().ToArray();
         return bag with { Contextual = contextual, ContextualDim = Config.EmbedDim };
     }

@@ -5,14 +5,14 @@ using TorchSharp;
 namespace GigaPath.Training;
 
 /// <summary>Inputs of one <c>gigapath finetune</c> run.</summary>
-public sealed record CrossValidationRequest(string LabelsPath, string FeaturesDirectory, string OutputDirectory, TrainingOptions Options, string? SlideModel = null);
+internal sealed record CrossValidationRequest(string LabelsPath, string FeaturesDirectory, string OutputDirectory, TrainingOptions Options, string? SlideModel = null);
 
 /// <summary>
 /// k-fold cross-validation of one head: loads and checks the cohort, plans the folds (all before any training), trains
 /// one head per fold, scores its test fold, saves <c>fold_k/head.safetensors</c> + <c>head.json</c>, and writes the
 /// report. Same inputs and seed give the same numbers.
 /// </summary>
-public static class CrossValidation
+internal static class CrossValidation
 {
     public static CrossValidationReport Run(CrossValidationRequest request, TextWriter? log = null)
     {

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace GigaPath.Training;
 
-public sealed record MeanStd(double Mean, double Std)
+internal sealed record MeanStd(double Mean, double Std)
 {
     public static MeanStd Of(IEnumerable<double> values)
     {
@@ -13,9 +13,9 @@ public sealed record MeanStd(double Mean, double Std)
 }
 
 /// <summary>One slide's out-of-fold prediction.</summary>
-public sealed record OutOfFoldPrediction(string SlideId, int Fold, string Label, int ClassIndex, int Predicted, double[] Probabilities);
+internal sealed record OutOfFoldPrediction(string SlideId, int Fold, string Label, int ClassIndex, int Predicted, double[] Probabilities);
 
-public sealed record FoldReport(
+internal sealed record FoldReport(
     int Fold, int NTrain, int NValidation, int NTest,
     double Auroc, double BalancedAccuracy, double WeightedF1, double Accuracy, double? QuadraticKappa, long[][] ConfusionMatrix,
     int SelectedEpoch, string Selection, int EpochsTrained, string Checkpoint, IReadOnlyList<EpochRecord> History);
@@ -24,7 +24,7 @@ public sealed record FoldReport(
 /// What <c>gigapath finetune</c> writes to <c>report.json</c>: mean and (population) standard deviation over folds of
 /// each metric, the pooled out-of-fold metrics, and every fold's numbers, history and checkpoint.
 /// </summary>
-public sealed record CrossValidationReport(
+internal sealed record CrossValidationReport(
     string Task, string Head, IReadOnlyList<string> Classes, bool Graded, int Slides, int Seed,
     MeanStd Auroc, MeanStd BalancedAccuracy, MeanStd WeightedF1, MeanStd Accuracy, MeanStd? QuadraticKappa,
     ClassificationMetrics Pooled, IReadOnlyList<FoldReport> Folds, IReadOnlyDictionary<string, string> Options, string Engine)

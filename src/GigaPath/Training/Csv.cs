@@ -4,7 +4,7 @@ using System.Text;
 namespace GigaPath.Training;
 
 /// <summary>Minimal RFC 4180 CSV: comma separated, fields optionally double-quoted with "" as an escaped quote.</summary>
-public static class Csv
+internal static class Csv
 {
     /// <summary>Splits one line into fields; <paramref name="where"/> names the file and line for errors.</summary>
     public static List<string> ParseLine(string line, string where)

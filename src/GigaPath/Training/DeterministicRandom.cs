@@ -4,7 +4,7 @@ namespace GigaPath.Training;
 /// SplitMix64: a tiny generator whose sequence is fixed by its seed on every platform and .NET version (System.Random's
 /// algorithm is not a documented contract), used for fold assignment and data order.
 /// </summary>
-public sealed class DeterministicRandom
+internal sealed class DeterministicRandom
 {
     private ulong _state;
 

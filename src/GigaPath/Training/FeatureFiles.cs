@@ -1,3 +1,4 @@
+using GigaPath.Models.Slide;
 using GigaPath.IO;
 using GigaPath.Weights;
 using PureHDF;
@@ -5,7 +6,7 @@ using PureHDF;
 namespace GigaPath.Training;
 
 /// <summary>Shape facts of one feature file, read from its header without loading the data.</summary>
-public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? SlideEmbeddingDim, int? ContextualDim = null);
+internal sealed record FeatureFileInfo(string Path, int Count, int Dim, int? SlideEmbeddingDim, int? ContextualDim = null);
 
 /// <summary>
 /// Finds and reads per-slide feature files as the pipeline writes them (<see cref="TileFeatureFile"/>):
@@ -14,7 +15,7 @@ public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? Slide
 /// The slide embedding the linear probe prefers is a <c>slide_embedding</c> tensor ([D] or [1, D]) in the feature file
 /// itself or in the pipeline's <c>&lt;slide_id&gt;.slide.safetensors</c> next to it.
 /// </summary>
-public static class FeatureFiles
+internal static class FeatureFiles
 {
     public static readonly string[] Extensions = [".safetensors", ".h5", ".pt"];
     public const string SlideEmbeddingKey = "slide_embedding";

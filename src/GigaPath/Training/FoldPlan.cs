@@ -1,14 +1,14 @@
 namespace GigaPath.Training;
 
 /// <summary>One cross-validation fold: indices (into the cohort) used to fit, to select the epoch, and to test.</summary>
-public sealed record Fold(int Index, int[] Train, int[] Validation, int[] Test);
+internal sealed record Fold(int Index, int[] Train, int[] Validation, int[] Test);
 
 /// <summary>
 /// Splits a cohort into k folds. With a <c>fold</c> column the test folds are the user's; otherwise they are stratified:
 /// each class's slides are shuffled (seeded) and dealt round-robin, continuing where the previous class stopped, so fold
 /// sizes differ by at most one. A stratified validation subset is then taken from each fold's training part.
 /// </summary>
-public static class FoldPlan
+internal static class FoldPlan
 {
     public static int[] AssignTestFolds(IReadOnlyList<int> classes, int folds, int seed)
     {

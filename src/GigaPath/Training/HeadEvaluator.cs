@@ -5,10 +5,10 @@ using static TorchSharp.torch;
 namespace GigaPath.Training;
 
 /// <summary>A head's prediction for one slide: class probabilities and, for attention pooling, per-tile attention.</summary>
-public sealed record SlidePrediction(string SlideId, double[] Probabilities, float[]? Attention, float[]? AttentionScores);
+internal sealed record SlidePrediction(string SlideId, double[] Probabilities, float[]? Attention, float[]? AttentionScores);
 
 /// <summary>Inference with a trained head: evaluation mode, no gradients, all tiles in stored order.</summary>
-public static class HeadEvaluator
+internal static class HeadEvaluator
 {
     public static SlidePrediction Predict(SlideHead head, SlideBag bag, Device device, ScalarType dtype)
     {

@@ -4,7 +4,7 @@ using GigaPath.Models.Slide;
 namespace GigaPath.Training;
 
 /// <summary>Derives a head's configuration from the cohort and the options, and how to build its initial weights.</summary>
-public static class HeadSetup
+internal static class HeadSetup
 {
     /// <summary>
     /// For attention pooling over contextual tile embeddings computed here, <paramref name="contextual"/> receives the

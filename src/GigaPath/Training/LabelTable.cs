@@ -3,7 +3,7 @@ using System.Globalization;
 namespace GigaPath.Training;
 
 /// <summary>One labelled slide: its id (the feature file's base name), its label text and class index, and an optional fold.</summary>
-public sealed record LabelRow(string SlideId, string Label, int ClassIndex, int? Fold, int LineNumber);
+internal sealed record LabelRow(string SlideId, string Label, int ClassIndex, int? Fold, int LineNumber);
 
 /// <summary>
 /// The labels CSV of a task: columns <c>slide_id</c> and <c>label</c> (any order, other columns ignored) and optionally
@@ -11,7 +11,7 @@ public sealed record LabelRow(string SlideId, string Label, int ClassIndex, int?
 /// an integer (then the task counts as graded: ISUP grade, stage) and alphabetically otherwise, unless an explicit order
 /// is given.
 /// </summary>
-public sealed class LabelTable
+internal sealed class LabelTable
 {
     public string Path { get; }
     public IReadOnlyList<LabelRow> Rows { get; }

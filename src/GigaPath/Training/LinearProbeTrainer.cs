@@ -9,7 +9,7 @@ namespace GigaPath.Training;
 /// no epoch to select). Objective: class-weighted mean cross-entropy + ||W||² / (2 C n), the bias unpenalised — the
 /// objective of scikit-learn's multinomial <c>LogisticRegression(C)</c> divided by C·n. Runs in float32 (tiny).
 /// </summary>
-public sealed class LinearProbeTrainer : IHeadTrainer
+internal sealed class LinearProbeTrainer : IHeadTrainer
 {
     public TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log)
     {

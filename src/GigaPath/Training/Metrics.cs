@@ -6,7 +6,7 @@ namespace GigaPath.Training;
 /// and <c>cohen_kappa_score(weights="quadratic")</c>), so numbers are comparable with published results.
 /// Labels are class indices 0..C-1; probabilities are rows of C values.
 /// </summary>
-public static class Metrics
+internal static class Metrics
 {
     /// <summary>
     /// Area under the ROC curve for a binary problem. Scores are sorted once and tied scores form one ROC point, so the

@@ -9,8 +9,16 @@ using static TorchSharp.torch;
 namespace GigaPath.Training;
 
 /// <summary>Inputs of <c>gigapath predict</c>.</summary>
+/// <param name="Head">The trained head file.</param>
+/// <param name="Inputs">Tile-feature files or folders.</param>
+/// <param name="OutputCsv">Where predictions are written.</param>
+/// <param name="AttentionDirectory">Where per-tile attention is written, if anywhere.</param>
+/// <param name="AttentionFormat">csv or safetensors.</param>
+/// <param name="Device">Device name (cpu, cuda, cuda:N).</param>
+/// <param name="DType">Dtype name.</param>
+/// <param name="Level0TileSize">The tile width in level-0 pixels when the feature files do not say.</param>
 /// <param name="SlideModel">Where the slide encoder is now, for a contextual head whose recorded encoder path moved (its hash must match).</param>
-public sealed record PredictionRequest(
+internal sealed record PredictionRequest(
     string Head, IReadOnlyList<string> Inputs, string OutputCsv,
     string? AttentionDirectory = null, string AttentionFormat = "csv", string Device = "cpu", string DType = "float32", string? SlideModel = null,
     double? Level0TileSize = null);
@@ -20,7 +28,7 @@ public sealed record PredictionRequest(
 /// column per class) and, for attention pooling, one file per slide with each tile's coordinates, softmax attention
 /// and raw attention score. Every input is checked against the head before the first slide is scored.
 /// </summary>
-public static class Predictor
+internal static class Predictor
 {
     public static IReadOnlyList<SlidePrediction> Run(PredictionRequest request, TextWriter? log = null)
     {

@@ -5,7 +5,7 @@ using GigaPath.Weights;
 namespace GigaPath.Training;
 
 /// <summary>Writes a cross-validation run's outputs: report.json, report.md, predictions.csv and fold_k/report.md.</summary>
-public static class ReportWriter
+internal static class ReportWriter
 {
     public static void WriteAll(CrossValidationReport report, string outDir)
     {

@@ -15,7 +15,7 @@ namespace GigaPath.Training;
 /// (highest validation AUROC, ties to the lower loss) are kept and training stops after <c>patience</c> epochs without
 /// improvement. A partial accumulation at the end of an epoch is applied rather than carried over.
 /// </summary>
-public sealed class SequenceHeadTrainer : IHeadTrainer
+internal sealed class SequenceHeadTrainer : IHeadTrainer
 {
     public TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log)
     {

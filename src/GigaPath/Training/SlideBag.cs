@@ -6,7 +6,7 @@ namespace GigaPath.Training;
 /// none), <see cref="SlideEmbedding"/> is a stored slide-level vector when there is one, and
 /// <see cref="Contextual"/> the slide encoder's contextualised tile embeddings [Count, ContextualDim] when stored or computed.
 /// </summary>
-public sealed record SlideBag(string SlideId, string Path, float[] Features, int Count, int Dim, float[]? Coords, float[]? SlideEmbedding)
+internal sealed record SlideBag(string SlideId, string Path, float[] Features, int Count, int Dim, float[]? Coords, float[]? SlideEmbedding)
 {
     public float[]? Contextual { get; init; }
     public int ContextualDim { get; init; }

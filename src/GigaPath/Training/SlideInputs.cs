@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace GigaPath.Training;
 
 /// <summary>Turns a <see cref="SlideBag"/> into the tensors a head reads.</summary>
-public static class SlideInputs
+internal static class SlideInputs
 {
     /// <summary>
     /// Tile features [N', D] in <paramref name="dtype"/> and coordinates [N', 2] (float32) for the sequence heads, or the

@@ -7,7 +7,7 @@ namespace GigaPath.Training;
 /// small YAML subset: one <c>key: value</c> per line, '#' comments, blank lines, values optionally quoted, lists inline
 /// as <c>[a, b, c]</c>. Nesting, multi-line values and anchors are rejected rather than misread.
 /// </summary>
-public static class TaskConfigFile
+internal static class TaskConfigFile
 {
     public static List<(string Key, string Value, string Where)> Read(string path)
     {

@@ -3,16 +3,16 @@ using GigaPath.Models.Heads;
 namespace GigaPath.Training;
 
 /// <summary>One epoch's numbers (the linear probe has one "epoch": its full-batch fit).</summary>
-public sealed record EpochRecord(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationAuroc, double LearningRate);
+internal sealed record EpochRecord(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationAuroc, double LearningRate);
 
 /// <summary>A head fitted on one fold, with its training history and the epoch whose weights it holds.</summary>
-public sealed record TrainedHead(SlideHead Head, IReadOnlyList<EpochRecord> History, int SelectedEpoch, string Selection);
+internal sealed record TrainedHead(SlideHead Head, IReadOnlyList<EpochRecord> History, int SelectedEpoch, string Selection);
 
 /// <summary>
 /// Fits a head on one fold's training slides. <c>createHead</c> builds the initial head (random, or holding a
 /// pretrained slide encoder); the generator is seeded before it is called.
 /// </summary>
-public interface IHeadTrainer
+internal interface IHeadTrainer
 {
     TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log);
 }

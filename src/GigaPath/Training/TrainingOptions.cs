@@ -8,7 +8,7 @@ namespace GigaPath.Training;
 /// (<c>--config</c>), then the command line; <see cref="Set"/> is the one place keys are parsed and checked.
 /// Keys are snake_case (the command line spells them with dashes).
 /// </summary>
-public sealed class TrainingOptions
+internal sealed class TrainingOptions
 {
     public HeadKind Head { get; private set; }
     public int Folds { get; set; } = 5;

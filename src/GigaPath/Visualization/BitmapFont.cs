@@ -6,7 +6,7 @@ namespace GigaPath.Visualization;
 /// A 5×7 pixel font for the numbers on colour bars (digits, '.', '-', '+', 'E'), drawn straight into an
 /// <see cref="RgbImage"/>: the renderer needs no system fonts (the Skia build used has no font manager).
 /// </summary>
-public static class BitmapFont
+internal static class BitmapFont
 {
     public const int GlyphWidth = 5, GlyphHeight = 7;
 

@@ -3,7 +3,7 @@ using GigaPath.Imaging;
 namespace GigaPath.Visualization;
 
 /// <summary>Pixel-exact drawing primitives on an <see cref="RgbImage"/> (no anti-aliasing, so a tile's colour is exactly where its rectangle is).</summary>
-public static class Canvas
+internal static class Canvas
 {
     public static RgbImage Filled(int width, int height, (byte R, byte G, byte B) colour)
     {

@@ -1,7 +1,7 @@
 namespace GigaPath.Visualization;
 
 /// <summary>Colours for scalar maps.</summary>
-public static class Colormap
+internal static class Colormap
 {
     // Five evenly spaced stops of matplotlib's perceptually uniform "viridis" (dark purple → blue → green → yellow);
     // linear interpolation between them is within a few levels of the full table.

@@ -1,9 +1,10 @@
 using GigaPath.IO;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Visualization;
 
 /// <summary>The maps <c>gigapath pca</c> draws from a slide's tile features.</summary>
-public static class FeatureMaps
+internal static class FeatureMaps
 {
     /// <summary>PCA of the tile features; the first three components, each min-max scaled, are R, G and B.</summary>
     public static (Imaging.RgbImage Image, PcaResult Pca, TileLayout Layout) PcaRgb(TileFeatures tiles, SlideMapOptions options)
@@ -51,12 +52,12 @@ public static class FeatureMaps
         var result = options;
         // The tile's level-0 width as the file's own metadata gives it (TRIDENT's patch_size_level0, else CLAM's
         // patch_size × downsample), the same rule that places the tiles on the slide encoder's grid.
-        if (result.TileSize is null && IO.TilePositions.Level0Step(attributes) is { } step)
+        if (result.TileSize is null && Models.Slide.TilePositions.Level0Step(attributes) is { } step)
             result = result with { TileSize = step.Step };
         if (result.SlideSize is null && attributes.TryGetValue("level0_dim", out var dim) && Pair(dim) is { } wh)
             result = result with { SlideSize = wh };
         // TRIDENT's names for the same size.
-        if (result.SlideSize is null && IO.TilePositions.Number(attributes, "level0_width") is { } w && IO.TilePositions.Number(attributes, "level0_height") is { } h)
+        if (result.SlideSize is null && Models.Slide.TilePositions.Number(attributes, "level0_width") is { } w && Models.Slide.TilePositions.Number(attributes, "level0_height") is { } h)
             result = result with { SlideSize = (w, h) };
         return result;
     }

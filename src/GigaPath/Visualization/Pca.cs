@@ -7,7 +7,7 @@ namespace GigaPath.Visualization;
 /// A fitted principal component analysis: the data mean, the leading unit-length components (rows, [K, D]) with
 /// their variances, and the projections of the fitted rows ([N, K] row-major).
 /// </summary>
-public sealed record PcaResult(double[] Mean, double[][] Components, double[] Variance, float[] Projected, int Count)
+internal sealed record PcaResult(double[] Mean, double[][] Components, double[] Variance, float[] Projected, int Count)
 {
     public int K => Components.Length;
 
@@ -20,7 +20,7 @@ public sealed record PcaResult(double[] Mean, double[][] Components, double[] Va
 /// D×D covariance, or of the N×N Gram matrix when there are fewer rows than features. Each component's sign is fixed
 /// so that its largest-magnitude entry is positive (scikit-learn ≥ 1.5's convention), so results are reproducible.
 /// </summary>
-public static class Pca
+internal static class Pca
 {
     public static PcaResult Fit(float[] data, int rows, int dim, int components = 3)
     {

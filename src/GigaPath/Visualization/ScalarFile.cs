@@ -7,10 +7,10 @@ namespace GigaPath.Visualization;
 /// <summary>
 /// One value per tile with its coordinates, as <c>gigapath predict</c> writes attention: a CSV whose header names
 /// <c>x</c>, <c>y</c> and the value column, or a safetensors file with <c>coords</c> [N, 2] and a 1-D value tensor.
-/// The value column/tensor is <paramref name="column"/> when given, else <c>attention</c>, else the last CSV column /
+/// The value column/tensor is the one named when given, else <c>attention</c>, else the last CSV column /
 /// the only 1-D tensor.
 /// </summary>
-public static class ScalarFile
+internal static class ScalarFile
 {
     public static (float[] Coords, float[] Values, string Column) Read(string path, string? column = null)
     {

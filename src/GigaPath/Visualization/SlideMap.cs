@@ -4,7 +4,7 @@ using GigaPath.Imaging;
 namespace GigaPath.Visualization;
 
 /// <summary>How a per-tile map is drawn.</summary>
-public sealed record SlideMapOptions
+internal sealed record SlideMapOptions
 {
     /// <summary>Tile side in the coordinates' pixel units (level 0); null = inferred from the coordinate grid.</summary>
     public double? TileSize { get; init; }
@@ -25,7 +25,7 @@ public sealed record SlideMapOptions
 }
 
 /// <summary>Per-tile maps of a slide: one colour (RGB) or one value (heatmap with a colour bar) per tile, painted at its coordinates.</summary>
-public static class SlideMap
+internal static class SlideMap
 {
     /// <summary>Width of the colour-bar panel for maps up to 350 px tall; taller maps scale bar and labels up.</summary>
     public const int ColorBarWidth = 90;

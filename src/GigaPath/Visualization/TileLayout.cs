@@ -4,7 +4,7 @@ namespace GigaPath.Visualization;
 /// Maps level-0 slide coordinates to output pixels: pixel = (coordinate - origin) × scale. A tile at (x, y) covers
 /// [x, x + tile size) × [y, y + tile size) in slide pixels, i.e. the pixel rectangle returned by <see cref="Rect"/>.
 /// </summary>
-public sealed record TileLayout(double OriginX, double OriginY, double Scale, int Width, int Height, double TileSize)
+internal sealed record TileLayout(double OriginX, double OriginY, double Scale, int Width, int Height, double TileSize)
 {
     /// <summary>Pixel rectangle [X0, X1) × [Y0, Y1) of the tile whose top-left corner is (x, y); at least one pixel.</summary>
     public (int X0, int Y0, int X1, int Y1) Rect(double x, double y)

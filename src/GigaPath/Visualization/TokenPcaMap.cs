@@ -8,14 +8,17 @@ namespace GigaPath.Visualization;
 /// (above it with <c>foregroundLarger</c>) are foreground; a second PCA of the foreground tokens alone, min-max scaled,
 /// gives their RGB; background is black. Drawn as [tile | 14×14 grid | overlay 0.3·tile + 0.7·grid].
 /// </summary>
-public static class TokenPcaMap
+internal static class TokenPcaMap
 {
     public const int Panel = 224, Gap = 8;
 
     public sealed record Result(RgbImage Image, RgbImage Grid, bool[] Foreground, PcaResult First);
 
     /// <param name="tokens">[1 + P, D] row-major tokens of one tile (CLS first), P a square number.</param>
+    /// <param name="dim">Token width D.</param>
     /// <param name="tile">The tile image; it is resized and centre-cropped to 224 as the tile encoder saw it.</param>
+    /// <param name="threshold">Foreground threshold on the first principal component, after min-max scaling.</param>
+    /// <param name="foregroundLarger">Whether foreground is above the threshold (else below).</param>
     public static Result Render(float[] tokens, int dim, RgbImage tile, double threshold = 0.5, bool foregroundLarger = false)
     {
         int count = tokens.Length / dim - 1;

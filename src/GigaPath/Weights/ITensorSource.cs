@@ -12,8 +12,10 @@ public interface ITensorSource : IDisposable
     /// <summary>Where the tensors come from, for error messages.</summary>
     string Description { get; }
 
+    /// <summary>Names of every stored tensor, in file order.</summary>
     IReadOnlyCollection<string> Names { get; }
 
+    /// <summary>Whether a tensor named <paramref name="name"/> is stored.</summary>
     bool Contains(string name);
 
     /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> naming the key when absent.</summary>
@@ -26,7 +28,7 @@ public interface ITensorSource : IDisposable
     void CopyInto(string name, Tensor destination);
 }
 
-public static class TensorSourceExtensions
+internal static class TensorSourceExtensions
 {
     /// <summary>Reads a tensor as a flat float array with its shape (any float or integer dtype is converted).</summary>
     public static (float[] Data, long[] Shape) ReadFloats(this ITensorSource source, string name)

@@ -9,7 +9,7 @@ namespace GigaPath.Weights;
 /// A state dict nested under <c>"model"</c> or <c>"state_dict"</c> (as in Prov-GigaPath's <c>slide_encoder.pth</c>)
 /// is found automatically.
 /// </summary>
-public sealed class PyTorchCheckpoint : ITensorSource
+internal sealed class PyTorchCheckpoint : ITensorSource
 {
     private readonly TorchZipArchive _archive;
     private readonly Dictionary<string, PickledTensor> _tensors;

@@ -22,11 +22,17 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     private readonly long _dataStart;
     private bool _disposed;
 
+    /// <summary>The file's path.</summary>
     public string Path { get; }
+    /// <summary>The file's path, for messages.</summary>
     public string Description => Path;
+    /// <summary>Size of the file in bytes.</summary>
     public long FileLength { get; }
+    /// <summary>The header's <c>__metadata__</c> strings (empty when absent).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>Names of the stored tensors, in header order.</summary>
     public IReadOnlyCollection<string> Names => _order;
+    /// <summary>Name, dtype and shape of every stored tensor, in header order.</summary>
     public IReadOnlyList<TensorInfo> Tensors => _order.Select(n => _entries[n].Info).ToList();
 
     private SafeTensorsFile(string path, long length, long dataStart, Dictionary<string, (TensorInfo, long)> entries,
@@ -48,6 +54,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         }
     }
 
+    /// <summary>Opens and memory-maps a safetensors file, checking the header (offsets, sizes, dtypes) before any tensor is read; dispose it to unmap. Errors throw <see cref="WeightFormatException"/> naming the file and tensor.</summary>
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path))
@@ -157,8 +164,10 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         return (info, begin, end);
     }
 
+    /// <summary>Whether a tensor named <paramref name="name"/> is stored.</summary>
     public bool Contains(string name) => _entries.ContainsKey(name);
 
+    /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> listing the stored names when absent.</summary>
     public TensorInfo Info(string name)
     {
         if (!_entries.TryGetValue(name, out var e))
@@ -183,6 +192,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         return len == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_base + _dataStart + begin, (int)len);
     }
 
+    /// <summary>Reads tensor <paramref name="name"/> into a new CPU tensor owned by the caller (dispose it), converted to <paramref name="dtype"/> when given.</summary>
     public Tensor Load(string name, ScalarType? dtype = null)
     {
         var info = Info(name);
@@ -198,6 +208,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         return t;
     }
 
+    /// <summary>Copies tensor <paramref name="name"/> into <paramref name="destination"/> (same shape; any device and dtype), without an intermediate full-size copy where possible.</summary>
     public void CopyInto(string name, Tensor destination)
     {
         var info = Info(name);
@@ -217,6 +228,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         destination.copy_(Load(name).reshape(destination.shape));
     }
 
+    /// <summary>Unmaps the file.</summary>
     public void Dispose()
     {
         if (_disposed) return;

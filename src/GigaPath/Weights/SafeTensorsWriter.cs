@@ -11,6 +11,7 @@ namespace GigaPath.Weights;
 /// </summary>
 public static class SafeTensorsWriter
 {
+    /// <summary>Writes <paramref name="tensors"/> (any device and dtype; copied to the CPU as needed, the caller keeps ownership) in the given order, with <paramref name="metadata"/> as <c>__metadata__</c>, atomically to <paramref name="path"/>.</summary>
     public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var items = tensors.ToList();
@@ -72,6 +73,7 @@ public static class SafeTensorsWriter
             writeData(stream);
         });
 
+    /// <summary>Writes <paramref name="tensors"/> (any device and dtype; the caller keeps ownership) with <paramref name="metadata"/> as <c>__metadata__</c>, atomically to <paramref name="path"/>.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
         => Write(path, tensors.AsEnumerable(), metadata);
 
@@ -113,46 +115,5 @@ public static class SafeTensorsWriter
         json.CopyTo(result, 0);
         for (int i = json.Length; i < result.Length; i++) result[i] = (byte)' ';
         return result;
-    }
-}
-
-/// <summary>Temp file + flush + rename: the only way outputs are written.</summary>
-public static class AtomicFile
-{
-    public static void Write(string path, Action<Stream> write) =>
-        WriteVia(path, tmp =>
-        {
-            // ReadWrite: some writers (PureHDF) need a readable, seekable stream.
-            using var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20);
-            write(fs);
-            fs.Flush(flushToDisk: true);
-        });
-
-    /// <summary>For writers that need a path (or a seekable read/write stream): they write the temporary file given.</summary>
-    public static void WriteVia(string path, Action<string> writeTemporary)
-    {
-        var full = System.IO.Path.GetFullPath(path);
-        var dir = System.IO.Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            writeTemporary(tmp);
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
-    }
-
-    public static void WriteAllText(string path, string text) =>
-        Write(path, s => s.Write(Encoding.UTF8.GetBytes(text)));
-
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
-    {
-        var copy = bytes.ToArray();
-        Write(path, s => s.Write(copy));
     }
 }

@@ -4,7 +4,7 @@ using System.Text;
 namespace GigaPath.Weights;
 
 /// <summary>An ordered pickled dict (plain dict or collections.OrderedDict).</summary>
-public sealed class PickleDict
+internal sealed class PickleDict
 {
     public List<KeyValuePair<object?, object?>> Items { get; } = new();
 
@@ -19,7 +19,7 @@ public sealed class PickleDict
 }
 
 /// <summary>A tensor as described in the pickle: where its bytes live and how to view them.</summary>
-public sealed record PickledTensor(string StorageKey, TensorDType DType, long Offset, long[] Shape, long[] Stride)
+internal sealed record PickledTensor(string StorageKey, TensorDType DType, long Offset, long[] Shape, long[] Stride)
 {
     public bool IsContiguous
     {
@@ -49,7 +49,7 @@ public sealed record PickledTensor(string StorageKey, TensorDType DType, long Of
 /// (OrderedDict, tensor rebuild functions, storage types); a few inert types that training scripts put next to
 /// the weights (argparse.Namespace, numpy scalars) become opaque values. Any other global is an error naming it.
 /// </summary>
-public sealed class SafeUnpickler
+internal sealed class SafeUnpickler
 {
     private sealed record Global(string Module, string Name)
     {

@@ -7,7 +7,7 @@ namespace GigaPath.Weights;
 /// A Hugging Face sharded checkpoint: <c>model.safetensors.index.json</c> with a <c>weight_map</c> from tensor name to
 /// shard file. Each shard is memory-mapped on first use.
 /// </summary>
-public sealed class ShardedSafeTensors : ITensorSource
+internal sealed class ShardedSafeTensors : ITensorSource
 {
     private readonly Dictionary<string, string> _weightMap;
     private readonly Dictionary<string, SafeTensorsFile> _open = new(StringComparer.Ordinal);

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace GigaPath.Weights;
 
-public sealed record LoadOptions
+internal sealed record LoadOptions
 {
     /// <summary>Ignore tensors in the checkpoint that the model does not have (e.g. an MAE decoder or optimizer state).</summary>
     public bool AllowUnexpected { get; init; }
@@ -14,7 +14,7 @@ public sealed record LoadOptions
 /// Strict state-dict loading: every model key must be present with exactly the same shape, and (unless relaxed)
 /// the checkpoint may hold nothing else. All problems are reported together, each with both shapes.
 /// </summary>
-public static class StateDictLoader
+internal static class StateDictLoader
 {
     public static void Load(nn.Module module, ITensorSource source, LoadOptions? options = null)
     {
@@ -74,12 +74,8 @@ public static class TensorSources
     {
         if (Directory.Exists(path))
         {
-            foreach (var candidate in new[] { "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "slide_encoder.pth", "model.pth" })
-            {
-                var p = Path.Combine(path, candidate);
-                if (File.Exists(p)) return Open(p);
-            }
-            throw new WeightFormatException($"{path}: no model.safetensors, model.safetensors.index.json, pytorch_model.bin or .pth checkpoint in this folder");
+            return Open(ModelFiles.FindWeights(path)
+                ?? throw new WeightFormatException($"{path}: no weight file in this folder (looked for {string.Join(", ", ModelFiles.WeightFileNames)})"));
         }
         if (!File.Exists(path))
             throw new WeightFormatException($"{path}: file not found");

@@ -5,10 +5,29 @@ namespace GigaPath.Weights;
 /// <summary>The dtypes a safetensors file may hold, with their codes, sizes and TorchSharp equivalents.</summary>
 public enum TensorDType
 {
-    F64, F32, F16, BF16, I64, I32, I16, I8, U8, Bool,
+    /// <summary>float64.</summary>
+    F64,
+    /// <summary>float32.</summary>
+    F32,
+    /// <summary>float16.</summary>
+    F16,
+    /// <summary>bfloat16.</summary>
+    BF16,
+    /// <summary>int64.</summary>
+    I64,
+    /// <summary>int32.</summary>
+    I32,
+    /// <summary>int16.</summary>
+    I16,
+    /// <summary>int8.</summary>
+    I8,
+    /// <summary>uint8.</summary>
+    U8,
+    /// <summary>bool (one byte).</summary>
+    Bool,
 }
 
-public static class TensorDTypes
+internal static class TensorDTypes
 {
     public static int SizeOf(TensorDType d) => d switch
     {
@@ -72,7 +91,10 @@ public static class TensorDTypes
 /// <summary>Name, dtype and shape of one stored tensor.</summary>
 public sealed record TensorInfo(string Name, TensorDType DType, long[] Shape)
 {
+    /// <summary>Number of elements: the product of the shape.</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    /// <summary>Bytes the tensor's data takes.</summary>
     public long ByteLength => ElementCount * TensorDTypes.SizeOf(DType);
+    /// <summary>The shape as text, e.g. "[2, 48]".</summary>
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }

@@ -7,7 +7,7 @@ namespace GigaPath.Weights;
 /// Prov-GigaPath endpoint returns as <c>image_features</c>, and what <see cref="TorchSaveWriter"/> writes).
 /// Nothing in the pickle is executed.
 /// </summary>
-public static class TorchSaveReader
+internal static class TorchSaveReader
 {
     /// <summary>The tensor in <paramref name="bytes"/> as a new CPU tensor; <paramref name="source"/> names it in errors.</summary>
     public static Tensor ReadTensor(byte[] bytes, string source = "torch.save data")

@@ -15,7 +15,7 @@ namespace GigaPath.Weights;
 /// <c>_rebuild_tensor_v2(persistent_id(('storage', torch.FloatStorage, '0', 'cpu', numel)), 0, shape, stride, False, OrderedDict())</c>.
 /// Output is deterministic: the same tensor gives the same bytes.
 /// </remarks>
-public static class TorchSaveWriter
+internal static class TorchSaveWriter
 {
     private const string Archive = "archive/";
     private const int Alignment = 64;

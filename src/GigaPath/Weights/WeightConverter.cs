@@ -13,6 +13,9 @@ public sealed record ConversionResult(string Output, int TensorCount, long Param
 /// </summary>
 public static class WeightConverter
 {
+    /// <summary>Converts <paramref name="input"/> into the safetensors file <paramref name="output"/>.</summary>
+    /// <param name="input">Checkpoint file, sharded index or model folder.</param>
+    /// <param name="output">The safetensors file to write.</param>
     /// <param name="key">Read the state dict nested under this key of a PyTorch checkpoint (found automatically when null).</param>
     /// <param name="dtype">Cast floating-point tensors to this dtype; integer tensors are kept as they are.</param>
     public static ConversionResult Convert(string input, string output, string? key = null, ScalarType? dtype = null)

@@ -104,7 +104,7 @@ public class PeerLayoutTests
     {
         using var encoder = SlideEncoder.Load(FixturePaths.Get("slide_encoder_tiny"));
         var ours = TileFeatureFile.Read(WriteOurs(slideMpp));
-        using var expected = encoder.Encode(ours);
+        using var expected = encoder.Embed(ours);
         Assert.That(expected.Positions, Is.EqualTo("coords_tiling"));
         var cases = new (string File, string Rule)[]
         {
@@ -115,7 +115,7 @@ public class PeerLayoutTests
         {
             var tiles = TileFeatureFile.Read(file);
             Assert.That(TilePositions.Resolve(tiles, 256).TilingCoords, Is.EqualTo(ours.TilingCoords), file);
-            using var encoding = encoder.Encode(tiles);
+            using var encoding = encoder.Embed(tiles);
             Assert.That(encoding.Positions, Does.StartWith(rule), file);
             Assert.That(TinyTileFixture.MaxAbsDiff(encoding.EmbedGlobalPool, expected.EmbedGlobalPool), Is.LessThanOrEqualTo(1e-5), file);
             Assert.That(TinyTileFixture.MaxAbsDiff(encoding.LastHiddenState, expected.LastHiddenState), Is.LessThanOrEqualTo(1e-5), file);

@@ -3,6 +3,7 @@ using GigaPath.Weights;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Tests.IO;
 

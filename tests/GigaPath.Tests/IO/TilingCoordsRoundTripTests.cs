@@ -1,5 +1,6 @@
 using GigaPath.IO;
 using NUnit.Framework;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Tests.IO;
 

@@ -63,7 +63,7 @@ with h5py.File(path + '.append', 'r') as f:
             Assert.That(f[4], Is.EqualTo("True"), "datasets chunked along the tile axis");
             Assert.That(f[5], Is.EqualTo("-"), "every attribute TRIDENT's and CLAM's readers look up is there");
             Assert.That(f[6], Is.EqualTo("True"), "CLAM's and TRIDENT's appending (resize along axis 0) works on our file");
-            Assert.That(TilePositions.Resolve(TileFeatureFile.Read(outputs.H5) with { TilingCoords = null }, 256).TilingCoords,
+            Assert.That(GigaPath.Models.Slide.TilePositions.Resolve(TileFeatureFile.Read(outputs.H5) with { TilingCoords = null }, 256).TilingCoords,
                 Is.EqualTo(TileFeatureFile.Read(outputs.H5).TilingCoords), "our reader places level-0 coords like coords_tiling");
         }
         finally

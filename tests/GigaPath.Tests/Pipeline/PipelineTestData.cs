@@ -19,9 +19,8 @@ internal static class PipelineTestData
         NumHeads = 2,
         MlpRatio = 4,
         InitValues = 0.1,
-        NumFeatures = 32,
         SourceName = "pipeline test tile encoder",
-    }.Validated();
+    }.Validate();
 
     public static readonly SlideEncoderConfig SlideConfig = new SlideEncoderConfig
     {
@@ -32,7 +31,8 @@ internal static class PipelineTestData
         FfnDim = 64,
         SegmentLength = [16, 32, 64],
         DilatedRatio = [1, 2, 4],
-    }.Validate("pipeline test slide encoder");
+        SourceName = "pipeline test slide encoder",
+    }.Validate();
 
     public static TileEncoder TileEncoder() => GigaPath.Models.Tile.TileEncoder.CreateRandom(TileConfig, 11);
 

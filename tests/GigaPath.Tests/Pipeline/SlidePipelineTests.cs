@@ -100,7 +100,7 @@ public class SlidePipelineTests
     public void SlideOutputsAreTheSlideEncoderOnTheH5Contents()
     {
         using var scope = NewDisposeScope();
-        using var expected = _slide.Encode(_h5);
+        using var expected = _slide.Embed(_h5);
         using var file = SafeTensorsFile.Open(_outputs.SlideEmbedding);
         Assert.That(file.Names, Is.EquivalentTo(new[] { "slide_embedding", "last_hidden_state", "tile_embeddings_ctx" }));
         Assert.That(file.Metadata["pool"], Is.EqualTo("mean"));
@@ -178,18 +178,18 @@ public class SlidePipelineTests
         Assert.That(h5.Attributes["patch_size_level0"], Is.EqualTo(513L));
 
         using var scope = NewDisposeScope();
-        using var expected = _slide.Encode(h5, allLayers: true);
+        using var expected = _slide.Embed(h5, allLayers: true);
         using var file = SafeTensorsFile.Open(outputs.SlideEmbedding);
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("slide_embedding"), expected.EmbedDefault), Is.EqualTo(0), "--pool cls");
         for (int i = 0; i <= PipelineTestData.SlideConfig.Depth; i++)
             Assert.That(TinyTileFixture.MaxAbsDiff(file.Load($"layer_{i}"), expected.Layers![i]), Is.EqualTo(0), $"layer_{i}");
-        using var viaAttributes = _slide.Encode(h5 with { TilingCoords = null });
+        using var viaAttributes = _slide.Embed(h5 with { TilingCoords = null });
         Assert.That(viaAttributes.Positions, Does.StartWith("patch_size_level0 = 513 (TRIDENT)"));
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("last_hidden_state"), viaAttributes.LastHiddenState), Is.EqualTo(0),
             "without coords_tiling, TRIDENT's patch_size_level0 puts the tiles on the same grid");
         using var x = tensor(h5.Features, [h5.Count, h5.Dim]);
         using var c = tensor(h5.Coords!, [h5.Count, 2]);
-        using var level0 = _slide.Encode(x, c);
+        using var level0 = _slide.Embed(x, c);
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("last_hidden_state"), level0.LastHiddenState), Is.GreaterThan(1e-3),
             "level-0 coordinates taken as positions would place the tiles on another grid");
     }

@@ -107,7 +107,7 @@ public class AzureContractTests
         try
         {
             var grid = new (int X, int Y)[] { (0, 0), (1, 0), (3, 0), (0, 2), (2, 2) };
-            var tiles = new GigaPath.IO.TileFeatures(Enumerable.Range(0, grid.Length * 32).Select(i => (float)Math.Cos(0.1 * i)).ToArray(), grid.Length, 32,
+            var tiles = new GigaPath.Models.Slide.TileFeatures(Enumerable.Range(0, grid.Length * 32).Select(i => (float)Math.Cos(0.1 * i)).ToArray(), grid.Length, 32,
                 grid.SelectMany(g => new double[] { g.X * 512, g.Y * 512 }).ToArray(), new Dictionary<string, object>())
             {
                 TilingCoords = grid.SelectMany(g => new double[] { g.X * 256, g.Y * 256 }).ToArray(),

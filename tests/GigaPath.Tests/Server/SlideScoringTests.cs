@@ -103,7 +103,7 @@ public class SlideScoringTests
             using var encoder = SlideEncoder.Load(SlideDir);
             using var x = TorchSharp.torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
             using var c = TorchSharp.torch.tensor(tiles.Coords!, [tiles.Count, 2]);
-            using var library = encoder.Encode(x, c);
+            using var library = encoder.Embed(x, c);
             foreach (var (name, tensor) in new[] { ("slide_embedding", library.EmbedGlobalPool), ("last_hidden_state", library.LastHiddenState) })
             {
                 var served = answer.ReadFloats(name).Data;
@@ -128,7 +128,7 @@ public class SlideScoringTests
             (new StringContent("{\"tile_embeddings\": [[1, 2]", Encoding.UTF8, "application/json"), 400, "not valid JSON"),
             (new StringContent("{\"coords\": [[0, 0]]}", Encoding.UTF8, "application/json"), 400, "\"tile_embeddings\" is missing"),
             (new StringContent(JsonBody(narrow, "mean", false), Encoding.UTF8, "application/json"), 400, "16 values each; this slide encoder takes 32"),
-            (new StringContent(JsonBody(tiles, "max", false), Encoding.UTF8, "application/json"), 400, "pool must be"),
+            (new StringContent(JsonBody(tiles, "max", false), Encoding.UTF8, "application/json"), 400, "pool 'max' is not supported"),
             (new StringContent("{\"tile_embeddings\": [[1, 2], [3]], \"coords\": [[0, 0], [1, 1]]}", Encoding.UTF8, "application/json"), 400, "[1] has 1 values"),
             (new StringContent("{\"tile_embeddings\": [[1, 2]], \"coords\": [[0, 0, 0]]}", Encoding.UTF8, "application/json"), 400, "[x, y] pairs"),
             (new StringContent("{\"tile_embeddings\": [[1, 2]], \"coords\": [[0, 0]], \"extra\": 1}", Encoding.UTF8, "application/json"), 400, "unknown field"),

@@ -30,7 +30,7 @@ public class TrainingOptionsTests
     public void LayerDecayFollowsTheReferenceLayerIds()
     {
         const int depth = 12;
-        double Scale(string name) => LearningRateSchedule.LayerScale(name, depth, 0.95);
+        double Scale(string name) => SlideClassificationHead.LayerScale(name, depth, 0.95);
         Assert.That(Scale("slide_encoder.cls_token"), Is.EqualTo(Math.Pow(0.95, 13)).Within(1e-15));
         Assert.That(Scale("slide_encoder.encoder.layers.0.ffn.fc1.weight"), Is.EqualTo(Math.Pow(0.95, 12)).Within(1e-15));
         Assert.That(Scale("slide_encoder.encoder.layers.11.self_attn.q_proj.bias"), Is.EqualTo(0.95).Within(1e-15));

@@ -6,6 +6,7 @@ using GigaPath.Weights;
 using NUnit.Framework;
 using SkiaSharp;
 using static TorchSharp.torch;
+using GigaPath.Models.Slide;
 
 namespace GigaPath.Tests.Visualization;
 

@@ -9,7 +9,7 @@ namespace GigaPath.Models.Heads;
 /// score s = w^T (tanh(V h) ⊙ sigmoid(U h)); a = softmax over the slide's tiles; the slide vector Σ a_i h_i goes through
 /// one linear classifier. The attention is returned with the logits so heatmaps can show it.
 /// </summary>
-public sealed class AttentionPoolingHead : SlideHead
+internal sealed class AttentionPoolingHead : SlideHead
 {
 #pragma warning disable IDE1006 // field names are the checkpoint keys
     private readonly Sequential fc;

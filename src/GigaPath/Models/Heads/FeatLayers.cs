@@ -7,7 +7,7 @@ namespace GigaPath.Models.Heads;
 /// (0 = the input embedding state, i = after encoder layer i). "5-11" therefore means layers 5 and 11, not a range;
 /// the default "11" takes layer 11 of 12.
 /// </summary>
-public static class FeatLayers
+internal static class FeatLayers
 {
     public static int[] Parse(string text, int? depth = null)
     {

@@ -8,7 +8,7 @@ namespace GigaPath.Models.Heads;
 /// A head on disk: <c>NAME.safetensors</c> (float32 weights, keys = the module's state dict) and <c>NAME.json</c>
 /// (its <see cref="HeadConfig"/>) side by side. A folder holding <c>head.safetensors</c> works as a path too.
 /// </summary>
-public static class HeadCheckpoint
+internal static class HeadCheckpoint
 {
     public const string DefaultFileName = "head.safetensors";
 
@@ -56,7 +56,7 @@ public static class HeadCheckpoint
 }
 
 /// <summary>Builds an untrained head from its configuration.</summary>
-public static class HeadFactory
+internal static class HeadFactory
 {
     public static SlideHead Create(HeadConfig config)
     {

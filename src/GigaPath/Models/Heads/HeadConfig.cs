@@ -6,7 +6,7 @@ namespace GigaPath.Models.Heads;
 
 /// <summary>Which downstream head: logistic regression on slide vectors, gated attention pooling over tiles, or the slide encoder with a linear classifier.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<HeadKind>))]
-public enum HeadKind
+internal enum HeadKind
 {
     [JsonStringEnumMemberName("linear")] Linear,
     [JsonStringEnumMemberName("abmil")] Abmil,
@@ -17,7 +17,7 @@ public enum HeadKind
 /// Everything needed to rebuild a head before its weights are loaded. Saved as JSON next to the head's safetensors
 /// (<c>head.json</c> beside <c>head.safetensors</c>).
 /// </summary>
-public sealed record HeadConfig
+internal sealed record HeadConfig
 {
     public const string FormatName = "gigapath-head";
 

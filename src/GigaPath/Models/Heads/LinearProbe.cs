@@ -8,7 +8,7 @@ namespace GigaPath.Models.Heads;
 /// Multinomial logistic regression on one vector per slide. Inputs are standardised with the training set's per-feature
 /// mean and standard deviation, which are stored with the weights so prediction applies the same transform.
 /// </summary>
-public sealed class LinearProbe : SlideHead
+internal sealed class LinearProbe : SlideHead
 {
 #pragma warning disable IDE1006 // field names are the checkpoint keys
     private readonly Tensor mean;

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using GigaPath.Models.Slide;
-using GigaPath.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +13,7 @@ namespace GigaPath.Models.Heads;
 /// <c>classifier.0.weight</c>/<c>bias</c>). With <c>freeze</c> the encoder gets no gradients (its dropout still acts in
 /// training mode, as in the reference).
 /// </summary>
-public sealed class SlideClassificationHead : SlideHead
+internal sealed class SlideClassificationHead : SlideHead
 {
 #pragma warning disable IDE1006 // field names are the checkpoint keys
     private readonly LongNetViT slide_encoder;
@@ -66,5 +65,26 @@ public sealed class SlideClassificationHead : SlideHead
     /// <summary>Layer-wise learning-rate decay as the reference's <c>param_groups_lrd</c>; 1-D parameters without weight decay.</summary>
     public override IEnumerable<(string Name, Parameter Parameter, double LrScale, bool Decay)> ParameterGroups(double layerDecay) =>
         named_parameters().Where(p => p.parameter.requires_grad)
-            .Select(p => (p.name, p.parameter, LearningRateSchedule.LayerScale(p.name, EncoderConfig.Depth, layerDecay), p.parameter.dim() > 1));
+            .Select(p => (p.name, p.parameter, LayerScale(p.name, EncoderConfig.Depth, layerDecay), p.parameter.dim() > 1));
+
+    /// <summary>
+    /// Layer-wise decay as the reference's <c>get_layer_id</c> assigns it: with L = depth + 1, cls_token is layer 0,
+    /// encoder layer i is layer i + 1, everything else layer L; the scale is decay^(L - layer). The reference tests
+    /// <c>name.startswith('patch_embed')</c> on names that begin with <c>slide_encoder.</c>, so the patch embedding
+    /// falls through to layer L (full rate); that is reproduced here so results match the published recipe.
+    /// </summary>
+    public static double LayerScale(string parameterName, int depth, double decay)
+    {
+        int numLayers = depth + 1;
+        int layer;
+        if (parameterName.Contains("cls_token", StringComparison.Ordinal) || parameterName.Contains("pos_embed", StringComparison.Ordinal))
+            layer = 0;
+        else if (parameterName.StartsWith("patch_embed", StringComparison.Ordinal))
+            layer = 0;
+        else if (parameterName.StartsWith("slide_encoder.encoder.layers.", StringComparison.Ordinal))
+            layer = int.Parse(parameterName.Split('.')[3], System.Globalization.CultureInfo.InvariantCulture) + 1;
+        else
+            layer = numLayers;
+        return Math.Pow(decay, numLayers - layer);
+    }
 }

@@ -8,7 +8,7 @@ namespace GigaPath.Models.Heads;
 /// slide vector [D] the linear probe uses (the other fields are null when a head does not need them). Tensors share
 /// the head's device; features carry its compute dtype.
 /// </summary>
-public sealed record SlideTensors(Tensor? Features, Tensor? Coords, Tensor? SlideVector)
+internal sealed record SlideTensors(Tensor? Features, Tensor? Coords, Tensor? SlideVector)
 {
     public Tensor RequireFeatures(string head) => Features ?? throw new ArgumentException($"{head} needs tile features");
     public Tensor RequireCoords(string head) => Coords ?? throw new ArgumentException($"{head} needs tile coordinates");
@@ -18,10 +18,10 @@ public sealed record SlideTensors(Tensor? Features, Tensor? Coords, Tensor? Slid
 /// A head's answer for one slide: logits [1, C]; for attention pooling also the softmax attention over tiles [N]
 /// and the raw attention scores before the softmax [N] (what heatmaps usually show).
 /// </summary>
-public sealed record HeadOutput(Tensor Logits, Tensor? Attention = null, Tensor? AttentionScores = null);
+internal sealed record HeadOutput(Tensor Logits, Tensor? Attention = null, Tensor? AttentionScores = null);
 
 /// <summary>A downstream classification head. Its configuration is saved next to its weights (<see cref="HeadCheckpoint"/>).</summary>
-public abstract class SlideHead : nn.Module
+internal abstract class SlideHead : nn.Module
 {
     protected SlideHead(string name, HeadConfig config) : base(name)
     {

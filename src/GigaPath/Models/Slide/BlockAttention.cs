@@ -10,7 +10,9 @@ namespace GigaPath.Models.Slide;
 /// </summary>
 public sealed record AttentionBlocking
 {
+    /// <summary>Queries processed together per attention block (memory/speed only).</summary>
     public int QueryBlock { get; init; } = 1024;
+    /// <summary>Keys processed together per attention block; longer key sets are streamed with an online softmax.</summary>
     public int KeyBlock { get; init; } = 1024;
     /// <summary>
     /// Upper bound on score elements held at once (batch × query block × key block). 1M (4 MB, within reach of the
@@ -23,6 +25,7 @@ public sealed record AttentionBlocking
     /// <summary>Set from <see cref="SlideEncoderOptions.Attention"/>: run dense attention instead (benchmark baseline).</summary>
     internal bool DenseBaseline { get; init; }
 
+    /// <summary>The measured defaults (1024 × 1024 blocks, 1M score elements, 8M gathered elements).</summary>
     public static AttentionBlocking Default { get; } = new();
 
     internal AttentionBlocking Validate()

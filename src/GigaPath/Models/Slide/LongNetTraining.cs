@@ -5,7 +5,7 @@ namespace GigaPath.Models.Slide;
 
 /// <summary>
 /// A differentiable forward pass through a <see cref="LongNetViT"/>'s modules, for fine-tuning. The inference path
-/// (<see cref="SlideEncoder.Encode(Tensor, Tensor, bool)"/>) updates hidden states in place and streams attention
+/// (<see cref="SlideEncoder.Embed(Tensor, Tensor, bool)"/>) updates hidden states in place and streams attention
 /// blocks to bound memory, which autograd cannot follow; this path builds every intermediate out of place (memory
 /// grows with the branches' score matrices) and applies the reference's training-mode dropout: after the embedding,
 /// after each attention block and after each FFN (torchscale's <c>dropout_module</c>s). Drop-path is not applied

@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using GigaPath.IO;
 using GigaPath.Runtime;
 using GigaPath.Weights;
 using TorchSharp;
@@ -10,40 +7,48 @@ using static TorchSharp.torch;
 namespace GigaPath.Models.Slide;
 
 /// <summary>
-/// The Prov-GigaPath slide encoder: tile embeddings + level-0 coordinates of one slide → slide embeddings and
-/// contextualised tile embeddings. Loads <c>model.safetensors</c> or the reference's <c>slide_encoder.pth</c> /
-/// <c>model.pth</c> (state dict under "model"); a folder without config.json holds the published
-/// gigapath_slide_enc12l768d.
+/// The Prov-GigaPath slide encoder (LongNetViT, 86 million parameters): the tile embeddings and coordinates of one slide
+/// → a slide embedding and contextualised tile embeddings. Build one with <see cref="Load"/> (a model folder or weight
+/// file), <see cref="CreateRandom"/> (a config in code), or inspect a config without allocating it with
+/// <see cref="Describe"/>. A folder without config.json holds the published gigapath_slide_enc12l768d. Not
+/// thread-safe: use one encoder per thread, or serialise calls.
 /// </summary>
 public sealed class SlideEncoder : IDisposable
 {
-    /// <summary>Weight files looked for in a model folder, in order.</summary>
-    public static readonly IReadOnlyList<string> WeightFileNames = ["model.safetensors", "slide_encoder.pth", "model.pth"];
-
     private readonly LongNetViT _model;
+    private readonly Lazy<string> _sha256;
+    private bool _disposed;
 
+    /// <summary>The model's shape.</summary>
     public SlideEncoderConfig Config => _model.Config;
+
+    /// <summary>Device, dtype, key strictness and attention settings it was built with.</summary>
     public SlideEncoderOptions Options { get; }
 
-    /// <summary>
-    /// SHA-256 (hex) of the weight file this encoder was loaded from; for <see cref="CreateRandom"/>, of its float32
-    /// parameters (name, shape and bytes in state-dict order).
-    /// </summary>
-    public string WeightsSha256 { get; }
+    /// <summary>The model folder or weight file it was loaded from (full path), or null for a model made in memory.</summary>
+    public string? Source { get; }
 
-    /// <summary>The weight file loaded, or null for a random model.</summary>
+    /// <summary>The weight file read (full path), or null for a model made in memory.</summary>
     public string? WeightsPath { get; }
 
+    /// <summary>
+    /// SHA-256 (lower-case hex) of the weight file; for a model made in memory, of its parameters (name, shape and
+    /// float32 bytes in state-dict order). Computed on first use.
+    /// </summary>
+    public string WeightsSha256 => _sha256.Value;
+
+    /// <summary>Number of scalar parameters (86,330,880 for Prov-GigaPath).</summary>
     public long ParameterCount => _model.parameters().Sum(p => p.numel());
 
     internal LongNetViT Model => _model;
 
-    private SlideEncoder(LongNetViT model, SlideEncoderOptions options, string sha256, string? weightsPath)
+    private SlideEncoder(LongNetViT model, SlideEncoderOptions options, string? source, string? weightsPath, Func<string> sha256)
     {
         _model = model;
         Options = options;
-        WeightsSha256 = sha256;
+        Source = source;
         WeightsPath = weightsPath;
+        _sha256 = new Lazy<string>(sha256);
         _model.eval();
         using (torch.no_grad())
         {
@@ -57,47 +62,35 @@ public sealed class SlideEncoder : IDisposable
     }
 
     /// <summary>
-    /// Loads from a model folder (config.json optional, then model.safetensors, slide_encoder.pth or model.pth) or from
-    /// a weight file (config.json read from its folder).
+    /// Loads a slide encoder from <paramref name="path"/>: a model folder (config.json optional, then one weight file:
+    /// <c>model.safetensors</c>, <c>pytorch_model.bin</c>, <c>slide_encoder.pth</c> or <c>model.pth</c>), or a weight
+    /// file (<c>.safetensors</c>, <c>.bin</c>, <c>.pth</c>; config.json read from its folder when there is one). The
+    /// reference's checkpoints (state dict under "model") load as they are. Every model tensor must be present with
+    /// its exact shape; problems throw <see cref="GigaPathException"/> (<see cref="WeightFormatException"/> for the
+    /// weights) naming the file. Dispose the encoder to free its weights.
     /// </summary>
-    public static SlideEncoder Load(string path, SlideEncoderOptions? options = null)
+    /// <param name="path">Model folder or weight file.</param>
+    /// <param name="options">Device, dtype and key strictness (a <see cref="SlideEncoderOptions"/> also sets the
+    /// attention); null for float32 on the CPU.</param>
+    public static SlideEncoder Load(string path, EncoderOptions? options = null)
     {
-        options ??= new SlideEncoderOptions();
-        Validate(options);
-        string weights;
-        string dir;
-        if (Directory.Exists(path))
-        {
-            dir = path;
-            weights = WeightFileNames.Select(n => Path.Combine(path, n)).FirstOrDefault(File.Exists)
-                ?? throw new GigaPathException($"{path}: no slide-encoder weights in this folder (looked for {string.Join(", ", WeightFileNames)})");
-        }
-        else if (File.Exists(path))
-        {
-            weights = path;
-            dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        }
-        else
-        {
-            throw new GigaPathException($"{path}: model folder or weight file not found");
-        }
-
-        var configPath = Path.Combine(dir, "config.json");
-        bool hasConfig = File.Exists(configPath);
-        var config = hasConfig ? SlideEncoderConfig.Load(configPath) : SlideEncoderConfig.ProvGigaPath;
+        var slideOptions = SlideEncoderOptions.From(options);
+        Validate(slideOptions);
+        var files = ModelFiles.Find(path, "slide encoder");
+        var config = files.ConfigPath is { } configPath ? SlideEncoderConfig.Load(configPath) : SlideEncoderConfig.ProvGigaPath;
 
         var model = new LongNetViT(config);
         try
         {
-            using var source = TensorSources.Open(weights);
-            StateDictLoader.Load(model, source, new LoadOptions { AllowUnexpected = options.AllowUnexpectedKeys });
+            using var source = TensorSources.Open(files.WeightsPath);
+            StateDictLoader.Load(model, source, new LoadOptions { AllowUnexpected = slideOptions.AllowUnexpectedKeys });
         }
         catch (WeightFormatException e)
         {
             model.Dispose();
-            var note = hasConfig
-                ? $"(model configuration from {configPath}: {config})"
-                : $"(no config.json in {dir}: assumed the published gigapath_slide_enc12l768d, {config})";
+            var note = files.ConfigPath is { } c
+                ? $"(model configuration from {c}: {config})"
+                : $"(no config.json in {Path.GetDirectoryName(files.WeightsPath)}: assumed the published gigapath_slide_enc12l768d, {config})";
             throw new WeightFormatException($"{e.Message}\n  {note}", e);
         }
         catch
@@ -105,14 +98,18 @@ public sealed class SlideEncoder : IDisposable
             model.Dispose();
             throw;
         }
-        return new SlideEncoder(model, options, FileSha256(weights), Path.GetFullPath(weights));
+        return new SlideEncoder(model, slideOptions, Path.GetFullPath(path), files.WeightsPath, () => FileHashing.Sha256(files.WeightsPath));
     }
 
-    /// <summary>A randomly initialised encoder (deterministic for a seed): for tests, benchmarks and memory checks.</summary>
-    public static SlideEncoder CreateRandom(SlideEncoderConfig config, long seed = 0, SlideEncoderOptions? options = null)
+    /// <summary>
+    /// A model built from <paramref name="config"/> with deterministic random weights (same config and seed, same
+    /// weights on every machine), for tests, benchmarks and memory checks. Its embeddings mean nothing.
+    /// </summary>
+    public static SlideEncoder CreateRandom(SlideEncoderConfig config, long seed = 0, EncoderOptions? options = null)
     {
-        options ??= new SlideEncoderOptions();
-        Validate(options);
+        ArgumentNullException.ThrowIfNull(config);
+        var slideOptions = SlideEncoderOptions.From(options);
+        Validate(slideOptions);
         config.Validate();
         var model = new LongNetViT(config);
         using (torch.no_grad())
@@ -127,12 +124,29 @@ public sealed class SlideEncoder : IDisposable
                 linear.bias!.zero_();
             }
         }
-        return new SlideEncoder(model, options, StateSha256(model), null);
+        // Hashed now, in float32 on the CPU, before the constructor moves and converts the weights.
+        var sha256 = FileHashing.ParameterSha256(model);
+        return new SlideEncoder(model, slideOptions, null, null, () => sha256);
     }
 
-    /// <summary>Writes config.json and model.safetensors (float32) to <paramref name="dir"/>, atomically each.</summary>
+    /// <summary>
+    /// The parameters (checkpoint names, shapes, count) of the model <paramref name="config"/> describes, built on
+    /// the meta device: nothing is allocated.
+    /// </summary>
+    public static ModelDescription Describe(SlideEncoderConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        return ModelDescription.Of(config.ToString(), () => new LongNetViT(config));
+    }
+
+    /// <summary>
+    /// Writes <c>config.json</c> and <c>model.safetensors</c> (float32) into <paramref name="dir"/>, each atomically;
+    /// <see cref="Load"/> reads the folder back.
+    /// </summary>
     public void Save(string dir)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         Directory.CreateDirectory(dir);
         using var scope = torch.NewDisposeScope();
         var tensors = _model.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.detach().cpu().to_type(ScalarType.Float32)));
@@ -146,33 +160,43 @@ public sealed class SlideEncoder : IDisposable
     }
 
     /// <summary>
-    /// Encodes one slide from a tile-feature file's contents. Positions come from the file's own metadata: its
-    /// tiling-resolution <c>coords_tiling</c> (as the whole-slide pipeline writes) when present, else its level-0
-    /// <c>coords</c> divided by the level-0 tile size its attributes give (TRIDENT's <c>patch_size_level0</c>, else
-    /// CLAM's <c>patch_size</c> × <c>downsample</c>), else by <paramref name="level0TileSize"/>; without any of these
-    /// it throws. <see cref="SlideEncoding.Positions"/> records the rule used.
+    /// Embeds one slide from a tile-feature file's contents (<c>TileFeatureFile.Read</c>). Positions come from the
+    /// file's own metadata: its tiling-resolution <c>coords_tiling</c> (as the whole-slide pipeline writes) when
+    /// present, else its level-0 <c>coords</c> divided by the level-0 tile size its attributes give (TRIDENT's
+    /// <c>patch_size_level0</c>, else CLAM's <c>patch_size</c> × <c>downsample</c>), else by
+    /// <paramref name="level0TileSize"/> (level-0 pixels per tile); without any of these it throws.
+    /// <see cref="SlideEmbeddings.Positions"/> records the rule used. See <see cref="Embed(Tensor, Tensor, bool)"/>.
     /// </summary>
-    public SlideEncoding Encode(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null)
+    public SlideEmbeddings Embed(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null)
     {
+        ArgumentNullException.ThrowIfNull(tiles);
         var positions = TilePositions.Resolve(tiles, Config.TileSize, level0TileSize);
-        // Plain usings, not a dispose scope: the encoding's tensors are moved to the caller's scope and must outlive this call.
+        // Plain usings, not a dispose scope: the embeddings' tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
         using var c = torch.tensor(positions.TilingCoords, [tiles.Count, 2]);
-        var encoding = Encode(x, c, allLayers);
-        encoding.Positions = positions.Rule;
-        return encoding;
+        var embeddings = Embed(x, c, allLayers);
+        embeddings.Positions = positions.Rule;
+        return embeddings;
     }
 
     /// <summary>
-    /// Encodes one slide. <paramref name="tileEmbeddings"/>: [N, in_chans] or [1, N, in_chans] (any float dtype);
-    /// <paramref name="coords"/>: [N, 2] or [1, N, 2] level-0 pixel (x, y), float or integer. Tiles are used in the
-    /// given order (it changes the result, as in the reference). Bad input throws <see cref="GigaPathException"/>.
+    /// Embeds one slide. <paramref name="tileEmbeddings"/>: [N, InChans] or [1, N, InChans] (any float dtype, any
+    /// device; the tile encoder's outputs); <paramref name="coords"/>: [N, 2] or [1, N, 2] pixel (x, y) of each tile's
+    /// corner, float or integer (the grid cell is coords / <see cref="SlideEncoderConfig.TileSize"/>). Tiles are used
+    /// in the given order (it changes the result, as in the reference). With <paramref name="allLayers"/> the
+    /// per-layer embeddings are returned too. Returns float32 CPU tensors owned by the result (dispose it). Bad input
+    /// (shapes, counts, NaN or infinite features) throws <see cref="GigaPathException"/> naming the first bad tile.
     /// </summary>
-    public SlideEncoding Encode(Tensor tileEmbeddings, Tensor coords, bool allLayers = false) =>
-        Encode(tileEmbeddings, coords, allLayers, null);
-
-    internal SlideEncoding Encode(Tensor tileEmbeddings, Tensor coords, bool allLayers, ActivationSink? sink)
+    public SlideEmbeddings Embed(Tensor tileEmbeddings, Tensor coords, bool allLayers = false)
     {
+        ArgumentNullException.ThrowIfNull(tileEmbeddings);
+        ArgumentNullException.ThrowIfNull(coords);
+        return Embed(tileEmbeddings, coords, allLayers, null);
+    }
+
+    internal SlideEmbeddings Embed(Tensor tileEmbeddings, Tensor coords, bool allLayers, ActivationSink? sink)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var (embeddings, coords2) = SlideInputValidation.Check(tileEmbeddings, coords, Config);
         var cells = SlidePositions.ToGridCells(coords2, Config.TileSize, Config.SlideNgrids);
         foreach (var w in cells.Warnings) Options.OnWarning?.Invoke(w);
@@ -186,7 +210,7 @@ public sealed class SlideEncoder : IDisposable
 
         var encoderOut = outputs.EncoderOut;
         var last = Out(encoderOut);
-        var result = new SlideEncoding
+        var result = new SlideEmbeddings
         {
             EmbedDefault = Out(_model.HeadCls(encoderOut)),
             EmbedGlobalPool = Out(_model.HeadPooled(encoderOut)),
@@ -215,29 +239,15 @@ public sealed class SlideEncoder : IDisposable
 
     private static void Validate(SlideEncoderOptions options)
     {
-        if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
-            throw new GigaPathException($"dtype {options.DType} is not supported (use float32, bfloat16 or float16)");
-        options.Blocking.Validate();
         DeviceSelection.EnsureSupported(options.Device, options.DType, options.AllowSlowDType);
+        options.Blocking.Validate();
     }
 
-    private static string FileSha256(string path)
+    /// <summary>Frees the weights.</summary>
+    public void Dispose()
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        if (_disposed) return;
+        _disposed = true;
+        _model.Dispose();
     }
-
-    private static string StateSha256(nn.Module model)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, tensor) in model.state_dict())
-        {
-            using var scope = torch.NewDisposeScope();
-            hash.AppendData(Encoding.UTF8.GetBytes($"{name}[{string.Join(",", tensor.shape)}]"));
-            hash.AppendData(tensor.detach().cpu().to_type(ScalarType.Float32).contiguous().bytes);
-        }
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
-
-    public void Dispose() => _model.Dispose();
 }

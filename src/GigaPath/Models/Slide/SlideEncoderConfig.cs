@@ -8,12 +8,17 @@ public sealed record SlideEncoderConfig
 {
     /// <summary>Width of the incoming tile embeddings (1536 for the Prov-GigaPath tile encoder).</summary>
     public required int InChans { get; init; }
+    /// <summary>Token width D of the encoder and of the slide embedding (768 for Prov-GigaPath).</summary>
     public required int EmbedDim { get; init; }
+    /// <summary>Number of LongNet encoder layers K (12 for Prov-GigaPath).</summary>
     public required int Depth { get; init; }
+    /// <summary>Attention heads per layer; must divide <see cref="EmbedDim"/>.</summary>
     public required int NumHeads { get; init; }
+    /// <summary>Hidden width of each layer's feed-forward network (3072 for Prov-GigaPath).</summary>
     public required int FfnDim { get; init; }
     /// <summary>Segment length of each dilated-attention branch, zipped pairwise with <see cref="DilatedRatio"/>.</summary>
     public required IReadOnlyList<int> SegmentLength { get; init; }
+    /// <summary>Dilation of each dilated-attention branch, zipped pairwise with <see cref="SegmentLength"/>.</summary>
     public required IReadOnlyList<int> DilatedRatio { get; init; }
     /// <summary>Side of the positional grid: valid grid cells are 0 ≤ gx, gy &lt; SlideNgrids.</summary>
     public int SlideNgrids { get; init; } = 1000;
@@ -24,6 +29,7 @@ public sealed record SlideEncoderConfig
     /// <summary>Eps of every LayerNorm inside the LongNet encoder.</summary>
     public double EncoderLayerNormEps { get; init; } = 1e-5;
 
+    /// <summary>Width of one attention head: <see cref="EmbedDim"/> / <see cref="NumHeads"/>.</summary>
     public int HeadDim => EmbedDim / NumHeads;
 
     /// <summary>
@@ -39,6 +45,7 @@ public sealed record SlideEncoderConfig
         FfnDim = 3072,
         SegmentLength = SegmentLengthsFor(262144, 256),
         DilatedRatio = [1, 2, 4, 8, 16],
+        SourceName = "prov-gigapath",
     };
 
     /// <summary>
@@ -69,42 +76,55 @@ public sealed record SlideEncoderConfig
         return result;
     }
 
-    /// <summary>Checks every value and their consistency; the message names the field.</summary>
-    public SlideEncoderConfig Validate(string source = "slide encoder config")
+    /// <summary>Where the config came from (a file path, or "built-in"), for messages.</summary>
+    public string SourceName { get; init; } = "built-in";
+
+    /// <summary>True when read from a config.json: messages then name JSON fields, otherwise C# properties.</summary>
+    internal bool ReadFromJson { get; init; }
+
+    /// <summary>
+    /// Checks every value and their consistency and returns this config; a failure throws
+    /// <see cref="GigaPathException"/> naming the field (the JSON field for a loaded config, the C# property for one
+    /// built in code).
+    /// </summary>
+    public SlideEncoderConfig Validate()
     {
-        void Positive(string field, long v)
+        string F(string json, string property) => ReadFromJson ? json : property;
+        GigaPathException Fail(string json, string property, string why) => new($"{SourceName}: {F(json, property)} {why}");
+        void Positive(string json, string property, long v)
         {
-            if (v <= 0) throw new GigaPathException($"{source}: {field} must be positive, got {v}");
+            if (v <= 0) throw Fail(json, property, $"must be positive, got {v}");
         }
-        Positive("in_chans", InChans);
-        Positive("embed_dim", EmbedDim);
-        Positive("depth", Depth);
-        Positive("num_heads", NumHeads);
-        Positive("ffn_dim", FfnDim);
-        Positive("slide_ngrids", SlideNgrids);
-        Positive("tile_size", TileSize);
+        Positive("in_chans", nameof(InChans), InChans);
+        Positive("embed_dim", nameof(EmbedDim), EmbedDim);
+        Positive("depth", nameof(Depth), Depth);
+        Positive("num_heads", nameof(NumHeads), NumHeads);
+        Positive("ffn_dim", nameof(FfnDim), FfnDim);
+        Positive("slide_ngrids", nameof(SlideNgrids), SlideNgrids);
+        Positive("tile_size", nameof(TileSize), TileSize);
         if (EmbedDim % NumHeads != 0)
-            throw new GigaPathException($"{source}: embed_dim {EmbedDim} is not divisible by num_heads {NumHeads}");
+            throw Fail("embed_dim", nameof(EmbedDim), $"{EmbedDim} is not divisible by {F("num_heads", nameof(NumHeads))} {NumHeads}");
         if (EmbedDim % 4 != 0)
-            throw new GigaPathException($"{source}: embed_dim {EmbedDim} must be a multiple of 4 (2-D sin-cos positions)");
+            throw Fail("embed_dim", nameof(EmbedDim), $"{EmbedDim} must be a multiple of 4 (2-D sin-cos positions)");
         if (SegmentLength is null || SegmentLength.Count == 0)
-            throw new GigaPathException($"{source}: segment_length must list at least one branch");
+            throw Fail("segment_length", nameof(SegmentLength), "must list at least one branch");
         if (DilatedRatio is null || DilatedRatio.Count != SegmentLength.Count)
-            throw new GigaPathException($"{source}: dilated_ratio has {DilatedRatio?.Count ?? 0} entries but segment_length has {SegmentLength.Count}; they are zipped pairwise");
+            throw Fail("dilated_ratio", nameof(DilatedRatio), $"has {DilatedRatio?.Count ?? 0} entries but {F("segment_length", nameof(SegmentLength))} has {SegmentLength.Count}; they are zipped pairwise");
         for (int i = 0; i < SegmentLength.Count; i++)
         {
             if (SegmentLength[i] <= 0)
-                throw new GigaPathException($"{source}: segment_length[{i}] must be positive, got {SegmentLength[i]}");
+                throw Fail($"segment_length[{i}]", $"{nameof(SegmentLength)}[{i}]", $"must be positive, got {SegmentLength[i]}");
             if (DilatedRatio[i] <= 0)
-                throw new GigaPathException($"{source}: dilated_ratio[{i}] must be positive, got {DilatedRatio[i]}");
+                throw Fail($"dilated_ratio[{i}]", $"{nameof(DilatedRatio)}[{i}]", $"must be positive, got {DilatedRatio[i]}");
         }
         if (!(OuterNormEps > 0) || !double.IsFinite(OuterNormEps))
-            throw new GigaPathException($"{source}: outer_norm_eps must be a positive number, got {OuterNormEps}");
+            throw Fail("outer_norm_eps", nameof(OuterNormEps), $"must be a positive number, got {OuterNormEps}");
         if (!(EncoderLayerNormEps > 0) || !double.IsFinite(EncoderLayerNormEps))
-            throw new GigaPathException($"{source}: encoder_layernorm_eps must be a positive number, got {EncoderLayerNormEps}");
+            throw Fail("encoder_layernorm_eps", nameof(EncoderLayerNormEps), $"must be a positive number, got {EncoderLayerNormEps}");
         return this;
     }
 
+    /// <summary>Equal when every value that changes the model is equal (the source is ignored).</summary>
     public bool Equals(SlideEncoderConfig? other) =>
         other is not null && InChans == other.InChans && EmbedDim == other.EmbedDim && Depth == other.Depth &&
         NumHeads == other.NumHeads && FfnDim == other.FfnDim && SlideNgrids == other.SlideNgrids &&
@@ -112,14 +132,28 @@ public sealed record SlideEncoderConfig
         EncoderLayerNormEps.Equals(other.EncoderLayerNormEps) &&
         SegmentLength.SequenceEqual(other.SegmentLength) && DilatedRatio.SequenceEqual(other.DilatedRatio);
 
+    /// <inheritdoc/>
     public override int GetHashCode() =>
         HashCode.Combine(InChans, EmbedDim, Depth, NumHeads, FfnDim, string.Join(",", SegmentLength), string.Join(",", DilatedRatio));
 
+    /// <summary>A one-line description recorded in output metadata and messages.</summary>
     public override string ToString() =>
         $"LongNetViT {InChans}->{EmbedDim}, {Depth} layers, {NumHeads} heads, FFN {FfnDim}, segments [{string.Join(", ", SegmentLength)}], ratios [{string.Join(", ", DilatedRatio)}]";
 
-    /// <summary>Reads a config.json in the fixtures' format (see <see cref="SlideEncoderConfigJson"/>).</summary>
-    public static SlideEncoderConfig Load(string path) => SlideEncoderConfigJson.Load(path);
+    /// <summary>
+    /// Reads and validates a slide-encoder <c>config.json</c> (snake_case keys as in the reference); errors name the
+    /// file and the JSON field, and unknown fields are refused so a typo never falls back to a default.
+    /// </summary>
+    public static SlideEncoderConfig Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new GigaPathException($"{path}: slide encoder config not found");
+        return FromJson(File.ReadAllText(path), path);
+    }
 
+    /// <summary>Parses and validates config.json text; <paramref name="sourceName"/> names it in messages.</summary>
+    public static SlideEncoderConfig FromJson(string json, string sourceName) => SlideEncoderConfigJson.Parse(json, sourceName);
+
+    /// <summary>The config.json text that <see cref="FromJson"/> reads back.</summary>
     public string ToJson() => SlideEncoderConfigJson.Write(this);
 }

@@ -37,22 +37,20 @@ internal static class SlideEncoderConfigJson
         "activation",
     };
 
-    public static SlideEncoderConfig Load(string path)
+    public static SlideEncoderConfig Parse(string json, string source)
     {
-        if (!File.Exists(path))
-            throw new GigaPathException($"{path}: config file not found");
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(path));
+            root = JsonNode.Parse(json);
         }
         catch (JsonException e)
         {
-            throw new GigaPathException($"{path}: not valid JSON ({e.Message})", e);
+            throw new GigaPathException($"{source}: not valid JSON ({e.Message})", e);
         }
         if (root is not JsonObject obj)
-            throw new GigaPathException($"{path}: must hold a JSON object");
-        return Parse(obj, path);
+            throw new GigaPathException($"{source}: must hold a JSON object");
+        return Parse(obj, source);
     }
 
     public static SlideEncoderConfig Parse(JsonObject obj, string source)
@@ -121,7 +119,9 @@ internal static class SlideEncoderConfigJson
             TileSize = tileSize,
             OuterNormEps = OptionalDouble(obj, "outer_norm_eps", source) ?? 1e-6,
             EncoderLayerNormEps = OptionalDouble(obj, "encoder_layernorm_eps", source) ?? 1e-5,
-        }.Validate(source);
+            SourceName = source,
+            ReadFromJson = true,
+        }.Validate();
 
         if (OptionalInt(obj, "head_dim", source) is { } hd && hd != config.HeadDim)
             throw new GigaPathException($"{source}: head_dim {hd} disagrees with embed_dim {embed} / num_heads {heads} = {config.HeadDim}");

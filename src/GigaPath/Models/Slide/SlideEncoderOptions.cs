@@ -1,27 +1,23 @@
-using static TorchSharp.torch;
-
 namespace GigaPath.Models.Slide;
 
-/// <summary>How a slide encoder is placed and run.</summary>
-public sealed record SlideEncoderOptions
+/// <summary>
+/// <see cref="EncoderOptions"/> plus the slide encoder's attention settings. Device and dtype: the weights and matrix
+/// products use <see cref="EncoderOptions.DType"/>; LayerNorms, softmax statistics, residuals and outputs stay
+/// float32, like torch.autocast in the reference.
+/// </summary>
+public sealed record SlideEncoderOptions : EncoderOptions
 {
-    /// <summary>cpu (default) or a CUDA device; <see cref="Runtime.DeviceSelection.ParseDevice"/> reads "cpu", "cuda", "cuda:N".</summary>
-    public Device Device { get; init; } = CPU;
-
-    /// <summary>
-    /// Weight/matmul precision: Float32, BFloat16 or Float16 (CUDA only: float16 matmuls on CPU are unusably slow).
-    /// LayerNorms, softmax statistics, residuals and outputs stay float32, like torch.autocast in the reference.
-    /// </summary>
-    public ScalarType DType { get; init; } = ScalarType.Float32;
-
-    /// <summary>Run bfloat16 on a CPU without bfloat16 matrix hardware anyway (emulated: hundreds of times slower).</summary>
-    public bool AllowSlowDType { get; init; }
-
-    /// <summary>
-    /// Ignore checkpoint entries the model does not have. The published <c>slide_encoder.pth</c> has not been
-    /// inspected for extra entries (e.g. an MAE decoder); missing model keys are always an error.
-    /// </summary>
-    public bool AllowUnexpectedKeys { get; init; }
+    /// <summary>These settings with <paramref name="options"/>' device, dtype and key strictness (defaults for the rest).</summary>
+    internal static SlideEncoderOptions From(EncoderOptions? options) => options switch
+    {
+        null => new SlideEncoderOptions(),
+        SlideEncoderOptions slide => slide,
+        _ => new SlideEncoderOptions
+        {
+            Device = options.Device, DType = options.DType, AllowSlowDType = options.AllowSlowDType,
+            AllowUnexpectedKeys = options.AllowUnexpectedKeys,
+        },
+    };
 
     /// <summary>Block sizes of the attention kernel (memory/speed trade-off only; results do not depend on them beyond rounding).</summary>
     public AttentionBlocking Blocking { get; init; } = AttentionBlocking.Default;

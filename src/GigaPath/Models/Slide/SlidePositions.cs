@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace GigaPath.Models.Slide;
 
 /// <summary>Grid cell of every tile: gx = floor(x / tile_size), gy = floor(y / tile_size), plus any warnings.</summary>
-public sealed record GridCells(long[] Gx, long[] Gy, IReadOnlyList<string> Warnings)
+internal sealed record GridCells(long[] Gx, long[] Gy, IReadOnlyList<string> Warnings)
 {
     public int Count => Gx.Length;
 
@@ -17,7 +17,7 @@ public sealed record GridCells(long[] Gx, long[] Gy, IReadOnlyList<string> Warni
 /// 1,000,001-row table (3 GB for D = 768). Row for cell (gx, gy) with Q = D/4 and w_i = 1 / 10000^(i/Q):
 /// [sin(gy·w), cos(gy·w), sin(gx·w), cos(gx·w)] - the y code comes first, as in the reference's table.
 /// </summary>
-public static class SlidePositions
+internal static class SlidePositions
 {
     /// <summary>
     /// Validates coordinates (finite, non-negative, inside the grid) and maps them to grid cells. Float32 and integer

@@ -10,7 +10,7 @@ namespace GigaPath.Models.Tile;
 /// Multi-head self-attention as in timm's ViT: one fused <c>qkv</c> projection whose output columns are laid out
 /// [3, heads, head_dim] (q, k, v outermost), softmax(q·kᵀ/√d)·v per head, heads concatenated, then <c>proj</c>.
 /// </summary>
-public sealed class Attention : nn.Module<Tensor, Tensor>
+internal sealed class Attention : nn.Module<Tensor, Tensor>
 {
     private readonly LinearLayer qkv;
     private readonly LinearLayer proj;

@@ -7,7 +7,7 @@ namespace GigaPath.Models.Tile;
 #pragma warning disable IDE1006 // field names are checkpoint keys
 
 /// <summary>A pre-norm transformer block: t + ls1(attn(norm1(t))), then + ls2(mlp(norm2(·))).</summary>
-public sealed class Block : nn.Module<Tensor, Tensor>
+internal sealed class Block : nn.Module<Tensor, Tensor>
 {
     private readonly LayerNorm norm1;
     private readonly Attention attn;

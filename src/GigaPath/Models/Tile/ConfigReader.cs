@@ -59,14 +59,19 @@ internal sealed class ConfigReader
         if (args["global_pool"] is not null && String(args, "model_args", "global_pool", pool) != pool)
             throw Error("model_args.global_pool", $"disagrees with global_pool \"{pool}\"");
 
+        int embedDim = Int(args, "model_args", "embed_dim", null);
+        int numFeatures = Int(_root, "", "num_features", embedDim);
+        if (numFeatures != embedDim)
+            throw Error("num_features", $"is {numFeatures} but embed_dim is {embedDim}; without a head they must be equal");
         var cfg = new TileEncoderConfig
         {
+            ReadFromJson = true,
             Architecture = architecture,
             SourceName = _source,
             ImgSize = imgSize,
             InChans = inChans,
             PatchSize = Int(args, "model_args", "patch_size", null),
-            EmbedDim = Int(args, "model_args", "embed_dim", null),
+            EmbedDim = embedDim,
             Depth = Int(args, "model_args", "depth", null),
             NumHeads = Int(args, "model_args", "num_heads", null),
             MlpRatio = Double(args, "model_args", "mlp_ratio"),
@@ -75,7 +80,6 @@ internal sealed class ConfigReader
             Mean = Triple(pretrained, "mean", TileEncoderConfig.ImageNetMean),
             Std = Triple(pretrained, "std", TileEncoderConfig.ImageNetStd),
         };
-        cfg = cfg with { NumFeatures = Int(_root, "", "num_features", cfg.EmbedDim) };
         CheckInputSize(pretrained, cfg);
         return cfg;
     }

@@ -7,7 +7,7 @@ namespace GigaPath.Models.Tile;
 #pragma warning disable IDE1006 // field names are checkpoint keys
 
 /// <summary>Per-channel learned scaling of a residual branch (timm <c>LayerScale</c>, key <c>gamma</c>).</summary>
-public sealed class LayerScale : nn.Module<Tensor, Tensor>
+internal sealed class LayerScale : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter gamma;
 

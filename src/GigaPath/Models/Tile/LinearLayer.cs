@@ -10,7 +10,7 @@ namespace GigaPath.Models.Tile;
 /// y = x·Wᵀ + b with <c>weight</c> [out, in] and <c>bias</c> [out], zero-initialised. <c>nn.Linear</c> would draw a
 /// Kaiming-uniform init for every weight, seconds of work for the 1.1 B-parameter model that loading then overwrites.
 /// </summary>
-public sealed class LinearLayer : nn.Module<Tensor, Tensor>
+internal sealed class LinearLayer : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter bias;

@@ -7,7 +7,7 @@ namespace GigaPath.Models.Tile;
 #pragma warning disable IDE1006 // field names are checkpoint keys
 
 /// <summary>Non-overlapping patch projection (<c>patch_embed.proj</c>): [B, C, H, W] -> [B, patches, D], patches row-major.</summary>
-public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
+internal sealed class PatchEmbed : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d proj;
 

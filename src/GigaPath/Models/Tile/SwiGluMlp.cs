@@ -10,7 +10,7 @@ namespace GigaPath.Models.Tile;
 /// timm's <c>SwiGLUPacked</c> (GluMlp with SiLU, gate_last = false): fc1 produces value and gate packed side by side;
 /// the hidden activation is silu(first half) ⊙ second half, then fc2.
 /// </summary>
-public sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
+internal sealed class SwiGluMlp : nn.Module<Tensor, Tensor>
 {
     private readonly LinearLayer fc1;
     private readonly LinearLayer fc2;

@@ -11,14 +11,17 @@ public sealed class TileEmbeddings : IDisposable
     /// <summary>All tokens after the final norm, [B, 1 + patches, D] (CLS first), when requested.</summary>
     public Tensor? Tokens { get; }
 
+    /// <summary>Takes ownership of <paramref name="embeddings"/> [B, D] and <paramref name="tokens"/> [B, 1 + patches, D] (or null).</summary>
     public TileEmbeddings(Tensor embeddings, Tensor? tokens)
     {
         Embeddings = embeddings;
         Tokens = tokens;
     }
 
+    /// <summary>Number of tiles or images B.</summary>
     public long Count => Embeddings.shape[0];
 
+    /// <summary>Frees the tensors.</summary>
     public void Dispose()
     {
         Embeddings.Dispose();

@@ -1,5 +1,4 @@
-using System.Security.Cryptography;
-using GigaPath.Pipeline;
+using GigaPath.Imaging;
 using GigaPath.Runtime;
 using GigaPath.Weights;
 using TorchSharp;
@@ -8,56 +7,78 @@ using static TorchSharp.torch;
 namespace GigaPath.Models.Tile;
 
 /// <summary>
-/// The Prov-GigaPath tile encoder, ready to embed: a <see cref="VisionTransformer"/> with its weights on one device
-/// in one dtype. Inputs are normalised pixel tensors [B, 3, 224, 224] float32; outputs are float32 CPU tensors.
-/// Each tile is computed independently of the others in its batch.
+/// The Prov-GigaPath tile encoder (a timm ViT-giant, 1.1 billion parameters), ready to embed: weights on one device in
+/// one dtype (<see cref="Options"/>). It turns 224×224 RGB tiles into 1536-wide embeddings, each tile computed
+/// independently of the others in its batch. Build one with <see cref="Load"/> (a model folder or weight file),
+/// <see cref="CreateRandom"/> (a config in code), or inspect a config without allocating it with
+/// <see cref="Describe"/>. Not thread-safe: use one encoder per thread, or serialise calls.
 /// </summary>
 public sealed class TileEncoder : IDisposable
 {
     private readonly Lazy<string> _sha256;
     private bool _disposed;
 
+    /// <summary>The model's shape and its preprocessing (mean/std).</summary>
     public TileEncoderConfig Config { get; }
-    public Device Device { get; }
-    public ScalarType DType { get; }
 
-    /// <summary>The model folder or weight file it was loaded from, or null for a model made in memory.</summary>
-    public string? Source { get; }
+    /// <summary>Device, dtype and key strictness it was built with.</summary>
+    public EncoderOptions Options { get; }
 
     /// <summary>
-    /// SHA-256 of the weight file (of the shards concatenated in name order for a sharded checkpoint); for a model
-    /// made in memory, of its parameter bytes in state-dict order. Computed on first use.
+    /// The input transform for these weights (from <see cref="Config"/>: resize, center crop, mean/std); what
+    /// <see cref="EmbedImages"/>, the CLI, the server and the pipeline all use.
+    /// </summary>
+    public TilePreprocessor Preprocessor { get; }
+
+    /// <summary>The model folder or weight file it was loaded from (full path), or null for a model made in memory.</summary>
+    public string? Source { get; }
+
+    /// <summary>The weight file read (full path; the index of a sharded checkpoint), or null for a model made in memory.</summary>
+    public string? WeightsPath { get; }
+
+    /// <summary>
+    /// SHA-256 (lower-case hex) of the weight file (of the shards concatenated in name order for a sharded
+    /// checkpoint); for a model made in memory, of its parameters (name, shape and float32 bytes in state-dict order).
+    /// Computed on first use (hashing the full-size model's 4.5 GB takes seconds).
     /// </summary>
     public string WeightsSha256 => _sha256.Value;
 
     internal VisionTransformer Model { get; }
 
+    /// <summary>Number of scalar parameters (1,134,953,984 for Prov-GigaPath).</summary>
     public long ParameterCount => Model.parameters().Sum(p => p.numel());
 
-    private TileEncoder(VisionTransformer model, TileEncoderOptions options, string? source, Func<string> sha256)
+    private TileEncoder(VisionTransformer model, EncoderOptions options, string? source, string? weightsPath, Func<string> sha256)
     {
         Model = model;
         Config = model.Config;
-        Device = options.Device;
-        DType = options.DType;
+        Options = options;
+        Preprocessor = Config.CreatePreprocessor();
         Source = source;
+        WeightsPath = weightsPath;
         _sha256 = new Lazy<string>(sha256);
         model.eval();
     }
 
     /// <summary>
-    /// Loads <c>config.json</c> and the weights (<c>model.safetensors</c>, a sharded
-    /// <c>model.safetensors.index.json</c> or <c>pytorch_model.bin</c>) from <paramref name="modelDir"/>, or from the
-    /// folder of a weight file given directly. Every model key must be present with its exact shape.
+    /// Loads a tile encoder from <paramref name="path"/>: a model folder holding the timm <c>config.json</c> and one
+    /// weight file (<c>model.safetensors</c>, a sharded <c>model.safetensors.index.json</c> or
+    /// <c>pytorch_model.bin</c>), or a weight file (<c>.safetensors</c>, <c>.bin</c>, <c>.pth</c>) whose folder holds
+    /// the config.json. Every model tensor must be present with its exact shape; problems throw
+    /// <see cref="GigaPathException"/> (<see cref="WeightFormatException"/> for the weights) naming the file.
+    /// Dispose the encoder to free its weights.
     /// </summary>
-    public static TileEncoder Load(string modelDir, TileEncoderOptions? options = null)
+    /// <param name="path">Model folder or weight file.</param>
+    /// <param name="options">Device, dtype and key strictness; null for float32 on the CPU.</param>
+    public static TileEncoder Load(string path, EncoderOptions? options = null)
     {
-        options ??= new TileEncoderOptions();
-        CheckDevice(options);
-        var files = TileModelFiles.Find(modelDir);
-        var config = TileEncoderConfig.FromFile(files.ConfigPath);
+        options ??= new EncoderOptions();
+        DeviceSelection.EnsureSupported(options.Device, options.DType, options.AllowSlowDType);
+        var files = ModelFiles.Find(path, "tile encoder");
+        var config = TileEncoderConfig.Load(files.ConfigPath
+            ?? throw new GigaPathException($"{path}: no config.json beside the weights (a tile encoder folder holds the timm config.json and model.safetensors)"));
         using var source = TensorSources.Open(files.WeightsPath);
-        var hashed = source is ShardedSafeTensors sharded ? sharded.ShardFiles : [files.WeightsPath];
+        var hashed = files.HashedFiles(source);
         var model = new VisionTransformer(config, options.Device, options.DType);
         try
         {
@@ -68,69 +89,113 @@ public sealed class TileEncoder : IDisposable
             model.Dispose();
             throw;
         }
-        return new TileEncoder(model, options, modelDir, () => FileHashing.Sha256(hashed));
-    }
-
-    /// <summary>A model with deterministic random weights (same seed, same weights), for benchmarks and demos.</summary>
-    public static TileEncoder CreateRandom(TileEncoderConfig config, int seed, TileEncoderOptions? options = null)
-    {
-        options ??= new TileEncoderOptions();
-        CheckDevice(options);
-        var model = new VisionTransformer(config, options.Device, options.DType);
-        RandomWeights.Fill(model, seed);
-        TileEncoder? encoder = null;
-        encoder = new TileEncoder(model, options, null, () => encoder!.HashParameters());
-        return encoder;
-    }
-
-    private static void CheckDevice(TileEncoderOptions options)
-    {
-        if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
-            throw new GigaPathException($"dtype {options.DType} is not supported for the tile encoder (use float32, bfloat16 or float16)");
-        DeviceSelection.EnsureSupported(options.Device, options.DType, options.AllowSlowDType);
+        return new TileEncoder(model, options, Path.GetFullPath(path), files.WeightsPath, () => FileHashing.Sha256(hashed));
     }
 
     /// <summary>
-    /// Embeds a batch of normalised tiles <paramref name="pixelValues"/> [B, 3, img, img] float32. Returns the CLS
-    /// embeddings [B, D] and, with <paramref name="returnTokens"/>, all final-norm tokens [B, 1 + patches, D].
+    /// A model built from <paramref name="config"/> with deterministic random weights (same config and seed, same
+    /// weights on every machine), for tests, benchmarks and demos. Its embeddings mean nothing.
+    /// </summary>
+    public static TileEncoder CreateRandom(TileEncoderConfig config, long seed = 0, EncoderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        options ??= new EncoderOptions();
+        DeviceSelection.EnsureSupported(options.Device, options.DType, options.AllowSlowDType);
+        var model = new VisionTransformer(config.Validate(), options.Device, options.DType);
+        RandomWeights.Fill(model, seed);
+        return new TileEncoder(model, options, null, null, () => FileHashing.ParameterSha256(model));
+    }
+
+    /// <summary>
+    /// The parameters (checkpoint names, shapes, count) of the model <paramref name="config"/> describes, built on
+    /// the meta device: nothing is allocated, so the full-size <see cref="TileEncoderConfig.ProvGigaPath"/> can be
+    /// inspected anywhere.
+    /// </summary>
+    public static ModelDescription Describe(TileEncoderConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        return ModelDescription.Of(config.Describe(), () => new VisionTransformer(config, META));
+    }
+
+    /// <summary>
+    /// Embeds a batch of preprocessed tiles. <paramref name="pixelValues"/>: [B, 3, ImgSize, ImgSize] float32 (on any
+    /// device), normalised as <see cref="Preprocessor"/> does. Returns float32 CPU tensors owned by the result (dispose
+    /// it): the CLS embeddings [B, D] and, with <paramref name="returnTokens"/>, all final-norm tokens
+    /// [B, 1 + patches, D]. Wrong shapes, dtypes and non-finite values throw <see cref="GigaPathException"/> naming the
+    /// first bad tile.
     /// </summary>
     public TileEmbeddings Embed(Tensor pixelValues, bool returnTokens = false)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(pixelValues);
         ValidatePixels(pixelValues, "pixel_values");
+        CheckFinite(pixelValues, i => $"pixel_values: tile {i}");
+        return EmbedChecked(pixelValues, returnTokens);
+    }
+
+    /// <summary>
+    /// Decodes, preprocesses (<see cref="Preprocessor"/>) and embeds image files (PNG, JPEG, TIFF; any size, resized
+    /// and center-cropped like the reference), in input order, <paramref name="batchSize"/> images per forward pass.
+    /// Returns the embeddings [N, D] float32 on the CPU, owned by the result (dispose it). A file that cannot be read
+    /// throws <see cref="GigaPathException"/> naming it.
+    /// </summary>
+    public TileEmbeddings EmbedImages(IEnumerable<string> paths, int batchSize = 16)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(paths);
+        if (batchSize <= 0)
+            throw new GigaPathException($"batch size must be positive, got {batchSize}");
+        var files = paths.ToList();
+        if (files.Count == 0)
+            throw new GigaPathException("no images to embed");
+        var result = torch.empty([files.Count, Config.EmbedDim], ScalarType.Float32);
+        try
+        {
+            for (int start = 0; start < files.Count; start += batchSize)
+            {
+                int count = Math.Min(batchSize, files.Count - start);
+                using var batch = Preprocessor.PreprocessFiles(files, start, count);
+                int offset = start;
+                CheckFinite(batch, i => $"image {offset + i} ({files[offset + (int)i]})");
+                using var embedded = EmbedChecked(batch, returnTokens: false);
+                result.narrow(0, start, count).copy_(embedded.Embeddings);
+            }
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+        return new TileEmbeddings(result, null);
+    }
+
+    private TileEmbeddings EmbedChecked(Tensor pixelValues, bool returnTokens)
+    {
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var input = pixelValues.to(DType, Device);
+        var input = pixelValues.to(Options.DType, Options.Device);
         var tokens = returnTokens ? Model.ForwardFeatures(input) : null;
         var embeddings = (tokens is null ? Model.forward(input) : tokens.select(1, 0)).to(ScalarType.Float32, CPU).contiguous();
         var tokensOut = tokens?.to(ScalarType.Float32, CPU).contiguous();
         return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), tokensOut?.MoveToOuterDisposeScope());
     }
 
-    /// <summary>
-    /// Decodes, preprocesses (the transform of this model's config: resize, centre crop, mean/std) and embeds the
-    /// image files <paramref name="imagePaths"/> (PNG/JPEG/TIFF), <paramref name="batchSize"/> at a time. Returns the
-    /// CLS embeddings [N, D] float32 on the CPU in input order, owned by the caller.
-    /// </summary>
-    public TileEmbeddings EmbedImages(IEnumerable<string> imagePaths, int batchSize = 32)
+    /// <summary>Refuses NaN or infinite pixels, naming the first bad tile with <paramref name="name"/>.</summary>
+    private static void CheckFinite(Tensor pixels, Func<long, string> name)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ArgumentNullException.ThrowIfNull(imagePaths);
-        if (batchSize <= 0) throw new GigaPathException($"batch size must be positive, got {batchSize}");
-        var inputs = new ImageFileInputs(imagePaths.ToList(), Config);
         using var scope = torch.NewDisposeScope();
-        var parts = new List<Tensor>();
-        for (int start = 0; start < inputs.Count; start += batchSize)
-        {
-            using var pixels = inputs.ReadBatch(start, Math.Min(batchSize, inputs.Count - start));
-            using var batch = Embed(pixels);
-            parts.Add(batch.Embeddings.clone());
-        }
-        var embeddings = parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
-        return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), null);
+        var bad = torch.isfinite(pixels).logical_not().flatten(1).any(1);
+        if (!bad.any().item<bool>()) return;
+        long first = bad.nonzero()[0, 0].item<long>();
+        long count = bad.sum().item<long>();
+        throw new GigaPathException($"{name(first)} holds NaN or infinite values ({count} tile(s) affected); the model needs finite normalised pixels");
     }
 
-    /// <summary>Checks rank, dtype, channels and size, naming <paramref name="name"/> and its shape on failure.</summary>
+    /// <summary>
+    /// Checks that <paramref name="pixelValues"/> is a non-empty [B, 3, ImgSize, ImgSize] float32 tensor, naming
+    /// <paramref name="name"/> and its shape in the <see cref="GigaPathException"/> otherwise. Values are not read.
+    /// </summary>
     public void ValidatePixels(Tensor pixelValues, string name)
     {
         var s = pixelValues.shape;
@@ -141,14 +206,17 @@ public sealed class TileEncoder : IDisposable
         if (s[1] != Config.InChans)
             throw new GigaPathException($"{name}: expected {expected}, got {s[1]} channels {shape}");
         if (s[2] != Config.ImgSize || s[3] != Config.ImgSize)
-            throw new GigaPathException($"{name}: expected {expected}, got {s[2]}x{s[3]} pixels {shape}; the model takes exactly {Config.ImgSize}x{Config.ImgSize} (preprocess: resize 256, center-crop 224)");
+            throw new GigaPathException($"{name}: expected {expected}, got {s[2]}x{s[3]} pixels {shape}; the model takes exactly {Config.ImgSize}x{Config.ImgSize} (preprocess: resize {Preprocessor.ResizeSize}, center-crop {Config.ImgSize})");
         if (s[0] == 0)
             throw new GigaPathException($"{name}: holds no tiles {shape}");
         if (pixelValues.dtype != ScalarType.Float32)
             throw new GigaPathException($"{name}: expected {expected}, got dtype {pixelValues.dtype} {shape}");
     }
 
-    /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> into <paramref name="dir"/>, each atomically.</summary>
+    /// <summary>
+    /// Writes <c>config.json</c> and <c>model.safetensors</c> (in the model's dtype) into <paramref name="dir"/>,
+    /// each atomically; <see cref="Load"/> reads the folder back.
+    /// </summary>
     public void Save(string dir)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -163,17 +231,7 @@ public sealed class TileEncoder : IDisposable
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson());
     }
 
-    private string HashParameters()
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (_, p) in Model.state_dict())
-        {
-            using var scope = torch.NewDisposeScope();
-            hash.AppendData(p.detach().cpu().contiguous().bytes);
-        }
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
-
+    /// <summary>Frees the weights.</summary>
     public void Dispose()
     {
         if (_disposed) return;

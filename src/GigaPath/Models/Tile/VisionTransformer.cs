@@ -12,7 +12,7 @@ namespace GigaPath.Models.Tile;
 /// at one, LayerScale at init_values) until loaded; <see cref="TileEncoder"/> loads or randomises them. Pass
 /// <c>torch.META</c> as the device to describe the full-size model without allocating its 4.5 GB.
 /// </summary>
-public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
+internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter cls_token;
     private readonly Parameter pos_embed;
@@ -24,7 +24,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
 
     public VisionTransformer(TileEncoderConfig config, Device? device = null, ScalarType? dtype = null) : base(nameof(VisionTransformer))
     {
-        Config = config.Validated();
+        Config = config.Validate();
         var type = dtype ?? ScalarType.Float32;
         cls_token = new Parameter(torch.zeros(1, 1, config.EmbedDim, dtype: type, device: device));
         pos_embed = new Parameter(torch.zeros(1, config.SeqLen, config.EmbedDim, dtype: type, device: device));

@@ -30,7 +30,7 @@ public class SlideEncoderDeterminismTests
             var copy = (float[])features.Clone();
             using var x = tensor(copy, [9, 32]);
             using var c = tensor(coords, [9, 2]);
-            using var result = encoder.Encode(x, c);
+            using var result = encoder.Embed(x, c);
             var bytes = result.LastHiddenState.bytes.ToArray();
             first ??= bytes;
             Assert.That(bytes, Is.EqualTo(first), $"repetition {rep}");

@@ -26,7 +26,7 @@ public class SlideEncoderFixtureTests
         using var expected = SafeTensorsFile.Open(FixturePaths.Get(fixture, "expected.safetensors"));
         using var scope = NewDisposeScope();
         var captured = new Dictionary<string, Tensor>();
-        using var result = encoder.Encode(input.Load("tile_embeddings"), input.Load("coords"), allLayers: true,
+        using var result = encoder.Embed(input.Load("tile_embeddings"), input.Load("coords"), allLayers: true,
             (name, value) => captured[name] = value.detach().cpu().clone().DetachFromDisposeScope());
 
         var actual = new Dictionary<string, Tensor>(captured)
@@ -58,7 +58,7 @@ public class SlideEncoderFixtureTests
         using var input = SafeTensorsFile.Open(FixturePaths.Get(fixture, "input.safetensors"));
         using var expected = SafeTensorsFile.Open(FixturePaths.Get(fixture, "expected.safetensors"));
         using var scope = NewDisposeScope();
-        using var result = encoder.Encode(input.Load("tile_embeddings"), input.Load("coords"), allLayers: true);
+        using var result = encoder.Embed(input.Load("tile_embeddings"), input.Load("coords"), allLayers: true);
 
         long length = result.LastHiddenState.shape[1];
         var actual = new Dictionary<string, Tensor>
@@ -87,7 +87,7 @@ public class SlideEncoderFixtureTests
         using var expected = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_tiny", "expected.safetensors"));
         using var scope = NewDisposeScope();
         // [N, D] / [N, 2] inputs (no batch axis) and integer coords give the same result.
-        using var result = encoder.Encode(input.Load("tile_embeddings")[0], input.Load("coords")[0].to_type(ScalarType.Int64));
+        using var result = encoder.Embed(input.Load("tile_embeddings")[0], input.Load("coords")[0].to_type(ScalarType.Int64));
         Assert.That(result.Layers, Is.Null);
         Assert.That(result.LayersPooled, Is.Null);
         Compare(expected, new Dictionary<string, Tensor>

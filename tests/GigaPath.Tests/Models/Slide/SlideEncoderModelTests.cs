@@ -45,8 +45,8 @@ public class SlideEncoderModelTests
 
             using var scope = NewDisposeScope();
             var (x, coords) = RandomSlide(config.InChans, 40, 11);
-            using var a = random.Encode(x, coords);
-            using var b = loaded.Encode(x, coords);
+            using var a = random.Embed(x, coords);
+            using var b = loaded.Embed(x, coords);
             Assert.That(a.EmbedGlobalPool.equal(b.EmbedGlobalPool).all().item<bool>(), Is.True);
             Assert.That(a.LastHiddenState.equal(b.LastHiddenState).all().item<bool>(), Is.True);
         }
@@ -107,8 +107,8 @@ public class SlideEncoderModelTests
         using var half = SlideEncoder.Load(path, new SlideEncoderOptions { DType = ScalarType.BFloat16, AllowSlowDType = true /* tiny model: fast even when emulated */ });
         using var input = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_tiny", "input.safetensors"));
         using var scope = NewDisposeScope();
-        using var a = full.Encode(input.Load("tile_embeddings"), input.Load("coords"));
-        using var b = half.Encode(input.Load("tile_embeddings"), input.Load("coords"));
+        using var a = full.Embed(input.Load("tile_embeddings"), input.Load("coords"));
+        using var b = half.Embed(input.Load("tile_embeddings"), input.Load("coords"));
         Assert.That(b.EmbedGlobalPool.dtype, Is.EqualTo(ScalarType.Float32));
         var cosine = nn.functional.cosine_similarity(a.EmbedGlobalPool, b.EmbedGlobalPool).item<float>();
         TestContext.Out.WriteLine($"bfloat16 vs float32: cosine {cosine}, max |diff| {(a.EmbedGlobalPool - b.EmbedGlobalPool).abs().max().item<float>()}");
@@ -132,7 +132,7 @@ public class SlideEncoderModelTests
         using var scope = NewDisposeScope();
         var (x, coords) = RandomSlide(config.InChans, 10, 2);
         coords[7] = coords[2].clone();
-        using var result = encoder.Encode(x, coords);
+        using var result = encoder.Embed(x, coords);
         Assert.That(result.Warnings, Has.Count.EqualTo(1));
         Assert.That(result.Warnings[0], Does.Contain("tile 7 and tile 2"));
         Assert.That(seen, Is.EqualTo(result.Warnings));
@@ -153,7 +153,7 @@ public class SlideEncoderModelTests
         var config = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny", "config.json"));
         using var encoder = SlideEncoder.CreateRandom(config, 1);
         using var scope = NewDisposeScope();
-        var e = Assert.Throws<GigaPathException>(() => encoder.Encode(zeros(embeddingShape), zeros(coordShape)));
+        var e = Assert.Throws<GigaPathException>(() => encoder.Embed(zeros(embeddingShape), zeros(coordShape)));
         Assert.That(e!.Message, Does.Contain(message));
     }
 
@@ -165,7 +165,7 @@ public class SlideEncoderModelTests
         using var scope = NewDisposeScope();
         var (x, coords) = RandomSlide(config.InChans, 6, 4);
         x[4, 9] = tensor(float.NaN);
-        var e = Assert.Throws<GigaPathException>(() => encoder.Encode(x, coords));
+        var e = Assert.Throws<GigaPathException>(() => encoder.Embed(x, coords));
         Assert.That(e!.Message, Does.Contain("tile 4 holds NaN at feature 9"));
     }
 
@@ -189,8 +189,8 @@ public class SlideEncoderModelTests
     {
         using var dilated = SlideEncoder.CreateRandom(config, 2);
         using var dense = SlideEncoder.CreateRandom(config, 2, new SlideEncoderOptions { Attention = SlideAttention.DenseBaseline });
-        using var a = dilated.Encode(x, coords);
-        using var b = dense.Encode(x, coords);
+        using var a = dilated.Embed(x, coords);
+        using var b = dense.Embed(x, coords);
         return (a.LastHiddenState - b.LastHiddenState).abs().max().item<float>();
     }
 

@@ -13,7 +13,7 @@ public class TileEncoderConfigTests
     [Test]
     public void ReadsTheTinyFixtureConfig()
     {
-        var cfg = TileEncoderConfig.FromFile(TinyConfigPath);
+        var cfg = TileEncoderConfig.Load(TinyConfigPath);
         Assert.Multiple(() =>
         {
             Assert.That(cfg.Architecture, Is.EqualTo("vit_giant_patch14_dinov2"));
@@ -52,7 +52,7 @@ public class TileEncoderConfigTests
     [Test]
     public void ToJsonRoundTrips()
     {
-        var cfg = TileEncoderConfig.FromFile(TinyConfigPath);
+        var cfg = TileEncoderConfig.Load(TinyConfigPath);
         var again = TileEncoderConfig.FromJson(cfg.ToJson(), "round-trip");
         Assert.That(again, Is.EqualTo(cfg));
         Assert.That(TileEncoderConfig.FromJson(TileEncoderConfig.ProvGigaPath.ToJson(), "x"), Is.EqualTo(TileEncoderConfig.ProvGigaPath));

@@ -14,7 +14,7 @@ public class TileEncoderFullSizeTests
 
     private static Tensor ImagePixels(TileEncoderConfig config, params string[] names)
     {
-        var preprocessor = ImageFileInputs.PreprocessorFor(config);
+        var preprocessor = config.CreatePreprocessor();
         return preprocessor.ToBatch(names.Select(n => preprocessor.PreprocessFile(FixturePaths.Get("preprocess", n))).ToList());
     }
 

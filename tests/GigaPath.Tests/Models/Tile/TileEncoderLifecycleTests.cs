@@ -3,6 +3,7 @@ using GigaPath.Weights;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
+using GigaPath.Models;
 
 namespace GigaPath.Tests.Models.Tile;
 
@@ -105,7 +106,7 @@ public class TileEncoderLifecycleTests
     public void Float16OnCpuIsRefused()
     {
         var e = Assert.Throws<GigaPathException>(() =>
-            TileEncoder.Load(FixturePaths.Get("tile_encoder_tiny"), new TileEncoderOptions { DType = ScalarType.Float16 }))!;
+            TileEncoder.Load(FixturePaths.Get("tile_encoder_tiny"), new EncoderOptions { DType = ScalarType.Float16 }))!;
         Assert.That(e.Message, Does.Contain("float16").And.Contain("CPU"));
     }
 

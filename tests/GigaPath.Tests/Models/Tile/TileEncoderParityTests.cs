@@ -3,6 +3,7 @@ using GigaPath.Weights;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
+using GigaPath.Models;
 
 namespace GigaPath.Tests.Models.Tile;
 
@@ -94,7 +95,7 @@ public class TileEncoderParityTests
     {
         using var scope = NewDisposeScope();
         using var f32 = TileEncoder.Load(TinyDir);
-        using var bf16 = TileEncoder.Load(TinyDir, new TileEncoderOptions { DType = ScalarType.BFloat16, AllowSlowDType = true /* tiny model: fast even when emulated */ });
+        using var bf16 = TileEncoder.Load(TinyDir, new EncoderOptions { DType = ScalarType.BFloat16, AllowSlowDType = true /* tiny model: fast even when emulated */ });
         Assert.That(bf16.Model.parameters().All(p => p.dtype == ScalarType.BFloat16), Is.True);
         var pixels = Pixels();
         using var a = f32.Embed(pixels);

@@ -9,7 +9,7 @@ public static class TinyTileFixture
 {
     public static string Dir => FixturePaths.Get("tile_encoder_tiny");
 
-    public static TileEncoderConfig Config => TileEncoderConfig.FromFile(FixturePaths.Get("tile_encoder_tiny", "config.json"));
+    public static TileEncoderConfig Config => TileEncoderConfig.Load(FixturePaths.Get("tile_encoder_tiny", "config.json"));
 
     /// <summary>The fixture's <c>pixel_values</c> [2, 3, 224, 224] (a new tensor owned by the caller).</summary>
     public static Tensor Pixels()

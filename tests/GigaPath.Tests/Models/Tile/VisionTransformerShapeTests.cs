@@ -33,7 +33,7 @@ public class VisionTransformerShapeTests
     [Test]
     public void TinyModelHasTheFixtureKeys()
     {
-        using var model = new VisionTransformer(TileEncoderConfig.FromFile(FixturePaths.Get("tile_encoder_tiny", "config.json")));
+        using var model = new VisionTransformer(TileEncoderConfig.Load(FixturePaths.Get("tile_encoder_tiny", "config.json")));
         using var st = GigaPath.Weights.SafeTensorsFile.Open(FixturePaths.Get("tile_encoder_tiny", "model.safetensors"));
         Assert.That(model.state_dict().Keys.Order(), Is.EqualTo(st.Names.Order()));
         Assert.That(model.parameters().Sum(p => p.numel()), Is.EqualTo(103_376L));

@@ -1,10 +1,12 @@
-namespace GigaPath.IO;
+namespace GigaPath.Models.Slide;
 
 /// <summary>
 /// Tile embeddings of one slide with their positions: the value passed from tile encoding to the slide encoder,
 /// fine-tuning and the output files.
 /// </summary>
 /// <param name="Features">Row-major [Count, Dim] embeddings.</param>
+/// <param name="Count">Number of tiles N.</param>
+/// <param name="Dim">Embedding width D.</param>
 /// <param name="Coords">Row-major [Count, 2] level-0 pixel (x, y) of each tile, or null when the file has none.</param>
 /// <param name="Attributes">File attributes (HDF5 attributes of the root and the coords dataset, or safetensors metadata).</param>
 /// <param name="Source">Where the features came from, for messages.</param>

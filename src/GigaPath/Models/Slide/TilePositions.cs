@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace GigaPath.IO;
+namespace GigaPath.Models.Slide;
 
 /// <summary>
 /// The slide encoder's positions for the tiles of a feature file, and the rule that gave them (recorded in outputs).
@@ -30,6 +30,8 @@ internal static class TilePositions
     public const string TilingRule = "coords_tiling";
 
     /// <summary>Resolves the positions of <paramref name="tiles"/> for an encoder whose grid step is <paramref name="tileSize"/>.</summary>
+    /// <param name="tiles">The slide's tile features with their coordinates and file attributes.</param>
+    /// <param name="tileSize">The encoder's grid step in pixels.</param>
     /// <param name="level0TileSize">The tile width in level-0 pixels when the file does not say (<c>--patch-size-level0</c>).</param>
     public static ResolvedPositions Resolve(TileFeatures tiles, int tileSize, double? level0TileSize = null)
     {

@@ -1,0 +1,89 @@
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Slide;
+
+/// <summary>Which slide-encoder output is the slide embedding.</summary>
+public enum SlidePooling
+{
+    /// <summary>The reference's default forward: the CLS token through both final norms (fixture <c>embed_default</c>).</summary>
+    Cls,
+
+    /// <summary>The mean over tiles (<c>global_pool=True</c>, fixture <c>embed_global_pool</c>); the authors advise it
+    /// because the CLS token was not trained during slide-level pretraining.</summary>
+    Mean,
+}
+
+/// <summary>
+/// The slide encoder's outputs for one slide (returned by <see cref="SlideEncoder.Embed(Tensor, Tensor, bool)"/>).
+/// Every tensor is float32 on the CPU and owned by this object: dispose it, and copy (<c>clone()</c>) any tensor that
+/// must outlive it. D is the config's <see cref="SlideEncoderConfig.EmbedDim"/> (768 for Prov-GigaPath), N the number
+/// of tiles and K the number of layers.
+/// </summary>
+public sealed class SlideEmbeddings : IDisposable
+{
+    /// <summary>[1, D] LN_out(LN_enc(h_K))[:, 0]: the reference's default (global_pool = False, cls token).</summary>
+    public required Tensor EmbedDefault { get; init; }
+
+    /// <summary>
+    /// [1, D] LN_out(mean over tiles of LN_enc(h_K)): the reference's forward with global_pool = True.
+    /// (pipeline.py's <c>last_layer_embed</c> is <see cref="LayersPooled"/>[K], without LN_enc.)
+    /// </summary>
+    public required Tensor EmbedGlobalPool { get; init; }
+
+    /// <summary>K+1 tensors [1, D]: LN_out(h_i)[:, 0] for i = 0..K (all_layer_embed = True, global_pool = False); null unless requested.</summary>
+    public IReadOnlyList<Tensor>? Layers { get; init; }
+
+    /// <summary>K+1 tensors [1, D]: LN_out(mean over tiles of h_i) (all_layer_embed = True, global_pool = True); null unless requested.</summary>
+    public IReadOnlyList<Tensor>? LayersPooled { get; init; }
+
+    /// <summary>[1, N+1, D] encoder_out = LN_enc(h_K), cls token at index 0.</summary>
+    public required Tensor LastHiddenState { get; init; }
+
+    /// <summary>[N, D] the tiles' rows of <see cref="LastHiddenState"/> (contextualised tile embeddings, input order).</summary>
+    public required Tensor TileEmbeddingsCtx { get; init; }
+
+    /// <summary>Non-fatal findings about the input (e.g. tiles sharing a grid cell).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>
+    /// How the tiles' positions were found when they came from a tile-feature file (<c>coords_tiling</c>, or the rule
+    /// that turned level-0 coordinates into grid positions); null when the caller passed positions directly.
+    /// </summary>
+    public string? Positions { get; internal set; }
+
+    /// <summary>Number of tiles N.</summary>
+    public int TileCount => (int)TileEmbeddingsCtx.shape[0];
+
+    /// <summary>The slide embedding [1, D] in <paramref name="pooling"/>: <see cref="EmbedDefault"/> or <see cref="EmbedGlobalPool"/>.</summary>
+    public Tensor SlideEmbedding(SlidePooling pooling) => pooling == SlidePooling.Mean ? EmbedGlobalPool : EmbedDefault;
+
+    /// <summary>The per-layer embeddings in <paramref name="pooling"/> (<see cref="Layers"/> or <see cref="LayersPooled"/>), null unless requested.</summary>
+    public IReadOnlyList<Tensor>? LayerEmbeddings(SlidePooling pooling) => pooling == SlidePooling.Mean ? LayersPooled : Layers;
+
+    /// <summary>Frees every tensor.</summary>
+    public void Dispose()
+    {
+        EmbedDefault.Dispose();
+        EmbedGlobalPool.Dispose();
+        foreach (var t in Layers ?? []) t.Dispose();
+        foreach (var t in LayersPooled ?? []) t.Dispose();
+        LastHiddenState.Dispose();
+        TileEmbeddingsCtx.Dispose();
+    }
+}
+
+/// <summary>The one parser and printer of pooling names ("cls", "mean") for the CLI, the server and output files.</summary>
+internal static class SlidePoolingNames
+{
+    /// <summary>"cls" or "mean" (any case); null gives <paramref name="fallback"/>. Anything else is an error naming <paramref name="what"/>.</summary>
+    public static SlidePooling Parse(string? text, string what, SlidePooling fallback = SlidePooling.Mean) =>
+        text?.Trim().ToLowerInvariant() switch
+        {
+            null => fallback,
+            "cls" => SlidePooling.Cls,
+            "mean" => SlidePooling.Mean,
+            _ => throw new GigaPathException($"{what} '{text}' is not supported (use cls or mean)"),
+        };
+
+    public static string Name(SlidePooling pooling) => pooling == SlidePooling.Cls ? "cls" : "mean";
+}
