@@ -73,6 +73,7 @@ internal static class HeadGradients
             var logits = head.Forward(new SlideTensors(features, coords, null)).Logits.to(ScalarType.Float32);
             var loss = nn.functional.cross_entropy(logits, tensor(new[] { label }, device: logits.device));
             loss.backward();
+            GradientHandles.ReleasePrevious();
             result["logits"] = Out(logits);
             result["loss"] = Out(loss);
         }

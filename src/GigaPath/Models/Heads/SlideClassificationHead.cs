@@ -74,6 +74,16 @@ public sealed class SlideClassificationHead : SlideHead
         return new HeadOutput(classifier.forward(features));
     }
 
+    /// <summary>
+    /// Only the Linear layers compute in a lower precision; LayerNorms, the cls token and the residual stream stay float32,
+    /// the precision rule of the inference encoder (autocast-like, as the reference's GPU runs).
+    /// </summary>
+    internal override void ToComputeType(ScalarType dtype)
+    {
+        using var _ = no_grad();
+        foreach (var linear in modules().OfType<Linear>()) linear.to(dtype);
+    }
+
     /// <summary>Layer-wise learning-rate decay as the reference's <c>param_groups_lrd</c>; 1-D parameters without weight decay.</summary>
     public override IEnumerable<(string Name, Parameter Parameter, double LrScale, bool Decay)> ParameterGroups(double layerDecay) =>
         named_parameters().Where(p => p.parameter.requires_grad)

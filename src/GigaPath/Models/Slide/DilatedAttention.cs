@@ -55,6 +55,8 @@ internal sealed class DilatedAttention : nn.Module
     /// </summary>
     private Tensor Attend(Tensor q, Tensor k, Tensor v, AttentionBlocking blocking)
     {
+        var (record, replay) = (Recording, Replaying);
+        (Recording, Replaying) = (null, null);
         if (blocking.DenseBaseline)
         {
             return nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
@@ -62,9 +64,19 @@ internal sealed class DilatedAttention : nn.Module
         }
         bool differentiable = torch.is_grad_enabled() && (q.requires_grad || k.requires_grad || v.requires_grad);
         return differentiable
-            ? DilatedAttentionFunction.Apply(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking)
-            : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking);
+            ? DilatedAttentionFunction.Apply(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, replay)
+            : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, record);
     }
+
+    /// <summary>
+    /// Set by <see cref="LayerCheckpoint"/> for the next call only: keep the kernel's per-block results of the first,
+    /// gradient-free run here, so that the re-run in the backward (<see cref="Replaying"/>) recombines them instead of
+    /// recomputing the attention.
+    /// </summary>
+    internal DilatedAttentionKernel.Saved? Recording { get; set; }
+
+    /// <summary>For the next call only: the results <see cref="Recording"/> kept (ownership passes to autograd).</summary>
+    internal DilatedAttentionKernel.Saved? Replaying { get; set; }
 
     /// <summary>Dilated attention, sub-LN and output projection; takes ownership of q, k, v (freed as soon as they are used).</summary>
     public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionBlocking blocking, ActivationSink? sink, int layer)

@@ -14,15 +14,22 @@ internal sealed class DilatedAttentionFunction : autograd.MultiTensorFunction<Di
     public override string Name => "DilatedAttention";
 
     /// <summary>q, k, v: [B, L, H, d]. Returns the combined attention [B, L, H, d] (float32, float64 for float64 input).</summary>
-    public static Tensor Apply(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking) =>
-        apply(q, k, v, new Geometry(segmentLengths, ratios, blocking))[0];
+    /// <param name="replay">
+    /// The kernel's saved results from an earlier run on the same q, k, v (a checkpointed layer's first pass): the
+    /// output is recombined from them and the attention is not computed again. Owned by the function from here on.
+    /// </param>
+    public static Tensor Apply(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking,
+        DilatedAttentionKernel.Saved? replay = null) =>
+        apply(q, k, v, new Geometry(segmentLengths, ratios, blocking, replay))[0];
 
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (q, k, v) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2]);
         var geometry = (Geometry)vars[3];
-        var saved = new DilatedAttentionKernel.Saved();
-        var output = DilatedAttentionKernel.Forward(q, k, v, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking, saved);
+        var saved = geometry.Replay ?? new DilatedAttentionKernel.Saved();
+        var output = geometry.Replay is null
+            ? DilatedAttentionKernel.Forward(q, k, v, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking, saved)
+            : DilatedAttentionKernel.Combine(q, saved, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking);
         ctx.save_for_backward([q, k, v]);
         // Tensors made here are not inputs or outputs: they are held outside autograd and freed by the backward.
         ctx.save_data("saved", saved);
@@ -44,7 +51,8 @@ internal sealed class DilatedAttentionFunction : autograd.MultiTensorFunction<Di
     }
 
     /// <summary>The non-tensor arguments.</summary>
-    private sealed record Geometry(IReadOnlyList<int> SegmentLengths, IReadOnlyList<int> Ratios, AttentionBlocking Blocking);
+    private sealed record Geometry(IReadOnlyList<int> SegmentLengths, IReadOnlyList<int> Ratios, AttentionBlocking Blocking,
+        DilatedAttentionKernel.Saved? Replay);
 }
 
 /// <summary>

@@ -125,6 +125,39 @@ internal static class DilatedAttentionKernel
         return (Out(dq), Out(dk), Out(dv));
     }
 
+    /// <summary>
+    /// The combined output [B, L, H, d] recomputed from a forward's saved block results alone (no attention):
+    /// Σ_b w_b·O_b with w_b = exp(lse_b - max) / denominator. <paramref name="q"/> gives the shape and device.
+    /// </summary>
+    public static Tensor Combine(Tensor q, Saved saved, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking)
+    {
+        long batch = q.shape[0], length = q.shape[1], heads = q.shape[2], headDim = q.shape[3];
+        var branches = Branches(segmentLengths, ratios, length, heads);
+        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        using var scope = torch.NewDisposeScope();
+        var acc = torch.zeros([batch, rows, heads, headDim], saved.Max!.dtype, q.device);
+        int index = 0;
+        foreach (var (br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
+        {
+            using var inner = torch.NewDisposeScope();
+            var o5 = saved.Outputs[index].view(batch, cc, hc, br.Tokens, headDim).permute(0, 1, 3, 2, 4);
+            var l5 = OutputLse(saved.Lses[index].view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4));
+            index++;
+            var weight = l5.sub_(Rows(saved.Max!, br, c0, cc, j, h0, hc)).exp_().div_(Rows(saved.Denominator!, br, c0, cc, j, h0, hc));
+            Rows(acc, br, c0, cc, j, h0, hc).add_(o5.mul(weight));
+        }
+        return acc.narrow(1, 0, length).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Bytes a forward's <see cref="Saved"/> holds (float32 outputs and lse of every block, max and denominator).</summary>
+    public static long SavedBytes(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios)
+    {
+        var branches = Branches(segmentLengths, ratios, length, heads);
+        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        long blocks = branches.Sum(b => b.SegmentsUsed * b.Tokens * b.GroupsUsed * b.HeadsPerGroup * (headDim + 1));
+        return 4 * batch * (blocks + 2 * rows * heads);
+    }
+
     /// <summary>What <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking, Saved)"/> keeps for the backward; owns its tensors.</summary>
     internal sealed class Saved : IDisposable
     {

@@ -14,15 +14,22 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
 {
     public override string Name => "LongNetLayerCheckpoint";
 
-    /// <summary>h: [B, L, D] float32, requiring grad. Returns the layer's output (a new tensor).</summary>
-    public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index) =>
-        apply(h, new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope()));
+    /// <summary>
+    /// h: [B, L, D] float32, requiring grad. Returns the layer's output (a new tensor). With
+    /// <paramref name="keepAttention"/> the first run also keeps the attention kernel's block results (~2·L·D floats),
+    /// so the re-run only recombines them: the backward then costs the layer's linear layers once more, not its
+    /// attention.
+    /// </summary>
+    public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index, bool keepAttention) =>
+        apply(h, new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope(),
+            keepAttention ? new DilatedAttentionKernel.Saved() : null));
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (h, call) = ((Tensor)vars[0], (Call)vars[1]);
         ctx.save_for_backward([h]);
         ctx.save_data("call", call);
+        call.Layer.self_attn.Recording = call.Attention;
         return call.Layer.Forward(h, call.Blocking, null, call.Index, inPlace: false);
     }
 
@@ -38,6 +45,7 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
             var generator = Generator.Default;
             using var current = generator.get_state();
             generator.set_state(call.RngState);
+            call.Layer.self_attn.Replaying = call.Attention;
             var y = call.Layer.Forward(x, call.Blocking, null, call.Index, inPlace: false);
             generator.set_state(current);
             y.backward([gradOutput]);
@@ -50,5 +58,5 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     }
 
     /// <summary>The non-tensor arguments; the generator state is a CPU byte tensor owned here.</summary>
-    private sealed record Call(LongNetEncoderLayer Layer, AttentionBlocking Blocking, int Index, Tensor RngState);
+    private sealed record Call(LongNetEncoderLayer Layer, AttentionBlocking Blocking, int Index, Tensor RngState, DilatedAttentionKernel.Saved? Attention);
 }

@@ -52,7 +52,13 @@ internal sealed class LongNetViT : nn.Module
     public Checkpointing Checkpoint { get; set; } = Checkpointing.Auto;
 
     /// <summary>Above this estimate of all layers' saved activations, Auto checkpoints every layer.</summary>
-    public const long CheckpointThresholdBytes = 1L << 30;
+    public const long CheckpointThresholdBytes = 2L << 30;
+
+    /// <summary>
+    /// Checkpointed layers keep their attention results (so the backward does not recompute the attention) while
+    /// the kept results of all layers stay under this size: every layer at 10k tiles, a few at 50k.
+    /// </summary>
+    public const long KeptAttentionBytes = 1L << 30;
 
     /// <param name="config">The architecture.</param>
     /// <param name="dropout">The reference's <c>dropout</c> (embedding, attention output, FFN output); acts in training mode only.</param>
@@ -129,12 +135,14 @@ internal sealed class LongNetViT : nn.Module
             Checkpointing.Never => false,
             _ => ActivationBytes(h0.shape[1], layers) > CheckpointThresholdBytes,
         };
+        long keptPerLayer = DilatedAttentionKernel.SavedBytes(h0.shape[0], h0.shape[1], Config.NumHeads, Config.HeadDim, Config.SegmentLength, Config.DilatedRatio);
+        long keptLayers = KeptAttentionBytes / Math.Max(1, keptPerLayer);
         var states = new List<Tensor> { h0 };
         var h = h0;
         for (int i = 0; i < layers; i++)
         {
             var layer = encoder.layers[i];
-            h = checkpoint ? LayerCheckpoint.Apply(layer, h, blocking, i) : layer.Forward(h, blocking, null, i, inPlace: false);
+            h = checkpoint ? LayerCheckpoint.Apply(layer, h, blocking, i, keepAttention: i < keptLayers) : layer.Forward(h, blocking, null, i, inPlace: false);
             states.Add(h);
         }
         return states;
