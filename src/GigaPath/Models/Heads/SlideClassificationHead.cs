@@ -71,7 +71,8 @@ public sealed class SlideClassificationHead : SlideHead
         var states = slide_encoder.HiddenStates(h0, _layers.Max(), AttentionBlocking.Default);
         var selected = _layers.Select(i => Config.GlobalPool ? slide_encoder.HeadPooled(states[i]) : slide_encoder.HeadCls(states[i])).ToList();
         var features = selected.Count == 1 ? selected[0] : cat(selected, -1);
-        return new HeadOutput(classifier.forward(features));
+        // The classifier may hold bfloat16 weights (ToComputeType) while the features are float32.
+        return new HeadOutput(Projection.Apply((Linear)classifier[0], features));
     }
 
     /// <summary>
