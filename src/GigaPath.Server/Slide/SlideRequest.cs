@@ -3,22 +3,30 @@ using GigaPath.IO;
 
 namespace GigaPath.Server.Slide;
 
-/// <summary>A <c>/score/slide</c> request: one slide's tiles with coordinates, the pooling and whether every layer's output is wanted.</summary>
-internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool AllLayers)
+/// <summary>
+/// A <c>/score/slide</c> request: one slide's tiles with coordinates, the pooling, whether every layer's output is
+/// wanted, and the level-0 tile size for files whose level-0 coordinates come without it.
+/// </summary>
+internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool AllLayers, double? Level0TileSize = null)
 {
     public const string EmbeddingsField = "tile_embeddings";
     public const string CoordsField = "coords";
 
     /// <summary>
-    /// Parses <c>{"tile_embeddings": [[...], ...], "coords": [[x, y], ...], "pool": "mean"|"cls", "all_layers": bool}</c>
-    /// with a streaming reader (a slide's JSON can be hundreds of megabytes; no document tree is built).
+    /// Parses <c>{"tile_embeddings": [[...], ...], "coords": [[x, y], ...], "pool": "mean"|"cls", "all_layers": bool,
+    /// "patch_size_level0": N}</c> with a streaming reader (a slide's JSON can be hundreds of megabytes; no document tree
+    /// is built). <c>coords</c> are the slide encoder's positions (pixels at the tiling resolution, as in
+    /// <c>coords_tiling</c>) unless <c>patch_size_level0</c> says they are level-0 pixels with tiles that wide. Rows
+    /// beyond <paramref name="maxTiles"/> (413) and rows longer than <paramref name="dim"/> (400) are refused as soon as
+    /// they are met, so the parsed values never exceed maxTiles × dim.
     /// </summary>
-    public static SlideRequest ParseJson(ReadOnlySpan<byte> body)
+    public static SlideRequest ParseJson(ReadOnlySpan<byte> body, long maxTiles, int dim)
     {
         var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 8 });
         (List<double> Data, int Rows, int Cols)? tiles = null, coords = null;
         var pool = SlidePooling.Mean;
         bool allLayers = false;
+        double? level0 = null;
         try
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
@@ -29,8 +37,8 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
                 reader.Read();
                 switch (name)
                 {
-                    case EmbeddingsField: tiles = ReadMatrix(ref reader, EmbeddingsField, asFloat32: true); break;
-                    case CoordsField: coords = ReadMatrix(ref reader, CoordsField, asFloat32: false); break;
+                    case EmbeddingsField: tiles = ReadMatrix(ref reader, EmbeddingsField, asFloat32: true, maxTiles, dim, $"{dim} (this slide encoder's input)"); break;
+                    case CoordsField: coords = ReadMatrix(ref reader, CoordsField, asFloat32: false, maxTiles, 2, "[x, y] pairs"); break;
                     case "pool":
                         if (reader.TokenType != JsonTokenType.String) throw new ApiException(400, "pool must be \"mean\" or \"cls\"");
                         pool = ParsePool(reader.GetString());
@@ -39,8 +47,13 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
                         if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False)) throw new ApiException(400, "all_layers must be true or false");
                         allLayers = reader.GetBoolean();
                         break;
+                    case "patch_size_level0":
+                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var p0) || !(p0 > 0) || !double.IsFinite(p0))
+                            throw new ApiException(400, "patch_size_level0 must be a positive number (the tile width in level-0 pixels)");
+                        level0 = p0;
+                        break;
                     default:
-                        throw new ApiException(400, $"unknown field \"{name}\"; expected {EmbeddingsField}, {CoordsField}, pool, all_layers");
+                        throw new ApiException(400, $"unknown field \"{name}\"; expected {EmbeddingsField}, {CoordsField}, pool, all_layers, patch_size_level0");
                 }
             }
         }
@@ -48,15 +61,21 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         {
             throw new ApiException(400, $"request body is not valid JSON: {e.Message}");
         }
+        catch (InvalidOperationException e)
+        {
+            throw Hosting.JsonText.NotUnicode(e);
+        }
         if (tiles is not { } t) throw new ApiException(400, $"\"{EmbeddingsField}\" is missing");
         if (coords is not { } c) throw new ApiException(400, $"\"{CoordsField}\" is missing");
         if (t.Rows == 0) throw new ApiException(400, $"\"{EmbeddingsField}\" has no tiles");
         if (c.Cols != 2) throw new ApiException(400, $"\"{CoordsField}\" rows must be [x, y] pairs, got {c.Cols} values per row");
         if (c.Rows != t.Rows)
             throw new ApiException(400, $"\"{EmbeddingsField}\" has {t.Rows} tiles but \"{CoordsField}\" has {c.Rows} rows");
-        var features = new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, c.Data.ToArray(),
-            new Dictionary<string, object>(), "request body");
-        return new SlideRequest(features, pool, allLayers);
+        var xy = c.Data.ToArray();
+        var features = level0 is null
+            ? new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, null, new Dictionary<string, object>(), "request body") { TilingCoords = xy }
+            : new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, xy, new Dictionary<string, object>(), "request body");
+        return new SlideRequest(features, pool, allLayers, level0);
     }
 
     public static SlidePooling ParsePool(string? value) => value?.ToLowerInvariant() switch
@@ -70,7 +89,7 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
     /// An array of equally long arrays of numbers, flattened row-major. With <paramref name="asFloat32"/> each number
     /// is parsed straight to the nearest float (parsing to double first could round twice).
     /// </summary>
-    private static (List<double> Data, int Rows, int Cols) ReadMatrix(ref Utf8JsonReader reader, string field, bool asFloat32)
+    private static (List<double> Data, int Rows, int Cols) ReadMatrix(ref Utf8JsonReader reader, string field, bool asFloat32, long maxRows, int maxCols, string expectedCols)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
             throw new ApiException(400, $"\"{field}\" must be an array of arrays of numbers");
@@ -80,9 +99,13 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         {
             if (reader.TokenType != JsonTokenType.StartArray)
                 throw new ApiException(400, $"\"{field}\"[{rows}] must be an array of numbers", rows);
+            if (rows >= maxRows)
+                throw new ApiException(413, $"\"{field}\" has more than {maxRows:N0} rows (tiles), the limit; raise it with the server's --max-slide-tiles");
             int n = 0;
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
+                if (n >= maxCols)
+                    throw new ApiException(400, $"\"{field}\"[{rows}] has more than {maxCols} values; expected {expectedCols}", rows);
                 double v = double.NaN;
                 bool parsed = false;
                 if (reader.TokenType == JsonTokenType.Number && asFloat32)
