@@ -13,6 +13,10 @@ const string Usage = """
       GigaPath.Tools make-demo-models [DIR]        writes DIR/tile and DIR/slide (default weights/demo): untrained, fixed seeds
       GigaPath.Tools measure SLIDE (--tile-model DIR --slide-model DIR | --full-random)
                      [--dtype float32|bfloat16|auto] [--max-tiles N] [--batch-size N] [--readers N] [--threads N] [--out DIR]
+      GigaPath.Tools head-gradients --head DIR|FILE --input FILE --out FILE
+                     one training step of a head (dropout 0, cross-entropy against the input's label): writes logits,
+                     loss and grad.<parameter> (float32) as safetensors. --head: a folder with the reference's
+                     model.safetensors + head.json, or a head checkpoint; --input: tile_embeddings, coords, label
     """;
 
 NativeAllocator.Configure();
@@ -23,6 +27,7 @@ try
         ["make-demo-models"] => MakeDemo("weights/demo"),
         ["make-demo-models", var dir] => MakeDemo(dir),
         ["measure", var slide, .. var rest] => Measure(slide, rest),
+        ["head-gradients", .. var rest] => HeadGradientsCommand(rest),
         _ => Fail(Usage),
     };
 }
@@ -71,6 +76,22 @@ static int Measure(string slide, string[] rest)
     using var tileModel = TileEncoder.Load(tileDir, new EncoderOptions { DType = dtype });
     using var slideModel = SlideEncoder.Load(slideDir, new SlideEncoderOptions { DType = dtype });
     return PipelineMeasurement.Run(slide, tileModel, slideModel, options, outDir);
+}
+
+static int HeadGradientsCommand(string[] rest)
+{
+    var opts = new Dictionary<string, string>();
+    for (int i = 0; i < rest.Length; i++)
+    {
+        if (rest[i] is "--head" or "--input" or "--out" && i + 1 < rest.Length) opts[rest[i]] = rest[++i];
+        else return Fail($"unexpected argument '{rest[i]}'\n{Usage}");
+    }
+    if (!opts.TryGetValue("--head", out var head) || !opts.TryGetValue("--input", out var input) || !opts.TryGetValue("--out", out var output))
+        return Fail($"head-gradients needs --head, --input and --out\n{Usage}");
+    var result = GigaPath.Training.HeadGradients.Run(head, input, output);
+    Console.WriteLine($"loss {result["loss"].item<float>():G9}; {result.Count - 2} parameter gradients written to {Path.GetFullPath(output)}");
+    foreach (var t in result.Values) t.Dispose();
+    return 0;
 }
 
 static int Fail(string message)

@@ -54,7 +54,7 @@ internal static class Predictor
 
         using var head = HeadCheckpoint.Load(request.Head);
         head.to(device);
-        if (dtype != ScalarType.Float32) head.to(dtype);
+        if (dtype != ScalarType.Float32) head.ToComputeType(dtype);
         bool attention = config.Kind == HeadKind.Abmil;
         var attentionDir = request.AttentionDirectory ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(request.OutputCsv))!, "attention");
 

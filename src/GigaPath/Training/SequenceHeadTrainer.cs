@@ -66,12 +66,7 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
                 {
                     var shuffle = options.ShuffleTiles ? new DeterministicRandom(options.Seed, 4, fold.Index, epoch, b) : null;
                     var input = SlideInputs.ToTensors(cohort.Bag(slide), config, device, dtype, options.MaxTiles, shuffle);
-                    var logits = replica.Work.Forward(input).Logits.to(ScalarType.Float32);
-                    var target = tensor(new long[] { classes[slide] }, device: device);
-                    var loss = nn.functional.cross_entropy(logits, target) * weightTensor[classes[slide]] / options.Accumulate;
-                    loss.backward();
-                    replica.AccumulateGradients();
-                    lossSum += loss.item<float>() * options.Accumulate;
+                    lossSum += Backward(replica, input, classes[slide], weightTensor[classes[slide]] / options.Accumulate) * options.Accumulate;
                 }
                 if ((b + 1) % options.Accumulate == 0 || b == n - 1)
                 {
@@ -117,6 +112,23 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
         var selection = selectOnValidation ? $"best validation epoch {bestEpoch}" : $"last epoch {history.Count - 1}";
         if (!selectOnValidation) bestEpoch = history.Count - 1;
         return new TrainedHead(head, history, bestEpoch, selection);
+    }
+
+    /// <summary>
+    /// Forward and backward of one slide: cross-entropy against <paramref name="label"/> times <paramref name="lossScale"/>
+    /// (class weight / accumulation), gradients added into the master weights. Returns the scaled loss.
+    /// </summary>
+    internal static float Backward(TrainingReplica replica, SlideTensors input, long label, Tensor lossScale)
+    {
+        using var scope = NewDisposeScope();
+        var logits = replica.Work.Forward(input).Logits.to(ScalarType.Float32);
+        var target = tensor(new[] { label }, device: logits.device);
+        var loss = nn.functional.cross_entropy(logits, target) * lossScale;
+        loss.backward();
+        // The last custom autograd function's gradient handles (see GradientHandles) are not needed past the backward.
+        Models.Slide.GradientHandles.ReleasePrevious();
+        replica.AccumulateGradients();
+        return loss.item<float>();
     }
 
     /// <summary>Fold k of seed s starts from its own fixed generator state, so folds do not depend on one another.</summary>

@@ -32,7 +32,8 @@ internal sealed class TrainingReplica : IDisposable
             return;
         }
         Work = HeadFactory.Create(config);
-        Work.to(device).to(dtype);
+        Work.to(device);
+        Work.ToComputeType(dtype);
         var workParams = Work.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var (name, p) in Master.named_parameters())
             _parameters.Add((p, workParams[name]));

@@ -15,7 +15,7 @@ namespace GigaPath.Tests.Pipeline;
 
 /// <summary>
 /// The whole pipeline on the real H&amp;E slide CMU-1-Small-Region with tiny random models: every output checked
-/// against the stages run by hand (plan, ReadTile, TileEncoder.Embed, SlideEncoder.Encode).
+/// against the stages run by hand (plan, ReadTile, TileEncoder.Embed, SlideEncoder.Embed).
 /// </summary>
 public class SlidePipelineTests
 {

@@ -23,6 +23,13 @@ internal sealed class SlideClassificationHead : SlideHead
 
     public SlideEncoderConfig EncoderConfig => slide_encoder.Config;
 
+    /// <summary>The encoder's layer checkpointing in the training forward (tests force either path).</summary>
+    internal Checkpointing Checkpoint
+    {
+        get => slide_encoder.Checkpoint;
+        set => slide_encoder.Checkpoint = value;
+    }
+
     public SlideClassificationHead(HeadConfig config) : base(nameof(SlideClassificationHead), config)
     {
         if (config.Kind != HeadKind.Slide) throw new ArgumentException("not a slide head configuration", nameof(config));
@@ -30,7 +37,7 @@ internal sealed class SlideClassificationHead : SlideHead
         if (encoderConfig.InChans != config.InputDim)
             throw new GigaPathException($"slide head: the slide encoder takes {encoderConfig.InChans}-wide tile features but input_dim is {config.InputDim}");
         _layers = FeatLayers.Parse(config.FeatLayer, encoderConfig.Depth);
-        slide_encoder = new LongNetViT(encoderConfig);
+        slide_encoder = new LongNetViT(encoderConfig, config.Dropout);
         classifier = nn.Sequential(("0", nn.Linear(_layers.Length * encoderConfig.EmbedDim, config.NumClasses)));
         RegisterComponents();
         if (config.Freeze)
@@ -56,10 +63,25 @@ internal sealed class SlideClassificationHead : SlideHead
 
     public override HeadOutput Forward(SlideTensors slide)
     {
-        var states = LongNetTraining.HiddenStates(slide_encoder, slide.RequireFeatures("slide head"), slide.RequireCoords("slide head"), Config.Dropout, training);
-        var selected = _layers.Select(i => LongNetTraining.Head(slide_encoder, states[i], Config.GlobalPool)).ToList();
+        var (embeddings, coords) = SlideInputValidation.Check(slide.RequireFeatures("slide head"), slide.RequireCoords("slide head"), EncoderConfig);
+        var cells = SlidePositions.ToGridCells(coords, EncoderConfig.TileSize, EncoderConfig.SlideNgrids);
+        var h0 = slide_encoder.Embed(embeddings, cells, slide_encoder.cls_token.device);
+        // The same layers as inference; the states after the last selected layer are never used, so not computed.
+        var states = slide_encoder.HiddenStates(h0, _layers.Max(), AttentionBlocking.Default);
+        var selected = _layers.Select(i => Config.GlobalPool ? slide_encoder.HeadPooled(states[i]) : slide_encoder.HeadCls(states[i])).ToList();
         var features = selected.Count == 1 ? selected[0] : cat(selected, -1);
-        return new HeadOutput(classifier.forward(features));
+        // The classifier may hold bfloat16 weights (ToComputeType) while the features are float32.
+        return new HeadOutput(Projection.Apply((Linear)classifier[0], features));
+    }
+
+    /// <summary>
+    /// Only the Linear layers compute in a lower precision; LayerNorms, the cls token and the residual stream stay float32,
+    /// the precision rule of the inference encoder (autocast-like, as the reference's GPU runs).
+    /// </summary>
+    internal override void ToComputeType(ScalarType dtype)
+    {
+        using var _ = no_grad();
+        foreach (var linear in modules().OfType<Linear>()) linear.to(dtype);
     }
 
     /// <summary>Layer-wise learning-rate decay as the reference's <c>param_groups_lrd</c>; 1-D parameters without weight decay.</summary>

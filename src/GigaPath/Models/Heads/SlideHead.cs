@@ -33,6 +33,9 @@ internal abstract class SlideHead : nn.Module
     /// <summary>Logits for one slide (batch of one, as the reference fine-tunes).</summary>
     public abstract HeadOutput Forward(SlideTensors slide);
 
+    /// <summary>Converts the head for computing in <paramref name="dtype"/> (bfloat16/float16 training and prediction copies).</summary>
+    internal virtual void ToComputeType(ScalarType dtype) => this.to(dtype);
+
     /// <summary>Parameters with their learning-rate scale and whether weight decay applies (the optimizer's groups).</summary>
     public virtual IEnumerable<(string Name, TorchSharp.Modules.Parameter Parameter, double LrScale, bool Decay)> ParameterGroups(double layerDecay) =>
         named_parameters().Where(p => p.parameter.requires_grad)

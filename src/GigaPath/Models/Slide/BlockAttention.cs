@@ -43,9 +43,9 @@ public sealed record AttentionBlocking
 internal static class BlockAttention
 {
     /// <summary>
-    /// q, k, v: [batch, m, d] (any float dtype; matmuls run in it, softmax statistics in float32). Returns
-    /// out [batch, m, d] float32 = softmax(scale·q·kᵀ)·v and lse [batch, m] float32 = ln Σ_k exp(scale·q·k).
-    /// No masking of any kind.
+    /// q, k, v: [batch, m, d] (any float dtype; matmuls run in it, softmax statistics in <see cref="AccumulationType"/>).
+    /// Returns out [batch, m, d] = softmax(scale·q·kᵀ)·v and lse [batch, m] = ln Σ_k exp(scale·q·k), both in the
+    /// accumulation type. No masking of any kind.
     /// </summary>
     public static (Tensor Out, Tensor Lse) Attend(Tensor q, Tensor k, Tensor v, double scale, AttentionBlocking blocking)
     {
@@ -53,8 +53,9 @@ internal static class BlockAttention
         long bq = Math.Min(m, blocking.QueryBlock);
         long bk = Math.Min(m, blocking.KeyBlock);
         long bb = Math.Clamp(blocking.ScoreElements / (bq * bk), 1, batch);
-        var output = torch.empty([batch, m, d], ScalarType.Float32, q.device);
-        var lse = torch.empty([batch, m], ScalarType.Float32, q.device);
+        var acc = AccumulationType(q.dtype);
+        var output = torch.empty([batch, m, d], acc, q.device);
+        var lse = torch.empty([batch, m], acc, q.device);
         for (long b0 = 0; b0 < batch; b0 += bb)
         {
             long nb = Math.Min(bb, batch - b0);
@@ -96,8 +97,8 @@ internal static class BlockAttention
     private static (Tensor Out, Tensor Lse) Streamed(Tensor qb, Tensor k, Tensor v, long bk)
     {
         long nb = qb.shape[0], nq = qb.shape[1], d = v.shape[2], m = k.shape[1];
-        var runLse = torch.full([nb, nq, 1], double.NegativeInfinity, ScalarType.Float32, qb.device);
-        var acc = torch.zeros([nb, nq, d], ScalarType.Float32, qb.device);
+        var runLse = torch.full([nb, nq, 1], double.NegativeInfinity, AccumulationType(qb.dtype), qb.device);
+        var acc = torch.zeros([nb, nq, d], AccumulationType(qb.dtype), qb.device);
         for (long j0 = 0; j0 < m; j0 += bk)
         {
             using var scope = torch.NewDisposeScope();
@@ -111,7 +112,65 @@ internal static class BlockAttention
         return (acc, runLse.squeeze(-1));
     }
 
+    /// <summary>
+    /// The gradients of <see cref="Attend"/> (FlashAttention's backward): scores are recomputed block by block from q, k
+    /// and the saved per-row lse, P = exp(S - lse), and with D = rowsum(dO ∘ O): dV = Pᵀ dO, dS = P ∘ (dO Vᵀ - D),
+    /// dQ = scale · dS K, dK = scale · dSᵀ Q. No score block larger than the forward's is ever held. q, k, v as in
+    /// <see cref="Attend"/>; o, lse its outputs; dO [batch, m, d] the gradient of o. Writes dq, dk, dv
+    /// ([batch, m, d], accumulation type, overwritten).
+    /// </summary>
+    public static void AttendBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, double scale,
+        AttentionBlocking blocking, Tensor dq, Tensor dk, Tensor dv)
+    {
+        long batch = q.shape[0], m = q.shape[1], d = q.shape[2];
+        long bq = Math.Min(m, blocking.QueryBlock);
+        long bk = Math.Min(m, blocking.KeyBlock);
+        long bb = Math.Clamp(blocking.ScoreElements / (bq * bk), 1, batch);
+        var compute = q.dtype;
+        using var scope = torch.NewDisposeScope();
+        var rowDot = dO.mul(o).sum([-1], keepdim: true);
+        var dOc = dO.to_type(compute);
+        dk.zero_();
+        dv.zero_();
+        for (long b0 = 0; b0 < batch; b0 += bb)
+        {
+            long nb = Math.Min(bb, batch - b0);
+            var kb = k.narrow(0, b0, nb);
+            var vb = v.narrow(0, b0, nb);
+            for (long i0 = 0; i0 < m; i0 += bq)
+            {
+                using var inner = torch.NewDisposeScope();
+                long nq = Math.Min(bq, m - i0);
+                var qb = q.narrow(0, b0, nb).narrow(1, i0, nq).mul(scale);
+                var dOb = dOc.narrow(0, b0, nb).narrow(1, i0, nq);
+                var lseb = lse.narrow(0, b0, nb).narrow(1, i0, nq).unsqueeze(-1);
+                var rowDotb = rowDot.narrow(0, b0, nb).narrow(1, i0, nq);
+                var dqb = dq.narrow(0, b0, nb).narrow(1, i0, nq);
+                dqb.zero_();
+                for (long j0 = 0; j0 < m; j0 += bk)
+                {
+                    using var blockScope = torch.NewDisposeScope();
+                    long nk = Math.Min(bk, m - j0);
+                    var kj = kb.narrow(1, j0, nk);
+                    var vj = vb.narrow(1, j0, nk);
+                    var p = Scores(qb, kj).sub_(lseb).exp_();
+                    dv.narrow(0, b0, nb).narrow(1, j0, nk).add_(Float(torch.matmul(p.to_type(compute).transpose(1, 2), dOb), dv.dtype));
+                    var dS = p.mul_(Float(torch.matmul(dOb, vj.transpose(1, 2)), p.dtype).sub_(rowDotb)).to_type(compute);
+                    dqb.add_(Float(torch.matmul(dS, kj), dq.dtype));
+                    // qb carries the scale already: dSᵀ·(scale·q) is dK.
+                    dk.narrow(0, b0, nb).narrow(1, j0, nk).add_(Float(torch.matmul(dS.transpose(1, 2), qb), dk.dtype));
+                }
+                dqb.mul_(scale);
+            }
+        }
+    }
+
+    /// <summary>Softmax statistics and outputs: float64 for float64 inputs (exact checks), else float32.</summary>
+    public static ScalarType AccumulationType(ScalarType input) => input == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
     private static Tensor Scores(Tensor qb, Tensor kb) => Float(torch.matmul(qb, kb.transpose(1, 2)));
 
-    private static Tensor Float(Tensor t) => t.dtype == ScalarType.Float32 ? t : t.to_type(ScalarType.Float32);
+    private static Tensor Float(Tensor t) => Float(t, AccumulationType(t.dtype));
+
+    private static Tensor Float(Tensor t, ScalarType type) => t.dtype == type ? t : t.to_type(type);
 }

@@ -48,16 +48,42 @@ internal sealed class DilatedAttention : nn.Module
         return (Heads(q_proj), Heads(k_proj), Heads(v_proj));
     }
 
+    /// <summary>
+    /// The branch-combined dilated attention [B, L, H, d] (float32), by need: the streamed kernel when no gradient is
+    /// wanted; when autograd must see q, k or v, the same kernel wrapped as an autograd function whose backward is
+    /// blocked as well (<see cref="DilatedAttentionFunction"/>).
+    /// </summary>
+    private Tensor Attend(Tensor q, Tensor k, Tensor v, AttentionBlocking blocking)
+    {
+        var (record, replay) = (Recording, Replaying);
+        (Recording, Replaying) = (null, null);
+        if (blocking.DenseBaseline)
+        {
+            return nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+                .transpose(1, 2).to_type(ScalarType.Float32);
+        }
+        bool differentiable = torch.is_grad_enabled() && (q.requires_grad || k.requires_grad || v.requires_grad);
+        return differentiable
+            ? DilatedAttentionFunction.Apply(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, replay)
+            : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, record);
+    }
+
+    /// <summary>
+    /// Set by <see cref="LayerCheckpoint"/> for the next call only: keep the kernel's per-block results of the first,
+    /// gradient-free run here, so that the re-run in the backward (<see cref="Replaying"/>) recombines them instead of
+    /// recomputing the attention.
+    /// </summary>
+    internal DilatedAttentionKernel.Saved? Recording { get; set; }
+
+    /// <summary>For the next call only: the results <see cref="Recording"/> kept (ownership passes to autograd).</summary>
+    internal DilatedAttentionKernel.Saved? Replaying { get; set; }
+
     /// <summary>Dilated attention, sub-LN and output projection; takes ownership of q, k, v (freed as soon as they are used).</summary>
     public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionBlocking blocking, ActivationSink? sink, int layer)
     {
         using var scope = torch.NewDisposeScope();
         long b = q.shape[0], l = q.shape[1];
-        var attn = (blocking.DenseBaseline
-                ? nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-                    .transpose(1, 2).to_type(ScalarType.Float32)
-                : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking))
-            .reshape(b, l, _config.EmbedDim);
+        var attn = Attend(q, k, v, blocking).reshape(b, l, _config.EmbedDim);
         // q, k, v (3 × L·D) are dead now: free them before the next L·D-sized tensors are made.
         q.Dispose();
         k.Dispose();

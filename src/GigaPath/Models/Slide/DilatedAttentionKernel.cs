@@ -23,58 +23,196 @@ internal static class DilatedAttentionKernel
 
     /// <summary>q, k, v: [B, L, H, d] contiguous. Returns the branch-combined attention [B, L, H, d] in float32.</summary>
     public static Tensor Forward(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios,
-        AttentionBlocking blocking)
+        AttentionBlocking blocking) => Forward(q, k, v, segmentLengths, ratios, blocking, null);
+
+    /// <summary>
+    /// As <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking)"/>;
+    /// with <paramref name="saved"/> it also keeps what <see cref="Backward"/> needs: each (branch, segment chunk, head
+    /// group) block's output and lse in its gathered layout (together about 2·L·D values for ratios 1, 2, 4, …: a head
+    /// owns 1/r of a branch's rows) and the combination's final max and denominator per row and head.
+    /// </summary>
+    public static Tensor Forward(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios,
+        AttentionBlocking blocking, Saved? saved)
     {
         long batch = q.shape[0], length = q.shape[1], heads = q.shape[2], headDim = q.shape[3];
         double scale = 1.0 / Math.Sqrt(headDim);
-        var branches = segmentLengths.Zip(ratios, (s, r) => Branch.For(s, r, length, heads)).ToList();
+        var branches = Branches(segmentLengths, ratios, length, heads);
         long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        var accType = BlockAttention.AccumulationType(q.dtype);
 
         using var scope = torch.NewDisposeScope();
-        var acc = torch.zeros([batch, rows, heads, headDim], ScalarType.Float32, q.device);
-        var runMax = torch.full([batch, rows, heads, 1], double.NegativeInfinity, ScalarType.Float32, q.device);
-        var runSum = torch.zeros([batch, rows, heads, 1], ScalarType.Float32, q.device);
+        var acc = torch.zeros([batch, rows, heads, headDim], accType, q.device);
+        var runMax = torch.full([batch, rows, heads, 1], double.NegativeInfinity, accType, q.device);
+        var runSum = torch.zeros([batch, rows, heads, 1], accType, q.device);
 
-        foreach (var br in branches)
+        foreach (var (br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
         {
-            long perSegment = br.Tokens * br.HeadsPerGroup * headDim;
-            long chunk = Math.Clamp(blocking.GatherElements / Math.Max(1, perSegment), 1, br.SegmentsUsed);
-            for (long c0 = 0; c0 < br.SegmentsUsed; c0 += chunk)
+            using var inner = torch.NewDisposeScope();
+            var qg = Gather(q, br, c0, cc, j, h0, hc);
+            var kg = Gather(k, br, c0, cc, j, h0, hc);
+            var vg = Gather(v, br, c0, cc, j, h0, hc);
+            var (o, lse) = BlockAttention.Attend(qg, kg, vg, scale, blocking);
+            qg.Dispose(); kg.Dispose(); vg.Dispose();
+            var o5 = o.view(batch, cc, hc, br.Tokens, headDim).permute(0, 1, 3, 2, 4);
+            var l5 = OutputLse(lse.view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4));
+            Accumulate(Rows(acc, br, c0, cc, j, h0, hc), Rows(runMax, br, c0, cc, j, h0, hc), Rows(runSum, br, c0, cc, j, h0, hc), o5, l5);
+            if (saved is not null)
             {
-                long cc = Math.Min(chunk, br.SegmentsUsed - c0);
-                // Rows [c0·g, (c0+cc)·g) of the concatenated padded segments, split as [B, segment, token, offset, H, ·].
-                var accChunk = acc.narrow(1, c0 * br.Padded, cc * br.Padded).view(batch, cc, br.Tokens, br.Ratio, heads, headDim);
-                var maxChunk = runMax.narrow(1, c0 * br.Padded, cc * br.Padded).view(batch, cc, br.Tokens, br.Ratio, heads, 1);
-                var sumChunk = runSum.narrow(1, c0 * br.Padded, cc * br.Padded).view(batch, cc, br.Tokens, br.Ratio, heads, 1);
-                for (long j = 0; j < br.GroupsUsed; j++)
-                {
-                    using var inner = torch.NewDisposeScope();
-                    long h0 = j * br.HeadsPerGroup;
-                    long hc = Math.Min(br.HeadsPerGroup, heads - h0);
-                    var qg = Gather(q, br, c0, cc, j, h0, hc);
-                    var kg = Gather(k, br, c0, cc, j, h0, hc);
-                    var vg = Gather(v, br, c0, cc, j, h0, hc);
-                    var (o, lse) = BlockAttention.Attend(qg, kg, vg, scale, blocking);
-                    qg.Dispose(); kg.Dispose(); vg.Dispose();
-                    var o5 = o.view(batch, cc, hc, br.Tokens, headDim).permute(0, 1, 3, 2, 4);
-                    var l5 = lse.view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4);
-                    l5 = l5.masked_fill(l5.eq(0), NoOutputLse);
-                    Accumulate(
-                        accChunk.select(3, j).narrow(3, h0, hc),
-                        maxChunk.select(3, j).narrow(3, h0, hc),
-                        sumChunk.select(3, j).narrow(3, h0, hc),
-                        o5, l5);
-                }
+                saved.Outputs.Add(o.DetachFromDisposeScope());
+                saved.Lses.Add(lse.DetachFromDisposeScope());
             }
         }
 
         // Where every branch reported "no output" the reference's softmax weights are uniform (1/branches) over
         // outputs that are zero except where a real lse was exactly 0; the running sum only counted owned entries.
         var degenerate = runMax.le(NoOutputLse);
-        var denominator = runSum.masked_fill(degenerate, branches.Count);
-        var result = acc.narrow(1, 0, length).div_(denominator.narrow(1, 0, length));
+        var denominator = runSum.masked_fill_(degenerate, branches.Count);
+        if (saved is not null)
+        {
+            saved.Max = runMax.DetachFromDisposeScope();
+            saved.Denominator = denominator.DetachFromDisposeScope();
+        }
+        var result = acc.narrow(1, 0, length).div(denominator.narrow(1, 0, length));
         return result.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Gradients of q, k, v ([B, L, H, d], q's dtype) given the gradient <paramref name="dOut"/> of the combined output,
+    /// as the reference trains: the branch weights w_b = softmax over the branches' lse are constants (computed under
+    /// <c>torch.no_grad()</c> in its <c>scattering</c>; flash-attn's autograd ignores the lse's gradient too), so each
+    /// branch receives w_b · dOut on the rows it owns and back-propagates through its attention alone
+    /// (<see cref="BlockAttention.AttendBackward"/>). Memory: one block's gathered buffers and scores at a time.
+    /// </summary>
+    public static (Tensor Dq, Tensor Dk, Tensor Dv) Backward(Tensor q, Tensor k, Tensor v, Tensor dOut, Saved saved,
+        IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking)
+    {
+        long batch = q.shape[0], length = q.shape[1], heads = q.shape[2], headDim = q.shape[3];
+        double scale = 1.0 / Math.Sqrt(headDim);
+        var branches = Branches(segmentLengths, ratios, length, heads);
+        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        var accType = BlockAttention.AccumulationType(q.dtype);
+
+        using var scope = torch.NewDisposeScope();
+        var dq = torch.zeros([batch, length, heads, headDim], accType, q.device);
+        var dk = torch.zeros_like(dq);
+        var dv = torch.zeros_like(dq);
+        // The gradient in the padded-row layout of the combination; rows cut away after L get none.
+        var dOutRows = torch.zeros([batch, rows, heads, headDim], accType, q.device);
+        dOutRows.narrow(1, 0, length).copy_(dOut);
+        int index = 0;
+        foreach (var (br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
+        {
+            using var inner = torch.NewDisposeScope();
+            var o = saved.Outputs[index];
+            var lse = saved.Lses[index];
+            index++;
+            var l5 = OutputLse(lse.view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4));
+            var weight = l5.sub(Rows(saved.Max!, br, c0, cc, j, h0, hc)).exp_().div_(Rows(saved.Denominator!, br, c0, cc, j, h0, hc));
+            // [B, cc, tokens, hc, d] → the gathered layout [B·cc·hc, tokens, d].
+            var dO = Rows(dOutRows, br, c0, cc, j, h0, hc).mul(weight).permute(0, 1, 3, 2, 4).reshape(batch * cc * hc, br.Tokens, headDim);
+            var qg = Gather(q, br, c0, cc, j, h0, hc);
+            var kg = Gather(k, br, c0, cc, j, h0, hc);
+            var vg = Gather(v, br, c0, cc, j, h0, hc);
+            var dqg = torch.empty_like(o);
+            var dkg = torch.empty_like(o);
+            var dvg = torch.empty_like(o);
+            BlockAttention.AttendBackward(qg, kg, vg, o, lse, dO, scale, blocking, dqg, dkg, dvg);
+            Scatter(dq, dqg, br, c0, cc, j, h0, hc);
+            Scatter(dk, dkg, br, c0, cc, j, h0, hc);
+            Scatter(dv, dvg, br, c0, cc, j, h0, hc);
+        }
+        Tensor Out(Tensor g) => (g.dtype == q.dtype ? g : g.to_type(q.dtype)).MoveToOuterDisposeScope();
+        return (Out(dq), Out(dk), Out(dv));
+    }
+
+    /// <summary>
+    /// The combined output [B, L, H, d] recomputed from a forward's saved block results alone (no attention):
+    /// Σ_b w_b·O_b with w_b = exp(lse_b - max) / denominator. <paramref name="q"/> gives the shape and device.
+    /// </summary>
+    public static Tensor Combine(Tensor q, Saved saved, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking)
+    {
+        long batch = q.shape[0], length = q.shape[1], heads = q.shape[2], headDim = q.shape[3];
+        var branches = Branches(segmentLengths, ratios, length, heads);
+        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        using var scope = torch.NewDisposeScope();
+        var acc = torch.zeros([batch, rows, heads, headDim], saved.Max!.dtype, q.device);
+        int index = 0;
+        foreach (var (br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
+        {
+            using var inner = torch.NewDisposeScope();
+            var o5 = saved.Outputs[index].view(batch, cc, hc, br.Tokens, headDim).permute(0, 1, 3, 2, 4);
+            var l5 = OutputLse(saved.Lses[index].view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4));
+            index++;
+            var weight = l5.sub_(Rows(saved.Max!, br, c0, cc, j, h0, hc)).exp_().div_(Rows(saved.Denominator!, br, c0, cc, j, h0, hc));
+            Rows(acc, br, c0, cc, j, h0, hc).add_(o5.mul(weight));
+        }
+        return acc.narrow(1, 0, length).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Bytes a forward's <see cref="Saved"/> holds (float32 outputs and lse of every block, max and denominator).</summary>
+    public static long SavedBytes(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios)
+    {
+        var branches = Branches(segmentLengths, ratios, length, heads);
+        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        long blocks = branches.Sum(b => b.SegmentsUsed * b.Tokens * b.GroupsUsed * b.HeadsPerGroup * (headDim + 1));
+        return 4 * batch * (blocks + 2 * rows * heads);
+    }
+
+    /// <summary>What <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking, Saved)"/> keeps for the backward; owns its tensors.</summary>
+    internal sealed class Saved : IDisposable
+    {
+        public List<Tensor> Outputs { get; } = [];
+        public List<Tensor> Lses { get; } = [];
+        public Tensor? Max { get; set; }
+        public Tensor? Denominator { get; set; }
+
+        public void Dispose()
+        {
+            foreach (var t in Outputs.Concat(Lses)) t.Dispose();
+            Outputs.Clear();
+            Lses.Clear();
+            Max?.Dispose();
+            Denominator?.Dispose();
+            Max = Denominator = null;
+        }
+    }
+
+    private static List<Branch> Branches(IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, long length, long heads) =>
+        segmentLengths.Zip(ratios, (s, r) => Branch.For(s, r, length, heads)).ToList();
+
+    /// <summary>
+    /// The blocks both passes visit, in the same order: per branch, chunks of whole segments [c0, c0+cc) bounded by
+    /// <see cref="AttentionBlocking.GatherElements"/>, then head group j (heads [h0, h0+hc)).
+    /// </summary>
+    private static IEnumerable<(Branch Br, long C0, long Cc, long J, long H0, long Hc)> Blocks(List<Branch> branches, AttentionBlocking blocking, long headDim)
+    {
+        foreach (var br in branches)
+        {
+            long heads = br.Heads;
+            long perSegment = br.Tokens * br.HeadsPerGroup * headDim;
+            long chunk = Math.Clamp(blocking.GatherElements / Math.Max(1, perSegment), 1, br.SegmentsUsed);
+            for (long c0 = 0; c0 < br.SegmentsUsed; c0 += chunk)
+            {
+                long cc = Math.Min(chunk, br.SegmentsUsed - c0);
+                for (long j = 0; j < br.GroupsUsed; j++)
+                {
+                    long h0 = j * br.HeadsPerGroup;
+                    yield return (br, c0, cc, j, h0, Math.Min(br.HeadsPerGroup, heads - h0));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rows [c0·g, (c0+cc)·g) of a tensor in the combination's layout (the concatenated padded segments,
+    /// [B, rows, H, ·]), at offset j and heads [h0, h0+hc): a view [B, cc, tokens, hc, ·].
+    /// </summary>
+    private static Tensor Rows(Tensor x, Branch br, long c0, long cc, long j, long h0, long hc) =>
+        x.narrow(1, c0 * br.Padded, cc * br.Padded).view(x.shape[0], cc, br.Tokens, br.Ratio, x.shape[2], x.shape[3])
+            .select(3, j).narrow(3, h0, hc);
+
+    /// <summary>The reference's output lse: an lse of exactly 0 marks "no output" (-1e8) as empty slots do.</summary>
+    private static Tensor OutputLse(Tensor lse) => lse.masked_fill(lse.eq(0), NoOutputLse);
 
     /// <summary>Online softmax-of-lse update of the running combination for the rows one head group owns.</summary>
     private static void Accumulate(Tensor acc, Tensor runMax, Tensor runSum, Tensor output, Tensor lse)
@@ -93,16 +231,33 @@ internal static class DilatedAttentionKernel
     /// </summary>
     private static Tensor Gather(Tensor x, Branch br, long c0, long cc, long j, long h0, long hc)
     {
+        var buffer = torch.zeros([x.shape[0], cc, hc, br.Tokens, x.shape[3]], x.dtype, x.device);
+        foreach (var (dense, sparse) in SparseRows(x, buffer, br, c0, cc, j, h0, hc)) sparse.copy_(dense);
+        return buffer.view(x.shape[0] * cc * hc, br.Tokens, x.shape[3]);
+    }
+
+    /// <summary>The inverse of <see cref="Gather"/> for gradients: adds <paramref name="sparse"/>'s real rows into <paramref name="dense"/>.</summary>
+    private static void Scatter(Tensor dense, Tensor sparse, Branch br, long c0, long cc, long j, long h0, long hc)
+    {
+        var buffer = sparse.view(dense.shape[0], cc, hc, br.Tokens, dense.shape[3]);
+        foreach (var (rows, gathered) in SparseRows(dense, buffer, br, c0, cc, j, h0, hc)) rows.add_(gathered);
+    }
+
+    /// <summary>
+    /// Pairs of matching views: rows of the dense [B, L, H, d] tensor that head group j of segments [c0, c0+cc) reads,
+    /// and where they sit in the gathered buffer [B, cc, hc, tokens, d].
+    /// </summary>
+    private static IEnumerable<(Tensor Dense, Tensor Sparse)> SparseRows(Tensor x, Tensor buffer, Branch br, long c0, long cc, long j, long h0, long hc)
+    {
         long batch = x.shape[0], length = x.shape[1], heads = x.shape[2], d = x.shape[3];
         long s = br.Segment, r = br.Ratio;
-        var buffer = torch.zeros([batch, cc, hc, br.Tokens, d], x.dtype, x.device);
         long full = Math.Clamp(length / s - c0, 0, cc);
         if (full > 0 && j < s)
         {
             long count = (s - j + r - 1) / r;
             var rowsOfGroup = x.narrow(1, c0 * s, full * s).view(batch, full, s, heads, d)
                 .slice(2, j, s, r).narrow(3, h0, hc).permute(0, 1, 3, 2, 4);
-            buffer.narrow(1, 0, full).narrow(3, 0, count).copy_(rowsOfGroup);
+            yield return (rowsOfGroup, buffer.narrow(1, 0, full).narrow(3, 0, count));
         }
         if (full < cc)
         {
@@ -115,14 +270,13 @@ internal static class DilatedAttentionKernel
             {
                 long count = (real - j + r - 1) / r;
                 var rowsOfGroup = x.narrow(1, start, real).slice(1, j, real, r).narrow(2, h0, hc).permute(0, 2, 1, 3);
-                buffer.select(1, full).narrow(2, 0, count).copy_(rowsOfGroup);
+                yield return (rowsOfGroup, buffer.select(1, full).narrow(2, 0, count));
             }
         }
-        return buffer.view(batch * cc * hc, br.Tokens, d);
     }
 
     /// <summary>Geometry of one (segment, ratio) branch for a sequence of <c>length</c> tokens.</summary>
-    internal sealed record Branch(long Segment, long Ratio, long Padded, long Tokens, long HeadsPerGroup, long GroupsUsed, long SegmentsUsed)
+    internal sealed record Branch(long Segment, long Ratio, long Padded, long Tokens, long HeadsPerGroup, long GroupsUsed, long SegmentsUsed, long Heads)
     {
         public static Branch For(int segmentLength, int ratio, long length, long heads)
         {
@@ -133,7 +287,7 @@ internal static class DilatedAttentionKernel
             long groupsUsed = (heads + headsPerGroup - 1) / headsPerGroup;
             // Segments whose padded rows start at or after L are cut away entirely: skip them.
             long segmentsUsed = (length + g - 1) / g;
-            return new Branch(s, r, g, g / r, headsPerGroup, groupsUsed, segmentsUsed);
+            return new Branch(s, r, g, g / r, headsPerGroup, groupsUsed, segmentsUsed, heads);
         }
     }
 }

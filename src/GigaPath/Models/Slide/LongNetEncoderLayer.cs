@@ -6,18 +6,23 @@ namespace GigaPath.Models.Slide;
 
 #pragma warning disable IDE1006 // field names are the checkpoint's keys
 
-/// <summary><c>encoder.layers.{i}.ffn</c>: fc1 → exact GELU (float32) → sub-LN <c>ffn_layernorm</c> → fc2.</summary>
+/// <summary>
+/// <c>encoder.layers.{i}.ffn</c>: fc1 → exact GELU (float32) → sub-LN <c>ffn_layernorm</c> → fc2 → dropout (torchscale's
+/// <c>dropout_module</c>; the activation dropout is 0 in the reference's config).
+/// </summary>
 internal sealed class FeedForwardNetwork : nn.Module
 {
     public readonly Linear fc1;
     public readonly Linear fc2;
     public readonly LayerNorm ffn_layernorm;
+    public readonly Dropout dropout_module;
 
-    public FeedForwardNetwork(SlideEncoderConfig config) : base("FeedForwardNetwork")
+    public FeedForwardNetwork(SlideEncoderConfig config, double dropout) : base("FeedForwardNetwork")
     {
         fc1 = nn.Linear(config.EmbedDim, config.FfnDim);
         fc2 = nn.Linear(config.FfnDim, config.EmbedDim);
         ffn_layernorm = nn.LayerNorm(config.FfnDim, config.EncoderLayerNormEps);
+        dropout_module = nn.Dropout(dropout);
         RegisterComponents();
     }
 
@@ -25,13 +30,13 @@ internal sealed class FeedForwardNetwork : nn.Module
     {
         using var scope = torch.NewDisposeScope();
         var f = nn.functional.gelu(Projection.Apply(fc1, x));
-        return Projection.Apply(fc2, ffn_layernorm.forward(f)).MoveToOuterDisposeScope();
+        return dropout_module.forward(Projection.Apply(fc2, ffn_layernorm.forward(f))).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>
 /// <c>encoder.layers.{i}</c>: pre-LN layer with sub-LN, residual weight 1:
-/// h += attn(LN_attn(h)); h += ffn(LN_ffn(h)).
+/// h += dropout(attn(LN_attn(h))); h += ffn(LN_ffn(h)). LayerNorms and residuals stay float32 whatever the weights' dtype.
 /// </summary>
 internal sealed class LongNetEncoderLayer : nn.Module
 {
@@ -42,19 +47,28 @@ internal sealed class LongNetEncoderLayer : nn.Module
     public readonly LayerNorm self_attn_layer_norm;
     public readonly FeedForwardNetwork ffn;
     public readonly LayerNorm final_layer_norm;
+    public readonly Dropout dropout_module;
 
-    public LongNetEncoderLayer(SlideEncoderConfig config) : base("LongNetEncoderLayer")
+    public LongNetEncoderLayer(SlideEncoderConfig config, double dropout) : base("LongNetEncoderLayer")
     {
         self_attn = new DilatedAttention(config);
         self_attn_layer_norm = nn.LayerNorm(config.EmbedDim, config.EncoderLayerNormEps);
-        ffn = new FeedForwardNetwork(config);
+        ffn = new FeedForwardNetwork(config, dropout);
         final_layer_norm = nn.LayerNorm(config.EmbedDim, config.EncoderLayerNormEps);
+        dropout_module = nn.Dropout(dropout);
         RegisterComponents();
     }
 
-    /// <summary>Updates <paramref name="h"/> [B, L, D] float32 in place.</summary>
-    public void Forward(Tensor h, AttentionBlocking blocking, ActivationSink? sink, int layer)
+    /// <summary>
+    /// The layer on <paramref name="h"/> [B, L, D] float32. <paramref name="inPlace"/> (inference: no autograd, evaluation
+    /// mode) updates h itself and runs the FFN in row chunks, so a layer needs little beyond h; otherwise a new tensor
+    /// is returned and every step is visible to autograd.
+    /// </summary>
+    public Tensor Forward(Tensor h, AttentionBlocking blocking, ActivationSink? sink, int layer, bool inPlace)
     {
+        if (inPlace && (training || torch.is_grad_enabled()))
+            throw new InvalidOperationException("the in-place layer forward is for inference only (evaluation mode, no autograd)");
+        Tensor attended;
         using (var scope = torch.NewDisposeScope())
         {
             var a = self_attn_layer_norm.forward(h);
@@ -63,7 +77,22 @@ internal sealed class LongNetEncoderLayer : nn.Module
             a.Dispose();
             var u = self_attn.Forward(q, k, v, blocking, sink, layer);
             sink?.Invoke($"attn_out_{layer}", u);
-            h.add_(u);
+            if (inPlace)
+            {
+                h.add_(u);
+                attended = h;
+            }
+            else
+            {
+                attended = h.add(dropout_module.forward(u)).MoveToOuterDisposeScope();
+            }
+        }
+        if (!inPlace)
+        {
+            using var scope = torch.NewDisposeScope();
+            var result = attended.add(ffn.Forward(final_layer_norm.forward(attended))).MoveToOuterDisposeScope();
+            attended.Dispose();
+            return result;
         }
         long length = h.shape[1];
         for (long r0 = 0; r0 < length; r0 += FfnRowsPerChunk)
@@ -72,19 +101,22 @@ internal sealed class LongNetEncoderLayer : nn.Module
             var rows = h.narrow(1, r0, Math.Min(FfnRowsPerChunk, length - r0));
             rows.add_(ffn.Forward(final_layer_norm.forward(rows)));
         }
+        return h;
     }
 }
 
-/// <summary><c>encoder</c>: the layers and the output LayerNorm <c>layer_norm</c>.</summary>
+/// <summary><c>encoder</c>: the layers, the output LayerNorm <c>layer_norm</c> and the embedding dropout.</summary>
 internal sealed class LongNetEncoder : nn.Module
 {
     public readonly ModuleList<LongNetEncoderLayer> layers;
     public readonly LayerNorm layer_norm;
+    public readonly Dropout dropout_module;
 
-    public LongNetEncoder(SlideEncoderConfig config) : base("LongNetEncoder")
+    public LongNetEncoder(SlideEncoderConfig config, double dropout) : base("LongNetEncoder")
     {
-        layers = nn.ModuleList(Enumerable.Range(0, config.Depth).Select(_ => new LongNetEncoderLayer(config)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, config.Depth).Select(_ => new LongNetEncoderLayer(config, dropout)).ToArray());
         layer_norm = nn.LayerNorm(config.EmbedDim, config.EncoderLayerNormEps);
+        dropout_module = nn.Dropout(dropout);
         RegisterComponents();
     }
 }

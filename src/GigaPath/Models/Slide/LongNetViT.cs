@@ -18,6 +18,15 @@ internal sealed class PatchEmbed : nn.Module
     }
 }
 
+/// <summary>Whether the training forward checkpoints its layers.</summary>
+internal enum Checkpointing
+{
+    /// <summary>When the saved activations would exceed <see cref="LongNetViT.CheckpointThresholdBytes"/>.</summary>
+    Auto,
+    Always,
+    Never,
+}
+
 /// <summary>What one forward pass produces, all on the model's device.</summary>
 internal sealed record LongNetOutputs(Tensor EncoderOut, List<Tensor>? LayerCls, List<Tensor>? LayerPooled);
 
@@ -35,33 +44,57 @@ internal sealed class LongNetViT : nn.Module
 
     public SlideEncoderConfig Config { get; }
 
-    public LongNetViT(SlideEncoderConfig config) : base("LongNetViT")
+    /// <summary>
+    /// When the training forward keeps only each layer's input and recomputes the layer in the backward
+    /// (<see cref="LayerCheckpoint"/>): <see cref="Checkpointing.Auto"/> does so once the activations autograd would
+    /// otherwise hold exceed <see cref="CheckpointThresholdBytes"/>.
+    /// </summary>
+    public Checkpointing Checkpoint { get; set; } = Checkpointing.Auto;
+
+    /// <summary>Above this estimate of all layers' saved activations, Auto checkpoints every layer.</summary>
+    public const long CheckpointThresholdBytes = 2L << 30;
+
+    /// <summary>
+    /// Checkpointed layers keep their attention results (so the backward does not recompute the attention) while
+    /// the kept results of all layers stay under this size: every layer at 10k tiles, a few at 50k.
+    /// </summary>
+    public const long KeptAttentionBytes = 1L << 30;
+
+    /// <param name="config">The architecture.</param>
+    /// <param name="dropout">The reference's <c>dropout</c> (embedding, attention output, FFN output); acts in training mode only.</param>
+    public LongNetViT(SlideEncoderConfig config, double dropout = 0) : base("LongNetViT")
     {
         Config = config;
         cls_token = new Parameter(torch.zeros(1, 1, config.EmbedDim));
         patch_embed = new PatchEmbed(config);
-        encoder = new LongNetEncoder(config);
+        encoder = new LongNetEncoder(config, dropout);
         norm = nn.LayerNorm(config.EmbedDim, config.OuterNormEps);
         RegisterComponents();
     }
 
     /// <summary>
-    /// h_0 = [cls_token; patch_embed(x) + positions] as [B, N+1, D] float32. x: [B, N, in_chans]; positions: [N, D]
-    /// sin-cos rows; both on the model's device.
+    /// h_0 = dropout([cls_token; patch_embed(x) + positions]) as [1, N+1, D] float32 on <paramref name="device"/>, from
+    /// validated tile embeddings [N, in_chans] and their grid cells.
     /// </summary>
-    public Tensor Embed(Tensor x, Tensor positions)
+    public Tensor Embed(Tensor embeddings, GridCells cells, Device device)
     {
         using var scope = torch.NewDisposeScope();
-        long b = x.shape[0];
+        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(device);
+        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
+        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
+        // same slide would not give the same bytes twice.
+        var x = embeddings.to(ScalarType.Float32, device, copy: true).unsqueeze(0);
         var tiles = Projection.Apply(patch_embed.proj, x);
+        x.Dispose();
         tiles.add_(positions.unsqueeze(0));
         // The cls row of the reference's table is all zeros, so the cls token enters unchanged.
-        return torch.cat([cls_token.expand(b, 1, Config.EmbedDim).to_type(ScalarType.Float32), tiles], 1).MoveToOuterDisposeScope();
+        var h = torch.cat([cls_token.expand(1, 1, Config.EmbedDim).to_type(ScalarType.Float32), tiles], 1);
+        return encoder.dropout_module.forward(h).MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// Runs the encoder on h_0 (updated in place, so the caller hands it over). With <paramref name="allLayers"/> the
-    /// cls and mean-pooled heads of every raw state h_0..h_K are returned too.
+    /// Inference: runs the encoder on h_0 in place (the caller hands it over), no autograd. With
+    /// <paramref name="allLayers"/> the cls and mean-pooled heads of every raw state h_0..h_K are returned too.
     /// </summary>
     public LongNetOutputs Forward(Tensor h, bool allLayers, AttentionBlocking blocking, ActivationSink? sink)
     {
@@ -79,12 +112,48 @@ internal sealed class LongNetViT : nn.Module
         Record(0);
         for (int i = 0; i < encoder.layers.Count; i++)
         {
-            encoder.layers[i].Forward(h, blocking, sink, i);
+            encoder.layers[i].Forward(h, blocking, sink, i, inPlace: true);
             Record(i + 1);
         }
         var encoderOut = encoder.layer_norm.forward(h);
         return new LongNetOutputs(encoderOut.MoveToOuterDisposeScope(), cls, pooled);
     }
+
+    /// <summary>
+    /// Training (or any forward autograd must follow, in either mode): the raw states h_0..h_<paramref name="layers"/>
+    /// ([1, N+1, D] float32 each, new tensors) through the same layers as <see cref="Forward"/>, dropout following
+    /// train()/eval(). Layers past the last state a caller needs are not run. Attention is differentiated blockwise;
+    /// layers are checkpointed as <see cref="Checkpoint"/> says.
+    /// </summary>
+    public List<Tensor> HiddenStates(Tensor h0, int layers, AttentionBlocking blocking)
+    {
+        if (layers < 0 || layers > encoder.layers.Count)
+            throw new ArgumentOutOfRangeException(nameof(layers), $"the encoder has {encoder.layers.Count} layers");
+        bool checkpoint = torch.is_grad_enabled() && h0.requires_grad && Checkpoint switch
+        {
+            Checkpointing.Always => true,
+            Checkpointing.Never => false,
+            _ => ActivationBytes(h0.shape[1], layers) > CheckpointThresholdBytes,
+        };
+        long keptPerLayer = DilatedAttentionKernel.SavedBytes(h0.shape[0], h0.shape[1], Config.NumHeads, Config.HeadDim, Config.SegmentLength, Config.DilatedRatio);
+        long keptLayers = KeptAttentionBytes / Math.Max(1, keptPerLayer);
+        var states = new List<Tensor> { h0 };
+        var h = h0;
+        for (int i = 0; i < layers; i++)
+        {
+            var layer = encoder.layers[i];
+            h = checkpoint ? LayerCheckpoint.Apply(layer, h, blocking, i, keepAttention: i < keptLayers) : layer.Forward(h, blocking, null, i, inPlace: false);
+            states.Add(h);
+        }
+        return states;
+    }
+
+    /// <summary>
+    /// Rough float32 bytes autograd keeps for <paramref name="layers"/> layers over <paramref name="length"/> tokens:
+    /// per token about 16 D-wide tensors (norm inputs and outputs, q, k, v, the attention's saved block outputs,
+    /// projections, residuals) and 4 F-wide ones (fc1, GELU, sub-LN, its normalised input).
+    /// </summary>
+    public long ActivationBytes(long length, int layers) => 4L * length * layers * (16L * Config.EmbedDim + 4L * Config.FfnDim);
 
     /// <summary>LN_out(S)[:, 0] - the reference's head with global_pool = False.</summary>
     public Tensor HeadCls(Tensor state) => norm.forward(state.select(1, 0));

@@ -224,16 +224,7 @@ public sealed class SlideEncoder : IDisposable
     }
 
     /// <summary>h_0 [1, N+1, D]; the positions and any device/dtype copy of the input are freed before the encoder runs.</summary>
-    private Tensor EmbedTiles(Tensor embeddings, GridCells cells)
-    {
-        using var scope = torch.NewDisposeScope();
-        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(Options.Device);
-        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
-        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
-        // same slide would not give the same bytes twice.
-        var x = embeddings.to(ScalarType.Float32, Options.Device, copy: true).unsqueeze(0);
-        return _model.Embed(x, positions).MoveToOuterDisposeScope();
-    }
+    private Tensor EmbedTiles(Tensor embeddings, GridCells cells) => _model.Embed(embeddings, cells, Options.Device);
 
     private static Tensor Out(Tensor t) => t.detach().to(ScalarType.Float32, CPU).contiguous().MoveToOuterDisposeScope();
 

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Attributes;
+using GigaPath.Models.Heads;
+using GigaPath.Models.Slide;
+using GigaPath.Runtime;
+using GigaPath.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Benchmarks;
+
+/// <summary>
+/// One fine-tuning step of the full-size slide classification head (published encoder shape: 12 layers, 768-d,
+/// feat_layer "5-11", dropout 0.1 as in the reference's PANDA recipe, two classes; random weights) on a slide of N
+/// row-major tiles, batch 1: forward, cross-entropy, backward (blocked attention backward, checkpointed layers) and
+/// an AdamW update, through the trainer's own step (<see cref="SequenceHeadTrainer.Backward"/>, mixed precision via
+/// <see cref="TrainingReplica"/>). The same run measures the inference encoder's forward at the same N first (model
+/// freed before the step's peak is taken); the Note column gives that time and the step / forward ratio.
+/// Layer 12's output is not used by feat_layer "5-11", so the step runs 11 layers (the reference computes the 12th and
+/// discards it); the forward runs all 12.
+/// </summary>
+[LongCases]
+public class FinetuneStepBenchmarks
+{
+    [ParamsSource(typeof(DeviceParams), nameof(DeviceParams.Devices))]
+    public string Device { get; set; } = "cpu";
+
+    [ParamsSource(typeof(DeviceParams), nameof(DeviceParams.DTypes))]
+    public string DType { get; set; } = "float32";
+
+    /// <summary>The slide encoder benchmark's sizes (GIGAPATH_BENCH_SLIDE_TILES applies to both).</summary>
+    [ParamsSource(typeof(SlideEncoderBenchmarks), nameof(SlideEncoderBenchmarks.TileCounts))]
+    public int Tiles { get; set; }
+
+    private readonly MeasuredCalls _measured = new();
+    private TrainingReplica? _replica;
+    private optim.Optimizer? _optimizer;
+    private Tensor? _features, _coords, _lossScale;
+    private double _forwardSeconds;
+    private readonly List<double> _stepSeconds = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var device = DeviceSelection.ParseDevice(Device);
+        var dtype = DeviceSelection.ParseDType(DType);
+        var config = SlideEncoderConfig.ProvGigaPath;
+        (_features, _coords) = SlideInputs.Make(Tiles, config.InChans);
+        var (warmFeatures, warmCoords) = SlideInputs.Make(256, config.InChans);
+
+        // The inference forward at the same N, measured in this run (warmed on a small slide like the step).
+        using (var encoder = SlideEncoder.CreateRandom(config, seed: 1, new SlideEncoderOptions { Device = device, DType = dtype }))
+        {
+            using (encoder.Embed(warmFeatures, warmCoords)) { }
+            var times = new List<double>();
+            for (int i = 0; i < LongCasesAttribute.Iterations; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                using (encoder.Embed(_features, _coords)) { }
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+            _forwardSeconds = times.Average();
+        }
+
+        var headConfig = new HeadConfig
+        {
+            Kind = HeadKind.Slide,
+            Classes = ["a", "b"],
+            InputDim = config.InChans,
+            FeatLayer = "5-11",
+            Dropout = 0.1,
+            SlideEncoder = SlideClassificationHead.EncoderConfigJson(config),
+        };
+        manual_seed(3);
+        _replica = new TrainingReplica(headConfig, HeadFactory.Create, device, dtype);
+        _replica.SetTraining(true);
+        _optimizer = optim.AdamW(_replica.Master.parameters(), lr: 1e-5);
+        _lossScale = tensor(1f, device: device);
+        Step(warmFeatures, warmCoords);
+        warmFeatures.Dispose();
+        warmCoords.Dispose();
+        CaseRecords.Set(this, nameof(TrainStep), new CaseRecord { ItemsPerOp = Tiles, ItemName = "tiles" });
+        _measured.Reset();
+        _stepSeconds.Clear();
+        PeakMemory.Reset();
+    }
+
+    [Benchmark]
+    public void TrainStep()
+    {
+        if (!_measured.Next()) return;
+        var clock = Stopwatch.StartNew();
+        Step(_features!, _coords!);
+        _stepSeconds.Add(clock.Elapsed.TotalSeconds);
+    }
+
+    private void Step(Tensor features, Tensor coords)
+    {
+        using var scope = NewDisposeScope();
+        var input = new SlideTensors(features.to(_replica!.DType, _replica.Device), coords.to(_replica.Device), null);
+        _replica.PushWeights();
+        SequenceHeadTrainer.Backward(_replica, input, 1, _lossScale!);
+        _optimizer!.step();
+        _optimizer.zero_grad();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        long peak = PeakMemory.PeakBytes();
+        double step = _stepSeconds.Count > 0 ? _stepSeconds.Average() : double.NaN;
+        CaseRecords.Set(this, nameof(TrainStep), new CaseRecord
+        {
+            ItemsPerOp = Tiles,
+            ItemName = "tiles",
+            PeakBytes = peak,
+            Note = $"forward {_forwardSeconds:F2} s; step/forward {step / _forwardSeconds:F2}x",
+        });
+        Console.WriteLine($"// finetune step N={Tiles} {DType}: step {step:F2} s, forward {_forwardSeconds:F2} s, ratio {step / _forwardSeconds:F2}, peak RSS {PeakMemory.Format(peak)}");
+        _optimizer?.Dispose();
+        _replica?.Dispose();
+        _replica?.Master.Dispose();
+        _features?.Dispose();
+        _coords?.Dispose();
+        _lossScale?.Dispose();
+    }
+}

@@ -1,0 +1,107 @@
+using GigaPath.Models.Slide;
+using GigaPath.Weights;
+using NUnit.Framework;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Tests.Models.Slide;
+
+/// <summary>
+/// The encoder's autograd forward (<see cref="LongNetViT.HiddenStates"/>: out of place, differentiable attention,
+/// optional layer checkpointing) computes the fixtures' numbers, and back-propagates to every parameter.
+/// </summary>
+public class TrainingForwardTests
+{
+    [TestCase("slide_encoder_tiny")]
+    [TestCase("slide_encoder_tiny_short")]
+    [TestCase("slide_encoder_tiny_misaligned")]
+    [TestCase("slide_encoder_long")]
+    public void EvaluationModeMatchesTheFixtures(string fixture)
+    {
+        using var encoder = SlideEncoder.Load(FixturePaths.Get(fixture, "model.safetensors"));
+        using var input = SafeTensorsFile.Open(FixturePaths.Get(fixture, "input.safetensors"));
+        using var expected = SafeTensorsFile.Open(FixturePaths.Get(fixture, "expected.safetensors"));
+        using var scope = NewDisposeScope();
+        var model = encoder.Model;
+        // Gradients on, so the differentiable attention and the out-of-place layers are what is checked.
+        foreach (var p in model.parameters()) p.requires_grad_(true);
+        var states = States(model, input.Load("tile_embeddings")[0], input.Load("coords")[0], model.encoder.layers.Count);
+        var actual = new Dictionary<string, Tensor>();
+        for (int i = 0; i < states.Count; i++)
+        {
+            actual[$"layer_{i}"] = model.HeadCls(states[i]).detach();
+            actual[$"layer_pool_{i}"] = model.HeadPooled(states[i]).detach();
+            if (expected.Contains($"hidden_{i}")) actual[$"hidden_{i}"] = states[i].detach();
+        }
+        var report = SlideEncoderFixtureTests.Compare(expected, actual, actual.Keys.ToList());
+        TestContext.Out.WriteLine($"{fixture}: {report.Count} tensors, max |diff| {report.Values.Max():E2}");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void GradientsReachEveryParameter(bool checkpoint)
+    {
+        using var encoder = SlideEncoder.Load(FixturePaths.Get("slide_encoder_tiny", "model.safetensors"));
+        using var input = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_tiny", "input.safetensors"));
+        using var scope = NewDisposeScope();
+        using var model = WithDropout(encoder.Model, 0.25);
+        model.Checkpoint = checkpoint ? Checkpointing.Always : Checkpointing.Never;
+        model.train();
+        manual_seed(5);
+        var states = States(model, input.Load("tile_embeddings")[0], input.Load("coords")[0], model.encoder.layers.Count);
+        var loss = model.HeadPooled(states[^1]).pow(2).sum() + model.HeadCls(states[1]).sum();
+        loss.backward();
+        var missing = model.named_parameters().Where(p => p.parameter.grad is null || p.parameter.grad.abs().sum().item<float>() == 0).Select(p => p.name).ToList();
+        // The all-layer outputs skip encoder.layer_norm (LN_enc), in the reference's classification head too.
+        Assert.That(missing, Is.EquivalentTo(new[] { "encoder.layer_norm.weight", "encoder.layer_norm.bias" }));
+    }
+
+    /// <summary>
+    /// A checkpointed layer is re-run in the backward with the generator state of its first run: with dropout active,
+    /// the gradients equal those of the plain autograd forward bit for bit in the masks (to float32 rounding).
+    /// </summary>
+    [Test]
+    public void CheckpointedLayersReplayTheirDropoutMasks()
+    {
+        using var encoder = SlideEncoder.Load(FixturePaths.Get("slide_encoder_tiny", "model.safetensors"));
+        using var input = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_tiny", "input.safetensors"));
+        using var scope = NewDisposeScope();
+        var x = input.Load("tile_embeddings")[0];
+        var coords = input.Load("coords")[0];
+        Dictionary<string, Tensor> Gradients(Checkpointing checkpoint)
+        {
+            using var model = WithDropout(encoder.Model, 0.3);
+            model.Checkpoint = checkpoint;
+            model.train();
+            manual_seed(11);
+            var states = States(model, x, coords, model.encoder.layers.Count);
+            (model.HeadPooled(states[^1]).pow(2).sum() + model.HeadCls(states[1]).sum()).backward();
+            return model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        }
+        var plain = Gradients(Checkpointing.Never);
+        var checkpointed = Gradients(Checkpointing.Always);
+        Assert.That(checkpointed.Keys, Is.EquivalentTo(plain.Keys));
+        foreach (var (name, g) in plain)
+        {
+            double scale = g.abs().max().item<float>();
+            double diff = (checkpointed[name] - g).abs().max().item<float>();
+            Assert.That(diff, Is.LessThanOrEqualTo(1e-5 * scale + 1e-7), name);
+        }
+    }
+
+    private static List<Tensor> States(LongNetViT model, Tensor x, Tensor coords, int layers)
+    {
+        var cells = SlidePositions.ToGridCells(coords, model.Config.TileSize, model.Config.SlideNgrids);
+        return model.HiddenStates(model.Embed(x, cells, CPU), layers, AttentionBlocking.Default);
+    }
+
+    private static LongNetViT WithDropout(LongNetViT source, double dropout)
+    {
+        var model = new LongNetViT(source.Config, dropout);
+        using var _ = no_grad();
+        var weights = source.state_dict();
+        foreach (var (name, t) in model.state_dict()) t.copy_(weights[name]);
+        foreach (var p in model.parameters()) p.requires_grad_(true);
+        return model;
+    }
+}
