@@ -89,6 +89,8 @@ public sealed partial class ImageFileInputs : ITileInputs
     [GeneratedRegex(@"^(\d+)x_(\d+)y\.[A-Za-z]+$")]
     private static partial Regex CoordinateName();
 
+    public string Describe(int index) => Files[index];
+
     public Tensor ReadBatch(int start, int count)
     {
         var tiles = new float[count][];

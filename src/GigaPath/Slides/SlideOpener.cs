@@ -3,6 +3,12 @@ namespace GigaPath.Slides;
 /// <summary>Opens any slide path: an OpenSlide format, or a plain image when the user gives its resolution.</summary>
 public static class SlideOpener
 {
+    /// <summary>Extensions only whole-slide formats use (a .tif may be a plain image; these never are).</summary>
+    private static readonly HashSet<string> WholeSlideExtensions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ".svs", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif",
+    };
+
     /// <summary>
     /// Opens <paramref name="path"/>. Files OpenSlide recognises open as <see cref="OpenSlideSlide"/> (their MPP
     /// metadata is kept; an override is applied later by the tiling options). Plain PNG/JPEG/TIFF images that OpenSlide
@@ -27,6 +33,13 @@ public static class SlideOpener
         }
         if (vendor is not null)
             return OpenSlideSlide.Open(path);
+        // A whole-slide file cut short (a failed copy) is not recognised either: say so, rather than call it a plain image.
+        if (TiffStructure.FindDamage(path) is { } damage)
+            throw new GigaPathException($"{path}: truncated or corrupt slide file: {damage}; copy or export the slide again");
+        if (WholeSlideExtensions.Contains(Path.GetExtension(path)))
+            throw new GigaPathException(
+                $"{path}: a {Path.GetExtension(path)} file that OpenSlide {OpenSlideSlide.LibraryVersion} does not recognise: truncated or corrupt? " +
+                "Copy or export the slide again");
         if (PlainImages.IsPlainImage(path))
             return slideMppOverride is { } mpp
                 ? ImageFileSlide.Open(path, mpp)
