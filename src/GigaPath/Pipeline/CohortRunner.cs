@@ -94,7 +94,7 @@ public sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, 
     {
         var clock = Stopwatch.StartNew();
         var mine = options.Shard is { } shard ? CohortInputs.Shard(jobs, shard) : jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).ToList();
-        Directory.CreateDirectory(options.OutDir);
+        PrepareOutputFolder();
         var outcomes = new List<SlideOutcome>();
         for (int i = 0; i < mine.Count; i++)
         {
@@ -105,6 +105,23 @@ public sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, 
             observer?.SlideFinished(outcome, i + 1, mine.Count);
         }
         return new CohortSummary(outcomes, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// Creates the output folder and its lock folder up front: a read-only or missing file system is one clear error
+    /// before any slide starts, not a failure per slide.
+    /// </summary>
+    private void PrepareOutputFolder()
+    {
+        try
+        {
+            Directory.CreateDirectory(options.OutDir);
+            Directory.CreateDirectory(Path.Combine(options.OutDir, SlideOutputs.LockFolder));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GigaPathException($"--out {options.OutDir}: cannot create the output folder or its {SlideOutputs.LockFolder} folder ({e.Message}); choose a writable folder", e);
+        }
     }
 
     private SlideOutcome RunOne(SlideJob job, CancellationToken cancellation)
@@ -143,7 +160,15 @@ public sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options, 
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var message = e is GigaPathException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-            RecordFailure(outputs, job, e, message);
+            try
+            {
+                RecordFailure(outputs, job, e, message);
+            }
+            catch (Exception recordError) when (recordError is IOException or UnauthorizedAccessException)
+            {
+                // A full or read-only disk fails the record too: still report the slide's own error, and this one.
+                message += $" (the failure record {outputs.FailedRecord} could not be written either: {recordError.Message})";
+            }
             return new SlideOutcome(job, SlideStatus.Failed, message, 0, clock.Elapsed);
         }
     }

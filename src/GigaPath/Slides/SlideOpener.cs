@@ -32,10 +32,19 @@ public static class SlideOpener
             return ImageFileSlide.Open(path, slideMppOverride.Value);
         }
         if (vendor is not null)
-            return OpenSlideSlide.Open(path);
+        {
+            try
+            {
+                return OpenSlideSlide.Open(path);
+            }
+            catch (GigaPathException) when (Damage(path) is { } cut)
+            {
+                throw Truncated(path, cut);
+            }
+        }
         // A whole-slide file cut short (a failed copy) is not recognised either: say so, rather than call it a plain image.
-        if (TiffStructure.FindDamage(path) is { } damage)
-            throw new GigaPathException($"{path}: truncated or corrupt slide file: {damage}; copy or export the slide again");
+        if (Damage(path) is { } damage)
+            throw Truncated(path, damage);
         if (WholeSlideExtensions.Contains(Path.GetExtension(path)))
             throw new GigaPathException(
                 $"{path}: a {Path.GetExtension(path)} file that OpenSlide {OpenSlideSlide.LibraryVersion} does not recognise: truncated or corrupt? " +
@@ -49,4 +58,14 @@ public static class SlideOpener
         throw new GigaPathException(
             $"{path}: not a whole-slide image OpenSlide {OpenSlideSlide.LibraryVersion} can read, nor a PNG/JPEG/TIFF image");
     }
+
+    /// <summary>
+    /// What is cut off or corrupt in a TIFF-based slide, or null. NDPI is skipped: it stores 64-bit offsets as their
+    /// low 32 bits in a classic TIFF, which a plain TIFF walk would misread as damage.
+    /// </summary>
+    private static string? Damage(string path) =>
+        Path.GetExtension(path).Equals(".ndpi", StringComparison.OrdinalIgnoreCase) ? null : TiffStructure.FindDamage(path);
+
+    private static GigaPathException Truncated(string path, string damage) =>
+        new($"{path}: truncated or corrupt slide file: {damage}; copy or export the slide again");
 }
