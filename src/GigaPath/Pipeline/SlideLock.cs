@@ -39,7 +39,8 @@ public sealed class SlideLock : IDisposable
         FileStream stream;
         try
         {
-            stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            // Unbuffered: a failing write (a full disk) fails here, not again later when the stream is closed.
+            stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
         }
         catch (IOException e) when (HeldByAnother(e))
         {
@@ -78,17 +79,20 @@ public sealed class SlideLock : IDisposable
 
     private static void Release(string path, FileStream stream)
     {
+        // Errors here are reported with the one that brought us here; an undeletable file on a read-only disk is no lock.
         try
         {
             File.Delete(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Reported with the error that brought us here; an undeletable file on a read-only disk is no lock anyway.
         }
-        finally
+        try
         {
             stream.Dispose();
+        }
+        catch (IOException)
+        {
         }
     }
 

@@ -27,8 +27,8 @@ public class OutputFolderFailureTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, true);
 
-    private string[] RunArgs(string outDir) =>
-        ["run", _csv, "--tile-model", PipelineTestData.TileModelDir, "--slide-model", PipelineTestData.SlideModelDir, "--out", outDir, "--progress", "lines"];
+    /// <summary>gigapath run on the test cohort, but for --out.</summary>
+    private string[] RunArgs => ["run", _csv, "--tile-model", PipelineTestData.TileModelDir, "--slide-model", PipelineTestData.SlideModelDir, "--progress", "lines"];
 
     [Test]
     public void ALockFileThatCannotBeWrittenIsAClearErrorAndIsRemoved()
@@ -38,7 +38,7 @@ public class OutputFolderFailureTests
         var lockPath = Path.Combine(outDir, ".locks", "s1.lock");
         Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
         File.CreateSymbolicLink(lockPath, "/dev/full");
-        var run = CliInvocation.Run(RunArgs(outDir));
+        var run = CliInvocation.Run([.. RunArgs, "--out", outDir]);
         TestContext.Out.WriteLine(run.Error);
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Error, Does.Contain($"error: {lockPath}: cannot write the slide's lock file"));
@@ -81,7 +81,7 @@ public class OutputFolderFailureTests
     {
         var mnt = Directory.CreateDirectory(Path.Combine(_dir, "mnt")).FullName;
         var cli = Path.Combine(AppContext.BaseDirectory, "GigaPath.Cli.dll");
-        var runArgs = string.Join(" ", RunArgs("").SkipLast(1).Select(a => $"'{a}'"));
+        var runArgs = string.Join(" ", RunArgs.Select(a => $"'{a}'"));
         var psi = new ProcessStartInfo("unshare") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "--user", "--map-root-user", "--mount", "sh", "-c", $"MNT='{mnt}'; cli() {{ dotnet '{cli}' {runArgs} --out \"$1\" 2>&1; }}; {script}" })
             psi.ArgumentList.Add(a);

@@ -219,7 +219,7 @@ public sealed class SlideEncoder : IDisposable
         if (what is null) return;
         throw new GigaPathException(
             $"slide encoder: the output for {what} holds NaN or infinity although the tile embeddings are finite: the weights " +
-            $"({WeightsPath ?? "in memory"}) hold NaN or infinity, or {DeviceSelection.Name(Options.DType)} overflowed (try --dtype float32)");
+            $"({WeightsPath ?? "in memory"}) hold NaN or infinity" + DeviceSelection.OverflowHint(Options.DType));
     }
 
     /// <summary>h_0 [1, N+1, D]; the positions and any device/dtype copy of the input are freed before the encoder runs.</summary>

@@ -136,7 +136,7 @@ public sealed class TileEncoder : IDisposable
         if (FiniteValues.NonFiniteRows(output) is not { } bad) return;
         throw new NonFiniteOutputException($"tile {bad.First} of the batch",
             $"the tile encoder's embedding holds NaN or infinity although the input pixels are finite ({bad.Count} of {batch} tiles in the batch): " +
-            $"the model's weights ({Source ?? "in memory"}) hold NaN or infinity, or {DeviceSelection.Name(DType)} overflowed (try --dtype float32)", bad.First);
+            $"the model's weights ({Source ?? "in memory"}) hold NaN or infinity" + DeviceSelection.OverflowHint(DType), bad.First);
     }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> into <paramref name="dir"/>, each atomically.</summary>
