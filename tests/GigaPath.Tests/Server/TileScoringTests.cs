@@ -64,7 +64,7 @@ public class TileScoringTests
         var body = "{\"input_data\": {\"columns\": [\"image\"], \"index\": [0, 1], \"data\": [[\"" +
                    Convert.ToBase64String(tiles[0]) + "\"], [\"" + Convert.ToBase64String(tiles[1]) + "\"]]}}";
         await using var h = await StartTinyAsync();
-        using var response = await h.PostScoreAsync(body);
+        using var response = await h.PostScoreAsync(body, path: "/score?features=cls");
         var text = await response.Content.ReadAsStringAsync();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/json"));
@@ -99,20 +99,25 @@ public class TileScoringTests
         using var response = await h.PostScoreAsync(ServerHarness.ScoreBody(Tiles()));
         var text = await response.Content.ReadAsStringAsync();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
-        var ours = ServerHarness.DecodeTorchFeatures(text);
+        var ours = ServerHarness.DecodeTorchTensors(text).Select(t => t.Data).ToArray();
 
         var dir = FixturePaths.TempDir();
         try
         {
             var responsePath = Path.Combine(dir, "response.json");
             File.WriteAllText(responsePath, text);
-            // The decoding line of Microsoft's sample client, verbatim.
+            // The decoding line of Microsoft's sample client (healthcareai_toolkit GigaPathClient), verbatim, then the
+            // pooling of its image-search sample (search_utils.adaptive_pooling), which needs the [1, D, H, W] map.
             const string script = """
 import sys, io, json, base64, torch
 result = json.load(open(sys.argv[1]))
 for i, record in enumerate(result):
     t = torch.load(io.BytesIO(base64.b64decode(record["image_features"])), weights_only=True)
-    assert t.dtype == torch.float32 and tuple(t.shape) == (48,), (t.dtype, t.shape)
+    assert t.dtype == torch.float32 and tuple(t.shape) == (1, 48, 14, 14), (t.dtype, t.shape)
+    features = t.cpu().data.numpy()
+    pooled = torch.nn.AdaptiveAvgPool2d((1, 1))(torch.tensor(features))
+    pooled = torch.squeeze(pooled, dim=3).squeeze(2).squeeze(0).data.cpu().numpy()
+    assert pooled.shape == (48,), pooled.shape
     open(sys.argv[1] + f".{i}.raw", "wb").write(t.numpy().tobytes())
 print(len(result))
 """;
@@ -133,7 +138,7 @@ print(len(result))
     {
         await using var h = await StartTinyAsync();
         var torchFeatures = await h.ScoreAsync(Tiles());
-        using var response = await h.PostScoreAsync(ServerHarness.ScoreBody(Tiles()), path: "/score?format=json");
+        using var response = await h.PostScoreAsync(ServerHarness.ScoreBody(Tiles()), path: "/score?format=json&features=cls");
         using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var floats = doc.RootElement.EnumerateArray().Select(r => r.GetProperty("image_features").EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
         for (int i = 0; i < 2; i++)
