@@ -25,19 +25,25 @@ public sealed class EmbedSlideCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (CUDA only)", DefaultValueFactory = _ => "float32" };
         var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
+        var maxTiles = new Option<long>(TileFeatureBudget.Default.Setting)
+        {
+            Description = "Most tiles accepted; files declaring more are refused before reading (default: the slide encoder's 1000 x 1000 grid cells)",
+            DefaultValueFactory = _ => TileFeatureBudget.Default.MaxTiles,
+        };
         var level0 = TilingArguments.PatchSizeLevel0Option();
 
         var cmd = new Command("embed-slide", "Encode one slide's tile embeddings with the Prov-GigaPath slide encoder (LongNet).");
-        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected, level0 })
+        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected, level0, maxTiles })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() => Run(new EmbedSlideRequest(
             parse.GetValue(model)!, parse.GetValue(tiles)!, parse.GetValue(output)!, parse.GetValue(pool)!,
-            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected), parse.GetValue(level0)))));
+            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected), parse.GetValue(level0),
+            parse.GetValue(maxTiles)))));
         return cmd;
     }
 
     private sealed record EmbedSlideRequest(string Model, string Tiles, string Out, string Pool, bool AllLayers, string Device,
-        string DType, bool AllowUnexpected, double? PatchSizeLevel0);
+        string DType, bool AllowUnexpected, double? PatchSizeLevel0, long MaxTiles);
 
     private static int Run(EmbedSlideRequest request)
     {
@@ -49,7 +55,9 @@ public sealed class EmbedSlideCommand : ICliCommand
             AllowUnexpectedKeys = request.AllowUnexpected,
             OnWarning = w => Console.Error.WriteLine($"warning: {w}"),
         };
-        var features = TileFeatureFile.Read(request.Tiles);
+        if (request.MaxTiles <= 0)
+            throw new GigaPathException($"{TileFeatureBudget.Default.Setting}: must be positive, got {request.MaxTiles}");
+        var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles });
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
         // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GigaPath.Imaging;
 using GigaPath.Models.Tile;
 using GigaPath.Pipeline;
 using GigaPath.Runtime;
@@ -21,10 +22,15 @@ public sealed class EmbedTilesCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (GPU only)", DefaultValueFactory = _ => "float32" };
         var tokens = new Option<bool>("--tokens") { Description = "Also write all final-norm tokens [N, 197, D] (CLS first)" };
+        var maxAspect = new Option<double>(TilePreprocessor.MaxAspectRatioOption)
+        {
+            Description = "Thinnest image accepted (longest / shortest side); thinner images are refused before the resize to 256 px, which would blow them up",
+            DefaultValueFactory = _ => TilePreprocessor.DefaultMaxAspectRatio,
+        };
 
         var cmd = new Command("embed-tiles", "Embed tiles with the Prov-GigaPath tile encoder.");
         cmd.Arguments.Add(inputs);
-        foreach (var o in new Option[] { model, output, pixels, batchSize, device, dtype, tokens })
+        foreach (var o in new Option[] { model, output, pixels, batchSize, device, dtype, tokens, maxAspect })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
@@ -36,6 +42,7 @@ public sealed class EmbedTilesCommand : ICliCommand
                 PixelFile = parse.GetValue(pixels),
                 BatchSize = parse.GetValue(batchSize),
                 Tokens = parse.GetValue(tokens),
+                MaxAspectRatio = parse.GetValue(maxAspect),
                 Encoder = new TileEncoderOptions
                 {
                     Device = DeviceSelection.ParseDevice(parse.GetValue(device)),

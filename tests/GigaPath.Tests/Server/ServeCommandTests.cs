@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Text.RegularExpressions;
 using GigaPath.Cli.Commands;
 using NUnit.Framework;
 
@@ -37,34 +35,11 @@ public class ServeCommandTests
         var dir = FixturePaths.TempDir();
         var keyFile = Path.Combine(dir, "key.txt");
         File.WriteAllText(keyFile, "cli-key\n");
-        var cli = Path.Combine(AppContext.BaseDirectory, "GigaPath.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { cli, "serve", "--model", Tiny, "--urls", "http://127.0.0.1:0", "--api-key-file", keyFile })
-            psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        var output = new System.Text.StringBuilder();
-        var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        void OnLine(string? line)
-        {
-            if (line is null) return;
-            lock (output) output.AppendLine(line);
-            var m = Regex.Match(line, @"listening on (http://127\.0\.0\.1:\d+)");
-            if (m.Success) listening.TrySetResult(m.Groups[1].Value);
-        }
-        process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        await using var server = await ServerProcess.StartAsync("--model", Tiny, "--api-key-file", keyFile);
         try
         {
-            var url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            using var client = new HttpClient { BaseAddress = new Uri(url) };
-            for (int i = 0; i < 300; i++)
-            {
-                using var ready = await client.GetAsync("/ready");
-                if (ready.StatusCode == HttpStatusCode.OK) break;
-                await Task.Delay(100);
-            }
+            var client = server.Client;
+            await server.WaitUntilReadyAsync();
             var body = ServerHarness.ScoreBody(new[] { File.ReadAllBytes(FixturePaths.Get("preprocess", "prov_normal_000_1.png")) });
             using (var noKey = await client.PostAsync("/score", new StringContent(body)))
                 Assert.That(noKey.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
@@ -77,15 +52,12 @@ public class ServeCommandTests
                 Assert.That(ServerHarness.DecodeTorchTensors(text)[0].Shape, Is.EqualTo(new long[] { 1, 48, 14, 14 }), "the default answer is the patch-token map");
             }
 
-            using (var kill = Process.Start("kill", new[] { "-TERM", process.Id.ToString() }))
-                await kill.WaitForExitAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.That(process.ExitCode, Is.Zero, output.ToString());
-            Assert.That(output.ToString(), Does.Contain("stopped"));
+            await server.StopAsync();
+            Assert.That(server.Process.ExitCode, Is.Zero, server.Output);
+            Assert.That(server.Output, Does.Contain("stopped"));
         }
         finally
         {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
             Directory.Delete(dir, true);
         }
     }
