@@ -39,11 +39,11 @@ public sealed class ServeCommand : ICliCommand
         };
         var metricsOpen = new Option<bool>("--metrics-open-on-loopback") { Description = "With an API key set, let clients on the loopback address read /metrics without it (a local scraper)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => defaults.Device };
-        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (GPU)", DefaultValueFactory = _ => defaults.DType };
+        var precision = new PrecisionArguments(defaults.DType);
         var shutdown = Int("--shutdown-timeout", defaults.ShutdownTimeoutSeconds, "Seconds a stop waits for requests in flight");
 
         var cmd = new Command("serve", "Serve embeddings over HTTP, compatible with the Azure ML Prov-GigaPath endpoint (POST /score).");
-        foreach (var o in new Option[] { model, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, maxSlideTiles, maxAspect, metricsOpen, device, dtype, shutdown })
+        foreach (var o in new Option[] { model, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, maxSlideTiles, maxAspect, metricsOpen, device, shutdown }.Concat(precision.All))
             cmd.Options.Add(o);
 
         // A synchronous action: the host's own console lifetime handles Ctrl+C/SIGTERM and drains requests for as
@@ -68,7 +68,8 @@ public sealed class ServeCommand : ICliCommand
                 MaxAspectRatio = parse.GetValue(maxAspect),
                 MetricsOpenOnLoopback = parse.GetValue(metricsOpen),
                 Device = parse.GetValue(device)!,
-                DType = parse.GetValue(dtype)!,
+                DType = parse.GetValue(precision.DType)!,
+                AllowSlowDType = precision.AllowSlowDType(parse),
                 ShutdownTimeoutSeconds = parse.GetValue(shutdown),
             };
             var server = new ScoringServer(options, TileEncoderBackend.Load, SlideEncoderBackend.Load);

@@ -65,8 +65,11 @@ public sealed record ServerOptions
     /// <summary>"cpu" or "cuda[:N]".</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>"float32", "bfloat16" or "float16" (the latter two on CUDA).</summary>
+    /// <summary>"float32", "bfloat16" (CUDA, or CPUs with bfloat16 hardware), "float16" (CUDA) or "auto".</summary>
     public string DType { get; init; } = "float32";
+
+    /// <summary>Run bfloat16 on a CPU without bfloat16 hardware anyway (emulated: hundreds of times slower).</summary>
+    public bool AllowSlowDType { get; init; }
 
     /// <summary>How long a stop waits for requests in flight.</summary>
     public int ShutdownTimeoutSeconds { get; init; } = 30;
@@ -80,8 +83,8 @@ public sealed record ServerOptions
         if (SlideModelDir is not null && !Directory.Exists(SlideModelDir) && !File.Exists(SlideModelDir))
             throw new GigaPathException($"--slide-model: '{SlideModelDir}' not found");
         var device = DeviceSelection.ParseDevice(Device);
-        var dtype = DeviceSelection.ParseDType(DType);
-        DeviceSelection.EnsureSupported(device, dtype);
+        var dtype = DeviceSelection.ParseDType(DType, device);
+        DeviceSelection.EnsureSupported(device, dtype, AllowSlowDType);
         Positive(BatchSize, "--batch-size");
         Positive(QueueCapacity, "--queue-capacity");
         Positive(MaxImagesPerRequest, "--max-images");

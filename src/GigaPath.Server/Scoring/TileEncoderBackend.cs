@@ -29,10 +29,12 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     /// <summary>Loads the tile encoder named by <see cref="ServerOptions.ModelDir"/> on the chosen device and dtype.</summary>
     public static TileEncoderBackend Load(ServerOptions options)
     {
+        var device = DeviceSelection.ParseDevice(options.Device);
         var encoderOptions = new TileEncoderOptions
         {
-            Device = DeviceSelection.ParseDevice(options.Device),
-            DType = DeviceSelection.ParseDType(options.DType),
+            Device = device,
+            DType = DeviceSelection.ParseDType(options.DType, device),
+            AllowSlowDType = options.AllowSlowDType,
         };
         var encoder = TileEncoder.Load(options.ModelDir, encoderOptions);
         return new TileEncoderBackend(encoder, ImageFileInputs.PreprocessorFor(encoder.Config).WithMaxAspectRatio(options.MaxAspectRatio));
