@@ -15,7 +15,10 @@ namespace GigaPath.Cli.Commands;
 /// </summary>
 public sealed class RunCommand : ICliCommand
 {
-    /// <summary>Exit code when at least one slide failed (the others were still processed).</summary>
+    /// <summary>
+    /// Exit code when at least one slide failed, or was left with outputs of other settings (the others were still
+    /// processed).
+    /// </summary>
     public const int SlidesFailedExitCode = 1;
 
     public Command Build()
@@ -31,6 +34,7 @@ public sealed class RunCommand : ICliCommand
         var pool = new Option<string>("--pool") { Description = "Slide embedding: mean (global pool, as the authors advise) or cls (the reference's default forward)", DefaultValueFactory = _ => "mean" };
         var allLayers = new Option<bool>("--all-layers") { Description = "Also write every layer's slide embedding (layer_0 ... layer_K)" };
         var retryFailed = new Option<bool>("--retry-failed") { Description = "Redo slides that failed in an earlier run (recorded in <out>/failed/)" };
+        var force = new Option<bool>("--force") { Description = "Recompute slides whose complete outputs were made with other settings (replaced only once the new ones are complete)" };
         var shard = new Option<string?>("--shard") { Description = "Process only shard K of N (K/N, 0-based; every N-th slide in slide-id order)" };
         var maxTiles = new Option<int?>("--max-tiles") { Description = "Embed only the first N tiles of each slide (for timing runs; outputs are then partial by design)" };
         var progressMode = new Option<string>("--progress") { Description = "auto (bars on a terminal, log lines otherwise), bars or lines", DefaultValueFactory = _ => "auto" };
@@ -38,7 +42,7 @@ public sealed class RunCommand : ICliCommand
         var cmd = new Command("run", "Whole-slide pipeline: slides -> tile embeddings (.h5) -> slide embeddings, resumable, for a cohort.");
         cmd.Arguments.Add(inputs);
         foreach (var o in new Option[] { tileModel, slideModel, output }.Concat(tiling.All)
-                     .Concat([batchSize, device]).Concat(precision.All).Concat([pool, allLayers, retryFailed, shard, maxTiles, progressMode]))
+                     .Concat([batchSize, device]).Concat(precision.All).Concat([pool, allLayers, retryFailed, force, shard, maxTiles, progressMode]))
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
@@ -57,6 +61,7 @@ public sealed class RunCommand : ICliCommand
             {
                 OutDir = outDir,
                 RetryFailed = parse.GetValue(retryFailed),
+                Force = parse.GetValue(force),
                 Shard = parse.GetValue(shard) is { } s ? ShardSpec.Parse(s) : null,
             };
             bool bars = CohortConsole.UseBars(parse.GetValue(progressMode)!);

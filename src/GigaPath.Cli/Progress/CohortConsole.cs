@@ -35,10 +35,11 @@ internal static class CohortConsole
         to.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"slides: {summary.Count(SlideStatus.Done)} done, {summary.Count(SlideStatus.Skipped)} skipped (already complete), " +
             $"{summary.Count(SlideStatus.Failed)} failed, {summary.Count(SlideStatus.PreviouslyFailed)} failed earlier (not retried), " +
-            $"{summary.Count(SlideStatus.Busy)} busy (locked by another process)"));
+            $"{summary.Count(SlideStatus.Busy)} busy (locked by another process), " +
+            $"{summary.Count(SlideStatus.SettingsChanged)} kept (outputs made with other settings; --force recomputes)"));
         to.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"tiles: {summary.TilesComputed} embedded, {summary.TilesPerSecond:F2} tiles/s end to end; {summary.Elapsed.TotalSeconds:F1} s in all"));
-        foreach (var o in summary.Outcomes.Where(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed or SlideStatus.Busy))
+        foreach (var o in summary.Outcomes.Where(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed or SlideStatus.Busy or SlideStatus.SettingsChanged))
             to.WriteLine($"  {Label(o.Status)} {o.Job.SlideId}: {o.Message}");
         if (summary.Count(SlideStatus.Failed) > 0)
             to.WriteLine($"failure records: {Path.Combine(Path.GetFullPath(outDir), SlideOutputs.FailedFolder)}/ (rerun with --retry-failed to redo them)");
@@ -50,6 +51,7 @@ internal static class CohortConsole
         SlideStatus.Failed => "FAILED",
         SlideStatus.PreviouslyFailed => "failed earlier",
         SlideStatus.Busy => "busy",
+        SlideStatus.SettingsChanged => "kept (other settings)",
         _ => s.ToString().ToLowerInvariant(),
     };
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using GigaPath.IO;
 
 namespace GigaPath.Pipeline;
 
@@ -59,6 +60,12 @@ internal static class CohortInputs
                 "slide ids must be unique (they name the outputs); duplicated: " +
                 string.Join("; ", duplicates.Take(5).Select(g => $"'{g.Key}' for {string.Join(", ", g.Select(j => j.Path))}")) +
                 " (give distinct ids in a CSV manifest's slide_id column)");
+        var aliases = jobs.Where(j => File.Exists(j.Path)).GroupBy(j => FileIdentity.Canonical(j.Path), FileIdentity.PathComparer)
+            .Where(g => g.Count() > 1).ToList();
+        if (aliases.Count > 0)
+            throw new GigaPathException(
+                "each slide file may be listed once (two ids for one slide would count it as two slides downstream); listed more than once: " +
+                string.Join("; ", aliases.Take(5).Select(g => $"{g.Key} as {string.Join(", ", g.Select(j => $"'{j.SlideId}' ({j.Path})"))}")));
         return jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).ToList();
     }
 

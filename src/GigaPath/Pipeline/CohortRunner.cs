@@ -22,6 +22,9 @@ internal enum SlideStatus
 
     /// <summary>Another live process holds the slide's lock.</summary>
     Busy,
+
+    /// <summary>Complete outputs made with other settings exist: left as they are (--force recomputes them).</summary>
+    SettingsChanged,
 }
 
 internal sealed record SlideOutcome(SlideJob Job, SlideStatus Status, string? Message = null, int Tiles = 0, TimeSpan Elapsed = default)
@@ -45,8 +48,11 @@ internal sealed record CohortSummary(IReadOnlyList<SlideOutcome> Outcomes, TimeS
         }
     }
 
-    /// <summary>True when a slide failed, now or in an earlier run (then it was not retried).</summary>
-    public bool AnyFailed => Outcomes.Any(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed);
+    /// <summary>
+    /// True when a slide has no outputs for this run's settings: it failed (now or in an earlier run, then it was
+    /// not retried), or its outputs were made with other settings and left alone.
+    /// </summary>
+    public bool AnyFailed => Outcomes.Any(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed or SlideStatus.SettingsChanged);
 }
 
 /// <summary>Receives a cohort run's progress; calls come from the thread running the cohort.</summary>
@@ -68,6 +74,12 @@ internal sealed record CohortOptions
     /// <summary>Recompute slides that failed in an earlier run (otherwise they are reported and left).</summary>
     public bool RetryFailed { get; init; }
 
+    /// <summary>
+    /// Recompute slides whose complete outputs were made with other settings (otherwise they are left as they are
+    /// and reported). Their old outputs are replaced only once the new ones are complete.
+    /// </summary>
+    public bool Force { get; init; }
+
     public ShardSpec? Shard { get; init; }
 }
 
@@ -82,7 +94,7 @@ internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options
     {
         var clock = Stopwatch.StartNew();
         var mine = options.Shard is { } shard ? CohortInputs.Shard(jobs, shard) : jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).ToList();
-        Directory.CreateDirectory(options.OutDir);
+        PrepareOutputFolder();
         var outcomes = new List<SlideOutcome>();
         for (int i = 0; i < mine.Count; i++)
         {
@@ -95,21 +107,42 @@ internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options
         return new CohortSummary(outcomes, clock.Elapsed);
     }
 
+    /// <summary>
+    /// Creates the output folder and its lock folder up front: a read-only or missing file system is one clear error
+    /// before any slide starts, not a failure per slide.
+    /// </summary>
+    private void PrepareOutputFolder()
+    {
+        try
+        {
+            Directory.CreateDirectory(options.OutDir);
+            Directory.CreateDirectory(Path.Combine(options.OutDir, SlideOutputs.LockFolder));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GigaPathException($"--out {options.OutDir}: cannot create the output folder or its {SlideOutputs.LockFolder} folder ({e.Message}); choose a writable folder", e);
+        }
+    }
+
     private SlideOutcome RunOne(SlideJob job, CancellationToken cancellation)
     {
         var outputs = new SlideOutputs(options.OutDir, job.SlideId);
         var settings = pipeline.SettingsFor(job);
         if (outputs.Incomplete(settings) is null)
             return new SlideOutcome(job, SlideStatus.Skipped, "already complete");
+        if (!options.Force && outputs.CompleteWithOtherSettings(settings) is { } changed)
+            return new SlideOutcome(job, SlideStatus.SettingsChanged, SettingsChangedMessage(outputs, changed));
         if (!options.RetryFailed && File.Exists(outputs.FailedRecord))
             return new SlideOutcome(job, SlideStatus.PreviouslyFailed, PreviousError(outputs.FailedRecord));
 
         using var slideLock = SlideLock.TryAcquire(outputs.Lock, out var holder);
         if (slideLock is null)
             return new SlideOutcome(job, SlideStatus.Busy, holder);
-        // Another process may have finished the slide between the check above and taking the lock.
+        // Another process may have finished the slide between the checks above and taking the lock.
         if (outputs.Incomplete(settings) is null)
             return new SlideOutcome(job, SlideStatus.Skipped, "already complete");
+        if (!options.Force && outputs.CompleteWithOtherSettings(settings) is { } changedMeanwhile)
+            return new SlideOutcome(job, SlideStatus.SettingsChanged, SettingsChangedMessage(outputs, changedMeanwhile));
         outputs.DeleteStaleTemporaries();
 
         var clock = Stopwatch.StartNew();
@@ -127,10 +160,22 @@ internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var message = e is GigaPathException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-            RecordFailure(outputs, job, e, message);
+            try
+            {
+                RecordFailure(outputs, job, e, message);
+            }
+            catch (Exception recordError) when (recordError is IOException or UnauthorizedAccessException)
+            {
+                // A full or read-only disk fails the record too: still report the slide's own error, and this one.
+                message += $" (the failure record {outputs.FailedRecord} could not be written either: {recordError.Message})";
+            }
             return new SlideOutcome(job, SlideStatus.Failed, message, 0, clock.Elapsed);
         }
     }
+
+    private static string SettingsChangedMessage(SlideOutputs outputs, string changed) =>
+        $"{outputs.Manifest} describes complete outputs made with other settings ({changed}); they were left as they are. " +
+        "Rerun with --force to recompute them (the old outputs are replaced only once the new ones are complete), or use another --out";
 
     private static void RecordFailure(SlideOutputs outputs, SlideJob job, Exception e, string message)
     {

@@ -80,5 +80,7 @@ internal sealed partial class ImageFileInputs : ITileInputs
     [GeneratedRegex(@"^(\d+)x_(\d+)y\.[A-Za-z]+$")]
     private static partial Regex CoordinateName();
 
+    public string Describe(int index) => Files[index];
+
     public Tensor ReadBatch(int start, int count) => _preprocessor.PreprocessFiles(Files, start, count);
 }

@@ -1,4 +1,5 @@
 using GigaPath.Models.Tile;
+using GigaPath.Runtime;
 using GigaPath.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -14,12 +15,14 @@ internal sealed class PixelFileInputs : ITileInputs, IDisposable
     public const string TensorName = "pixel_values";
 
     private readonly SafeTensorsFile _file;
+    private readonly string _path;
     private readonly long[] _tileShape;
 
     public int Count { get; }
 
-    private PixelFileInputs(SafeTensorsFile file, int count, long[] tileShape)
+    private PixelFileInputs(string path, SafeTensorsFile file, int count, long[] tileShape)
     {
+        _path = path;
         _file = file;
         Count = count;
         _tileShape = tileShape;
@@ -42,7 +45,7 @@ internal sealed class PixelFileInputs : ITileInputs, IDisposable
                 throw new GigaPathException($"{path}: tensor '{TensorName}' has shape {info.ShapeText}, expected {expected}; the model takes exactly {config.ImgSize}x{config.ImgSize} tiles");
             if (s[0] == 0 || s[0] > int.MaxValue)
                 throw new GigaPathException($"{path}: tensor '{TensorName}' has {s[0]} tiles {info.ShapeText}");
-            return new PixelFileInputs(file, (int)s[0], s[1..]);
+            return new PixelFileInputs(path, file, (int)s[0], s[1..]);
         }
         catch
         {
@@ -58,8 +61,15 @@ internal sealed class PixelFileInputs : ITileInputs, IDisposable
         long perTile = _tileShape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
         var batch = torch.empty([count, .. _tileShape], ScalarType.Float32);
         _file.RawBytes(TensorName).Slice((int)(start * perTile), (int)(count * perTile)).CopyTo(batch.bytes);
+        if (FiniteValues.NonFiniteRows(batch) is { } bad)
+        {
+            batch.Dispose();
+            throw new GigaPathException($"{Describe(start + (int)bad.First)} holds NaN or infinity; the input pixels must be finite");
+        }
         return batch;
     }
+
+    public string Describe(int index) => $"{_path}: {TensorName} tile {index}";
 
     public void Dispose() => _file.Dispose();
 }

@@ -42,25 +42,13 @@ internal sealed class SlideOutputs
     private string In(string name) => Path.Combine(OutDir, name);
 
     /// <summary>
-    /// Removes this slide's results: the manifest first, so that no moment shows a manifest next to missing or
-    /// replaced outputs, then the outputs and saved tiles. Call only while holding the slide's lock.
-    /// </summary>
-    public void DeleteResults()
-    {
-        if (!Directory.Exists(OutDir)) return;
-        File.Delete(Manifest);
-        foreach (var file in Files.Values) File.Delete(file);
-        if (Directory.Exists(TilesDir)) Directory.Delete(TilesDir, recursive: true);
-    }
-
-    /// <summary>
     /// Deletes temporary files an interrupted writer of this slide left behind (<see cref="AtomicFile"/> names
-    /// them <c>.&lt;file&gt;.&lt;pid&gt;.&lt;guid&gt;.tmp</c>). Call only while holding the slide's lock: then nobody else
-    /// is writing them.
+    /// them <c>.&lt;file&gt;.&lt;pid&gt;.&lt;guid&gt;.tmp</c>) and its abandoned staging folders. Call only while holding
+    /// the slide's lock: then nobody else is writing them.
     /// </summary>
     public int DeleteStaleTemporaries()
     {
-        int removed = 0;
+        int removed = SlideStaging.DeleteStale(this);
         var names = Files.Values.Append(Manifest).Append(FailedRecord).ToList();
         foreach (var file in names)
         {
@@ -97,6 +85,19 @@ internal sealed class SlideOutputs
             || Directory.EnumerateFiles(TilesDir, "*.png").Count() != saved.Count))
             return "saved tiles are missing";
         return null;
+    }
+
+    /// <summary>
+    /// When the slide has complete outputs made with other settings than <paramref name="settings"/> (complete for
+    /// the settings in their own manifest), what differs; else null. Such outputs are finished work: a run with other
+    /// settings leaves them alone unless forced.
+    /// </summary>
+    public string? CompleteWithOtherSettings(RunSettings settings)
+    {
+        if (SlideManifest.TryRead(Manifest) is not { } manifest || manifest.SlideId != SlideId) return null;
+        // Saving tiles that were not saved before adds outputs but changes no result: not a conflict.
+        if ((settings with { SaveTiles = false }).Mismatch(manifest.Settings) is not { } changed) return null;
+        return Incomplete(manifest.Settings) is null ? changed : null;
     }
 }
 

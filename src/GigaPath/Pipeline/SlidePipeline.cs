@@ -74,16 +74,18 @@ internal sealed class SlidePipeline
     }
 
     /// <summary>
-    /// Computes and writes every output of <paramref name="job"/>, replacing earlier ones; returns the manifest
-    /// written. On failure or cancellation the slide's partial outputs are removed before the exception propagates.
-    /// The caller must hold the slide's lock (see <see cref="CohortRunner"/>).
+    /// Computes every output of <paramref name="job"/> and returns the manifest written. The outputs are written to a
+    /// staging folder and replace earlier ones only once all of them are complete (see <see cref="SlideStaging"/>): on
+    /// failure or cancellation the new partial outputs are removed and the slide's earlier outputs are left as they
+    /// were. The caller must hold the slide's lock (see <see cref="CohortRunner"/>).
     /// </summary>
     public SlideManifest Process(SlideJob job, SlideOutputs outputs, IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
     {
         cancellation.ThrowIfCancellationRequested();
         var total = Stopwatch.StartNew();
         Directory.CreateDirectory(outputs.OutDir);
-        outputs.DeleteResults();
+        using var staging = new SlideStaging(outputs);
+        var staged = staging.Staged;
         using var hashCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         Task<(string Sha256, TimeSpan Time)>? hashing = null;
         try
@@ -101,7 +103,7 @@ internal sealed class SlidePipeline
             var tiles = Options.MaxTiles is { } max && max < plan.Tiles.Count ? plan.Tiles.Take(max).ToList() : plan.Tiles;
             var planTime = total.Elapsed;
 
-            string? tilesDir = Options.SaveTiles ? Directory.CreateDirectory(outputs.TilesDir).FullName : null;
+            string? tilesDir = Options.SaveTiles ? Directory.CreateDirectory(staged.TilesDir).FullName : null;
             var embedded = EmbedTiles(slide, plan, tiles, tilesDir, progress, cancellation);
             cancellation.ThrowIfCancellationRequested();
 
@@ -111,14 +113,14 @@ internal sealed class SlidePipeline
             cancellation.ThrowIfCancellationRequested();
 
             t = Stopwatch.GetTimestamp();
-            TilingThumbnail.Write(outputs.Thumbnail, slide, plan with { Tiles = tiles }, Options.ThumbnailSize);
+            TilingThumbnail.Write(staged.Thumbnail, slide, plan with { Tiles = tiles }, Options.ThumbnailSize);
             var thumbTime = Stopwatch.GetElapsedTime(t);
 
             t = Stopwatch.GetTimestamp();
-            WriteH5(outputs.H5, job, slide, plan, tiles, embedded);
-            SlideEmbeddingFile.Write(outputs.SlideEmbedding, encoding, Options.Pooling, EmbeddingMetadata(job, tiles.Count));
+            WriteH5(staged.H5, job, slide, plan, tiles, embedded);
+            SlideEmbeddingFile.Write(staged.SlideEmbedding, encoding, Options.Pooling, EmbeddingMetadata(job, tiles.Count));
             var (slideSha, hashTime) = hashing.GetAwaiter().GetResult();
-            var files = outputs.Files.ToDictionary(kv => kv.Key, kv => Describe(kv.Value));
+            var files = staged.Files.ToDictionary(kv => kv.Key, kv => Describe(kv.Value));
             var writeTime = Stopwatch.GetElapsedTime(t);
 
             var manifest = new SlideManifest
@@ -139,7 +141,7 @@ internal sealed class SlidePipeline
                 Warnings = encoding.Warnings,
             };
             cancellation.ThrowIfCancellationRequested();
-            manifest.Write(outputs.Manifest);
+            staging.Commit(manifest.Write);
             return manifest;
         }
         catch
@@ -153,7 +155,7 @@ internal sealed class SlidePipeline
             {
                 // Cancelled or failed along with the slide; the slide's own error is the one reported.
             }
-            outputs.DeleteResults();
+            // Disposing the staging removes the new partial outputs; the slide's earlier outputs stay as they were.
             throw;
         }
     }
@@ -185,12 +187,25 @@ internal sealed class SlidePipeline
             using var scope = torch.NewDisposeScope();
             var pixels = _preprocessor.ToBatch(batch.Tiles);
             long t0 = Stopwatch.GetTimestamp();
-            using var embeddings = _tileEncoder.Embed(pixels);
+            using var embeddings = EmbedBatch(pixels, tiles, batch.Start);
             encoderTicks += Stopwatch.GetTimestamp() - t0;
             MemoryMarshal.Cast<byte, float>(embeddings.Embeddings.bytes).CopyTo(features.AsSpan(batch.Start * dim, batch.Count * dim));
             progress?.Report(new TileProgress(batch.Start + batch.Count, n, clock.Elapsed));
         }
         return new StreamedTileEmbeddings(features, n, dim, clock.Elapsed, Stopwatch.GetElapsedTime(0, encoderTicks), stream.ReadTime, stream.WaitTime);
+    }
+
+    private TileEmbeddings EmbedBatch(Tensor pixels, IReadOnlyList<TileLocation> tiles, int start)
+    {
+        try
+        {
+            return _tileEncoder.Embed(pixels);
+        }
+        catch (NonFiniteOutputException e)
+        {
+            var tile = tiles[start + (int)e.Row];
+            throw e.Naming(string.Create(CultureInfo.InvariantCulture, $"tile {start + e.Row} (level-0 x {tile.Level0X}, y {tile.Level0Y})"));
+        }
     }
 
     /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>

@@ -81,7 +81,15 @@ internal static class TileEmbedding
                 cancellation.ThrowIfCancellationRequested();
                 using var pixels = (pending ?? Read(start)).GetAwaiter().GetResult();
                 pending = start + batchSize < inputs.Count ? Read(start + batchSize) : null;
-                var result = encoder.Embed(pixels, returnTokens);
+                TileEmbeddings result;
+                try
+                {
+                    result = encoder.Embed(pixels, returnTokens);
+                }
+                catch (NonFiniteOutputException e)
+                {
+                    throw e.Naming(inputs.Describe(start + (int)e.Row));
+                }
                 embeddings.Add(result.Embeddings);
                 if (result.Tokens is not null) tokens.Add(result.Tokens);
                 progress?.Report(new TileProgress(start + (int)pixels.shape[0], inputs.Count, clock.Elapsed));

@@ -70,6 +70,13 @@ public static class DeviceSelection
         _ => dtype.ToString().ToLowerInvariant(),
     };
 
+    /// <summary>
+    /// For a message about NaN or infinity coming out of a model: in a reduced precision an overflow is a possible cause
+    /// besides broken weights; in float32 it is not worth suggesting.
+    /// </summary>
+    internal static string OverflowHint(ScalarType dtype) =>
+        dtype == ScalarType.Float32 ? "" : $", or {Name(dtype)} overflowed (try --dtype float32)";
+
     /// <summary>The TorchSharp backend this library was built with: "cpu" or "cuda".</summary>
     public static string BuildBackend =>
         typeof(DeviceSelection).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)

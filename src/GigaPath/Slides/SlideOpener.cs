@@ -3,6 +3,12 @@ namespace GigaPath.Slides;
 /// <summary>Opens any slide path: an OpenSlide format, or a plain image when the user gives its resolution.</summary>
 internal static class SlideOpener
 {
+    /// <summary>Extensions only whole-slide formats use (a .tif may be a plain image; these never are).</summary>
+    private static readonly HashSet<string> WholeSlideExtensions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ".svs", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif",
+    };
+
     /// <summary>
     /// Opens <paramref name="path"/>. Files OpenSlide recognises open as <see cref="OpenSlideSlide"/> (their MPP
     /// metadata is kept; an override is applied later by the tiling options). Plain PNG/JPEG/TIFF images that OpenSlide
@@ -26,7 +32,23 @@ internal static class SlideOpener
             return ImageFileSlide.Open(path, slideMppOverride.Value);
         }
         if (vendor is not null)
-            return OpenSlideSlide.Open(path);
+        {
+            try
+            {
+                return OpenSlideSlide.Open(path);
+            }
+            catch (GigaPathException) when (Damage(path) is { } cut)
+            {
+                throw Truncated(path, cut);
+            }
+        }
+        // A whole-slide file cut short (a failed copy) is not recognised either: say so, rather than call it a plain image.
+        if (Damage(path) is { } damage)
+            throw Truncated(path, damage);
+        if (WholeSlideExtensions.Contains(Path.GetExtension(path)))
+            throw new GigaPathException(
+                $"{path}: a {Path.GetExtension(path)} file that OpenSlide {OpenSlideSlide.LibraryVersion} does not recognise: truncated or corrupt? " +
+                "Copy or export the slide again");
         if (PlainImages.IsPlainImage(path))
             return slideMppOverride is { } mpp
                 ? ImageFileSlide.Open(path, mpp)
@@ -36,4 +58,14 @@ internal static class SlideOpener
         throw new GigaPathException(
             $"{path}: not a whole-slide image OpenSlide {OpenSlideSlide.LibraryVersion} can read, nor a PNG/JPEG/TIFF image");
     }
+
+    /// <summary>
+    /// What is cut off or corrupt in a TIFF-based slide, or null. NDPI is skipped: it stores 64-bit offsets as their
+    /// low 32 bits in a classic TIFF, which a plain TIFF walk would misread as damage.
+    /// </summary>
+    private static string? Damage(string path) =>
+        Path.GetExtension(path).Equals(".ndpi", StringComparison.OrdinalIgnoreCase) ? null : TiffStructure.FindDamage(path);
+
+    private static GigaPathException Truncated(string path, string damage) =>
+        new($"{path}: truncated or corrupt slide file: {damage}; copy or export the slide again");
 }

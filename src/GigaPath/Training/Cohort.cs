@@ -1,3 +1,5 @@
+using GigaPath.IO;
+
 namespace GigaPath.Training;
 
 /// <summary>A labelled slide whose feature file was found and whose header was checked.</summary>
@@ -57,6 +59,7 @@ internal sealed class Cohort
             throw new GigaPathException($"{labelsPath}: {missing.Count} listed slide(s) have no feature file: {shown}{(missing.Count > 10 ? "; …" : "")}");
         }
 
+        CheckNoAliases(labelsPath, featuresDirectory, labels);
         var slides = labels.Rows.Select(r => new CohortSlide(r, FeatureFiles.Probe(FeatureFiles.Find(featuresDirectory, r.SlideId)!))).ToList();
         var first = slides[0].File;
         var odd = slides.FirstOrDefault(s => s.File.Dim != first.Dim);
@@ -70,6 +73,22 @@ internal sealed class Cohort
                 throw new GigaPathException($"{oddSlide.File.Path}: slide_embedding is {oddSlide.File.SlideEmbeddingDim} wide but {first.Path} has {slideDim}");
         }
         return new Cohort(labels, featuresDirectory, slides, first.Dim, slideDim);
+    }
+
+    /// <summary>
+    /// Two ids whose files are one file (a symbolic link, or letter case on a case-insensitive file system) would put
+    /// one slide in several folds, training and testing on it: an error naming the rows.
+    /// </summary>
+    private static void CheckNoAliases(string labelsPath, string featuresDirectory, LabelTable labels)
+    {
+        var aliases = labels.Rows
+            .GroupBy(r => FileIdentity.Canonical(FeatureFiles.Find(featuresDirectory, r.SlideId)!), FileIdentity.PathComparer)
+            .Where(g => g.Count() > 1)
+            .ToList();
+        if (aliases.Count == 0) return;
+        var shown = aliases.Take(5).Select(g => $"{string.Join(", ", g.Select(r => $"'{r.SlideId}' (line {r.LineNumber})"))} are all {g.Key}");
+        throw new GigaPathException(
+            $"{labelsPath}: different slide ids name the same feature file, which would put one slide in several folds: {string.Join("; ", shown)}");
     }
 
     public SlideBag Bag(int index)

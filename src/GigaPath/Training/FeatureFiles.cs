@@ -33,9 +33,25 @@ internal static class FeatureFiles
     public static string SlideFileFor(string featurePath) =>
         System.IO.Path.Combine(System.IO.Path.GetDirectoryName(featurePath) ?? ".", SlideIdOf(featurePath) + ".slide.safetensors");
 
-    /// <summary>The feature file of <paramref name="slideId"/> in <paramref name="directory"/>, or null when there is none.</summary>
-    public static string? Find(string directory, string slideId) =>
-        Extensions.Select(e => System.IO.Path.Combine(directory, slideId + e)).FirstOrDefault(File.Exists);
+    /// <summary>
+    /// The feature file of <paramref name="slideId"/> in <paramref name="directory"/>, or null when there is none. The
+    /// id is a name, never a path: one with a separator or a dot-dot is refused, so no id reaches outside the folder.
+    /// </summary>
+    public static string? Find(string directory, string slideId)
+    {
+        if (NotAName(slideId) is { } problem)
+            throw new GigaPathException($"slide id '{slideId}' {problem}; slide ids are file names inside the features folder {directory}, not paths");
+        return Extensions.Select(e => System.IO.Path.Combine(directory, slideId + e)).FirstOrDefault(File.Exists);
+    }
+
+    /// <summary>Why <paramref name="slideId"/> cannot be a feature file's name (a path, "." or "..", a bad character), or null.</summary>
+    internal static string? NotAName(string slideId)
+    {
+        if (slideId.IndexOfAny(['/', '\\']) >= 0) return "contains a path separator";
+        if (slideId is "." or "..") return "is a relative path";
+        if (slideId.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0) return "contains a character not allowed in file names";
+        return null;
+    }
 
     /// <summary>Paths the slide's file was looked for at, for the "file listed but absent" error.</summary>
     public static string ExpectedPaths(string directory, string slideId) =>

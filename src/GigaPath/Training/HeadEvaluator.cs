@@ -1,4 +1,5 @@
 using GigaPath.Models.Heads;
+using GigaPath.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,9 +18,19 @@ internal static class HeadEvaluator
         head.eval();
         var input = SlideInputs.ToTensors(bag, head.Config, device, dtype);
         var output = head.Forward(input);
+        CheckOutput(output.Logits, bag);
         var probs = nn.functional.softmax(output.Logits.to(ScalarType.Float32), 1).cpu();
         var p = probs.data<float>().Select(v => (double)v).ToArray();
         return new SlidePrediction(bag.SlideId, p, ToArray(output.Attention), ToArray(output.AttentionScores));
+    }
+
+    /// <summary>Finite features in (checked when read), NaN or infinity out: the head's weights are broken.</summary>
+    private static void CheckOutput(Tensor logits, SlideBag bag)
+    {
+        if (FiniteValues.NonFiniteRows(logits) is null) return;
+        throw new GigaPathException(
+            $"slide '{bag.SlideId}' ({bag.Path}): the head's output (logits) holds NaN or infinity although the features are finite: " +
+            "the head's weights hold NaN or infinity (retrain it, or check the checkpoint file)");
     }
 
     private static float[]? ToArray(Tensor? t) => t?.to(ScalarType.Float32).cpu().data<float>().ToArray();

@@ -43,6 +43,7 @@ internal sealed class LabelTable
             throw new GigaPathException($"{path}: the header must have columns 'slide_id' and 'label' (found: {string.Join(", ", header)})");
 
         var raw = new List<(string Id, string Label, int? Fold, int Line)>();
+        var notNames = new List<string>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = headerIndex + 1; i < lines.Length; i++)
         {
@@ -53,6 +54,8 @@ internal sealed class LabelTable
             string id = Field(idCol), label = Field(labelCol);
             if (id.Length == 0) throw new GigaPathException($"{where}: empty slide_id");
             if (label.Length == 0) throw new GigaPathException($"{where}: slide '{id}' has no label");
+            if (FeatureFiles.NotAName(id) is { } problem)
+                notNames.Add($"line {i + 1}: '{id}' {problem}");
             if (seen.TryGetValue(id, out int firstLine))
                 throw new GigaPathException($"{where}: slide '{id}' is listed twice (first on line {firstLine})");
             seen[id] = i + 1;
@@ -66,6 +69,10 @@ internal sealed class LabelTable
             }
             raw.Add((id, label, fold, i + 1));
         }
+        if (notNames.Count > 0)
+            throw new GigaPathException(
+                $"{path}: slide ids are file names (without the extension) inside the features folder, not paths; " +
+                $"{notNames.Count} row(s) are not: {string.Join("; ", notNames.Take(10))}{(notNames.Count > 10 ? "; …" : "")}");
         if (raw.Count == 0) throw new GigaPathException($"{path}: no slides listed");
 
         var distinct = raw.Select(r => r.Label).Distinct(StringComparer.Ordinal).ToList();

@@ -48,6 +48,7 @@ internal sealed class PyTorchCheckpoint : ITensorSource
                     throw new WeightFormatException($"{path}: state dict has a non-string key '{k}'");
                 if (v is not PickledTensor t)
                     throw new WeightFormatException($"{path}: state dict entry '{name}' is not a tensor ({SafeUnpickler.Describe(v)})");
+                archive.CheckStorage(name, t);
                 tensors[name] = t;
                 order.Add(name);
             }
@@ -103,7 +104,7 @@ internal sealed class PyTorchCheckpoint : ITensorSource
         var t = _tensors[name];
         if (t.IsContiguous && destination.dtype == TensorDTypes.ToScalarType(t.DType) && destination.device_type == DeviceType.CPU && destination.is_contiguous())
         {
-            _archive.ReadStorage(name, t, t.Offset, destination.bytes);
+            _archive.ReadStorage(name, t, t.Offset, destination);
             return;
         }
         // The scope also frees the reshape view: an undisposed view would keep each converted temporary alive until

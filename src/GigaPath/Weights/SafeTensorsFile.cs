@@ -188,8 +188,18 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         var (info, begin) = _entries.TryGetValue(name, out var e) ? e : throw new WeightFormatException($"{Path}: no tensor named '{name}'");
         long len = info.ByteLength;
         if (len > int.MaxValue)
-            throw new WeightFormatException($"{Path}: tensor '{name}' is larger than 2 GiB; split the checkpoint into shards");
+            throw new WeightFormatException($"{Path}: tensor '{name}' is 2 GiB or larger; read it with Load or CopyInto");
         return len == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_base + _dataStart + begin, (int)len);
+    }
+
+    /// <summary>Copies tensor <paramref name="name"/>'s bytes into the contiguous CPU tensor <paramref name="destination"/> of the same size, in pieces (it may be 2 GiB or more).</summary>
+    private void CopyBytes(string name, Tensor destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var (_, begin) = _entries[name];
+        var start = (IntPtr)(_base + _dataStart + begin);
+        TensorChunks.ForEach(destination, (chunk, offset) =>
+            new ReadOnlySpan<byte>((byte*)start + offset, chunk.Length).CopyTo(chunk));
     }
 
     /// <summary>Reads tensor <paramref name="name"/> into a new CPU tensor owned by the caller (dispose it), converted to <paramref name="dtype"/> when given.</summary>
@@ -198,7 +208,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         var info = Info(name);
         var stored = TensorDTypes.ToScalarType(info.DType);
         var t = torch.empty(info.Shape, stored);
-        RawBytes(name).CopyTo(t.bytes);
+        CopyBytes(name, t);
         if (dtype is { } target && target != stored)
         {
             var converted = t.to_type(target);
@@ -218,8 +228,8 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         using var _ = torch.no_grad();
         if (destination.dtype == stored && destination.device_type == DeviceType.CPU && destination.is_contiguous())
         {
-            // One memcpy from the mapping into the parameter: no temporary tensor.
-            RawBytes(name).CopyTo(destination.bytes);
+            // Straight from the mapping into the parameter: no temporary tensor.
+            CopyBytes(name, destination);
             return;
         }
         // The scope also frees the reshape view: an undisposed view would keep each converted temporary alive until

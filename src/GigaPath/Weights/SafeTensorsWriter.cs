@@ -34,10 +34,7 @@ public static class SafeTensorsWriter
         WriteFile(path, headerBytes, stream =>
         {
             foreach (var p in prepared)
-            {
-                if (p.Data.numel() > 0)
-                    stream.Write(p.Data.bytes);
-            }
+                TensorChunks.ForEach(p.Data, (chunk, _) => stream.Write(chunk));
         });
     }
 
@@ -57,8 +54,7 @@ public static class SafeTensorsWriter
                 var t = produce(e).cpu().contiguous();
                 if (t.dtype != TensorDTypes.ToScalarType(e.DType) || !t.shape.SequenceEqual(e.Shape))
                     throw new InvalidOperationException($"tensor '{e.Name}' was produced as {t.dtype} [{string.Join(", ", t.shape)}], declared {TensorDTypes.Code(e.DType)} {e.ShapeText}");
-                if (t.numel() > 0)
-                    stream.Write(t.bytes);
+                TensorChunks.ForEach(t, (chunk, _) => stream.Write(chunk));
             }
         });
     }

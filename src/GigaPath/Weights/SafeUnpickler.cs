@@ -35,12 +35,38 @@ internal sealed record PickledTensor(string StorageKey, TensorDType DType, long 
         }
     }
 
+    /// <summary>Elements of the storage the view reaches (64-bit, overflow-checked: see <see cref="Check"/>).</summary>
     public long StorageElementsNeeded()
     {
+        if (Shape.Any(s => s == 0)) return Offset;
         long last = Offset;
         for (int i = 0; i < Shape.Length; i++)
-            if (Shape[i] > 0) last += (Shape[i] - 1) * Stride[i];
-        return Shape.Any(s => s == 0) ? Offset : last + 1;
+            last = checked(last + (Shape[i] - 1) * Stride[i]);
+        return checked(last + 1);
+    }
+
+    public long StorageBytesNeeded() => checked(StorageElementsNeeded() * TensorDTypes.SizeOf(DType));
+
+    /// <summary>
+    /// Throws through <paramref name="bad"/> when the shape, strides or offset are negative, or when the tensor's size
+    /// or the storage it reaches does not fit in 64 bits: a hostile pickle must not overflow size arithmetic.
+    /// </summary>
+    public void Check(Func<string, Exception> bad)
+    {
+        string what = $"tensor of shape [{string.Join(", ", Shape)}] stride [{string.Join(", ", Stride)}] offset {Offset}";
+        if (Shape.Any(s => s < 0)) throw bad($"{what}: a negative dimension");
+        if (Stride.Any(s => s < 0)) throw bad($"{what}: a negative stride");
+        if (Offset < 0) throw bad($"{what}: a negative storage offset");
+        try
+        {
+            long elements = Shape.Aggregate(1L, (a, b) => checked(a * b));
+            _ = checked(elements * TensorDTypes.SizeOf(DType));
+            _ = StorageBytesNeeded();
+        }
+        catch (OverflowException)
+        {
+            throw bad($"{what}: its size does not fit in 64 bits");
+        }
     }
 }
 
@@ -283,7 +309,9 @@ internal sealed class SafeUnpickler
                 var shape = ToLongs(args[2], bad);
                 var stride = ToLongs(args[3], bad);
                 if (shape.Length != stride.Length) throw bad("tensor shape and stride lengths differ");
-                return new PickledTensor(storage.Key, storage.DType, offset, shape, stride);
+                var tensor = new PickledTensor(storage.Key, storage.DType, offset, shape, stride);
+                tensor.Check(bad);
+                return tensor;
             }
             case "torch._utils._rebuild_parameter":
                 return args.Length > 0 && args[0] is PickledTensor t ? t : throw bad("malformed _rebuild_parameter arguments");

@@ -45,13 +45,19 @@ internal sealed class TorchZipArchive : IDisposable
             var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
                 ?? throw new WeightFormatException($"{source}: zip file has no <archive>/data.pkl; not a torch.save checkpoint");
             string prefix = pkl.FullName[..^"data.pkl".Length];
-            object? root;
-            using (var s = pkl.Open())
-            using (var ms = new MemoryStream())
+            byte[] pickle;
+            try
             {
+                using var s = pkl.Open();
+                using var ms = new MemoryStream();
                 s.CopyTo(ms);
-                root = new SafeUnpickler(source).Load(ms.ToArray());
+                pickle = ms.ToArray();
             }
+            catch (InvalidDataException e)
+            {
+                throw new WeightFormatException($"{source}: record '{pkl.FullName}' of the zip is corrupt ({e.Message})", e);
+            }
+            var root = new SafeUnpickler(source).Load(pickle);
             return new TorchZipArchive(source, zip, prefix, root);
         }
         catch
@@ -69,14 +75,14 @@ internal sealed class TorchZipArchive : IDisposable
         if (t.IsContiguous)
         {
             result = torch.empty(t.Shape, stored);
-            ReadStorage(name, t, t.Offset, result.bytes);
+            ReadStorage(name, t, t.Offset, result);
         }
         else
         {
             // Strided view into a larger storage: read the storage, then gather the view.
             long needed = t.StorageElementsNeeded();
             using var storage = torch.empty(new[] { needed }, stored);
-            ReadStorage(name, t, 0, storage.bytes);
+            ReadStorage(name, t, 0, storage);
             using var view = storage.as_strided(t.Shape, t.Stride, t.Offset);
             result = view.clone();
         }
@@ -89,24 +95,54 @@ internal sealed class TorchZipArchive : IDisposable
         return result;
     }
 
-    /// <summary>Reads storage bytes starting <paramref name="elementOffset"/> elements in, filling <paramref name="destination"/>.</summary>
-    public void ReadStorage(string name, PickledTensor t, long elementOffset, Span<byte> destination)
+    /// <summary>
+    /// Fails, naming the tensor, when <paramref name="t"/>'s storage record is missing or smaller than the tensor's
+    /// shape and strides need: checked when the checkpoint is opened, before anything is allocated for it.
+    /// </summary>
+    public void CheckStorage(string name, PickledTensor t)
+    {
+        var entry = Entry(name, t);
+        long needed = t.StorageBytesNeeded();
+        if (needed > entry.Length)
+            throw new WeightFormatException(
+                $"{Source}: tensor '{name}' {TensorDTypes.Code(t.DType)} shape [{string.Join(", ", t.Shape)}] stride [{string.Join(", ", t.Stride)}] " +
+                $"offset {t.Offset} needs {needed} bytes of storage '{entry.FullName}', which has {entry.Length} (truncated or corrupt checkpoint?)");
+    }
+
+    /// <summary>
+    /// Reads storage bytes starting <paramref name="elementOffset"/> elements in, filling the contiguous CPU tensor
+    /// <paramref name="destination"/> (in pieces: a tensor may be 2 GiB or more).
+    /// </summary>
+    public void ReadStorage(string name, PickledTensor t, long elementOffset, Tensor destination)
+    {
+        var entry = Entry(name, t);
+        long skip = elementOffset * TensorDTypes.SizeOf(t.DType);
+        long length = TensorChunks.ByteLength(destination);
+        if (skip + length > entry.Length)
+            throw new WeightFormatException($"{Source}: tensor '{name}' needs bytes [{skip}, {skip + length}) of storage '{entry.FullName}', which has {entry.Length} (truncated checkpoint?)");
+        try
+        {
+            using var s = entry.Open();
+            var scratch = new byte[1 << 16];
+            while (skip > 0)
+            {
+                int n = s.Read(scratch, 0, (int)Math.Min(skip, scratch.Length));
+                if (n <= 0) throw new WeightFormatException($"{Source}: storage '{entry.FullName}' ended early");
+                skip -= n;
+            }
+            TensorChunks.ForEach(destination, (chunk, _) => s.ReadExactly(chunk));
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            throw new WeightFormatException($"{Source}: storage '{entry.FullName}' of tensor '{name}' is corrupt ({e.Message})", e);
+        }
+    }
+
+    private ZipArchiveEntry Entry(string name, PickledTensor t)
     {
         var entryName = _prefix + "data/" + t.StorageKey;
-        var entry = _zip.GetEntry(entryName)
+        return _zip.GetEntry(entryName)
             ?? throw new WeightFormatException($"{Source}: tensor '{name}' refers to storage '{entryName}', which is missing from the archive");
-        long skip = elementOffset * TensorDTypes.SizeOf(t.DType);
-        if (skip + destination.Length > entry.Length)
-            throw new WeightFormatException($"{Source}: tensor '{name}' needs bytes [{skip}, {skip + destination.Length}) of storage '{entryName}', which has {entry.Length} (truncated checkpoint?)");
-        using var s = entry.Open();
-        var scratch = new byte[1 << 16];
-        while (skip > 0)
-        {
-            int n = s.Read(scratch, 0, (int)Math.Min(skip, scratch.Length));
-            if (n <= 0) throw new WeightFormatException($"{Source}: storage '{entryName}' ended early");
-            skip -= n;
-        }
-        s.ReadExactly(destination);
     }
 
     public void Dispose() => _zip.Dispose();

@@ -50,9 +50,9 @@ public class CohortResumeTests
     }
 
     private CohortSummary Run(string outDir, ICohortObserver? observer = null, CancellationToken cancel = default, bool retry = false,
-        PipelineOptions? options = null) =>
+        PipelineOptions? options = null, bool force = false) =>
         new CohortRunner(new SlidePipeline(_tile, _slide, options ?? new PipelineOptions { BatchSize = 4 }),
-            new CohortOptions { OutDir = outDir, RetryFailed = retry }, observer).Run(_jobs, cancel);
+            new CohortOptions { OutDir = outDir, RetryFailed = retry, Force = force }, observer).Run(_jobs, cancel);
 
 
     private void AssertSameAsReference(string dir)
@@ -145,8 +145,16 @@ public class CohortResumeTests
         Assert.That(Run(dir).Count(SlideStatus.Done), Is.EqualTo(3));
         var again = Run(dir, options: new PipelineOptions { BatchSize = 7, Readers = 1 });
         Assert.That(again.Count(SlideStatus.Skipped), Is.EqualTo(3), "batch size and readers do not change results");
-        var cls = Run(dir, options: new PipelineOptions { BatchSize = 4, Pooling = SlidePooling.Cls });
+        var before = File.ReadAllBytes(new SlideOutputs(dir, "a-crop").SlideEmbedding);
+        var kept = Run(dir, options: new PipelineOptions { BatchSize = 4, Pooling = SlidePooling.Cls });
+        Assert.That(kept.Count(SlideStatus.SettingsChanged), Is.EqualTo(3), "complete outputs of other settings are left alone unless forced");
+        Assert.That(kept.AnyFailed, Is.True, "nothing was produced for the settings asked for: the run does not succeed");
+        Assert.That(kept.Outcomes[0].Message, Does.Contain("pool").And.Contain("--force"));
+        Assert.That(File.ReadAllBytes(new SlideOutputs(dir, "a-crop").SlideEmbedding), Is.EqualTo(before));
+        var cls = Run(dir, options: new PipelineOptions { BatchSize = 4, Pooling = SlidePooling.Cls }, force: true);
         Assert.That(cls.Count(SlideStatus.Done), Is.EqualTo(3), "another pooling is another result");
+        Assert.That(Directory.Exists(Path.Combine(dir, SlideStaging.Folder)) && Directory.EnumerateFileSystemEntries(Path.Combine(dir, SlideStaging.Folder)).Any(),
+            Is.False, "no staging folders left");
         using var file = SafeTensorsFile.Open(new SlideOutputs(dir, "a-crop").SlideEmbedding);
         Assert.That(file.Metadata["pool"], Is.EqualTo("cls"));
         Assert.That(new SlideOutputs(dir, "a-crop").Incomplete(new SlidePipeline(_tile, _slide, new PipelineOptions()).SettingsFor(_jobs[0])),

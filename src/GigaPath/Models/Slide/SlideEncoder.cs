@@ -220,7 +220,34 @@ public sealed class SlideEncoder : IDisposable
             TileEmbeddingsCtx = last[0].narrow(0, 1, last.shape[1] - 1).MoveToOuterDisposeScope(),
             Warnings = cells.Warnings,
         };
+        try
+        {
+            CheckOutput(result);
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
         return result;
+    }
+
+    /// <summary>
+    /// The tile embeddings were checked finite on the way in; NaN or infinity out means broken weights or an overflow
+    /// in a reduced precision. An error naming the first bad token, rather than NaN slide embeddings written to disk.
+    /// </summary>
+    private void CheckOutput(SlideEmbeddings encoding)
+    {
+        var hidden = encoding.LastHiddenState[0];
+        long tokens = hidden.shape[0];
+        string? what = FiniteValues.NonFiniteRows(hidden) is { } bad
+            ? (bad.First == 0 ? "the CLS token" : $"tile {bad.First - 1}") + $" ({bad.Count} of {tokens} tokens)"
+            : new[] { encoding.EmbedDefault, encoding.EmbedGlobalPool }.Concat(encoding.Layers ?? []).Concat(encoding.LayersPooled ?? [])
+                .Any(t => FiniteValues.NonFiniteRows(t) is not null) ? "the slide embedding" : null;
+        if (what is null) return;
+        throw new GigaPathException(
+            $"slide encoder: the output for {what} holds NaN or infinity although the tile embeddings are finite: the weights " +
+            $"({WeightsPath ?? "in memory"}) hold NaN or infinity" + DeviceSelection.OverflowHint(Options.DType));
     }
 
     /// <summary>h_0 [1, N+1, D]; the positions and any device/dtype copy of the input are freed before the encoder runs.</summary>

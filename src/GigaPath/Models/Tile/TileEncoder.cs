@@ -178,6 +178,7 @@ public sealed class TileEncoder : IDisposable
         var tokens = returnTokens ? Model.ForwardFeatures(input) : null;
         var embeddings = (tokens is null ? Model.forward(input) : tokens.select(1, 0)).to(ScalarType.Float32, CPU).contiguous();
         var tokensOut = tokens?.to(ScalarType.Float32, CPU).contiguous();
+        CheckOutput(tokensOut ?? embeddings, pixelValues.shape[0]);
         return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), tokensOut?.MoveToOuterDisposeScope());
     }
 
@@ -211,6 +212,20 @@ public sealed class TileEncoder : IDisposable
             throw new GigaPathException($"{name}: holds no tiles {shape}");
         if (pixelValues.dtype != ScalarType.Float32)
             throw new GigaPathException($"{name}: expected {expected}, got dtype {pixelValues.dtype} {shape}");
+        if (FiniteValues.NonFiniteRows(pixelValues) is { } bad)
+            throw new GigaPathException($"{name}: tile {bad.First} holds NaN or infinity ({bad.Count} of {s[0]} tiles do); the input pixels must be finite");
+    }
+
+    /// <summary>
+    /// Finite pixels in, NaN or infinity out: the weights are broken or the dtype overflowed. An error rather than an
+    /// output file of NaN embeddings that would poison everything downstream.
+    /// </summary>
+    private void CheckOutput(Tensor output, long batch)
+    {
+        if (FiniteValues.NonFiniteRows(output) is not { } bad) return;
+        throw new NonFiniteOutputException($"tile {bad.First} of the batch",
+            $"the tile encoder's embedding holds NaN or infinity although the input pixels are finite ({bad.Count} of {batch} tiles in the batch): " +
+            $"the model's weights ({Source ?? "in memory"}) hold NaN or infinity" + DeviceSelection.OverflowHint(Options.DType), bad.First);
     }
 
     /// <summary>
