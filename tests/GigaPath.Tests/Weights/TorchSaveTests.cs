@@ -112,10 +112,10 @@ public class TorchSaveTests
         Assert.That(e!.Message, Does.Contain("not a single tensor"));
     }
 
-    [Test]
+    [Test, Category(PythonTorch.Category)]
     public void PyTorchLoadsItWithWeightsOnly()
     {
-        PythonTorch.RequireOrIgnore();
+        PythonTorch.RequireOrIgnore("torch");
         var dir = FixturePaths.TempDir();
         try
         {

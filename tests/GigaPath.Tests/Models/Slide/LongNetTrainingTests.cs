@@ -30,7 +30,7 @@ public class LongNetTrainingTests
         }
         var names = actual.Keys.ToList();
         var report = SlideEncoderFixtureTests.Compare(expected, actual, names);
-        TestContext.Out.WriteLine($"{fixture}: {report.Count} tensors, max |diff| {report.Values.Max():E2}");
+        TestContext.Out.WriteLine($"parity: {fixture} (fine-tuning forward, eval mode), {report.Count} tensors: max |diff| {report.Values.Max():E2}");
     }
 
     [Test]
