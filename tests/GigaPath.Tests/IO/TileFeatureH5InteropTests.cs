@@ -81,6 +81,8 @@ print(json.dumps(out))
                 Assert.That(attrs.TryGetProperty(name, out var value), Is.True, $"coords has no attribute '{name}' (has: {string.Join(", ", attrs.EnumerateObject().Select(p => p.Name))})");
                 Assert.That(JsonSerializer.Serialize(value), Is.EqualTo(json.Replace(", ", ",")), name);
             }
+            TestContext.Out.WriteLine($"interop: h5py read run's {Path.GetFileName(outputs.H5)}: features float32 [{plan.Tiles.Count}, " +
+                $"{PipelineTestData.TileConfig.EmbedDim}], coords int64 [{plan.Tiles.Count}, 2], coords.attrs {string.Join(", ", CoordsAttributes.Select(a => $"{a.Name}={a.Json}"))}");
         }
         finally
         {

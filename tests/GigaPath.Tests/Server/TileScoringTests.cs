@@ -128,7 +128,7 @@ for i, record in enumerate(result):
 """;
             var (code, output) = PythonTorch.Run(script, new[] { responsePath }, "torch");
             Assert.That(code, Is.Zero, output);
-            TestContext.Out.WriteLine($"torch.load (weights_only=True) of /score{(form.Length > 0 ? "?" + form : "")}: {output.Trim().Replace('\n', ';')}");
+            TestContext.Out.WriteLine($"interop: torch.load(weights_only=True) of /score{(form.Length > 0 ? "?" + form : "")}: {output.Trim().Replace('\n', ';')}");
             var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.That(lines, Has.Length.EqualTo(2), output);
             var library = LibraryEmbeddings();
