@@ -25,27 +25,23 @@ public sealed class EmbedSlideCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (CUDA only)", DefaultValueFactory = _ => "float32" };
         var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
+        var level0 = TilingArguments.PatchSizeLevel0Option();
 
         var cmd = new Command("embed-slide", "Encode one slide's tile embeddings with the Prov-GigaPath slide encoder (LongNet).");
-        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected })
+        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected, level0 })
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() => Run(new EmbedSlideRequest(
             parse.GetValue(model)!, parse.GetValue(tiles)!, parse.GetValue(output)!, parse.GetValue(pool)!,
-            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected)))));
+            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected), parse.GetValue(level0)))));
         return cmd;
     }
 
     private sealed record EmbedSlideRequest(string Model, string Tiles, string Out, string Pool, bool AllLayers, string Device,
-        string DType, bool AllowUnexpected);
+        string DType, bool AllowUnexpected, double? PatchSizeLevel0);
 
     private static int Run(EmbedSlideRequest request)
     {
-        var pool = request.Pool.ToLowerInvariant() switch
-        {
-            "cls" => "cls",
-            "mean" => "mean",
-            _ => throw new GigaPathException($"--pool '{request.Pool}' is not supported (use cls or mean)"),
-        };
+        var pool = SlideEmbeddingFile.ParsePooling(request.Pool);
         var options = new SlideEncoderOptions
         {
             Device = DeviceSelection.ParseDevice(request.Device),
@@ -56,43 +52,34 @@ public sealed class EmbedSlideCommand : ICliCommand
         var features = TileFeatureFile.Read(request.Tiles);
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
-        using var result = encoder.Encode(features, request.AllLayers);
+        // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.
+        using var result = encoder.Encode(features, request.AllLayers, request.PatchSizeLevel0);
         double seconds = clock.Elapsed.TotalSeconds;
-
-        var tensors = new List<KeyValuePair<string, Tensor>>
-        {
-            new("slide_embedding", pool == "cls" ? result.EmbedDefault : result.EmbedGlobalPool),
-            new("last_hidden_state", result.LastHiddenState),
-            new("tile_embeddings_ctx", result.TileEmbeddingsCtx),
-        };
-        var layers = pool == "cls" ? result.Layers : result.LayersPooled;
-        for (int i = 0; i < (layers?.Count ?? 0); i++)
-            tensors.Add(new($"layer_{i}", layers![i]));
 
         var metadata = new Dictionary<string, string>
         {
-            ["format"] = "pt",
             ["engine"] = EngineInfo.Name,
             ["engine_version"] = EngineInfo.Version,
             ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
             ["model_config"] = encoder.Config.ToString(),
             ["weights_sha256"] = encoder.WeightsSha256,
-            ["pool"] = pool,
-            ["slide_embedding"] = pool == "cls"
+            ["slide_embedding"] = pool == SlidePooling.Cls
                 ? "LN_out(LN_enc(h_K))[cls] (reference forward, global_pool=False)"
                 : "LN_out(mean over tiles of LN_enc(h_K)) (reference forward, global_pool=True)",
             ["dtype"] = DeviceSelection.Name(options.DType),
             ["device"] = request.Device,
             ["tiles_file"] = Path.GetFileName(request.Tiles),
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
+            ["positions"] = result.Positions!,
         };
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
-        SafeTensorsWriter.Write(request.Out, tensors, metadata);
+        SlideEmbeddingFile.Write(request.Out, result, pool, metadata);
+        var layers = pool == SlidePooling.Cls ? result.Layers : result.LayersPooled;
 
         Console.WriteLine(
-            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({pool} pooling) from {result.TileCount} tiles" +
-            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s");
+            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlideEmbeddingFile.Name(pool)} pooling) from {result.TileCount} tiles" +
+            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s; positions: {result.Positions}");
         return 0;
     }
 }

@@ -27,10 +27,11 @@ public sealed class FinetuneCommand : ICliCommand
         var featLayer = new Option<string?>("--feat-layer") { Description = "Slide head: layers whose outputs feed the classifier, 'a-b-...' (default 11)" };
         var freeze = new Option<bool>("--freeze") { Description = "Slide head: freeze the slide encoder, train only the classifier" };
         var globalPool = new Option<bool>("--global-pool") { Description = "Slide head: mean-pool tile tokens instead of the CLS token" };
+        var level0 = TilingArguments.PatchSizeLevel0Option();
         var set = new Option<string[]>("--set") { Description = "Any option as KEY=VALUE (repeatable), e.g. --set patience=3 --set class_weights=none", AllowMultipleArgumentsPerToken = false };
 
         var cmd = new Command("finetune", "Cross-validate a classification head (slide encoder, attention pooling or linear probe) on tile/slide features.");
-        foreach (var o in new Option[] { labels, features, head, output, folds, slideModel, epochs, seed, config, lr, dtype, device, featLayer, freeze, globalPool, set })
+        foreach (var o in new Option[] { labels, features, head, output, folds, slideModel, epochs, seed, config, lr, dtype, device, featLayer, freeze, globalPool, level0, set })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => CliRunner.Run(() =>
@@ -53,6 +54,7 @@ public sealed class FinetuneCommand : ICliCommand
             if (parse.GetValue(device) is { } dv) options.Set("device", dv, "--device");
             if (parse.GetValue(featLayer) is { } fl) options.Set("feat_layer", fl, "--feat-layer");
             if (parse.GetValue(freeze)) options.Freeze = true;
+            if (parse.GetValue(level0) is double p0) options.Set("patch_size_level0", p0.ToString("R", CultureInfo.InvariantCulture), "--patch-size-level0");
             if (parse.GetValue(globalPool)) options.GlobalPool = true;
 
             var request = new CrossValidationRequest(parse.GetValue(labels)!, parse.GetValue(features)!, parse.GetValue(output)!, options, parse.GetValue(slideModel));

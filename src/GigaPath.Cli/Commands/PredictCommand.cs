@@ -16,14 +16,16 @@ public sealed class PredictCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string>("--dtype") { Description = "float32 | bfloat16", DefaultValueFactory = _ => "float32" };
         var slideModel = new Option<string?>("--slide-model") { Description = "Contextual attention heads: the slide encoder they were trained with, if it moved (its SHA-256 is checked)" };
+        var level0 = TilingArguments.PatchSizeLevel0Option();
 
         var cmd = new Command("predict", "Score slides with a trained head: probabilities per slide, attention per tile.");
         cmd.Arguments.Add(inputs);
-        foreach (var o in new Option[] { head, output, attention, format, device, dtype, slideModel }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { head, output, attention, format, device, dtype, slideModel, level0 }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
             var request = new PredictionRequest(parse.GetValue(head)!, parse.GetValue(inputs)!, parse.GetValue(output)!,
-                parse.GetValue(attention), parse.GetValue(format)!, parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(slideModel));
+                parse.GetValue(attention), parse.GetValue(format)!, parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(slideModel),
+                parse.GetValue(level0));
             var results = Predictor.Run(request, Console.Out);
             Console.WriteLine($"{results.Count} slide(s) scored: {Path.GetFullPath(request.OutputCsv)}");
             return 0;

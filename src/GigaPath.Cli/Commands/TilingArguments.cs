@@ -25,4 +25,13 @@ internal sealed class TilingArguments
         TissueMethod = SlidePipeline.ParseTissue(parse.GetValue(Tissue)!),
         MinTissueFraction = parse.GetValue(MinTissue),
     };
+
+    /// <summary>
+    /// <c>--patch-size-level0</c> for the commands that read tile-feature files (embed-slide, finetune, predict, pca): the
+    /// tile width in level-0 pixels, for files whose level-0 coords come without the attributes that say it.
+    /// </summary>
+    public static Option<double?> PatchSizeLevel0Option() => new("--patch-size-level0")
+    {
+        Description = "Tile width in level-0 pixels, for feature files with level-0 'coords' but no coords_tiling, patch_size_level0 (TRIDENT) or patch_size/patch_level (CLAM), e.g. CLAM's feature .h5: 512 for 256-px tiles at 0.5 µm/px from a 0.25 µm/px slide",
+    };
 }

@@ -15,7 +15,7 @@ namespace GigaPath.Server.Batching;
 /// </summary>
 internal sealed class EmbeddingQueue : IAsyncDisposable
 {
-    private sealed record WorkItem(float[] Pixels, TaskCompletionSource<float[]> Result, CancellationToken Cancel);
+    private sealed record WorkItem(float[] Pixels, TileOutput Output, TaskCompletionSource<float[]> Result, CancellationToken Cancel);
 
     private readonly ITileEmbeddingBackend _backend;
     private readonly int _batchSize;
@@ -50,9 +50,9 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
 
     /// <summary>
     /// Queues all of <paramref name="pixels"/>, or none when they do not fit (returns false) or the queue is
-    /// closed. The task yields one embedding per image, in order.
+    /// closed. The task yields one <paramref name="output"/> per image, in order.
     /// </summary>
-    public bool TryEnqueue(IReadOnlyList<float[]> pixels, CancellationToken cancel, [NotNullWhen(true)] out Task<float[][]>? result)
+    public bool TryEnqueue(IReadOnlyList<float[]> pixels, TileOutput output, CancellationToken cancel, [NotNullWhen(true)] out Task<float[][]>? result)
     {
         result = null;
         if (!TryReserve(pixels.Count)) return false;
@@ -60,7 +60,7 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
         for (int i = 0; i < pixels.Count; i++)
         {
             var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_channel.Writer.TryWrite(new WorkItem(pixels[i], tcs, cancel)))
+            if (!_channel.Writer.TryWrite(new WorkItem(pixels[i], output, tcs, cancel)))
             {
                 // Closed while we were queueing (shutdown): fail what we could not hand over.
                 Interlocked.Add(ref _pending, -(pixels.Count - i));
@@ -140,13 +140,17 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
         {
             if (live.Count == 0) return;
             long start = Stopwatch.GetTimestamp();
-            var embeddings = _backend.Embed(live.Select(i => i.Pixels).ToList());
-            var elapsed = Stopwatch.GetElapsedTime(start);
-            if (embeddings.Length != live.Count)
-                throw new InvalidOperationException($"backend returned {embeddings.Length} embeddings for {live.Count} images");
-            _metrics.RecordBatch(live.Count, elapsed);
-            for (int i = 0; i < live.Count; i++)
-                live[i].Result.TrySetResult(embeddings[i]);
+            // One forward per kind of output asked for: the CLS-only forward skips the last block's patch rows.
+            foreach (var group in live.GroupBy(i => i.Output))
+            {
+                var items = group.ToList();
+                var outputs = _backend.Embed(items.Select(i => i.Pixels).ToList(), group.Key);
+                if (outputs.Length != items.Count)
+                    throw new InvalidOperationException($"backend returned {outputs.Length} embeddings for {items.Count} images");
+                for (int i = 0; i < items.Count; i++)
+                    items[i].Result.TrySetResult(outputs[i]);
+            }
+            _metrics.RecordBatch(live.Count, Stopwatch.GetElapsedTime(start));
         }
         catch (Exception e)
         {

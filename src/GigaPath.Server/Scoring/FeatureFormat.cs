@@ -5,9 +5,9 @@ namespace GigaPath.Server.Scoring;
 
 /// <summary>
 /// How <c>image_features</c> is encoded in the <c>/score</c> answer. <see cref="Torch"/> (the default, as Azure ML
-/// answers): base64 of a <c>torch.save</c> file holding a float32 tensor [D]. <see cref="Floats"/>: a plain JSON
-/// array of D numbers (shortest round-trip text, so parsing them back as float32 gives the same bits), for
-/// clients without PyTorch.
+/// answers): base64 of a <c>torch.save</c> file holding a float32 tensor ([1, D, g, g] or [D], see
+/// <see cref="TileOutput"/>). <see cref="Floats"/>: the same tensor as nested JSON arrays (shortest round-trip text,
+/// so parsing them back as float32 gives the same bits), for clients without PyTorch.
 /// </summary>
 internal enum FeatureFormat
 {
@@ -38,6 +38,19 @@ internal static class FeatureFormats
             }
         }
         return FeatureFormat.Torch;
+    }
+
+    /// <summary><c>?features=map</c> (or nothing) selects the patch-token map, <c>?features=cls</c> the CLS embedding.</summary>
+    public static TileOutput NegotiateOutput(HttpRequest request)
+    {
+        if (!request.Query.TryGetValue("features", out var values) || values.Count == 0)
+            return TileOutput.PatchMap;
+        return values[0]?.ToLowerInvariant() switch
+        {
+            "map" or "patch" or "patch_tokens" => TileOutput.PatchMap,
+            "cls" => TileOutput.Cls,
+            _ => throw new ApiException(400, $"features: unknown value '{values[0]}'; use 'map' (default: the [1, D, H/p, W/p] patch-token map) or 'cls' (the [D] tile embedding)"),
+        };
     }
 
     private static FeatureFormat? Parse(string? value) => value?.ToLowerInvariant() switch

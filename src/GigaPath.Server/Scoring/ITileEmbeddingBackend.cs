@@ -1,5 +1,18 @@
 namespace GigaPath.Server.Scoring;
 
+/// <summary>What <c>/score</c> returns for each image.</summary>
+public enum TileOutput
+{
+    /// <summary>
+    /// The default, as Azure ML's Prov-GigaPath endpoint answers: the tile encoder's final-norm patch tokens
+    /// (<c>forward_features</c> without the CLS row) as a channels-first map [1, D, H/p, W/p] (1×1536×14×14).
+    /// </summary>
+    PatchMap,
+
+    /// <summary><c>?features=cls</c>: the tile embedding [D] (the CLS token after the final norm, what <c>embed-tiles</c> writes).</summary>
+    Cls,
+}
+
 /// <summary>
 /// The tile model behind <c>/score</c>, split where the server splits its work: <see cref="Preprocess"/> runs on
 /// request threads, in parallel; <see cref="Embed"/> runs only on the single batching worker, so the model is
@@ -9,6 +22,9 @@ public interface ITileEmbeddingBackend : IDisposable
 {
     /// <summary>Length of one embedding (1536 for Prov-GigaPath).</summary>
     int Dim { get; }
+
+    /// <summary>Side of the patch grid (img_size / patch_size: 14 for Prov-GigaPath).</summary>
+    int GridSize { get; }
 
     /// <summary>What is loaded, for /ready and the logs (model folder, weights hash, device).</summary>
     string Description { get; }
@@ -20,6 +36,9 @@ public interface ITileEmbeddingBackend : IDisposable
     /// </summary>
     float[] Preprocess(byte[] encodedImage, int row, long maxPixels);
 
-    /// <summary>Embeds a batch of preprocessed images, one float[Dim] per input, in order.</summary>
-    float[][] Embed(IReadOnlyList<float[]> pixels);
+    /// <summary>
+    /// Embeds a batch of preprocessed images, one array per input, in order: float[Dim] for <see cref="TileOutput.Cls"/>,
+    /// float[Dim × GridSize × GridSize] (channels first, then patch rows, row-major) for <see cref="TileOutput.PatchMap"/>.
+    /// </summary>
+    float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output);
 }

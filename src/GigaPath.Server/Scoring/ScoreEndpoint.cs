@@ -12,6 +12,7 @@ internal static class ScoreEndpoint
     {
         var (backend, queue) = models.RequireTile();
         var format = FeatureFormats.Negotiate(ctx.Request);
+        var output = FeatureFormats.NegotiateOutput(ctx.Request);
         var body = await RequestBody.ReadAsync(ctx, options.MaxBodyBytes, "--max-body-bytes");
         var images = ScoreRequest.Parse(body, options.MaxImagesPerRequest);
 
@@ -37,10 +38,11 @@ internal static class ScoreEndpoint
 
         metrics.RecordPreprocess(Stopwatch.GetElapsedTime(start));
 
-        if (!queue.TryEnqueue(pixels, ctx.RequestAborted, out var pending))
+        if (!queue.TryEnqueue(pixels, output, ctx.RequestAborted, out var pending))
             throw QueueFull(queue.Depth, queue.Capacity);
         var embeddings = await pending;
-        await ScoreResponse.WriteAsync(ctx.Response, embeddings, format, ctx.RequestAborted);
+        long[] shape = output == TileOutput.Cls ? [backend.Dim] : [1, backend.Dim, backend.GridSize, backend.GridSize];
+        await ScoreResponse.WriteAsync(ctx.Response, embeddings, shape, format, ctx.RequestAborted);
     }
 
     private static ApiException QueueFull(int depth, int capacity) =>

@@ -1,5 +1,6 @@
 using GigaPath.Imaging;
 using GigaPath.Models.Tile;
+using GigaPath.Pipeline;
 using GigaPath.Runtime;
 using GigaPath.Server.Hosting;
 using TorchSharp;
@@ -7,10 +8,10 @@ using TorchSharp;
 namespace GigaPath.Server.Scoring;
 
 /// <summary>
-/// The real tile model: <see cref="ImageDecoder"/> + <see cref="TilePreprocessor"/> (the exact reference transform)
-/// and <see cref="TileEncoder"/>, the same library calls <c>embed-tiles</c> makes, so an image gets the same
-/// embedding from either. The encoder computes each tile independently of its batch-mates, so dynamic batching
-/// does not change results.
+/// The real tile model: <see cref="ImageDecoder"/> + the model's own preprocessing
+/// (<see cref="ImageFileInputs.PreprocessorFor"/>: its config's size, mean and std) and <see cref="TileEncoder"/>, the
+/// same library calls <c>embed-tiles</c> and the slide pipeline make, so an image gets the same embedding from each.
+/// The encoder computes each tile independently of its batch-mates, so dynamic batching does not change results.
 /// </summary>
 public sealed class TileEncoderBackend : ITileEmbeddingBackend
 {
@@ -20,7 +21,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public TileEncoderBackend(TileEncoder encoder, TilePreprocessor? preprocessor = null)
     {
         _encoder = encoder;
-        _preprocessor = preprocessor ?? TilePreprocessor.Default;
+        _preprocessor = preprocessor ?? ImageFileInputs.PreprocessorFor(encoder.Config);
         if (_preprocessor.CropSize != encoder.Config.ImgSize)
             throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImgSize} px");
     }
@@ -37,6 +38,8 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     }
 
     public int Dim => _encoder.Config.NumFeatures;
+
+    public int GridSize => _encoder.Config.GridSize;
 
     public string Description =>
         $"{_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.DType)})";
@@ -58,16 +61,20 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         }
     }
 
-    public float[][] Embed(IReadOnlyList<float[]> pixels)
+    public float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output)
     {
         using var scope = torch.NewDisposeScope();
         var batch = _preprocessor.ToBatch(pixels);
-        using var result = _encoder.Embed(batch);
-        var flat = result.Embeddings.data<float>().ToArray();
-        int dim = (int)result.Embeddings.shape[1];
+        using var result = _encoder.Embed(batch, returnTokens: output == TileOutput.PatchMap);
+        // The map is the patch rows of forward_features ([B, 1 + g*g, D], CLS first) turned channels first: [B, D, g, g].
+        var values = output == TileOutput.Cls
+            ? result.Embeddings
+            : result.Tokens!.narrow(1, 1, GridSize * GridSize).transpose(1, 2).contiguous();
+        var flat = values.data<float>().ToArray();
+        int size = output == TileOutput.Cls ? Dim : Dim * GridSize * GridSize;
         var rows = new float[pixels.Count][];
         for (int i = 0; i < rows.Length; i++)
-            rows[i] = flat.AsSpan(i * dim, dim).ToArray();
+            rows[i] = flat.AsSpan(i * size, size).ToArray();
         return rows;
     }
 

@@ -10,12 +10,15 @@ public interface ISlideEmbeddingBackend : IDisposable
 
     string Description { get; }
 
-    /// <summary>Encodes one slide (tiles with coordinates); bad input throws <see cref="GigaPathException"/>.</summary>
-    SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers);
+    /// <summary>
+    /// Encodes one slide (tiles with coordinates; positions from the tiles' own metadata, else
+    /// <paramref name="level0TileSize"/>, as <c>embed-slide</c> finds them); bad input throws <see cref="GigaPathException"/>.
+    /// </summary>
+    SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null);
 }
 
 /// <summary>One output tensor of a slide encoding, float32 row-major.</summary>
 public sealed record NamedTensor(string Name, float[] Data, long[] Shape);
 
-/// <summary>The named outputs of one slide, in a fixed order, with the encoder's non-fatal warnings.</summary>
-public sealed record SlideResult(IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> Warnings);
+/// <summary>The named outputs of one slide, in a fixed order, with the encoder's non-fatal warnings and how the tiles' positions were found.</summary>
+public sealed record SlideResult(IReadOnlyList<NamedTensor> Outputs, IReadOnlyList<string> Warnings, string? Positions = null);

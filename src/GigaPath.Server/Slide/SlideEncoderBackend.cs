@@ -29,17 +29,14 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
     public string Description =>
         $"{_encoder.WeightsPath ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device}, {DeviceSelection.Name(_encoder.Options.DType)})";
 
-    public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers)
+    public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null)
     {
-        if (tiles.Coords is null)
-            throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's level-0 (x, y)");
-        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        using var c = torch.tensor(tiles.Coords, [tiles.Count, 2]);
-        using var encoding = _encoder.Encode(x, c, allLayers);
+        // The call embed-slide makes: the same positions from the same file, the same tensors.
+        using var encoding = _encoder.Encode(tiles, allLayers, level0TileSize);
         var outputs = SlideEmbeddingFile.Tensors(encoding, pool)
             .Select(kv => new NamedTensor(kv.Key, kv.Value.data<float>().ToArray(), kv.Value.shape))
             .ToList();
-        return new SlideResult(outputs, encoding.Warnings);
+        return new SlideResult(outputs, encoding.Warnings, encoding.Positions);
     }
 
     public void Dispose() => _encoder.Dispose();

@@ -33,14 +33,14 @@ internal static class SlideEndpoint
             : SlideRequest.ParseJson((await RequestBody.ReadAsync(ctx, options.MaxSlideBodyBytes, "--max-slide-body-bytes")).Span);
         if (request.Tiles.Dim != backend.InputDim)
             throw new ApiException(400, $"tile embeddings have {request.Tiles.Dim} values each; this slide encoder takes {backend.InputDim}");
-        if (request.Tiles.Coords is null)
-            throw new ApiException(400, "the tile-feature file has no 'coords'; the slide encoder needs each tile's level-0 (x, y)");
+        if (request.Tiles.Coords is null && request.Tiles.TilingCoords is null)
+            throw new ApiException(400, "the tile-feature file has no 'coords'; the slide encoder needs each tile's (x, y)");
 
         var result = await runner.RunAsync(() =>
         {
             try
             {
-                return backend.Encode(request.Tiles, request.Pool, request.AllLayers);
+                return backend.Encode(request.Tiles, request.Pool, request.AllLayers, request.Level0TileSize);
             }
             catch (GigaPathException e)
             {
@@ -66,6 +66,13 @@ internal static class SlideEndpoint
         bool allLayers = false;
         if (ctx.Request.Query["all_layers"].FirstOrDefault() is { } text && !bool.TryParse(text, out allLayers))
             throw new ApiException(400, $"all_layers must be true or false, got '{text}'");
+        double? level0 = null;
+        if (ctx.Request.Query["patch_size_level0"].FirstOrDefault() is { } p0Text)
+        {
+            if (!double.TryParse(p0Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var p0) || !(p0 > 0) || !double.IsFinite(p0))
+                throw new ApiException(400, $"patch_size_level0 must be a positive number (the tile width in level-0 pixels), got '{p0Text}'");
+            level0 = p0;
+        }
         var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-{Guid.NewGuid():N}{extension}");
         try
         {
@@ -74,7 +81,7 @@ internal static class SlideEndpoint
             try
             {
                 var tiles = TileFeatureFile.Read(path);
-                return new SlideRequest(tiles with { Source = "request body" }, pool, allLayers);
+                return new SlideRequest(tiles with { Source = "request body" }, pool, allLayers, level0);
             }
             catch (GigaPathException e)
             {
@@ -94,6 +101,7 @@ internal static class SlideEndpoint
         {
             var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlideEmbeddingFile.Name(pool) };
             if (result.Warnings.Count > 0) metadata["warnings"] = string.Join("\n", result.Warnings);
+            if (result.Positions is not null) metadata["positions"] = result.Positions;
             using (var scope = torch.NewDisposeScope())
             {
                 var tensors = result.Outputs.Select(o => KeyValuePair.Create(o.Name, torch.tensor(o.Data).reshape(o.Shape)));
@@ -124,49 +132,13 @@ internal static class SlideEndpoint
         foreach (var o in result.Outputs)
         {
             w.WritePropertyName(o.Name);
-            await WriteTensorAsync(w, o, ctx.RequestAborted);
+            await JsonTensors.WriteAsync(w, o.Data, o.Shape, ctx.RequestAborted);
         }
+        if (result.Positions is not null) w.WriteString("positions", result.Positions);
         w.WriteStartArray("warnings");
         foreach (var warning in result.Warnings) w.WriteStringValue(warning);
         w.WriteEndArray();
         w.WriteEndObject();
         await w.FlushAsync(ctx.RequestAborted);
-    }
-
-    /// <summary>
-    /// Writes a tensor as nested arrays, one innermost row at a time, flushing as it goes (a slide's hidden state is
-    /// tens of megabytes of text). An enclosing array at depth d covers span[d] rows: it opens before the first of
-    /// them and closes after the last.
-    /// </summary>
-    private static async Task WriteTensorAsync(Utf8JsonWriter w, NamedTensor t, CancellationToken cancel)
-    {
-        var shape = t.Shape;
-        if (t.Data.Length == 0)
-        {
-            w.WriteStartArray();
-            w.WriteEndArray();
-            return;
-        }
-        if (shape.Length == 0)
-        {
-            w.WriteNumberValue(t.Data[0]);
-            return;
-        }
-        int width = (int)shape[^1];
-        var span = new long[shape.Length - 1];
-        for (int d = span.Length - 1; d >= 0; d--)
-            span[d] = shape[d] * (d + 1 < span.Length ? span[d + 1] : 1);
-        long rows = span.Length > 0 ? span[0] : 1;
-        for (long r = 0; r < rows; r++)
-        {
-            for (int d = 0; d < span.Length; d++)
-                if (r % span[d] == 0) w.WriteStartArray();
-            w.WriteStartArray();
-            foreach (var v in t.Data.AsSpan((int)(r * width), width)) w.WriteNumberValue(v);
-            w.WriteEndArray();
-            for (int d = span.Length - 1; d >= 0; d--)
-                if ((r + 1) % span[d] == 0) w.WriteEndArray();
-            if (w.BytesPending > 1 << 16) await w.FlushAsync(cancel);
-        }
     }
 }

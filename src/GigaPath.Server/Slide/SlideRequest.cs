@@ -3,15 +3,20 @@ using GigaPath.IO;
 
 namespace GigaPath.Server.Slide;
 
-/// <summary>A <c>/score/slide</c> request: one slide's tiles with coordinates, the pooling and whether every layer's output is wanted.</summary>
-internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool AllLayers)
+/// <summary>
+/// A <c>/score/slide</c> request: one slide's tiles with coordinates, the pooling, whether every layer's output is
+/// wanted, and the level-0 tile size for files whose level-0 coordinates come without it.
+/// </summary>
+internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool AllLayers, double? Level0TileSize = null)
 {
     public const string EmbeddingsField = "tile_embeddings";
     public const string CoordsField = "coords";
 
     /// <summary>
-    /// Parses <c>{"tile_embeddings": [[...], ...], "coords": [[x, y], ...], "pool": "mean"|"cls", "all_layers": bool}</c>
-    /// with a streaming reader (a slide's JSON can be hundreds of megabytes; no document tree is built).
+    /// Parses <c>{"tile_embeddings": [[...], ...], "coords": [[x, y], ...], "pool": "mean"|"cls", "all_layers": bool,
+    /// "patch_size_level0": N}</c> with a streaming reader (a slide's JSON can be hundreds of megabytes; no document tree
+    /// is built). <c>coords</c> are the slide encoder's positions (pixels at the tiling resolution, as in
+    /// <c>coords_tiling</c>) unless <c>patch_size_level0</c> says they are level-0 pixels with tiles that wide.
     /// </summary>
     public static SlideRequest ParseJson(ReadOnlySpan<byte> body)
     {
@@ -19,6 +24,7 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         (List<double> Data, int Rows, int Cols)? tiles = null, coords = null;
         var pool = SlidePooling.Mean;
         bool allLayers = false;
+        double? level0 = null;
         try
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
@@ -39,8 +45,13 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
                         if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False)) throw new ApiException(400, "all_layers must be true or false");
                         allLayers = reader.GetBoolean();
                         break;
+                    case "patch_size_level0":
+                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out var p0) || !(p0 > 0) || !double.IsFinite(p0))
+                            throw new ApiException(400, "patch_size_level0 must be a positive number (the tile width in level-0 pixels)");
+                        level0 = p0;
+                        break;
                     default:
-                        throw new ApiException(400, $"unknown field \"{name}\"; expected {EmbeddingsField}, {CoordsField}, pool, all_layers");
+                        throw new ApiException(400, $"unknown field \"{name}\"; expected {EmbeddingsField}, {CoordsField}, pool, all_layers, patch_size_level0");
                 }
             }
         }
@@ -54,9 +65,11 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         if (c.Cols != 2) throw new ApiException(400, $"\"{CoordsField}\" rows must be [x, y] pairs, got {c.Cols} values per row");
         if (c.Rows != t.Rows)
             throw new ApiException(400, $"\"{EmbeddingsField}\" has {t.Rows} tiles but \"{CoordsField}\" has {c.Rows} rows");
-        var features = new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, c.Data.ToArray(),
-            new Dictionary<string, object>(), "request body");
-        return new SlideRequest(features, pool, allLayers);
+        var xy = c.Data.ToArray();
+        var features = level0 is null
+            ? new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, null, new Dictionary<string, object>(), "request body") { TilingCoords = xy }
+            : new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, xy, new Dictionary<string, object>(), "request body");
+        return new SlideRequest(features, pool, allLayers, level0);
     }
 
     public static SlidePooling ParsePool(string? value) => value?.ToLowerInvariant() switch

@@ -8,7 +8,8 @@ namespace GigaPath.IO;
 /// <summary>
 /// Reads and writes per-slide tile-feature files: safetensors (embeddings under <c>features</c>,
 /// <c>tile_embeddings</c> or <c>embeddings</c>, [N, D] or [1, N, D]; <c>coords</c> [N, 2] or [1, N, 2]) and HDF5 in
-/// the CLAM / TRIDENT layout (<c>features</c> and <c>coords</c> datasets).
+/// the CLAM / TRIDENT layout (<c>features</c> and <c>coords</c> datasets); reads CLAM's <c>pt_files</c> too
+/// (<c>torch.save</c> of the bare [N, D] feature tensor, no coordinates).
 /// </summary>
 public static class TileFeatureFile
 {
@@ -24,6 +25,7 @@ public static class TileFeatureFile
         {
             ".safetensors" => ReadSafetensors(path),
             ".h5" or ".hdf5" or ".hdf" => TileFeatureH5.Read(path),
+            ".pt" => ReadTorchTensor(path),
             _ => SniffAndRead(path),
         };
     }
@@ -37,6 +39,17 @@ public static class TileFeatureFile
                 return TileFeatureH5.Read(path);
         }
         return ReadSafetensors(path);
+    }
+
+    /// <summary>
+    /// CLAM's <c>pt_files/&lt;slide&gt;.pt</c>: <c>torch.save</c> of the [N, D] features alone (read without executing
+    /// pickle code). It holds no coordinates, so it serves the heads that need none (attention pooling, linear probe).
+    /// </summary>
+    public static TileFeatures ReadTorchTensor(string path)
+    {
+        var (data, shape) = TorchSaveReader.ReadFloats(File.ReadAllBytes(path), path);
+        var (count, dim) = Matrix(path, "tensor", shape, null);
+        return new TileFeatures(data, count, dim, null, new Dictionary<string, object>(), path).Validate();
     }
 
     public static TileFeatures ReadSafetensors(string path)

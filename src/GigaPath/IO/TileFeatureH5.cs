@@ -5,9 +5,11 @@ namespace GigaPath.IO;
 
 /// <summary>
 /// HDF5 tile-feature files in the CLAM / TRIDENT layout: datasets <c>features</c> [N, D] (float32) and
-/// <c>coords</c> [N, 2] (int64 level-0 x, y), with patch attributes (patch_size, patch_level, mpp, …) on the coords
-/// dataset as CLAM writes them; this writer puts them on the root group too. <c>coords_tiling</c> [N, 2] int64, when
-/// present, holds the tiling-resolution coordinates (<see cref="TileFeatures.TilingCoords"/>).
+/// <c>coords</c> [N, 2] (int64 level-0 x, y), with the patch attributes on the coords dataset, where both tools read
+/// them (the whole-slide pipeline writes TRIDENT's and CLAM's, see docs/h5-attributes.md); this writer puts them on
+/// the root group too. <c>coords_tiling</c> [N, 2] int64, when present, holds the tiling-resolution coordinates
+/// (<see cref="TileFeatures.TilingCoords"/>). Datasets are chunked along the tile axis, as CLAM's and TRIDENT's
+/// <c>save_hdf5</c>/<c>save_h5</c> write them.
 /// </summary>
 internal static class TileFeatureH5
 {
@@ -30,33 +32,31 @@ internal static class TileFeatureH5
         {
             if (!file.LinkExists("features"))
                 throw new GigaPathException($"{path}: no 'features' dataset (file has: {string.Join(", ", file.Children().Select(c => c.Name))})");
+            // Every shape is checked before any data is read, so the sizes are known (and can be held to a budget) first.
             var featureSet = file.Dataset("features");
             var (count, dim) = TileFeatureFile.Matrix(path, "features", Dims(featureSet.Space), null);
-            var features = ReadAsFloats(path, "features", featureSet);
+            var coordSet = CoordinateSet(file, path, "coords", count);
+            var tilingSet = CoordinateSet(file, path, TilingCoordsName, count);
 
-            double[]? coords = null;
             var attributes = new Dictionary<string, object>(StringComparer.Ordinal);
             ReadAttributes(file, attributes);
-            if (file.LinkExists("coords"))
-            {
-                var coordSet = file.Dataset("coords");
-                var (n, _) = TileFeatureFile.Matrix(path, "coords", Dims(coordSet.Space), 2);
-                if (n != count)
-                    throw new GigaPathException($"{path}: 'features' holds {count} tiles but 'coords' holds {n}");
-                coords = ReadAsDoubles(path, "coords", coordSet);
-                ReadAttributes(coordSet, attributes);
-            }
-            double[]? tiling = null;
-            if (file.LinkExists(TilingCoordsName))
-            {
-                var tilingSet = file.Dataset(TilingCoordsName);
-                var (n, _) = TileFeatureFile.Matrix(path, TilingCoordsName, Dims(tilingSet.Space), 2);
-                if (n != count)
-                    throw new GigaPathException($"{path}: 'features' holds {count} tiles but '{TilingCoordsName}' holds {n}");
-                tiling = ReadAsDoubles(path, TilingCoordsName, tilingSet);
-            }
-            return new TileFeatures(features, count, dim, coords, attributes, path) { TilingCoords = tiling }.Validate();
+            if (coordSet is not null) ReadAttributes(coordSet, attributes);
+            var features = ReadAsFloats(path, "features", featureSet);
+            var coords = coordSet is null ? null : ReadAsDoubles(path, "coords", coordSet);
+            var tiling = tilingSet is null ? null : ReadAsDoubles(path, TilingCoordsName, tilingSet);
+            return new TileFeatures(features, count, dim, coords, attributes, path) { TilingCoords = tiling, CoordsAreLevel0 = true }.Validate();
         }
+    }
+
+    /// <summary>The [N, 2] dataset <paramref name="name"/> when the file has it, its row count checked against the features'.</summary>
+    private static IH5Dataset? CoordinateSet(PureHDF.VOL.Native.NativeFile file, string path, string name, int count)
+    {
+        if (!file.LinkExists(name)) return null;
+        var set = file.Dataset(name);
+        var (n, _) = TileFeatureFile.Matrix(path, name, Dims(set.Space), 2);
+        if (n != count)
+            throw new GigaPathException($"{path}: 'features' holds {count} tiles but '{name}' holds {n}");
+        return set;
     }
 
     public static void Write(string path, TileFeatures tiles, IReadOnlyDictionary<string, object> attributes)
@@ -64,19 +64,23 @@ internal static class TileFeatureH5
         tiles.Validate();
         var file = new H5File
         {
-            ["features"] = new H5Dataset(tiles.Features, fileDims: [(ulong)tiles.Count, (ulong)tiles.Dim]),
+            ["features"] = new H5Dataset(tiles.Features, chunks: Chunks(tiles.Count, tiles.Dim), fileDims: [(ulong)tiles.Count, (ulong)tiles.Dim]),
         };
         if (tiles.Coords is not null)
         {
-            var coords = new H5Dataset(CoordinateData(tiles.Coords), fileDims: [(ulong)tiles.Count, 2]);
+            var coords = new H5Dataset(CoordinateData(tiles.Coords), chunks: Chunks(tiles.Count, 2), fileDims: [(ulong)tiles.Count, 2]);
             foreach (var (k, v) in attributes) coords.Attributes[k] = ToH5(k, v);
             file["coords"] = coords;
         }
         if (tiles.TilingCoords is not null)
-            file[TilingCoordsName] = new H5Dataset(CoordinateData(tiles.TilingCoords), fileDims: [(ulong)tiles.Count, 2]);
+            file[TilingCoordsName] = new H5Dataset(CoordinateData(tiles.TilingCoords), chunks: Chunks(tiles.Count, 2), fileDims: [(ulong)tiles.Count, 2]);
         foreach (var (k, v) in attributes) file.Attributes[k] = ToH5(k, v);
         AtomicFile.WriteVia(path, tmp => file.Write(tmp));
     }
+
+    /// <summary>Whole rows per chunk, about 256 KiB of float32 each (CLAM writes 32 rows per chunk, TRIDENT one).</summary>
+    private static uint[] Chunks(int rows, int width) =>
+        [(uint)Math.Clamp(65536 / Math.Max(width, 1), 1, Math.Max(rows, 1)), (uint)width];
 
     /// <summary>int64 when every value is integral (pixel positions), else float64.</summary>
     private static object CoordinateData(double[] coords) =>

@@ -15,12 +15,17 @@ public sealed record TileFeatures(float[] Features, int Count, int Dim, double[]
     /// Row-major [Count, 2] (x, y) of each tile in pixels at the tiling resolution (grid index × tile size, so
     /// neighbours are one tile apart), or null. This is what Prov-GigaPath's slide encoder expects (prov-gigapath
     /// issue #116); it differs from the level-0 <see cref="Coords"/> whenever tiles were not read at level 0's
-    /// resolution (e.g. a 40x slide tiled at 0.5 µm/px). HDF5 dataset <c>coords_tiling</c>.
+    /// resolution (e.g. a 40x slide tiled at 0.5 µm/px). HDF5 dataset <c>coords_tiling</c>. Files without it (CLAM,
+    /// TRIDENT) get their positions from their attributes (<see cref="TilePositions"/>).
     /// </summary>
     public double[]? TilingCoords { get; init; }
 
-    /// <summary>The coordinates to give the slide encoder: <see cref="TilingCoords"/> when known, else <see cref="Coords"/>.</summary>
-    public double[]? SlideEncoderCoords => TilingCoords ?? Coords;
+    /// <summary>
+    /// True when <see cref="Coords"/> are certainly level-0 pixels (HDF5 files: CLAM and TRIDENT define them so), so they
+    /// are never taken as slide-encoder positions without the attributes that convert them. Safetensors <c>coords</c>
+    /// without such attributes are the positions themselves, as prov-gigapath's pipeline passes tile-name coordinates.
+    /// </summary>
+    public bool CoordsAreLevel0 { get; init; }
 
     /// <summary>Checks that the arrays match the stated shape; the message names <see cref="Source"/>.</summary>
     public TileFeatures Validate()

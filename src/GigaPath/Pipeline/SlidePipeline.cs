@@ -212,15 +212,31 @@ public sealed class SlidePipeline
     {
         var (lw, lh) = slide.LevelDimensions(plan.Level);
         var (w0, h0) = slide.LevelDimensions(0);
+        // One attribute set that means the same thing to CLAM and TRIDENT (docs/h5-attributes.md): patch_size is what is
+        // read at patch_level (CLAM's Whole_Slide_Bag_FP reads exactly that; custom_downsample says how much it was then
+        // shrunk to tile_size), and TRIDENT's magnifications are those of the pixels read, so its patcher reads the same
+        // region (patch_size × level0_magnification / target_magnification level-0 pixels).
+        double customDownsample = (double)plan.ReadSize / plan.TileSize;
         var attributes = new Dictionary<string, object>
         {
             ["name"] = job.SlideId,
-            ["patch_size"] = plan.TileSize,
+            ["patch_size"] = plan.ReadSize,
             ["patch_level"] = plan.Level,
+            ["custom_downsample"] = customDownsample == Math.Floor(customDownsample) ? (object)(long)customDownsample : customDownsample,
             ["patch_size_level0"] = (long)Math.Round(plan.Level0Step),
+            ["level0_magnification"] = 10.0 / plan.SlideMpp,
+            ["target_magnification"] = 10.0 / plan.LevelMpp,
+            ["overlap"] = 0,
+            ["level0_width"] = w0,
+            ["level0_height"] = h0,
+            // "." (the file's own folder), not an absolute path: the same slide gives the same bytes wherever it is written.
+            ["savetodir"] = ".",
+            ["save_path"] = ".",
+            ["tile_size"] = plan.TileSize,
             ["read_size"] = plan.ReadSize,
             ["downsample"] = new[] { plan.LevelDownsample, plan.LevelDownsample },
             ["level_dim"] = new[] { lw, lh },
+            ["downsampled_level_dim"] = new[] { lw, lh },
             ["level0_dim"] = new[] { w0, h0 },
             ["target_mpp"] = plan.TargetMpp,
             ["slide_mpp"] = plan.SlideMpp,

@@ -29,6 +29,9 @@ public sealed class Cohort
 
     public long CacheBudgetBytes { get; init; } = 4L << 30;
 
+    /// <summary>The level-0 tile size for files that do not say how their level-0 coords map to the grid (<c>--patch-size-level0</c>).</summary>
+    public double? Level0TileSize { get; set; }
+
     public IReadOnlyList<int> ClassOf => Slides.Select(s => s.Row.ClassIndex).ToArray();
     public int Count => Slides.Count;
 
@@ -73,7 +76,7 @@ public sealed class Cohort
     {
         if (_cache.TryGetValue(index, out var bag)) return bag;
         var s = Slides[index];
-        bag = FeatureFiles.Read(s.File.Path, s.Row.SlideId);
+        bag = FeatureFiles.Read(s.File.Path, s.Row.SlideId, Level0TileSize);
         if (Transform is not null) bag = Transform(bag);
         long bytes = (bag.Features.LongLength + (bag.Coords?.LongLength ?? 0) + (bag.SlideEmbedding?.LongLength ?? 0) + (bag.Contextual?.LongLength ?? 0)) * sizeof(float);
         if (_cachedBytes + bytes <= CacheBudgetBytes)

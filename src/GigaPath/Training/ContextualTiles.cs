@@ -38,8 +38,8 @@ public sealed class ContextualTiles : IDisposable
     {
         if (bag.Dim != Config.InChans)
             throw new GigaPathException($"{bag.Path}: tile features are {bag.Dim} wide but the slide encoder {Source} takes {Config.InChans}");
-        var coords = bag.EncoderCoords ?? throw new GigaPathException($"{bag.Path}: no coords; the slide encoder needs each tile's (x, y)");
-        var tiles = new TileFeatures(bag.Features, bag.Count, bag.Dim, coords.Select(v => (double)v).ToArray(), new Dictionary<string, object>(), bag.Path);
+        var coords = bag.RequireEncoderCoords().Select(v => (double)v).ToArray();
+        var tiles = new TileFeatures(bag.Features, bag.Count, bag.Dim, null, new Dictionary<string, object>(), bag.Path) { TilingCoords = coords };
         using var encoding = _encoder.Encode(tiles);
         var contextual = encoding.TileEmbeddingsCtx.contiguous().data<float>().ToArray();
         return bag with { Contextual = contextual, ContextualDim = Config.EmbedDim };

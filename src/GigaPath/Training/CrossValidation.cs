@@ -42,6 +42,7 @@ public static class CrossValidation
         bool graded = options.Graded ?? cohort.Labels.Graded;
         var (config, createHead) = HeadSetup.Prepare(cohort, options, request.SlideModel, graded, out var contextual);
         using var contextualScope = contextual;
+        cohort.Level0TileSize = options.PatchSizeLevel0;
         if (contextual is not null) cohort.Transform = contextual.Apply;
         IHeadTrainer trainer = options.Head == HeadKind.Linear ? new LinearProbeTrainer() : new SequenceHeadTrainer();
         Directory.CreateDirectory(request.OutputDirectory);

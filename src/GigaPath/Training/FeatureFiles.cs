@@ -10,14 +10,17 @@ public sealed record FeatureFileInfo(string Path, int Count, int Dim, int? Slide
 /// <summary>
 /// Finds and reads per-slide feature files as the pipeline writes them (<see cref="TileFeatureFile"/>):
 /// <c>&lt;slide_id&gt;.safetensors</c> (tile features [N, D] under <c>features</c>, <c>tile_embeddings</c> or
-/// <c>embeddings</c>, <c>coords</c> [N, 2]) or <c>&lt;slide_id&gt;.h5</c> (CLAM/TRIDENT <c>features</c>, <c>coords</c>).
+/// <c>embeddings</c>, <c>coords</c> [N, 2]) or <c>&lt;slide_id&gt;.h5</c> (CLAM/TRIDENT <c>features</c>, <c>coords</c>) or CLAM's <c>&lt;slide_id&gt;.pt</c> (features only).
 /// The slide embedding the linear probe prefers is a <c>slide_embedding</c> tensor ([D] or [1, D]) in the feature file
 /// itself or in the pipeline's <c>&lt;slide_id&gt;.slide.safetensors</c> next to it.
 /// </summary>
 public static class FeatureFiles
 {
-    public static readonly string[] Extensions = [".safetensors", ".h5"];
+    public static readonly string[] Extensions = [".safetensors", ".h5", ".pt"];
     public const string SlideEmbeddingKey = "slide_embedding";
+
+    /// <summary>The slide encoder's grid step (tile_size) that <see cref="SlideBag.EncoderCoords"/> are expressed in.</summary>
+    public const int ReferenceTileSize = 256;
 
     /// <summary>The slide encoder's per-tile outputs [N, D] as <c>embed-slide</c> and <c>run</c> write them.</summary>
     public const string ContextualKey = IO.SlideEmbeddingFile.TileEmbeddingsCtx;
@@ -65,6 +68,11 @@ public static class FeatureFiles
             return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : CompanionWidth(path),
                 file.Contains(ContextualKey) ? ContextualWidth(file, count) : CompanionContextualWidth(path, count));
         }
+        if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
+        {
+            var tiles = TileFeatureFile.ReadTorchTensor(path);
+            return new FeatureFileInfo(path, tiles.Count, tiles.Dim, CompanionWidth(path), CompanionContextualWidth(path, tiles.Count));
+        }
         try
         {
             using var h5 = H5File.OpenRead(path);
@@ -79,7 +87,13 @@ public static class FeatureFiles
         }
     }
 
-    public static SlideBag Read(string path, string? slideId = null)
+    /// <summary>
+    /// Reads one slide's bag. The slide encoder's positions (<see cref="SlideBag.EncoderCoords"/>) come from the file's
+    /// own metadata (<see cref="TilePositions"/>), else <paramref name="level0TileSize"/>; when neither says, the bag
+    /// carries the reason instead (<see cref="SlideBag.PositionsError"/>), since heads other than the slide encoder do
+    /// not need positions.
+    /// </summary>
+    public static SlideBag Read(string path, string? slideId = null, double? level0TileSize = null)
     {
         var tiles = TileFeatureFile.Read(path);
         for (long i = 0; i < tiles.Features.LongLength; i++)
@@ -101,9 +115,22 @@ public static class FeatureFiles
             contextualDim = ContextualWidth(file, tiles.Count);
             contextual = file.ReadFloats(ContextualKey).Data;
         }
+        ResolvedPositions? positions = null;
+        string? positionsError = null;
+        try
+        {
+            // Prov-GigaPath's slide encoder lays its grid in 256-pixel steps (tile_size in every published config).
+            positions = TilePositions.Resolve(tiles, ReferenceTileSize, level0TileSize);
+        }
+        catch (GigaPathException e)
+        {
+            positionsError = e.Message;
+        }
         return new SlideBag(slideId ?? SlideIdOf(path), path, tiles.Features, tiles.Count, tiles.Dim, coords, slide)
         {
-            EncoderCoords = tiles.TilingCoords?.Select(v => (float)v).ToArray(),
+            EncoderCoords = positions?.TilingCoords.Select(v => (float)v).ToArray(),
+            Positions = positions?.Rule,
+            PositionsError = positionsError,
             Contextual = contextual,
             ContextualDim = contextualDim,
         };

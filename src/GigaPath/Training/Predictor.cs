@@ -12,7 +12,8 @@ namespace GigaPath.Training;
 /// <param name="SlideModel">Where the slide encoder is now, for a contextual head whose recorded encoder path moved (its hash must match).</param>
 public sealed record PredictionRequest(
     string Head, IReadOnlyList<string> Inputs, string OutputCsv,
-    string? AttentionDirectory = null, string AttentionFormat = "csv", string Device = "cpu", string DType = "float32", string? SlideModel = null);
+    string? AttentionDirectory = null, string AttentionFormat = "csv", string Device = "cpu", string DType = "float32", string? SlideModel = null,
+    double? Level0TileSize = null);
 
 /// <summary>
 /// Scores feature files with a trained head: one CSV row per slide (slide_id, path, predicted class, one probability
@@ -54,7 +55,7 @@ public static class Predictor
         csv.AppendLine(Csv.Line(new[] { "slide_id", "path", "predicted" }.Concat(config.Classes.Select(c => "prob_" + c))));
         foreach (var path in files)
         {
-            var bag = FeatureFiles.Read(path);
+            var bag = FeatureFiles.Read(path, level0TileSize: request.Level0TileSize);
             if (contextual is not null) bag = contextual.Apply(bag);
             var p = HeadEvaluator.Predict(head, bag, device, dtype);
             results.Add(p);

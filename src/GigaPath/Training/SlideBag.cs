@@ -12,16 +12,21 @@ public sealed record SlideBag(string SlideId, string Path, float[] Features, int
     public int ContextualDim { get; init; }
 
     /// <summary>
-    /// The coordinates to give the slide encoder: the file's tiling-resolution <c>coords_tiling</c> when it has them
-    /// (what the whole-slide pipeline feeds the encoder), else <see cref="Coords"/>.
+    /// The positions to give the slide encoder, at the tiling resolution (the file's <c>coords_tiling</c>, or its level-0
+    /// <c>coords</c> turned into grid positions by its own metadata); null when the file does not say how
+    /// (<see cref="PositionsError"/> then says why).
     /// </summary>
-    public float[]? EncoderCoords
-    {
-        get => _encoderCoords ?? Coords;
-        init => _encoderCoords = value;
-    }
+    public float[]? EncoderCoords { get; init; }
 
-    private readonly float[]? _encoderCoords;
+    /// <summary>How <see cref="EncoderCoords"/> were found (see <c>TilePositions</c>), for reports.</summary>
+    public string? Positions { get; init; }
+
+    /// <summary>Why there are no <see cref="EncoderCoords"/>, when there are none.</summary>
+    public string? PositionsError { get; init; }
+
+    /// <summary><see cref="EncoderCoords"/>, or an error saying why the slide encoder cannot be given positions.</summary>
+    public float[] RequireEncoderCoords() =>
+        EncoderCoords ?? throw new GigaPathException(PositionsError ?? $"{Path}: no coords; the slide encoder needs each tile's (x, y)");
 
     /// <summary>
     /// The vector the linear probe sees: the stored slide embedding when present (and <paramref name="preferStored"/>),

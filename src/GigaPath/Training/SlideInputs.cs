@@ -24,9 +24,7 @@ public static class SlideInputs
         var (values, width) = TileMatrix(bag, config);
         var features = tensor(values, [bag.Count, width]);
         // The slide encoder reads tiling-resolution coordinates when the file has them; other heads ignore coordinates.
-        var xy = config.Kind == HeadKind.Slide ? bag.EncoderCoords : bag.Coords;
-        if (xy is null && config.Kind == HeadKind.Slide)
-            throw new GigaPathException($"{bag.Path}: no 'coords'; the slide encoder needs each tile's (x, y)");
+        var xy = config.Kind == HeadKind.Slide ? bag.RequireEncoderCoords() : bag.Coords;
         var coords = xy is null ? zeros(bag.Count, 2) : tensor(xy, [bag.Count, 2]);
         if (shuffle is not null || bag.Count > maxTiles)
         {

@@ -41,6 +41,11 @@ public sealed class TrainingOptions
     /// <summary>Intra-op threads while training; 0 = one when deterministic, else libtorch's default.</summary>
     public int Threads { get; set; }
     public string Device { get; set; } = "cpu";
+    /// <summary>
+    /// The tile width in level-0 pixels for feature files whose level-0 <c>coords</c> come without the attributes that
+    /// place them on the slide encoder's grid (CLAM's feature files); the file's own attributes win.
+    /// </summary>
+    public double? PatchSizeLevel0 { get; set; }
 
     // architecture
     public int HiddenDim { get; set; } = 256;
@@ -127,6 +132,7 @@ public sealed class TrainingOptions
             case "shuffle_tiles": ShuffleTiles = Bool(value, where); break;
             case "dtype": DType = Choice(value, where, "float32", "bfloat16", "fp32", "bf16"); break;
             case "device": Device = value.Trim(); break;
+            case "patch_size_level0": PatchSizeLevel0 = Double(value, where, double.Epsilon); break;
             case "deterministic": Deterministic = Bool(value, where); break;
             case "threads": Threads = Int(value, where, 0); break;
             case "hidden_dim": HiddenDim = Int(value, where, 1); break;

@@ -49,27 +49,20 @@ public static class FeatureMaps
     public static SlideMapOptions WithFileAttributes(SlideMapOptions options, IReadOnlyDictionary<string, object> attributes)
     {
         var result = options;
-        if (result.TileSize is null && Number(attributes, "patch_size_level0") is { } ts && ts > 0)
-            result = result with { TileSize = ts };
+        // The tile's level-0 width as the file's own metadata gives it (TRIDENT's patch_size_level0, else CLAM's
+        // patch_size × downsample), the same rule that places the tiles on the slide encoder's grid.
+        if (result.TileSize is null && IO.TilePositions.Level0Step(attributes) is { } step)
+            result = result with { TileSize = step.Step };
         if (result.SlideSize is null && attributes.TryGetValue("level0_dim", out var dim) && Pair(dim) is { } wh)
             result = result with { SlideSize = wh };
+        // TRIDENT's names for the same size.
+        if (result.SlideSize is null && IO.TilePositions.Number(attributes, "level0_width") is { } w && IO.TilePositions.Number(attributes, "level0_height") is { } h)
+            result = result with { SlideSize = (w, h) };
         return result;
     }
 
     public static float[] CoordsOf(TileFeatures tiles) =>
         tiles.Coords?.Select(v => (float)v).ToArray() ?? throw new GigaPathException($"{tiles.Source}: no 'coords'; a map needs each tile's position");
-
-    private static double? Number(IReadOnlyDictionary<string, object> attributes, string key)
-    {
-        if (!attributes.TryGetValue(key, out var v)) return null;
-        return v switch
-        {
-            string s when double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var d) => d,
-            IConvertible c when v is not string => c.ToDouble(System.Globalization.CultureInfo.InvariantCulture),
-            System.Collections.IEnumerable e when v is not string => e.Cast<object>().Select(Convert.ToDouble).FirstOrDefault(),
-            _ => null,
-        };
-    }
 
     private static (double, double)? Pair(object value)
     {

@@ -28,6 +28,9 @@ public class TileFeatureH5InteropTests
         ("downsample", "[1.0, 1.0]"),
         ("level_dim", "[2220, 2967]"),
         ("name", "\"CMU-1-Small-Region\""),
+        ("custom_downsample", "1"),
+        ("downsampled_level_dim", "[2220, 2967]"),
+        ("patch_size_level0", "256"),
     ];
 
     private const string Script = """

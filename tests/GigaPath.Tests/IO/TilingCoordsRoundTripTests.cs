@@ -30,8 +30,12 @@ public class TilingCoordsRoundTripTests
         Assert.That(back.Features, Is.EqualTo(Sample().Features));
         Assert.That(back.Coords, Is.EqualTo(Sample().Coords));
         Assert.That(back.TilingCoords, Is.EqualTo(Sample().TilingCoords));
-        Assert.That(back.SlideEncoderCoords, Is.EqualTo(Sample().TilingCoords), "the slide encoder gets the tiling coordinates");
-        Assert.That((back with { TilingCoords = null }).SlideEncoderCoords, Is.EqualTo(Sample().Coords), "else the only ones there are");
+        var positions = TilePositions.Resolve(back, 256);
+        Assert.That(positions.TilingCoords, Is.EqualTo(Sample().TilingCoords), "the slide encoder gets the tiling coordinates");
+        Assert.That(positions.Rule, Is.EqualTo("coords_tiling"));
+        var level0Only = back with { TilingCoords = null, Attributes = new Dictionary<string, object>(), CoordsAreLevel0 = true };
+        Assert.That(Assert.Throws<GigaPathException>(() => TilePositions.Resolve(level0Only, 256))!.Message,
+            Does.Contain("--patch-size-level0").And.Contain("patch_size_level0"), "level-0 coords are never taken as positions");
     }
 
     [Test]

@@ -183,9 +183,15 @@ public class SlidePipelineTests
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("slide_embedding"), expected.EmbedDefault), Is.EqualTo(0), "--pool cls");
         for (int i = 0; i <= PipelineTestData.SlideConfig.Depth; i++)
             Assert.That(TinyTileFixture.MaxAbsDiff(file.Load($"layer_{i}"), expected.Layers![i]), Is.EqualTo(0), $"layer_{i}");
-        using var level0 = _slide.Encode(h5 with { TilingCoords = null });
+        using var viaAttributes = _slide.Encode(h5 with { TilingCoords = null });
+        Assert.That(viaAttributes.Positions, Does.StartWith("patch_size_level0 = 513 (TRIDENT)"));
+        Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("last_hidden_state"), viaAttributes.LastHiddenState), Is.EqualTo(0),
+            "without coords_tiling, TRIDENT's patch_size_level0 puts the tiles on the same grid");
+        using var x = tensor(h5.Features, [h5.Count, h5.Dim]);
+        using var c = tensor(h5.Coords!, [h5.Count, 2]);
+        using var level0 = _slide.Encode(x, c);
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("last_hidden_state"), level0.LastHiddenState), Is.GreaterThan(1e-3),
-            "level-0 coordinates would place the tiles on another grid");
+            "level-0 coordinates taken as positions would place the tiles on another grid");
     }
 
     [Test]

@@ -6,7 +6,7 @@ namespace GigaPath.Tests.Server;
 /// <summary>
 /// A tile backend without a model, for the server's own behaviour (queueing, batching, refusals): an "image" is
 /// any bytes, its pixels are (length, first byte, last byte), and its embedding is a fixed function of those, so
-/// every answer can be checked. <see cref="Gate"/> can hold the worker inside <see cref="Embed"/>.
+/// every answer can be checked; its patch map (a 1 × 1 grid) is a different fixed function. <see cref="Gate"/> can hold the worker inside <see cref="Embed"/>.
 /// </summary>
 internal sealed class FakeTileBackend : ITileEmbeddingBackend
 {
@@ -23,6 +23,7 @@ internal sealed class FakeTileBackend : ITileEmbeddingBackend
     public Exception? FailNext { get; set; }
 
     public int Dim => EmbeddingDim;
+    public int GridSize => 1;
     public string Description => "fake";
     public bool Disposed { get; private set; }
 
@@ -37,7 +38,10 @@ internal sealed class FakeTileBackend : ITileEmbeddingBackend
     public static float[] Expected(byte[] image) =>
         new float[] { image.Length, image[0] * 0.5f, image[^1] + 1, -1 };
 
-    public float[][] Embed(IReadOnlyList<float[]> pixels)
+    public static float[] ExpectedMap(byte[] image) =>
+        new float[] { -image.Length, image[0], image[^1], 2 };
+
+    public float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output)
     {
         lock (_batches) _batches.Add(pixels.Count);
         Entered.Release();
@@ -48,7 +52,9 @@ internal sealed class FakeTileBackend : ITileEmbeddingBackend
             FailNext = null;
             throw e;
         }
-        return pixels.Select(p => new float[] { p[0], p[1] * 0.5f, p[2] + 1, -1 }).ToArray();
+        return output == TileOutput.Cls
+            ? pixels.Select(p => new float[] { p[0], p[1] * 0.5f, p[2] + 1, -1 }).ToArray()
+            : pixels.Select(p => new float[] { -p[0], p[1], p[2], 2 }).ToArray();
     }
 
     public void Dispose() => Disposed = true;

@@ -28,7 +28,7 @@ public class QueueAndLifecycleTests
         await using var h = await ServerHarness.StartAsync(ServerHarness.Options(), _ => new FakeTileBackend());
         var images = new[] { Image(1, 1000), Image(2, 3) };
         var body = ServerHarness.ScoreBody(images);
-        foreach (var (path, accept) in new[] { ("/score?format=json", null), ("/score", "application/json; format=floats") })
+        foreach (var (path, accept) in new[] { ("/score?format=json&features=cls", null), ("/score?features=cls", "application/json; format=floats") })
         {
             var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body) };
             if (accept is not null) request.Headers.TryAddWithoutValidation("Accept", accept);

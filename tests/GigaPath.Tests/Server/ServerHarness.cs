@@ -70,10 +70,10 @@ internal sealed class ServerHarness : IAsyncDisposable
         return Client.SendAsync(request);
     }
 
-    /// <summary>Posts images and decodes the torch.save answers with our reader.</summary>
+    /// <summary>Posts images asking for their CLS embeddings (<c>?features=cls</c>) and decodes the torch.save answers with our reader.</summary>
     public async Task<float[][]> ScoreAsync(IEnumerable<byte[]> images, string? key = null)
     {
-        using var response = await PostScoreAsync(ScoreBody(images), key);
+        using var response = await PostScoreAsync(ScoreBody(images), key, "/score?features=cls");
         var text = await response.Content.ReadAsStringAsync();
         if (response.StatusCode != HttpStatusCode.OK)
             throw new InvalidOperationException($"/score answered {(int)response.StatusCode}: {text}");
@@ -89,6 +89,15 @@ internal sealed class ServerHarness : IAsyncDisposable
             if (shape.Length != 1 || shape[0] != data.Length) throw new InvalidOperationException($"tensor shape [{string.Join(", ", shape)}] is not [D]");
             return data;
         }).ToArray();
+    }
+
+    /// <summary>Each record's torch.save tensor with its shape, whatever the shape.</summary>
+    public static (float[] Data, long[] Shape)[] DecodeTorchTensors(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.EnumerateArray()
+            .Select(r => GigaPath.Weights.TorchSaveReader.ReadFloats(Convert.FromBase64String(r.GetProperty("image_features").GetString()!)))
+            .ToArray();
     }
 
     public static (int Status, string? Error, int? Row) ReadError(HttpResponseMessage response, string body)

@@ -173,7 +173,7 @@ public class SlideScoringTests
         public int InputDim => 2;
         public string Description => "gated";
 
-        public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers)
+        public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null)
         {
             Entered.Release();
             Gate.Wait(TimeSpan.FromSeconds(30));

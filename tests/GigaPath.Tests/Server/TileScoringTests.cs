@@ -64,7 +64,7 @@ public class TileScoringTests
         var body = "{\"input_data\": {\"columns\": [\"image\"], \"index\": [0, 1], \"data\": [[\"" +
                    Convert.ToBase64String(tiles[0]) + "\"], [\"" + Convert.ToBase64String(tiles[1]) + "\"]]}}";
         await using var h = await StartTinyAsync();
-        using var response = await h.PostScoreAsync(body);
+        using var response = await h.PostScoreAsync(body, path: "/score?features=cls");
         var text = await response.Content.ReadAsStringAsync();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/json"));
@@ -91,14 +91,15 @@ public class TileScoringTests
     }
 
     /// <summary>
-    /// Real PyTorch decodes every answer the way Microsoft's sample client does (<c>torch.load(..., weights_only=True)</c>),
-    /// for each form of the answer a client can ask for: a float32 tensor whose values and shape are those of the same
-    /// request answered as JSON floats, and for the CLS form the library's embeddings bit for bit. The forms are query
-    /// strings, so a new one is one more test case.
+    /// Real PyTorch decodes every answer the way Microsoft's sample client does (healthcareai_toolkit GigaPathClient:
+    /// <c>torch.load(..., weights_only=True)</c>, verbatim; a [1, D, H, W] map is then pooled as its image-search sample
+    /// does, search_utils.adaptive_pooling), for each form of the answer a client can ask for: a float32 tensor whose
+    /// values and shape are those of the same request answered as JSON floats, and for the CLS form the library's
+    /// embeddings bit for bit. The forms are query strings, so a new one is one more test case.
     /// </summary>
-    [TestCase(""), TestCase("features=cls")]
+    [TestCase("", "1, 48, 14, 14"), TestCase("features=cls", "48")]
     [Category(PythonTorch.Category)]
-    public async Task PyTorchDecodesTheAnswerAsMicrosoftsClientDoes(string form)
+    public async Task PyTorchDecodesTheAnswerAsMicrosoftsClientDoes(string form, string shape)
     {
         PythonTorch.RequireOrIgnore("torch");
         await using var h = await StartTinyAsync();
@@ -116,13 +117,19 @@ public class TileScoringTests
         {
             var responsePath = Path.Combine(dir, "response.json");
             File.WriteAllText(responsePath, text);
-            // The decoding line of Microsoft's sample client, verbatim.
+            // The decoding line of Microsoft's sample client (healthcareai_toolkit GigaPathClient), verbatim, then the
+            // pooling of its image-search sample (search_utils.adaptive_pooling), which needs the [1, D, H, W] map.
             const string script = """
 import sys, io, json, base64, torch
 result = json.load(open(sys.argv[1]))
 for i, record in enumerate(result):
     t = torch.load(io.BytesIO(base64.b64decode(record["image_features"])), weights_only=True)
     assert isinstance(t, torch.Tensor), type(t)
+    if t.dim() == 4:
+        features = t.cpu().data.numpy()
+        pooled = torch.nn.AdaptiveAvgPool2d((1, 1))(torch.tensor(features))
+        pooled = torch.squeeze(pooled, dim=3).squeeze(2).squeeze(0).data.cpu().numpy()
+        assert pooled.shape == (t.shape[1],), pooled.shape
     open(sys.argv[1] + f".{i}.raw", "wb").write(t.contiguous().numpy().tobytes())
     print(i, str(t.dtype), list(t.shape))
 """;
@@ -135,6 +142,7 @@ for i, record in enumerate(result):
             for (int i = 0; i < 2; i++)
             {
                 Assert.That(lines[i], Is.EqualTo($"{i} torch.float32 [{string.Join(", ", floats[i].Shape)}]"), "float32, shaped as the JSON answer");
+                Assert.That(string.Join(", ", floats[i].Shape), Is.EqualTo(shape), form.Length == 0 ? "the default: the patch-token map" : form);
                 var raw = File.ReadAllBytes($"{responsePath}.{i}.raw");
                 Assert.That(raw, Is.EqualTo(MemoryMarshal.AsBytes(floats[i].Data.AsSpan()).ToArray()), $"row {i}: the values of the JSON answer");
                 if (form == "features=cls")
@@ -162,7 +170,7 @@ for i, record in enumerate(result):
     {
         await using var h = await StartTinyAsync();
         var torchFeatures = await h.ScoreAsync(Tiles());
-        using var response = await h.PostScoreAsync(ServerHarness.ScoreBody(Tiles()), path: "/score?format=json");
+        using var response = await h.PostScoreAsync(ServerHarness.ScoreBody(Tiles()), path: "/score?format=json&features=cls");
         using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var floats = doc.RootElement.EnumerateArray().Select(r => r.GetProperty("image_features").EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
         for (int i = 0; i < 2; i++)

@@ -146,17 +146,21 @@ public sealed class SlideEncoder : IDisposable
     }
 
     /// <summary>
-    /// Encodes one slide from a tile-feature file's contents, with its tiling-resolution coordinates
-    /// (<c>coords_tiling</c>, as the whole-slide pipeline writes) when present, else its <c>coords</c>.
+    /// Encodes one slide from a tile-feature file's contents. Positions come from the file's own metadata: its
+    /// tiling-resolution <c>coords_tiling</c> (as the whole-slide pipeline writes) when present, else its level-0
+    /// <c>coords</c> divided by the level-0 tile size its attributes give (TRIDENT's <c>patch_size_level0</c>, else
+    /// CLAM's <c>patch_size</c> × <c>downsample</c>), else by <paramref name="level0TileSize"/>; without any of these
+    /// it throws. <see cref="SlideEncoding.Positions"/> records the rule used.
     /// </summary>
-    public SlideEncoding Encode(TileFeatures tiles, bool allLayers = false)
+    public SlideEncoding Encode(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null)
     {
-        var coords = tiles.SlideEncoderCoords
-            ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y) in pixels");
+        var positions = TilePositions.Resolve(tiles, Config.TileSize, level0TileSize);
         // Plain usings, not a dispose scope: the encoding's tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
-        using var c = torch.tensor(coords, [tiles.Count, 2]);
-        return Encode(x, c, allLayers);
+        using var c = torch.tensor(positions.TilingCoords, [tiles.Count, 2]);
+        var encoding = Encode(x, c, allLayers);
+        encoding.Positions = positions.Rule;
+        return encoding;
     }
 
     /// <summary>

@@ -31,6 +31,12 @@ public sealed class SlideEncoding : IDisposable
     /// <summary>Non-fatal findings about the input (e.g. tiles sharing a grid cell).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>
+    /// How the tiles' positions were found when they came from a tile-feature file (<c>coords_tiling</c>, or the rule
+    /// that turned level-0 coordinates into grid positions); null when the caller passed positions directly.
+    /// </summary>
+    public string? Positions { get; internal set; }
+
     public int TileCount => (int)TileEmbeddingsCtx.shape[0];
 
     public void Dispose()

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using GigaPath.Pipeline;
 using GigaPath.Runtime;
 using GigaPath.Weights;
 using TorchSharp;
@@ -104,6 +105,29 @@ public sealed class TileEncoder : IDisposable
         var embeddings = (tokens is null ? Model.forward(input) : tokens.select(1, 0)).to(ScalarType.Float32, CPU).contiguous();
         var tokensOut = tokens?.to(ScalarType.Float32, CPU).contiguous();
         return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), tokensOut?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Decodes, preprocesses (the transform of this model's config: resize, centre crop, mean/std) and embeds the
+    /// image files <paramref name="imagePaths"/> (PNG/JPEG/TIFF), <paramref name="batchSize"/> at a time. Returns the
+    /// CLS embeddings [N, D] float32 on the CPU in input order, owned by the caller.
+    /// </summary>
+    public TileEmbeddings EmbedImages(IEnumerable<string> imagePaths, int batchSize = 32)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        if (batchSize <= 0) throw new GigaPathException($"batch size must be positive, got {batchSize}");
+        var inputs = new ImageFileInputs(imagePaths.ToList(), Config);
+        using var scope = torch.NewDisposeScope();
+        var parts = new List<Tensor>();
+        for (int start = 0; start < inputs.Count; start += batchSize)
+        {
+            using var pixels = inputs.ReadBatch(start, Math.Min(batchSize, inputs.Count - start));
+            using var batch = Embed(pixels);
+            parts.Add(batch.Embeddings.clone());
+        }
+        var embeddings = parts.Count == 1 ? parts[0] : torch.cat(parts, 0);
+        return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), null);
     }
 
     /// <summary>Checks rank, dtype, channels and size, naming <paramref name="name"/> and its shape on failure.</summary>
