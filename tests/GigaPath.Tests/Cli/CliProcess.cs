@@ -22,8 +22,11 @@ internal sealed class CliProcess : IDisposable
 
     public static CliProcess Start(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "GigaPath.Cli.dll"));
+        // Through env --default-signal=INT: a suite started in the background (cmd &) inherits SIGINT ignored, the child
+        // would too, and .NET then never sees a Ctrl-C. (The shell cannot undo an inherited ignore; coreutils' env can.)
+        var psi = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "--default-signal=INT", "dotnet", Path.Combine(AppContext.BaseDirectory, "GigaPath.Cli.dll") })
+            psi.ArgumentList.Add(a);
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = new CliProcess(Process.Start(psi)!);
         p.Process.OutputDataReceived += (_, e) => p.OnLine(e.Data);
