@@ -66,6 +66,7 @@ public class AttentionKernelBenchmarks
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         _naiveFits = scoreBytes < available / 2;
         var gemm = Roofline.GemmGflops(device, dtype);
+        var peak = Roofline.PeakGflops(device, dtype);
         double denseFlops = 4.0 * Heads * length * length * HeadDim;
         foreach (var method in new[] { nameof(Dilated), nameof(DenseSdpa), nameof(DenseNaive) })
         {
@@ -77,6 +78,7 @@ public class AttentionKernelBenchmarks
                 ItemName = "tiles",
                 FlopsPerOp = skipped ? 0 : method == nameof(Dilated) ? DilatedFlops(length) : denseFlops,
                 GemmGflops = gemm,
+                PeakGflops = peak,
                 Note = skipped
                     ? $"not run: [H,L,L] scores need {PeakMemory.Format(scoreBytes)} of {PeakMemory.Format(available)}"
                     : null,

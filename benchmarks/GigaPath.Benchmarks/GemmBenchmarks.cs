@@ -31,6 +31,7 @@ public class GemmBenchmarks
         {
             FlopsPerOp = 2.0 * N * N * N,
             GemmGflops = Roofline.GemmGflops(_device, dtype),
+            PeakGflops = Roofline.PeakGflops(_device, dtype),
         });
     }
 

@@ -48,6 +48,9 @@ public static class Program
             .WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.JoinSummary);
 
         Console.WriteLine(DeviceParams.Describe());
+        var cpu = GigaPath.Runtime.CpuFeatures.Current;
+        Console.WriteLine($"CPU: {cpu.Model}, {cpu.LogicalCores} logical cores, features {string.Join(" ", cpu.Names())}, libtorch {TorchSharp.torch.get_num_threads()} threads");
+        if (DeviceParams.SkipNote is { } skip) Console.WriteLine(skip);
         Console.WriteLine(tuned ? "malloc: tuned for tensors (GIGAPATH_MALLOC_TUNING=0 to compare)" : "malloc: system defaults");
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest.ToArray(), config);
         if (Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DEBUG") == "1") foreach (var k in CaseRecords.Keys) Console.WriteLine("record " + k);
@@ -55,6 +58,8 @@ public static class Program
         Console.WriteLine("Roofline (GEMM 2048^3, best rate seen in this run; each case is compared with the rate measured just before it):");
         foreach (var ((device, dtype), gflops) in Roofline.Measured.OrderBy(k => k.Key.Device).ThenBy(k => k.Key.DType))
             Console.WriteLine($"  {device,-6} {GigaPath.Runtime.DeviceSelection.Name(dtype),-9} {gflops,8:F1} GFLOP/s");
+        if (Roofline.BestFmaPeak > 0)
+            Console.WriteLine($"Hardware fp32 FMA peak (register-resident loop, all cores, best in this run): {Roofline.BestFmaPeak:F1} GFLOP/s");
         return 0;
     }
 }
@@ -82,10 +87,20 @@ public static class DeviceParams
     /// <summary>float32, bfloat16 (and float16 on CUDA), or the comma-separated list in GIGAPATH_BENCH_DTYPES.</summary>
     public static IEnumerable<string> DTypes()
     {
-        if (Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DTYPES") is { Length: > 0 } custom)
-            return custom.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        return TorchSharp.torch.cuda.is_available() ? ["float32", "bfloat16", "float16"] : ["float32", "bfloat16"];
+        IEnumerable<string> dtypes = Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DTYPES") is { Length: > 0 } custom
+            ? custom.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            : TorchSharp.torch.cuda.is_available() ? ["float32", "bfloat16", "float16"] : ["float32", "bfloat16"];
+        // bfloat16 without bf16 hardware is refused by the engine (and would take minutes per case): no such rows.
+        return SkipCpuBFloat16 ? dtypes.Where(d => GigaPath.Runtime.DeviceSelection.ParseDType(d) != TorchSharp.torch.ScalarType.BFloat16) : dtypes;
     }
+
+    /// <summary>CPU-only machine whose CPU has no bfloat16 matrix hardware.</summary>
+    private static bool SkipCpuBFloat16 => !TorchSharp.torch.cuda.is_available() && !GigaPath.Runtime.DTypeAdvisor.Bf16Here().Fast;
+
+    /// <summary>The note printed at the start of a run on such a machine, or null.</summary>
+    public static string? SkipNote => SkipCpuBFloat16
+        ? $"bfloat16 rows skipped: {GigaPath.Runtime.DTypeAdvisor.Bf16Here().Why} on {GigaPath.Runtime.CpuFeatures.Current.Model}; libtorch would emulate bfloat16 ({GigaPath.Runtime.DTypeAdvisor.ExpectedSlowdown})"
+        : null;
 
     public static string Describe() => TorchSharp.torch.cuda.is_available()
         ? $"Devices: cpu, cuda ({TorchSharp.torch.cuda.device_count()} GPU); dtypes float32, bfloat16, float16"

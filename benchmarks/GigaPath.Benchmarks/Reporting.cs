@@ -16,6 +16,8 @@ public sealed record CaseRecord
     /// <summary>FLOPs actually executed, where the engine skips part of the model's nominal work (0: same as nominal).</summary>
     public double ExecutedFlopsPerOp { get; init; }
     public double GemmGflops { get; init; }
+    /// <summary>The hardware peak of the case's device and dtype (<see cref="Roofline.PeakGflops"/>), 0 where not measured.</summary>
+    public double PeakGflops { get; init; }
     public long PeakBytes { get; set; }
     public string? Note { get; init; }
 }
@@ -98,6 +100,10 @@ public sealed class RecordColumn : IColumn
             (r, s) => r.FlopsPerOp > 0 && r.GemmGflops > 0
                 ? $"{r.FlopsPerOp / s / 1e9 / r.GemmGflops:P0} of {r.GemmGflops:F0}"
                   + (r.ExecutedFlopsPerOp > 0 ? $" ({r.ExecutedFlopsPerOp / s / 1e9 / r.GemmGflops:P0} executed)" : "")
+                : "-"),
+        new RecordColumn("PeakFraction", "of peak", "Achieved FLOP rate / the hardware peak measured just before the case (fp32: FMA loop on all cores; bf16: 2x that, VDPBF16PS's nominal rate)",
+            (r, s) => r.FlopsPerOp > 0 && r.PeakGflops > 0
+                ? $"{r.FlopsPerOp / s / 1e9 / r.PeakGflops:P0} of {r.PeakGflops:F0}"
                 : "-"),
         new RecordColumn("PeakRss", "Peak RSS", "Peak resident memory of the process during the case (native tensors included)",
             (r, s) => r.PeakBytes > 0 ? PeakMemory.Format(r.PeakBytes) : "-"),

@@ -20,13 +20,16 @@ public class SlidePipelineBenchmarks
     [ParamsSource(typeof(DeviceParams), nameof(DeviceParams.Devices))]
     public string Device { get; set; } = "cpu";
 
-    /// <summary>bfloat16 only by default: the pipeline's recommended precision on CPUs (float32 takes ~3x longer).</summary>
+    /// <summary>
+    /// One dtype by default, what <c>--dtype auto</c> picks: bfloat16 on CPUs with bf16 hardware (float32 takes ~3x
+    /// longer there), float32 elsewhere.
+    /// </summary>
     [ParamsSource(nameof(DTypes))]
     public string DType { get; set; } = "bfloat16";
 
     public static IEnumerable<string> DTypes => Environment.GetEnvironmentVariable("GIGAPATH_BENCH_DTYPES") is { Length: > 0 }
         ? DeviceParams.DTypes()
-        : ["bfloat16"];
+        : [DeviceSelection.Name(DeviceSelection.ParseDType("auto"))];
 
     private SlidePipeline? _pipeline;
     private SlideEncoder? _slideEncoder;

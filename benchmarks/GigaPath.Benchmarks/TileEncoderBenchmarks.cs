@@ -18,7 +18,10 @@ public class TileEncoderBenchmarks
     [ParamsSource(nameof(Batches))]
     public int Batch { get; set; }
 
-    public static IEnumerable<int> Batches => SuiteSettings.Short ? [1, 8] : [1, 8, 32];
+    /// <summary>The job's batch sizes, or GIGAPATH_BENCH_TILE_BATCHES (comma-separated) when set.</summary>
+    public static IEnumerable<int> Batches => Environment.GetEnvironmentVariable("GIGAPATH_BENCH_TILE_BATCHES") is { Length: > 0 } custom
+        ? custom.Split(',').Select(int.Parse)
+        : SuiteSettings.Short ? [1, 8] : [1, 8, 32];
 
     private TileEncoder? _encoder;
     private Tensor? _pixels;
@@ -37,6 +40,7 @@ public class TileEncoderBenchmarks
             FlopsPerOp = Batch * ModelCost.TileEncoderFlopsPerTile(TileEncoderConfig.ProvGigaPath),
             ExecutedFlopsPerOp = Batch * ModelCost.TileEncoderExecutedFlopsPerTile(TileEncoderConfig.ProvGigaPath),
             GemmGflops = Roofline.GemmGflops(device, dtype),
+            PeakGflops = Roofline.PeakGflops(device, dtype),
         });
         PeakMemory.Reset();
     }

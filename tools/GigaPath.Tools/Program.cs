@@ -11,7 +11,7 @@ const string Usage = """
     usage:
       GigaPath.Tools make-demo-models [DIR]        writes DIR/tile and DIR/slide (default weights/demo): untrained, fixed seeds
       GigaPath.Tools measure SLIDE (--tile-model DIR --slide-model DIR | --full-random)
-                     [--dtype float32|bfloat16] [--max-tiles N] [--batch-size N] [--readers N] [--out DIR]
+                     [--dtype float32|bfloat16|auto] [--max-tiles N] [--batch-size N] [--readers N] [--threads N] [--out DIR]
     """;
 
 NativeAllocator.Configure();
@@ -49,6 +49,8 @@ static int Measure(string slide, string[] rest)
     }
     int Int(string name, int fallback) => opts.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
     var dtype = DeviceSelection.ParseDType(opts.GetValueOrDefault("--dtype", "float32"));
+    // libtorch's intra-op threads (default: one per core), to measure how they share the cores with the readers.
+    if (opts.ContainsKey("--threads")) TorchSharp.torch.set_num_threads(Int("--threads", 0));
     var options = new PipelineOptions
     {
         BatchSize = Int("--batch-size", 16),

@@ -23,33 +23,43 @@ public sealed class EmbedSlideCommand : ICliCommand
         var pool = new Option<string>("--pool") { Description = "slide_embedding (and layer_i) from the cls token (cls) or the mean of the tiles (mean)", DefaultValueFactory = _ => "mean" };
         var allLayers = new Option<bool>("--all-layers") { Description = "Also write layer_0 .. layer_K (the input state and every layer's output, in the chosen pooling)" };
         var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (CUDA only)", DefaultValueFactory = _ => "float32" };
+        var precision = new PrecisionArguments();
         var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
+        var maxTiles = new Option<long>(TileFeatureBudget.Default.Setting)
+        {
+            Description = "Most tiles accepted; files declaring more are refused before reading (default: the slide encoder's 1000 x 1000 grid cells)",
+            DefaultValueFactory = _ => TileFeatureBudget.Default.MaxTiles,
+        };
         var level0 = TilingArguments.PatchSizeLevel0Option();
 
         var cmd = new Command("embed-slide", "Encode one slide's tile embeddings with the Prov-GigaPath slide encoder (LongNet).");
-        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, dtype, allowUnexpected, level0 })
+        foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, allowUnexpected, level0, maxTiles }.Concat(precision.All))
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() => Run(new EmbedSlideRequest(
             parse.GetValue(model)!, parse.GetValue(tiles)!, parse.GetValue(output)!, parse.GetValue(pool)!,
-            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(allowUnexpected), parse.GetValue(level0)))));
+            parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(precision.DType)!, parse.GetValue(allowUnexpected), parse.GetValue(level0),
+            parse.GetValue(maxTiles), precision.AllowSlowDType(parse)))));
         return cmd;
     }
 
     private sealed record EmbedSlideRequest(string Model, string Tiles, string Out, string Pool, bool AllLayers, string Device,
-        string DType, bool AllowUnexpected, double? PatchSizeLevel0);
+        string DType, bool AllowUnexpected, double? PatchSizeLevel0, long MaxTiles, bool AllowSlowDType);
 
     private static int Run(EmbedSlideRequest request)
     {
         var pool = SlideEmbeddingFile.ParsePooling(request.Pool);
+        var device = DeviceSelection.ParseDevice(request.Device);
         var options = new SlideEncoderOptions
         {
-            Device = DeviceSelection.ParseDevice(request.Device),
-            DType = DeviceSelection.ParseDType(request.DType),
+            Device = device,
+            DType = DeviceSelection.ParseDType(request.DType, device),
+            AllowSlowDType = request.AllowSlowDType,
             AllowUnexpectedKeys = request.AllowUnexpected,
             OnWarning = w => Console.Error.WriteLine($"warning: {w}"),
         };
-        var features = TileFeatureFile.Read(request.Tiles);
+        if (request.MaxTiles <= 0)
+            throw new GigaPathException($"{TileFeatureBudget.Default.Setting}: must be positive, got {request.MaxTiles}");
+        var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles });
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
         // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.

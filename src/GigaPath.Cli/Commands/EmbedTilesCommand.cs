@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GigaPath.Imaging;
 using GigaPath.Models.Tile;
 using GigaPath.Pipeline;
 using GigaPath.Runtime;
@@ -19,15 +20,21 @@ public sealed class EmbedTilesCommand : ICliCommand
         var pixels = new Option<string?>("--pixels") { Description = "Read preprocessed tiles from this safetensors file's pixel_values [N, 3, 224, 224] float32 instead of images" };
         var batchSize = new Option<int>("--batch-size") { Description = "Tiles per forward pass (results do not depend on it)", DefaultValueFactory = _ => 16 };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (GPU only)", DefaultValueFactory = _ => "float32" };
+        var precision = new PrecisionArguments();
         var tokens = new Option<bool>("--tokens") { Description = "Also write all final-norm tokens [N, 197, D] (CLS first)" };
+        var maxAspect = new Option<double>(TilePreprocessor.MaxAspectRatioOption)
+        {
+            Description = "Thinnest image accepted (longest / shortest side); thinner images are refused before the resize to 256 px, which would blow them up",
+            DefaultValueFactory = _ => TilePreprocessor.DefaultMaxAspectRatio,
+        };
 
         var cmd = new Command("embed-tiles", "Embed tiles with the Prov-GigaPath tile encoder.");
         cmd.Arguments.Add(inputs);
-        foreach (var o in new Option[] { model, output, pixels, batchSize, device, dtype, tokens })
+        foreach (var o in new Option[] { model, output, pixels, batchSize, device, tokens, maxAspect }.Concat(precision.All))
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
+            var onDevice = DeviceSelection.ParseDevice(parse.GetValue(device));
             var request = new TileEmbeddingRequest
             {
                 ModelDir = parse.GetValue(model)!,
@@ -36,10 +43,12 @@ public sealed class EmbedTilesCommand : ICliCommand
                 PixelFile = parse.GetValue(pixels),
                 BatchSize = parse.GetValue(batchSize),
                 Tokens = parse.GetValue(tokens),
+                MaxAspectRatio = parse.GetValue(maxAspect),
                 Encoder = new TileEncoderOptions
                 {
-                    Device = DeviceSelection.ParseDevice(parse.GetValue(device)),
-                    DType = DeviceSelection.ParseDType(parse.GetValue(dtype)),
+                    Device = onDevice,
+                    DType = precision.Parse(parse, onDevice),
+                    AllowSlowDType = precision.AllowSlowDType(parse),
                 },
             };
             var summary = TileEmbedding.Execute(request, new ConsoleProgress());

@@ -26,7 +26,7 @@ public sealed class RunCommand : ICliCommand
         var tiling = new TilingArguments();
         var batchSize = new Option<int>("--batch-size") { Description = "Tiles per tile-encoder forward pass", DefaultValueFactory = _ => 16 };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (GPU only), for both encoders", DefaultValueFactory = _ => "float32" };
+        var precision = new PrecisionArguments(scope: ", for both encoders");
         var pool = new Option<string>("--pool") { Description = "Slide embedding: mean (global pool, as the authors advise) or cls (the reference's default forward)", DefaultValueFactory = _ => "mean" };
         var allLayers = new Option<bool>("--all-layers") { Description = "Also write every layer's slide embedding (layer_0 ... layer_K)" };
         var retryFailed = new Option<bool>("--retry-failed") { Description = "Redo slides that failed in an earlier run (recorded in <out>/failed/)" };
@@ -37,7 +37,7 @@ public sealed class RunCommand : ICliCommand
         var cmd = new Command("run", "Whole-slide pipeline: slides -> tile embeddings (.h5) -> slide embeddings, resumable, for a cohort.");
         cmd.Arguments.Add(inputs);
         foreach (var o in new Option[] { tileModel, slideModel, output }.Concat(tiling.All)
-                     .Concat([batchSize, device, dtype, pool, allLayers, retryFailed, shard, maxTiles, progressMode]))
+                     .Concat([batchSize, device]).Concat(precision.All).Concat([pool, allLayers, retryFailed, shard, maxTiles, progressMode]))
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
@@ -61,10 +61,11 @@ public sealed class RunCommand : ICliCommand
             bool bars = CohortConsole.UseBars(parse.GetValue(progressMode)!);
             var jobs = CohortInputs.Expand(parse.GetValue(inputs)!, outDir);
 
-            var deviceName = parse.GetValue(device)!;
-            var precision = DeviceSelection.ParseDType(parse.GetValue(dtype));
-            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
-            using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = DeviceSelection.ParseDevice(deviceName), DType = precision });
+            var onDevice = DeviceSelection.ParseDevice(parse.GetValue(device)!);
+            var dtype = precision.Parse(parse, onDevice);
+            bool allowSlow = precision.AllowSlowDType(parse);
+            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new TileEncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
+            using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
             var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
             int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;
             Console.Error.WriteLine($"gigapath run: {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");

@@ -31,12 +31,19 @@ public sealed class ServeCommand : ICliCommand
         var maxBody = Long("--max-body-bytes", defaults.MaxBodyBytes, "Largest /score request body");
         var maxSlideBody = Long("--max-slide-body-bytes", defaults.MaxSlideBodyBytes, "Largest /score/slide request body");
         var maxPixels = Long("--max-image-pixels", defaults.MaxImagePixels, "Largest image (width x height, checked from the header before decoding)");
+        var maxSlideTiles = Long("--max-slide-tiles", defaults.MaxSlideTiles, "Most tiles in one /score/slide request (checked before reading the tiles)");
+        var maxAspect = new Option<double>(GigaPath.Imaging.TilePreprocessor.MaxAspectRatioOption)
+        {
+            Description = "Thinnest /score image accepted (longest / shortest side), checked before the resize to 256 px",
+            DefaultValueFactory = _ => defaults.MaxAspectRatio,
+        };
+        var metricsOpen = new Option<bool>("--metrics-open-on-loopback") { Description = "With an API key set, let clients on the loopback address read /metrics without it (a local scraper)" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => defaults.Device };
-        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16 (GPU)", DefaultValueFactory = _ => defaults.DType };
+        var precision = new PrecisionArguments(defaults.DType);
         var shutdown = Int("--shutdown-timeout", defaults.ShutdownTimeoutSeconds, "Seconds a stop waits for requests in flight");
 
         var cmd = new Command("serve", "Serve embeddings over HTTP, compatible with the Azure ML Prov-GigaPath endpoint (POST /score).");
-        foreach (var o in new Option[] { model, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, device, dtype, shutdown })
+        foreach (var o in new Option[] { model, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, maxSlideTiles, maxAspect, metricsOpen, device, shutdown }.Concat(precision.All))
             cmd.Options.Add(o);
 
         // A synchronous action: the host's own console lifetime handles Ctrl+C/SIGTERM and drains requests for as
@@ -57,8 +64,12 @@ public sealed class ServeCommand : ICliCommand
                 MaxBodyBytes = parse.GetValue(maxBody),
                 MaxSlideBodyBytes = parse.GetValue(maxSlideBody),
                 MaxImagePixels = parse.GetValue(maxPixels),
+                MaxSlideTiles = parse.GetValue(maxSlideTiles),
+                MaxAspectRatio = parse.GetValue(maxAspect),
+                MetricsOpenOnLoopback = parse.GetValue(metricsOpen),
                 Device = parse.GetValue(device)!,
-                DType = parse.GetValue(dtype)!,
+                DType = parse.GetValue(precision.DType)!,
+                AllowSlowDType = precision.AllowSlowDType(parse),
                 ShutdownTimeoutSeconds = parse.GetValue(shutdown),
             };
             var server = new ScoringServer(options, TileEncoderBackend.Load, SlideEncoderBackend.Load);

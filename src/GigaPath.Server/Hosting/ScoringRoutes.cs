@@ -10,26 +10,30 @@ using Microsoft.Extensions.Logging;
 namespace GigaPath.Server.Hosting;
 
 /// <summary>
-/// The HTTP surface. Scoring endpoints (<c>/score</c>, <c>/score/slide</c>) need the API key when one is set;
-/// probes and metrics (<c>/</c>, <c>/health</c>, <c>/ready</c>, <c>/metrics</c>) never do, as orchestrators call
-/// them without credentials. Every refusal is JSON <c>{"error": ..., "row": ...}</c>.
+/// The HTTP surface. Scoring endpoints (<c>/score</c>, <c>/score/slide</c>) and <c>/metrics</c> (which tells
+/// anyone the load and the traffic) need the API key when one is set, <c>/metrics</c> not from loopback clients
+/// with <see cref="ServerOptions.MetricsOpenOnLoopback"/>; the probes (<c>/</c>, <c>/health</c>, <c>/ready</c>)
+/// never do, as orchestrators call them without credentials. Every refusal is JSON <c>{"error": ..., "row": ...}</c>.
 /// </summary>
 internal static class ScoringRoutes
 {
     public static void Map(WebApplication app, ServerOptions options, ModelState models, ServerMetrics metrics, ILogger logger)
     {
         var key = options.ApiKey is null ? null : new BearerKey(options.ApiKey);
+        var memory = new IdleMemoryRelease();
 
         app.Use(async (ctx, next) =>
         {
             long start = Stopwatch.GetTimestamp();
             var endpoint = EndpointLabel(ctx.Request.Path);
+            memory.Enter();
             try
             {
                 await next(ctx);
             }
             finally
             {
+                memory.Exit(scoring: endpoint is "score" or "score_slide");
                 int status = ctx.Response.StatusCode;
                 bool timed = endpoint is "score" or "score_slide" && status == StatusCodes.Status200OK;
                 metrics.RecordRequest(endpoint, status, timed ? Stopwatch.GetElapsedTime(start).TotalSeconds : null);
@@ -40,7 +44,7 @@ internal static class ScoringRoutes
         {
             try
             {
-                if (key is not null && ctx.Request.Path.StartsWithSegments("/score") && !key.Accepts(ctx.Request))
+                if (key is not null && NeedsKey(ctx, options) && !key.Accepts(ctx.Request))
                 {
                     await ApiException.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "missing or invalid API key (send Authorization: Bearer <key>)");
                     return;
@@ -76,6 +80,13 @@ internal static class ScoringRoutes
         app.MapGet("/health", () => Results.Json(new { status = "ok" }));
         app.MapGet("/ready", () => Ready(models));
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+    }
+
+    private static bool NeedsKey(HttpContext ctx, ServerOptions options)
+    {
+        if (ctx.Request.Path.StartsWithSegments("/score")) return true;
+        if (!ctx.Request.Path.StartsWithSegments("/metrics")) return false;
+        return !(options.MetricsOpenOnLoopback && ctx.Connection.RemoteIpAddress is { } ip && System.Net.IPAddress.IsLoopback(ip));
     }
 
     private static IResult Ready(ModelState models)

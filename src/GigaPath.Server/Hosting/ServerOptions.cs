@@ -43,14 +43,33 @@ public sealed record ServerOptions
     /// <summary>Largest image accepted, in pixels (width × height, read from the header before decoding).</summary>
     public long MaxImagePixels { get; init; } = 4096L * 4096;
 
+    /// <summary>
+    /// Most tiles in one <c>/score/slide</c> request, checked before the tiles are read (a file's declared shape, a
+    /// JSON body while it is parsed). Far below the slide encoder's 1,000,000-cell grid: 50,000 tiles take about
+    /// 2 GiB and 4 minutes in the float32 CPU forward (benchmarks/README.md).
+    /// </summary>
+    public long MaxSlideTiles { get; init; } = 50_000;
+
+    /// <summary>Thinnest image accepted by <c>/score</c> (longest over shortest side), see <see cref="Imaging.TilePreprocessor.MaxAspectRatio"/>.</summary>
+    public double MaxAspectRatio { get; init; } = Imaging.TilePreprocessor.DefaultMaxAspectRatio;
+
+    /// <summary>
+    /// When an API key is set, <c>/metrics</c> needs it too; with this, clients on the loopback address (a scraper
+    /// beside the server) may read it without the key.
+    /// </summary>
+    public bool MetricsOpenOnLoopback { get; init; }
+
     /// <summary>Slide requests waiting for the (single) slide encoder before 503.</summary>
     public int SlideQueueCapacity { get; init; } = 4;
 
     /// <summary>"cpu" or "cuda[:N]".</summary>
     public string Device { get; init; } = "cpu";
 
-    /// <summary>"float32", "bfloat16" or "float16" (the latter two on CUDA).</summary>
+    /// <summary>"float32", "bfloat16" (CUDA, or CPUs with bfloat16 hardware), "float16" (CUDA) or "auto".</summary>
     public string DType { get; init; } = "float32";
+
+    /// <summary>Run bfloat16 on a CPU without bfloat16 hardware anyway (emulated: hundreds of times slower).</summary>
+    public bool AllowSlowDType { get; init; }
 
     /// <summary>How long a stop waits for requests in flight.</summary>
     public int ShutdownTimeoutSeconds { get; init; } = 30;
@@ -64,8 +83,8 @@ public sealed record ServerOptions
         if (SlideModelDir is not null && !Directory.Exists(SlideModelDir) && !File.Exists(SlideModelDir))
             throw new GigaPathException($"--slide-model: '{SlideModelDir}' not found");
         var device = DeviceSelection.ParseDevice(Device);
-        var dtype = DeviceSelection.ParseDType(DType);
-        DeviceSelection.EnsureSupported(device, dtype);
+        var dtype = DeviceSelection.ParseDType(DType, device);
+        DeviceSelection.EnsureSupported(device, dtype, AllowSlowDType);
         Positive(BatchSize, "--batch-size");
         Positive(QueueCapacity, "--queue-capacity");
         Positive(MaxImagesPerRequest, "--max-images");
@@ -74,6 +93,8 @@ public sealed record ServerOptions
         if (MaxBodyBytes <= 0) throw new GigaPathException($"--max-body-bytes: must be positive, got {MaxBodyBytes}");
         if (MaxSlideBodyBytes <= 0) throw new GigaPathException($"--max-slide-body-bytes: must be positive, got {MaxSlideBodyBytes}");
         if (MaxImagePixels <= 0) throw new GigaPathException($"--max-image-pixels: must be positive, got {MaxImagePixels}");
+        if (MaxSlideTiles <= 0) throw new GigaPathException($"--max-slide-tiles: must be positive, got {MaxSlideTiles}");
+        Imaging.TilePreprocessor.CheckMaxAspectRatio(MaxAspectRatio);
         if (ShutdownTimeoutSeconds < 0) throw new GigaPathException($"--shutdown-timeout: must be >= 0, got {ShutdownTimeoutSeconds}");
         if (MaxImagesPerRequest > QueueCapacity)
             throw new GigaPathException($"--max-images ({MaxImagesPerRequest}) exceeds --queue-capacity ({QueueCapacity}): such a request could never be admitted");

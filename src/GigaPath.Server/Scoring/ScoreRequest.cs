@@ -14,6 +14,18 @@ internal static class ScoreRequest
     /// <summary>The base64 text of each row's image, in order; every structural problem is a 400 (413 for too many rows).</summary>
     public static IReadOnlyList<string> Parse(ReadOnlyMemory<byte> body, int maxImages)
     {
+        try
+        {
+            return ParseDocument(body, maxImages);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw Hosting.JsonText.NotUnicode(e);
+        }
+    }
+
+    private static IReadOnlyList<string> ParseDocument(ReadOnlyMemory<byte> body, int maxImages)
+    {
         JsonDocument doc;
         try
         {

@@ -29,12 +29,15 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     /// <summary>Loads the tile encoder named by <see cref="ServerOptions.ModelDir"/> on the chosen device and dtype.</summary>
     public static TileEncoderBackend Load(ServerOptions options)
     {
+        var device = DeviceSelection.ParseDevice(options.Device);
         var encoderOptions = new TileEncoderOptions
         {
-            Device = DeviceSelection.ParseDevice(options.Device),
-            DType = DeviceSelection.ParseDType(options.DType),
+            Device = device,
+            DType = DeviceSelection.ParseDType(options.DType, device),
+            AllowSlowDType = options.AllowSlowDType,
         };
-        return new TileEncoderBackend(TileEncoder.Load(options.ModelDir, encoderOptions));
+        var encoder = TileEncoder.Load(options.ModelDir, encoderOptions);
+        return new TileEncoderBackend(encoder, ImageFileInputs.PreprocessorFor(encoder.Config).WithMaxAspectRatio(options.MaxAspectRatio));
     }
 
     public int Dim => _encoder.Config.NumFeatures;
@@ -49,11 +52,13 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         var source = $"row {row}";
         try
         {
-            return _preprocessor.Preprocess(ImageDecoder.Decode(encodedImage, source, maxPixels));
+            return _preprocessor.Preprocess(ImageDecoder.Decode(encodedImage, source, maxPixels), source);
         }
         catch (ImageTooLargeException e)
         {
-            throw new ApiException(413, e.Message, row, e);
+            // The decoder's pixel limit is the server's setting; the aspect-ratio message names its option itself.
+            var message = e.Width * e.Height > maxPixels ? $"{e.Message}; raise the limit with the server's --max-image-pixels" : e.Message;
+            throw new ApiException(413, message, row, e);
         }
         catch (GigaPathException e)
         {

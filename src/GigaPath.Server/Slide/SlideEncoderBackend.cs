@@ -20,9 +20,12 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
     public SlideEncoderBackend(SlideEncoder encoder) => _encoder = encoder;
 
     /// <summary>Loads the slide encoder named by <see cref="ServerOptions.SlideModelDir"/> on the chosen device and dtype.</summary>
-    public static SlideEncoderBackend Load(ServerOptions options) =>
-        new(SlideEncoder.Load(options.SlideModelDir ?? throw new GigaPathException("--slide-model: no slide encoder folder given"),
-            new SlideEncoderOptions { Device = DeviceSelection.ParseDevice(options.Device), DType = DeviceSelection.ParseDType(options.DType) }));
+    public static SlideEncoderBackend Load(ServerOptions options)
+    {
+        var device = DeviceSelection.ParseDevice(options.Device);
+        return new(SlideEncoder.Load(options.SlideModelDir ?? throw new GigaPathException("--slide-model: no slide encoder folder given"),
+            new SlideEncoderOptions { Device = device, DType = DeviceSelection.ParseDType(options.DType, device), AllowSlowDType = options.AllowSlowDType }));
+    }
 
     public int InputDim => _encoder.Config.InChans;
 

@@ -29,8 +29,9 @@ internal static class SlideEndpoint
         string? fileExtension = Is(contentType, SafeTensorsTypes) ? ".safetensors" : Is(contentType, Hdf5Types) ? ".h5" : null;
         bool binaryOut = fileExtension is not null || WantsBinary(ctx.Request);
         var request = fileExtension is not null
-            ? await ReadFileBodyAsync(ctx, options, fileExtension)
-            : SlideRequest.ParseJson((await RequestBody.ReadAsync(ctx, options.MaxSlideBodyBytes, "--max-slide-body-bytes")).Span);
+            ? await ReadFileBodyAsync(ctx, options, fileExtension, backend.InputDim)
+            : SlideRequest.ParseJson((await RequestBody.ReadAsync(ctx, options.MaxSlideBodyBytes, "--max-slide-body-bytes")).Span,
+                options.MaxSlideTiles, backend.InputDim);
         if (request.Tiles.Dim != backend.InputDim)
             throw new ApiException(400, $"tile embeddings have {request.Tiles.Dim} values each; this slide encoder takes {backend.InputDim}");
         if (request.Tiles.Coords is null && request.Tiles.TilingCoords is null)
@@ -60,7 +61,7 @@ internal static class SlideEndpoint
         accepts.Any(a => Is(a.MediaType.Value, SafeTensorsTypes));
 
     /// <summary>Streams the body to a temporary file and reads it with the library's tile-feature reader.</summary>
-    private static async Task<SlideRequest> ReadFileBodyAsync(HttpContext ctx, ServerOptions options, string extension)
+    private static async Task<SlideRequest> ReadFileBodyAsync(HttpContext ctx, ServerOptions options, string extension, int inputDim)
     {
         var pool = SlideRequest.ParsePool(ctx.Request.Query["pool"].FirstOrDefault());
         bool allLayers = false;
@@ -80,12 +81,14 @@ internal static class SlideEndpoint
                 await RequestBody.CopyToAsync(ctx, fs, options.MaxSlideBodyBytes, "--max-slide-body-bytes");
             try
             {
-                var tiles = TileFeatureFile.Read(path);
+                var tiles = TileFeatureFile.Read(path, new TileFeatureBudget(options.MaxSlideTiles, "the server's --max-slide-tiles", inputDim));
                 return new SlideRequest(tiles with { Source = "request body" }, pool, allLayers, level0);
             }
             catch (GigaPathException e)
             {
-                throw new ApiException(400, "request body: " + e.Message.Replace(path + ": ", "", StringComparison.Ordinal).Replace(path, "body", StringComparison.Ordinal), inner: e);
+                // Over a budget: 413, like a body over --max-slide-body-bytes; otherwise the file is malformed.
+                throw new ApiException(e is BudgetExceededException ? 413 : 400,
+                    "request body: " + e.Message.Replace(path + ": ", "", StringComparison.Ordinal).Replace(path, "body", StringComparison.Ordinal), inner: e);
             }
         }
         finally

@@ -16,9 +16,11 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
     /// Parses <c>{"tile_embeddings": [[...], ...], "coords": [[x, y], ...], "pool": "mean"|"cls", "all_layers": bool,
     /// "patch_size_level0": N}</c> with a streaming reader (a slide's JSON can be hundreds of megabytes; no document tree
     /// is built). <c>coords</c> are the slide encoder's positions (pixels at the tiling resolution, as in
-    /// <c>coords_tiling</c>) unless <c>patch_size_level0</c> says they are level-0 pixels with tiles that wide.
+    /// <c>coords_tiling</c>) unless <c>patch_size_level0</c> says they are level-0 pixels with tiles that wide. Rows
+    /// beyond <paramref name="maxTiles"/> (413) and rows longer than <paramref name="dim"/> (400) are refused as soon as
+    /// they are met, so the parsed values never exceed maxTiles × dim.
     /// </summary>
-    public static SlideRequest ParseJson(ReadOnlySpan<byte> body)
+    public static SlideRequest ParseJson(ReadOnlySpan<byte> body, long maxTiles, int dim)
     {
         var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 8 });
         (List<double> Data, int Rows, int Cols)? tiles = null, coords = null;
@@ -35,8 +37,8 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
                 reader.Read();
                 switch (name)
                 {
-                    case EmbeddingsField: tiles = ReadMatrix(ref reader, EmbeddingsField, asFloat32: true); break;
-                    case CoordsField: coords = ReadMatrix(ref reader, CoordsField, asFloat32: false); break;
+                    case EmbeddingsField: tiles = ReadMatrix(ref reader, EmbeddingsField, asFloat32: true, maxTiles, dim, $"{dim} (this slide encoder's input)"); break;
+                    case CoordsField: coords = ReadMatrix(ref reader, CoordsField, asFloat32: false, maxTiles, 2, "[x, y] pairs"); break;
                     case "pool":
                         if (reader.TokenType != JsonTokenType.String) throw new ApiException(400, "pool must be \"mean\" or \"cls\"");
                         pool = ParsePool(reader.GetString());
@@ -58,6 +60,10 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         catch (JsonException e)
         {
             throw new ApiException(400, $"request body is not valid JSON: {e.Message}");
+        }
+        catch (InvalidOperationException e)
+        {
+            throw Hosting.JsonText.NotUnicode(e);
         }
         if (tiles is not { } t) throw new ApiException(400, $"\"{EmbeddingsField}\" is missing");
         if (coords is not { } c) throw new ApiException(400, $"\"{CoordsField}\" is missing");
@@ -83,7 +89,7 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
     /// An array of equally long arrays of numbers, flattened row-major. With <paramref name="asFloat32"/> each number
     /// is parsed straight to the nearest float (parsing to double first could round twice).
     /// </summary>
-    private static (List<double> Data, int Rows, int Cols) ReadMatrix(ref Utf8JsonReader reader, string field, bool asFloat32)
+    private static (List<double> Data, int Rows, int Cols) ReadMatrix(ref Utf8JsonReader reader, string field, bool asFloat32, long maxRows, int maxCols, string expectedCols)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
             throw new ApiException(400, $"\"{field}\" must be an array of arrays of numbers");
@@ -93,9 +99,13 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         {
             if (reader.TokenType != JsonTokenType.StartArray)
                 throw new ApiException(400, $"\"{field}\"[{rows}] must be an array of numbers", rows);
+            if (rows >= maxRows)
+                throw new ApiException(413, $"\"{field}\" has more than {maxRows:N0} rows (tiles), the limit; raise it with the server's --max-slide-tiles");
             int n = 0;
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
+                if (n >= maxCols)
+                    throw new ApiException(400, $"\"{field}\"[{rows}] has more than {maxCols} values; expected {expectedCols}", rows);
                 double v = double.NaN;
                 bool parsed = false;
                 if (reader.TokenType == JsonTokenType.Number && asFloat32)

@@ -16,10 +16,16 @@ public static class TileFeatureFile
     /// <summary>Tensor names accepted for the embeddings, in order of preference.</summary>
     public static readonly IReadOnlyList<string> FeatureNames = ["features", "tile_embeddings", "embeddings"];
 
-    public static TileFeatures Read(string path)
+    /// <summary>Reads a tile-feature file, refusing (before reading any data) one over <see cref="TileFeatureBudget.Default"/>.</summary>
+    public static TileFeatures Read(string path) => Read(path, TileFeatureBudget.Default);
+
+    /// <summary>Reads a tile-feature file, refusing (before reading any data) one over <paramref name="budget"/>.</summary>
+    public static TileFeatures Read(string path, TileFeatureBudget budget)
     {
+        ArgumentNullException.ThrowIfNull(budget);
         if (!File.Exists(path))
             throw new GigaPathException($"{path}: tile-feature file not found");
+        budget.Check(path);
         var ext = Path.GetExtension(path).ToLowerInvariant();
         return ext switch
         {

@@ -22,6 +22,11 @@ public static class PillowResample
         ArgumentNullException.ThrowIfNull(src);
         if (width <= 0 || height <= 0)
             throw new ArgumentOutOfRangeException(nameof(width), $"target size must be positive, got {width}x{height}");
+        // The passes index their buffers with int: refuse sizes whose buffers could not be indexed that way (callers
+        // with untrusted sizes check a budget first, see TilePreprocessor.MaxAspectRatio).
+        long largest = 3L * Math.Max(width, src.Width) * Math.Max(height, src.Height);
+        if (largest > Array.MaxLength)
+            throw new ImageTooLargeException($"resizing a {src.Width}x{src.Height} image to {width}x{height} needs {largest:N0} bytes per pass, beyond what one image can hold", width, height);
 
         bool needHorizontal = width != src.Width;
         bool needVertical = height != src.Height;

@@ -26,6 +26,34 @@ public sealed class TilePreprocessor
     public IReadOnlyList<float> Mean { get; }
     public IReadOnlyList<float> Std { get; }
 
+    /// <summary>Default for <see cref="MaxAspectRatio"/>: tiles are square; 16:1 still resizes to at most 4096 × 256 px.</summary>
+    public const double DefaultMaxAspectRatio = 16;
+
+    /// <summary>The option (of <c>embed-tiles</c> and <c>serve</c>) that sets <see cref="MaxAspectRatio"/>, named in errors.</summary>
+    public const string MaxAspectRatioOption = "--max-aspect-ratio";
+
+    /// <summary>
+    /// Longest side over shortest side an image may have. The resize scales the short side to
+    /// <see cref="ResizeSize"/>, so a thin image grows in proportion to its aspect ratio (a 40 KB 10000×1 PNG becomes
+    /// 2,560,000 × 256 px, 2 GB); such images are refused before resizing (<see cref="ImageTooLargeException"/>).
+    /// </summary>
+    public double MaxAspectRatio
+    {
+        get => _maxAspectRatio;
+        init => _maxAspectRatio = CheckMaxAspectRatio(value);
+    }
+
+    /// <summary>Returns <paramref name="value"/> when it is a valid <see cref="MaxAspectRatio"/> (finite, at least 1), else throws naming the option.</summary>
+    public static double CheckMaxAspectRatio(double value) => value >= 1 && double.IsFinite(value)
+        ? value
+        : throw new GigaPathException($"{MaxAspectRatioOption}: must be a finite number >= 1, got {value}");
+
+    private readonly double _maxAspectRatio = DefaultMaxAspectRatio;
+
+    /// <summary>This transform with another <see cref="MaxAspectRatio"/>.</summary>
+    public TilePreprocessor WithMaxAspectRatio(double maxAspectRatio) =>
+        new(ResizeSize, CropSize, Mean, Std) { MaxAspectRatio = maxAspectRatio };
+
     /// <summary>Number of floats <see cref="Preprocess"/> returns: 3 × CropSize × CropSize.</summary>
     public int OutputLength => 3 * CropSize * CropSize;
 
@@ -61,22 +89,46 @@ public sealed class TilePreprocessor
         }
     }
 
-    /// <summary>The size <see cref="Resize"/> produces: shorter side = ResizeSize, longer side truncated like torchvision.</summary>
-    public (int Width, int Height) ResizedSize(int width, int height)
+    /// <summary>
+    /// The size <see cref="Resize"/> produces: shorter side = ResizeSize, longer side truncated like torchvision.
+    /// Throws <see cref="ImageTooLargeException"/> when the image is thinner than <see cref="MaxAspectRatio"/> allows.
+    /// </summary>
+    /// <param name="source">Names the image in the error (a path, a request row).</param>
+    public (int Width, int Height) ResizedSize(int width, int height, string source = "image")
     {
+        if (width <= 0 || height <= 0)
+            throw new GigaPathException($"{source}: image size must be positive, got {width}x{height}");
+        // Checked before any arithmetic on the resized size: the long side grows by ResizeSize / short side.
+        long shortSide = Math.Min(width, height), longSide = Math.Max(width, height);
+        if (longSide > MaxAspectRatio * shortSide)
+        {
+            double resized = (double)ResizeSize * longSide / shortSide;
+            var (rw, rh) = width <= height ? ($"{ResizeSize}", $"{resized:F0}") : ($"{resized:F0}", $"{ResizeSize}");
+            throw new ImageTooLargeException(
+                $"{source}: a {width}x{height} image has an aspect ratio of {(double)longSide / shortSide:0.##}:1, above the limit of " +
+                $"{MaxAspectRatio:0.##}:1 (resizing its short side to {ResizeSize} px would make it {rw}x{rh}); " +
+                $"raise the limit with {MaxAspectRatioOption}", width, height);
+        }
         if (width <= height)
-            return (ResizeSize, LongSide(height, width));
-        return (LongSide(width, height), ResizeSize);
+            return (ResizeSize, LongSide(height, width, source));
+        return (LongSide(width, height, source), ResizeSize);
     }
 
     // Python's int(size * long / short): true division of exact integers, then truncation.
-    private int LongSide(int longSide, int shortSide) => (int)((double)((long)ResizeSize * longSide) / shortSide);
+    private int LongSide(int longSide, int shortSide, string source)
+    {
+        double side = Math.Floor((double)((long)ResizeSize * longSide) / shortSide);
+        if (side > int.MaxValue)
+            throw new ImageTooLargeException($"{source}: resizing a {longSide}x{shortSide} image gives a side of {side:F0} px, beyond any image size", longSide, shortSide);
+        return (int)side;
+    }
 
     /// <summary>Pillow-bicubic resize of the shorter side to <see cref="ResizeSize"/>; returns the input unchanged when already that size.</summary>
-    public RgbImage Resize(RgbImage image)
+    /// <param name="source">Names the image in errors (see <see cref="ResizedSize"/>).</param>
+    public RgbImage Resize(RgbImage image, string source = "image")
     {
         ArgumentNullException.ThrowIfNull(image);
-        var (w, h) = ResizedSize(image.Width, image.Height);
+        var (w, h) = ResizedSize(image.Width, image.Height, source);
         return w == image.Width && h == image.Height ? image : PillowResample.ResizeBicubic(image, w, h);
     }
 
@@ -118,16 +170,17 @@ public sealed class TilePreprocessor
     }
 
     /// <summary>The full transform: [3 × CropSize × CropSize] floats, CHW.</summary>
-    public float[] Preprocess(RgbImage image)
+    /// <param name="source">Names the image in errors (a path, a request row).</param>
+    public float[] Preprocess(RgbImage image, string source = "image")
     {
-        var cropped = CenterCrop(Resize(image));
+        var cropped = CenterCrop(Resize(image, source));
         var result = new float[OutputLength];
         Normalize(cropped, result);
         return result;
     }
 
     /// <summary>Decodes an image file (see <see cref="ImageDecoder"/>) and applies the transform.</summary>
-    public float[] PreprocessFile(string path) => Preprocess(ImageDecoder.DecodeFile(path));
+    public float[] PreprocessFile(string path) => Preprocess(ImageDecoder.DecodeFile(path), path);
 
     /// <summary>
     /// Stacks preprocessed tiles into a new [B, 3, CropSize, CropSize] float32 CPU tensor owned by the caller,

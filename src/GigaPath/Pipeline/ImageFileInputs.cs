@@ -21,12 +21,13 @@ public sealed partial class ImageFileInputs : ITileInputs
     public IReadOnlyList<string> Files { get; }
     public int Count => Files.Count;
 
-    public ImageFileInputs(IReadOnlyList<string> files, TileEncoderConfig config)
+    /// <param name="maxAspectRatio">Thinnest image accepted, see <see cref="TilePreprocessor.MaxAspectRatio"/>.</param>
+    public ImageFileInputs(IReadOnlyList<string> files, TileEncoderConfig config, double maxAspectRatio = TilePreprocessor.DefaultMaxAspectRatio)
     {
         if (files.Count == 0)
             throw new GigaPathException("no input images");
         Files = files;
-        _preprocessor = PreprocessorFor(config);
+        _preprocessor = PreprocessorFor(config).WithMaxAspectRatio(maxAspectRatio);
     }
 
     /// <summary>The transform Prov-GigaPath applies for <paramref name="config"/>: resize to img/0.875 (256 for 224), crop img.</summary>

@@ -1,3 +1,4 @@
+using GigaPath.Imaging;
 using System.Diagnostics;
 using GigaPath.Models.Tile;
 using GigaPath.Runtime;
@@ -32,6 +33,7 @@ public static class TileEmbedding
             throw new GigaPathException("give either tile images/folders or --pixels FILE.safetensors (exactly one of them)");
         if (request.BatchSize <= 0)
             throw new GigaPathException($"--batch-size must be positive, got {request.BatchSize}");
+        TilePreprocessor.CheckMaxAspectRatio(request.MaxAspectRatio);
         var files = request.PixelFile is null ? ImageFileInputs.Expand(request.Images) : null;
         if (request.PixelFile is not null && !File.Exists(request.PixelFile))
             throw new GigaPathException($"{request.PixelFile}: --pixels file not found");
@@ -49,7 +51,7 @@ public static class TileEmbedding
         else
         {
             coords = ImageFileInputs.ParseCoordinates(files);
-            result = Run(encoder, new ImageFileInputs(files, encoder.Config), request.BatchSize, request.Tokens, progress, cancellation);
+            result = Run(encoder, new ImageFileInputs(files, encoder.Config, request.MaxAspectRatio), request.BatchSize, request.Tokens, progress, cancellation);
             input = $"{files.Count} image files";
         }
         using (result)

@@ -14,6 +14,9 @@ public sealed record TileEmbeddingRequest
     /// <summary>A safetensors file holding <c>pixel_values</c> [N, 3, 224, 224] float32, instead of images.</summary>
     public string? PixelFile { get; init; }
 
+    /// <summary>Thinnest image accepted (longest over shortest side), see <see cref="Imaging.TilePreprocessor.MaxAspectRatio"/>.</summary>
+    public double MaxAspectRatio { get; init; } = Imaging.TilePreprocessor.DefaultMaxAspectRatio;
+
     public int BatchSize { get; init; } = 16;
     public bool Tokens { get; init; }
     public TileEncoderOptions Encoder { get; init; } = new();

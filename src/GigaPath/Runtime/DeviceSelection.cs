@@ -22,26 +22,34 @@ public static class DeviceSelection
         }
     }
 
-    public static ScalarType ParseDType(string? name) => (name ?? "float32").Trim().ToLowerInvariant() switch
+    /// <summary>
+    /// Reads a dtype name. "auto" is the fastest dtype <paramref name="device"/> (default cpu) runs well: bfloat16 on
+    /// CUDA and on CPUs with bfloat16 matrix hardware (AVX512_BF16, AMX), float32 elsewhere.
+    /// </summary>
+    public static ScalarType ParseDType(string? name, Device? device = null) => (name ?? "float32").Trim().ToLowerInvariant() switch
     {
         "float32" or "fp32" or "f32" => ScalarType.Float32,
         "bfloat16" or "bf16" => ScalarType.BFloat16,
         "float16" or "fp16" or "f16" or "half" => ScalarType.Float16,
-        _ => throw new GigaPathException($"unknown dtype '{name}' (expected float32, bfloat16 or float16)"),
+        "auto" => DTypeAdvisor.Auto(device ?? CPU, DTypeAdvisor.Bf16Here),
+        _ => throw new GigaPathException($"unknown dtype '{name}' (expected float32, bfloat16, float16 or auto)"),
     };
 
     /// <summary>
     /// Refuses a device this build or machine cannot run (CUDA without the CUDA backend or a GPU, anything but CPU or
-    /// CUDA), and float16 on CPU: its matmuls are emulated and unusably slow (a 2048³ GEMM took 77 s here).
+    /// CUDA), float16 on CPU: its matmuls are emulated and unusably slow (a 2048³ GEMM took 77 s here), and bfloat16
+    /// on a CPU without bfloat16 matrix hardware (about 300× slower than float32) unless <paramref name="allowSlowDType"/>.
     /// </summary>
-    public static void EnsureSupported(Device device, ScalarType dtype)
+    public static void EnsureSupported(Device device, ScalarType dtype, bool allowSlowDType = false)
     {
         if (device.type == DeviceType.CUDA && !cuda.is_available())
             throw new GigaPathException($"device {device} requested but CUDA is not available (this build uses TorchBackend={BuildBackend}, or no GPU is visible)");
         if (device.type is not (DeviceType.CPU or DeviceType.CUDA))
             throw new GigaPathException($"device '{device}' is not supported (use cpu, cuda or cuda:N)");
         if (dtype == ScalarType.Float16 && device.type == DeviceType.CPU)
-            throw new GigaPathException("dtype float16 is only supported on CUDA: float16 matrix products on the CPU are orders of magnitude slower (no fast fp16 GEMM); use bfloat16 or float32, or --device cuda");
+            throw new GigaPathException("dtype float16 is only supported on CUDA: float16 matrix products on the CPU are orders of magnitude slower (no fast fp16 GEMM); use float32 or --dtype auto (bfloat16 where the CPU has bf16 hardware), or --device cuda");
+        if (!allowSlowDType && DTypeAdvisor.Refusal(device, dtype, CpuFeatures.Current, DTypeAdvisor.Bf16Here) is { } refusal)
+            throw new GigaPathException(refusal);
     }
 
     public static string Name(ScalarType dtype) => dtype switch

@@ -25,6 +25,8 @@ public static class NativeAllocator
     public static bool Configure()
     {
         if (Interlocked.Exchange(ref _configured, 1) == 1) return Active;
+        // The other native setting that must precede libtorch's loading: no spinning OpenMP threads (see there).
+        OpenMpWaitPolicy.Configure();
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("GIGAPATH_MALLOC_TUNING") == "0") return false;
         try
         {

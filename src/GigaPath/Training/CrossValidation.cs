@@ -34,7 +34,7 @@ public static class CrossValidation
     {
         var options = request.Options;
         var device = DeviceSelection.ParseDevice(options.Device);
-        var dtype = DeviceSelection.ParseDType(options.DType);
+        var dtype = DeviceSelection.ParseDType(options.DType, device);
         DeviceSelection.EnsureSupported(device, dtype);
 
         var cohort = Cohort.Load(request.LabelsPath, request.FeaturesDirectory, options.Classes);

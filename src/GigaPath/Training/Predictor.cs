@@ -28,7 +28,7 @@ public static class Predictor
         if (request.AttentionFormat is not ("csv" or "safetensors"))
             throw new GigaPathException($"--attention-format: '{request.AttentionFormat}' is not csv or safetensors");
         var device = DeviceSelection.ParseDevice(request.Device);
-        var dtype = DeviceSelection.ParseDType(request.DType);
+        var dtype = DeviceSelection.ParseDType(request.DType, device);
         DeviceSelection.EnsureSupported(device, dtype);
 
         var files = request.Inputs.SelectMany(FeatureFiles.Expand).ToList();

@@ -20,7 +20,7 @@ public sealed class SequenceHeadTrainer : IHeadTrainer
     public TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log)
     {
         var device = DeviceSelection.ParseDevice(options.Device);
-        var dtype = DeviceSelection.ParseDType(options.DType);
+        var dtype = DeviceSelection.ParseDType(options.DType, device);
         DeviceSelection.EnsureSupported(device, dtype);
         int c = config.NumClasses;
         var classes = cohort.ClassOf;

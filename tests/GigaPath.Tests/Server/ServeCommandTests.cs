@@ -1,7 +1,5 @@
 using System.Net;
-using System.Text.RegularExpressions;
 using GigaPath.Cli.Commands;
-using GigaPath.Tests.Cli;
 using NUnit.Framework;
 
 namespace GigaPath.Tests.Server;
@@ -38,20 +36,11 @@ public class ServeCommandTests
         var dir = FixturePaths.TempDir();
         var keyFile = Path.Combine(dir, "key.txt");
         File.WriteAllText(keyFile, "cli-key\n");
-        using var process = CliProcess.Start("serve", "--model", Tiny, "--urls", "http://127.0.0.1:0", "--api-key-file", keyFile);
-        var listening = process.LineAsync(l => Regex.IsMatch(l, @"listening on http://127\.0\.0\.1:\d+"));
+        await using var server = await ServerProcess.StartAsync("--model", Tiny, "--api-key-file", keyFile);
         try
         {
-            var url = Regex.Match(await listening.WaitAsync(TimeSpan.FromSeconds(60)), @"http://127\.0\.0\.1:\d+").Value;
-            using var client = new HttpClient { BaseAddress = new Uri(url) };
-            bool ready = false;
-            for (int i = 0; i < 600 && !ready; i++)
-            {
-                using var answer = await client.GetAsync("/ready");
-                ready = answer.StatusCode == HttpStatusCode.OK;
-                if (!ready) await Task.Delay(100);
-            }
-            Assert.That(ready, Is.True, "the model loaded within a minute");
+            var client = server.Client;
+            await server.WaitUntilReadyAsync();
             var body = ServerHarness.ScoreBody(new[] { File.ReadAllBytes(FixturePaths.Get("preprocess", "prov_normal_000_1.png")) });
             using (var noKey = await client.PostAsync("/score", new StringContent(body)))
                 Assert.That(noKey.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
@@ -64,9 +53,9 @@ public class ServeCommandTests
                 Assert.That(ServerHarness.DecodeTorchTensors(text)[0].Shape, Is.EqualTo(new long[] { 1, 48, 14, 14 }), "the default answer is the patch-token map");
             }
 
-            process.Signal(CliProcess.SigTerm);
-            Assert.That(await process.ExitCodeAsync(TimeSpan.FromSeconds(30)), Is.Zero, process.Output);
-            Assert.That(process.Output, Does.Contain("stopped"));
+            await server.StopAsync();
+            Assert.That(server.Process.ExitCode, Is.Zero, server.Output);
+            Assert.That(server.Output, Does.Contain("stopped"));
         }
         finally
         {

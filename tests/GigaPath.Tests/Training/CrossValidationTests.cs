@@ -137,6 +137,7 @@ public class CrossValidationTests
     [Test]
     public void BFloat16TrainingKeepsFloat32MasterWeights()
     {
+        GigaPath.Tests.Runtime.Bf16Hardware.Require();
         var cohort = SyntheticCohort.Create();
         try
         {
@@ -196,6 +197,7 @@ public class CrossValidationTests
     [Test]
     public void FrozenSlideEncoderKeepsItsWeights()
     {
+        GigaPath.Tests.Runtime.Bf16Hardware.Require();
         var cohort = SyntheticCohort.Create(slides: 16, minTiles: 10, maxTiles: 20);
         try
         {

@@ -126,6 +126,7 @@ public class PredictCommandTests
     [Test]
     public void BFloat16PredictionStaysCloseToFloat32()
     {
+        GigaPath.Tests.Runtime.Bf16Hardware.Require();
         var dir = Path.Combine(_cohort.Root, "bf16");
         var f32 = Predictor.Run(new PredictionRequest(Path.Combine(_abmil, "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "a.csv")));
         var bf16 = Predictor.Run(new PredictionRequest(Path.Combine(_abmil, "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "b.csv"), DType: "bfloat16"));

@@ -218,7 +218,7 @@ public sealed class SlideEncoder : IDisposable
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new GigaPathException($"dtype {options.DType} is not supported (use float32, bfloat16 or float16)");
         options.Blocking.Validate();
-        DeviceSelection.EnsureSupported(options.Device, options.DType);
+        DeviceSelection.EnsureSupported(options.Device, options.DType, options.AllowSlowDType);
     }
 
     private static string FileSha256(string path)

@@ -14,6 +14,9 @@ public sealed record SlideEncoderOptions
     /// </summary>
     public ScalarType DType { get; init; } = ScalarType.Float32;
 
+    /// <summary>Run bfloat16 on a CPU without bfloat16 matrix hardware anyway (emulated: hundreds of times slower).</summary>
+    public bool AllowSlowDType { get; init; }
+
     /// <summary>
     /// Ignore checkpoint entries the model does not have. The published <c>slide_encoder.pth</c> has not been
     /// inspected for extra entries (e.g. an MAE decoder); missing model keys are always an error.

@@ -87,7 +87,7 @@ public sealed class TileEncoder : IDisposable
     {
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new GigaPathException($"dtype {options.DType} is not supported for the tile encoder (use float32, bfloat16 or float16)");
-        DeviceSelection.EnsureSupported(options.Device, options.DType);
+        DeviceSelection.EnsureSupported(options.Device, options.DType, options.AllowSlowDType);
     }
 
     /// <summary>
