@@ -37,7 +37,8 @@ public class EmbedSlideCommandTests
         };
         for (int i = 0; i <= 2; i++)
             actual[expectedLayerPrefix + i] = file.Load($"layer_{i}");
-        SlideEncoderFixtureTests.Compare(expected, actual, actual.Keys);
+        var report = SlideEncoderFixtureTests.Compare(expected, actual, actual.Keys);
+        TestContext.Out.WriteLine($"parity: slide_encoder_tiny embed-slide --pool {pool} --all-layers, {report.Count} tensors: max |diff| {report.Values.Max():E2}");
         Assert.That(file.Info("tile_embeddings_ctx").Shape, Is.EqualTo(new long[] { 150, 64 }));
         Assert.That(file.Contains("layer_3"), Is.False);
         Assert.That(file.Metadata["pool"], Is.EqualTo(pool));
@@ -56,7 +57,8 @@ public class EmbedSlideCommandTests
         using var file = SafeTensorsFile.Open(output);
         using var expected = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_tiny_short", "expected.safetensors"));
         using var scope = NewDisposeScope();
-        SlideEncoderFixtureTests.Compare(expected, new Dictionary<string, Tensor> { ["embed_global_pool"] = file.Load("slide_embedding") }, ["embed_global_pool"]);
+        var report = SlideEncoderFixtureTests.Compare(expected, new Dictionary<string, Tensor> { ["embed_global_pool"] = file.Load("slide_embedding") }, ["embed_global_pool"]);
+        TestContext.Out.WriteLine($"parity: slide_encoder_tiny_short embed-slide (default pool): max |diff| {report.Values.Max():E2}");
         Assert.That(file.Names, Is.EquivalentTo(new[] { "slide_embedding", "last_hidden_state", "tile_embeddings_ctx" }));
     }
 

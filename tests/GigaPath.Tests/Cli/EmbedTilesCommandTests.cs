@@ -34,8 +34,8 @@ public class EmbedTilesCommandTests
         using var result = SafeTensorsFile.Open(output);
         using var expected = SafeTensorsFile.Open(FixturePaths.Get("tile_encoder_tiny", "expected.safetensors"));
         Assert.That(result.Names, Is.EquivalentTo(new[] { "embeddings", "tokens" }), "no coords without image names");
-        Assert.That(TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("embedding")), Is.LessThanOrEqualTo(1e-4));
-        Assert.That(TinyTileFixture.MaxAbsDiff(result.Load("tokens"), expected.Load("tokens")), Is.LessThanOrEqualTo(1e-4));
+        Parity.Check("tile_encoder_tiny embed-tiles --pixels: embeddings", TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("embedding")));
+        Parity.Check("tile_encoder_tiny embed-tiles --pixels: tokens", TinyTileFixture.MaxAbsDiff(result.Load("tokens"), expected.Load("tokens")));
         Assert.That(result.Info("embeddings").DType, Is.EqualTo(TensorDType.F32));
         var meta = result.Metadata;
         Assert.That(meta["model_sha256"], Is.EqualTo(FileHashing.Sha256(FixturePaths.Get("tile_encoder_tiny", "model.safetensors"))));
@@ -69,9 +69,7 @@ public class EmbedTilesCommandTests
         using var scope = NewDisposeScope();
         using var result = SafeTensorsFile.Open(output);
         using var expected = SafeTensorsFile.Open(Preprocess("expected.safetensors"));
-        double diff = TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("embedding"));
-        TestContext.Out.WriteLine($"images -> embeddings max abs diff {diff:E2}");
-        Assert.That(diff, Is.LessThanOrEqualTo(1e-4));
+        Parity.Check("preprocess embed-tiles (2 PNG files): embeddings", TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("embedding")));
         Assert.That(result.Contains("coords"), Is.False, "prov_normal_000_1.png has no coordinates in its name");
     }
 
@@ -93,7 +91,7 @@ public class EmbedTilesCommandTests
         Assert.That(coords.dtype, Is.EqualTo(ScalarType.Int64));
         Assert.That(coords.data<long>().ToArray(), Is.EqualTo(new long[] { 12, 34, 1581, 25327 }));
         // Sorted order is 00012x_00034y (= prov_normal_000_1) then 01581x_25327y: the fixture's order.
-        Assert.That(TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("embedding")), Is.LessThanOrEqualTo(1e-4));
+        Parity.Check("preprocess embed-tiles (folder): embeddings", TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("embedding")));
     }
 
     [Test]

@@ -27,20 +27,36 @@ public class TileStreamTests
         Assert.That(stream.Next(), Is.Null, "stays at the end");
     }
 
+    /// <summary>
+    /// The bound is checked at every read, not after a sleep: a tile may only be read once its batch has a place in
+    /// the 3-batch queue, so read n (1-based) needs n ≤ (3 + batches asked for) × 4. The read-ahead itself is awaited
+    /// (with a timeout that only a hang reaches).
+    /// </summary>
     [Test]
     public void ReadersStayABoundedNumberOfBatchesAhead()
     {
-        int reads = 0;
+        const int batchSize = 4, queueBatches = 3;
+        int reads = 0, asked = 0, worstExcess = int.MinValue;
         using var stream = new TileStream(1000, i =>
         {
-            Interlocked.Increment(ref reads);
+            int n = Interlocked.Increment(ref reads);
+            int excess = n - (queueBatches + Volatile.Read(ref asked)) * batchSize;
+            int seen;
+            while (excess > (seen = Volatile.Read(ref worstExcess)) && Interlocked.CompareExchange(ref worstExcess, excess, seen) != seen) { }
             return Tile(i);
-        }, batchSize: 4, readers: 4, queueBatches: 3);
-        Thread.Sleep(300);
-        Assert.That(Volatile.Read(ref reads), Is.EqualTo(3 * 4), "the bounded channel holds 3 batches; the producer waits");
-        Assert.That(stream.Next()!.Start, Is.EqualTo(0));
-        Thread.Sleep(300);
-        Assert.That(Volatile.Read(ref reads), Is.EqualTo(4 * 4), "one batch taken, one more read");
+        }, batchSize: batchSize, readers: 4, queueBatches: queueBatches);
+
+        Assert.That(SpinWait.SpinUntil(() => Volatile.Read(ref reads) >= queueBatches * batchSize, TimeSpan.FromSeconds(60)), Is.True,
+            "the readers fill the queue before anything is taken");
+        for (int b = 0; b < 10; b++)
+        {
+            Interlocked.Increment(ref asked);
+            Assert.That(stream.Next()!.Start, Is.EqualTo(b * batchSize));
+            int target = (queueBatches + b + 1) * batchSize;
+            Assert.That(SpinWait.SpinUntil(() => Volatile.Read(ref reads) >= target, TimeSpan.FromSeconds(60)), Is.True,
+                $"batch {b} taken: the readers move on to tile {target - 1}");
+        }
+        Assert.That(worstExcess, Is.LessThanOrEqualTo(0), "no tile was read before its batch had a place in the queue");
     }
 
     [Test]

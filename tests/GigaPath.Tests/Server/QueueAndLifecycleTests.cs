@@ -179,8 +179,11 @@ public class QueueAndLifecycleTests
             var inFlight = h.ScoreAsync(new[] { Image(1), Image(2) });
             Assert.That(await backend.Entered.WaitAsync(TimeSpan.FromSeconds(30)), Is.True);
             var stop = h.Server.StopAsync();
-            await Task.Delay(200);
+            // Stopping begins by closing the listener: once a new connection is refused, stop is under way, and it
+            // must still be waiting for the request held in the backend.
+            Assert.That(await RefusesNewConnectionsAsync(h.Client.BaseAddress!, TimeSpan.FromSeconds(60)), Is.True, "stopped listening");
             Assert.That(stop.IsCompleted, Is.False, "stop waits for the request being embedded");
+            Assert.That(backend.Disposed, Is.False, "the model is kept while a request is in flight");
             backend.Gate.Set();
             var features = await inFlight.WaitAsync(TimeSpan.FromSeconds(30));
             Assert.That(features[1], Is.EqualTo(FakeTileBackend.Expected(Image(2))));
@@ -193,6 +196,26 @@ public class QueueAndLifecycleTests
             backend.Gate.Set();
             await h.DisposeAsync();
         }
+    }
+
+    /// <summary>Polls with fresh connections until one is refused (true) or <paramref name="timeout"/> passes (false).</summary>
+    private static async Task<bool> RefusesNewConnectionsAsync(Uri address, TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < timeout)
+        {
+            using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+            try
+            {
+                using var r = await client.GetAsync("/health");
+            }
+            catch (HttpRequestException)
+            {
+                return true;
+            }
+            await Task.Delay(10);
+        }
+        return false;
     }
 
     [Test]

@@ -87,19 +87,30 @@ public class TileScoringTests
         for (int i = 0; i < 2; i++)
             for (int j = 0; j < 48; j++)
                 maxDiff = Math.Max(maxDiff, Math.Abs(features[i][j] - reference[i * 48 + j]));
-        TestContext.Out.WriteLine($"max abs diff vs preprocess/expected.safetensors embedding: {maxDiff:E2}");
-        Assert.That(maxDiff, Is.LessThanOrEqualTo(1e-4));
+        Parity.Check("preprocess (2 PNG tiles) /score embedding", maxDiff);
     }
 
-    [Test]
-    public async Task PyTorchDecodesTheAnswerAsMicrosoftsClientDoes()
+    /// <summary>
+    /// Real PyTorch decodes every answer the way Microsoft's sample client does (healthcareai_toolkit GigaPathClient:
+    /// <c>torch.load(..., weights_only=True)</c>, verbatim; a [1, D, H, W] map is then pooled as its image-search sample
+    /// does, search_utils.adaptive_pooling), for each form of the answer a client can ask for: a float32 tensor whose
+    /// values and shape are those of the same request answered as JSON floats, and for the CLS form the library's
+    /// embeddings bit for bit. The forms are query strings, so a new one is one more test case.
+    /// </summary>
+    [TestCase("", "1, 48, 14, 14"), TestCase("features=cls", "48")]
+    [Category(PythonTorch.Category)]
+    public async Task PyTorchDecodesTheAnswerAsMicrosoftsClientDoes(string form, string shape)
     {
-        PythonTorch.RequireOrIgnore();
+        PythonTorch.RequireOrIgnore("torch");
         await using var h = await StartTinyAsync();
-        using var response = await h.PostScoreAsync(ServerHarness.ScoreBody(Tiles()));
+        var body = ServerHarness.ScoreBody(Tiles());
+        string ScorePath(string query) => "/score" + (query.Length == 0 ? "" : "?" + query);
+        using var response = await h.PostScoreAsync(body, path: ScorePath(form));
         var text = await response.Content.ReadAsStringAsync();
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), text);
-        var ours = ServerHarness.DecodeTorchTensors(text).Select(t => t.Data).ToArray();
+        using var jsonResponse = await h.PostScoreAsync(body, path: ScorePath(string.Join("&", new[] { form, "format=json" }.Where(q => q.Length > 0))));
+        using var json = JsonDocument.Parse(await jsonResponse.Content.ReadAsStringAsync());
+        var floats = json.RootElement.EnumerateArray().Select(r => JsonTensor(r.GetProperty("image_features"))).ToArray();
 
         var dir = FixturePaths.TempDir();
         try
@@ -113,24 +124,45 @@ import sys, io, json, base64, torch
 result = json.load(open(sys.argv[1]))
 for i, record in enumerate(result):
     t = torch.load(io.BytesIO(base64.b64decode(record["image_features"])), weights_only=True)
-    assert t.dtype == torch.float32 and tuple(t.shape) == (1, 48, 14, 14), (t.dtype, t.shape)
-    features = t.cpu().data.numpy()
-    pooled = torch.nn.AdaptiveAvgPool2d((1, 1))(torch.tensor(features))
-    pooled = torch.squeeze(pooled, dim=3).squeeze(2).squeeze(0).data.cpu().numpy()
-    assert pooled.shape == (48,), pooled.shape
-    open(sys.argv[1] + f".{i}.raw", "wb").write(t.numpy().tobytes())
-print(len(result))
+    assert isinstance(t, torch.Tensor), type(t)
+    if t.dim() == 4:
+        features = t.cpu().data.numpy()
+        pooled = torch.nn.AdaptiveAvgPool2d((1, 1))(torch.tensor(features))
+        pooled = torch.squeeze(pooled, dim=3).squeeze(2).squeeze(0).data.cpu().numpy()
+        assert pooled.shape == (t.shape[1],), pooled.shape
+    open(sys.argv[1] + f".{i}.raw", "wb").write(t.contiguous().numpy().tobytes())
+    print(i, str(t.dtype), list(t.shape))
 """;
-            var (code, output) = PythonTorch.Run(script, new[] { responsePath });
+            var (code, output) = PythonTorch.Run(script, new[] { responsePath }, "torch");
             Assert.That(code, Is.Zero, output);
-            Assert.That(output.Trim(), Is.EqualTo("2"));
+            TestContext.Out.WriteLine($"interop: torch.load(weights_only=True) of /score{(form.Length > 0 ? "?" + form : "")}: {output.Trim().Replace('\n', ';')}");
+            var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.That(lines, Has.Length.EqualTo(2), output);
+            var library = LibraryEmbeddings();
             for (int i = 0; i < 2; i++)
-                Assert.That(File.ReadAllBytes($"{responsePath}.{i}.raw"), Is.EqualTo(MemoryMarshal.AsBytes(ours[i].AsSpan()).ToArray()));
+            {
+                Assert.That(lines[i], Is.EqualTo($"{i} torch.float32 [{string.Join(", ", floats[i].Shape)}]"), "float32, shaped as the JSON answer");
+                Assert.That(string.Join(", ", floats[i].Shape), Is.EqualTo(shape), form.Length == 0 ? "the default: the patch-token map" : form);
+                var raw = File.ReadAllBytes($"{responsePath}.{i}.raw");
+                Assert.That(raw, Is.EqualTo(MemoryMarshal.AsBytes(floats[i].Data.AsSpan()).ToArray()), $"row {i}: the values of the JSON answer");
+                if (form == "features=cls")
+                    Assert.That(raw, Is.EqualTo(MemoryMarshal.AsBytes(library[i].AsSpan()).ToArray()), $"row {i}: the library's embedding");
+            }
         }
         finally
         {
             Directory.Delete(dir, true);
         }
+    }
+
+    /// <summary>A JSON number or nested arrays of numbers: the values row-major, and the nesting as the shape.</summary>
+    private static (float[] Data, long[] Shape) JsonTensor(JsonElement e)
+    {
+        if (e.ValueKind != JsonValueKind.Array) return (new[] { e.GetSingle() }, Array.Empty<long>());
+        var items = e.EnumerateArray().Select(JsonTensor).ToList();
+        var inner = items.Count > 0 ? items[0].Shape : Array.Empty<long>();
+        Assert.That(items.All(x => x.Shape.SequenceEqual(inner)), Is.True, "ragged JSON array");
+        return (items.SelectMany(x => x.Data).ToArray(), new[] { (long)items.Count }.Concat(inner).ToArray());
     }
 
     [Test]
@@ -171,12 +203,18 @@ print(len(result))
         Assert.That(await h.ScoreAsync(new[] { tiles[0] }), Has.Length.EqualTo(1), "still serving");
     }
 
+    /// <summary>
+    /// 64 clients, three requests each, all in flight at once, with 1 or 2 tiles each: 320 images. The worker fills
+    /// every batch to 16 (it waits up to a minute for a batch to fill, and images never stop coming until the last),
+    /// so there are exactly 20 forward passes for 192 requests: requests shared batches, and every answer must still
+    /// equal the single-request library result bit for bit.
+    /// </summary>
     [Test]
     public async Task SixtyFourClientsGetCorrectAnswersWhileProbesKeepAnswering()
     {
         var library = LibraryEmbeddings();
         var tiles = Tiles();
-        await using var h = await StartTinyAsync(o => o with { BatchSize = 16, MaxBatchDelayMs = 5 });
+        await using var h = await StartTinyAsync(o => o with { BatchSize = 16, MaxBatchDelayMs = 60_000, QueueCapacity = 512 });
         const int clients = 64, requestsPerClient = 3;
         using var stop = new CancellationTokenSource();
         int healthOk = 0, healthFailed = 0;
@@ -191,17 +229,15 @@ print(len(result))
             }
         });
         int wrong = 0;
-        var work = Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        // Each request asks for a different mix: 1 or 2 tiles, either order; over k = 0..2 a client sends 1 + 2 + 2.
+        static int[] Order(int c, int k) => ((c + k) % 3) switch { 0 => new[] { 0 }, 1 => new[] { 1, 0 }, _ => new[] { 0, 1 } };
+        var work = Enumerable.Range(0, clients).SelectMany(c => Enumerable.Range(0, requestsPerClient).Select(k => Task.Run(async () =>
         {
-            for (int k = 0; k < requestsPerClient; k++)
-            {
-                // Each client asks for a different mix: 1 or 2 tiles, either order.
-                var order = ((c + k) % 3) switch { 0 => new[] { 0 }, 1 => new[] { 1, 0 }, _ => new[] { 0, 1 } };
-                var features = await h.ScoreAsync(order.Select(i => tiles[i]));
-                for (int i = 0; i < order.Length; i++)
-                    if (!Bitwise(features[i], library[order[i]])) Interlocked.Increment(ref wrong);
-            }
-        })).ToList();
+            var order = Order(c, k);
+            var features = await h.ScoreAsync(order.Select(i => tiles[i]));
+            for (int i = 0; i < order.Length; i++)
+                if (!Bitwise(features[i], library[order[i]])) Interlocked.Increment(ref wrong);
+        }))).ToList();
         await Task.WhenAll(work).WaitAsync(TimeSpan.FromMinutes(5));
         stop.Cancel();
         await prober;
@@ -211,10 +247,14 @@ print(len(result))
         Assert.That(healthFailed, Is.Zero);
         var metrics = h.Server.Metrics;
         Assert.That(metrics.RequestCount("score", 200), Is.EqualTo(clients * requestsPerClient));
-        int images = Enumerable.Range(0, clients).Sum(c => Enumerable.Range(0, requestsPerClient).Sum(k => (c + k) % 3 == 0 ? 1 : 2));
+        int images = Enumerable.Range(0, clients).Sum(c => Enumerable.Range(0, requestsPerClient).Sum(k => Order(c, k).Length));
+        Assert.That(images, Is.EqualTo(320));
         Assert.That(metrics.ImagesEmbedded, Is.EqualTo(images));
         var text = metrics.Render();
         TestContext.Out.WriteLine(string.Join("\n", text.Split('\n').Where(l => l.StartsWith("gigapath_batch_size") || l.Contains("quantile"))));
+        Assert.That(text, Does.Contain("gigapath_batch_size_count 20\n").And.Contain("gigapath_batch_size_sum 320\n"),
+            "20 full batches of 16 for 192 requests of at most 2 images: every batch held images of several requests");
+        Assert.That(text, Does.Contain("gigapath_batch_size_bucket{le=\"8\"} 0\n"));
         Assert.That(text, Does.Contain("gigapath_queue_depth 0\n"));
     }
 

@@ -88,9 +88,11 @@ public class OpenSlideReadingTests
         var ex = Assert.Throws<GigaPathException>(() => slide.ReadAssociatedImage("barcode"));
         Assert.That(ex!.Message, Does.Contain("barcode").And.Contain("CMU-1-Small-Region.svs").And.Contain("thumbnail"));
 
-        using var boxes = SlideOpener.Open(SlideFixtures.BoxesTiff);
+        // Level 1 is stable; levels 2 and 3 of boxes.tiff are not (Fixtures/slides/README.md), so only their size is checked.
+        using var boxes = (OpenSlideSlide)SlideOpener.Open(SlideFixtures.BoxesTiff);
+        Assert.That(SlideFixtures.Md5(boxes.ReadRegionRgba(0, 0, 1, 150, 125)), Is.EqualTo("525dc1f3875b6ee6cd50b633452b8dc5"), "python3-openslide's level-1 read");
         var l3 = boxes.ReadRegion(0, 0, 3, 37, 31);
-        Assert.That(l3.Pixels.Distinct().Count(), Is.GreaterThan(2), "level 3 has content");
+        Assert.That((l3.Width, l3.Height, l3.Pixels.Length), Is.EqualTo((37, 31, 37 * 31 * 3)));
         Assert.Throws<GigaPathException>(() => boxes.ReadRegion(0, 0, 4, 8, 8));
     }
 
@@ -121,10 +123,10 @@ public class OpenSlideReadingTests
         var thumb = slide.GetThumbnail(300);
         Assert.That((thumb.Width, thumb.Height), Is.EqualTo((224, 300)));
         using var boxes = SlideOpener.Open(SlideFixtures.BoxesTiff);
-        var small = boxes.GetThumbnail(37);
-        Assert.That((small.Width, small.Height), Is.EqualTo((37, 31)));
-        // Averaging level 3 pixel-for-pixel is that level itself.
-        Assert.That(small.Pixels, Is.EqualTo(boxes.ReadRegion(0, 0, 3, 37, 31).Pixels));
+        var small = boxes.GetThumbnail(150);
+        Assert.That((small.Width, small.Height), Is.EqualTo((150, 125)));
+        // Averaging level 1 pixel-for-pixel is that level itself (level 1: levels 2 and 3 of boxes.tiff are unstable).
+        Assert.That(small.Pixels, Is.EqualTo(boxes.ReadRegion(0, 0, 1, 150, 125).Pixels));
     }
 
     [Test]

@@ -24,6 +24,55 @@ internal static class SyntheticSlides
     public static ImageFileSlide Slide(RgbImage image, double mpp = 0.5, string name = "synthetic.png") =>
         new(name, image, mpp);
 
+    /// <summary>
+    /// An in-memory pyramid whose every level is drawn from the same rectangles (level-0 coordinates, multiples of the
+    /// largest downsample, so each level is exact): a deterministic stand-in for an OpenSlide pyramid. Counts the
+    /// regions read per level.
+    /// </summary>
+    public sealed class Pyramid : ISlide
+    {
+        private readonly RgbImage[] _levels;
+        private readonly int[] _downsamples;
+
+        public Pyramid(int width, int height, int[] downsamples, params (int X, int Y, int W, int H, (byte R, byte G, byte B) Colour)[] rects)
+        {
+            _downsamples = downsamples;
+            _levels = downsamples.Select(d => Image(width / d, height / d,
+                rects.Select(r => (r.X / d, r.Y / d, r.W / d, r.H / d, r.Colour)).ToArray())).ToArray();
+            Reads = new int[downsamples.Length];
+        }
+
+        public int[] Reads { get; }
+        public string Path => "pyramid.synthetic";
+        public string Vendor => "synthetic";
+        public int LevelCount => _levels.Length;
+        public double? MppX => null;
+        public double? MppY => null;
+        public double? ObjectivePower => null;
+        public IReadOnlyDictionary<string, string> Properties { get; } = new Dictionary<string, string>();
+        public IReadOnlyDictionary<string, (long Width, long Height)> AssociatedImages { get; } = new Dictionary<string, (long, long)>();
+        public (long Width, long Height) LevelDimensions(int level) => (_levels[level].Width, _levels[level].Height);
+        public double LevelDownsample(int level) => _downsamples[level];
+
+        public RgbImage ReadRegion(long level0X, long level0Y, int level, int width, int height)
+        {
+            Reads[level]++;
+            var src = _levels[level];
+            int x0 = (int)(level0X / _downsamples[level]), y0 = (int)(level0Y / _downsamples[level]);
+            var px = new byte[width * height * 3];
+            Array.Fill(px, (byte)255);
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                    if (x0 + x < src.Width && y0 + y < src.Height)
+                        Array.Copy(src.Pixels, ((y0 + y) * src.Width + x0 + x) * 3, px, (y * width + x) * 3, 3);
+            return new RgbImage(width, height, px);
+        }
+
+        public RgbImage ReadAssociatedImage(string name) => throw new GigaPathException($"no associated image '{name}'");
+        public RgbImage GetThumbnail(int maxSide) => SlideRegions.Thumbnail(this, maxSide);
+        public void Dispose() { }
+    }
+
     /// <summary>Reports other MPP metadata than the slide it wraps.</summary>
     public sealed class WithMpp(ISlide inner, double? mppX, double? mppY) : ISlide
     {

@@ -92,13 +92,19 @@ public class TissueDetectorTests
     [Test]
     public void MaskOnAPyramidUsesACoarseLevel()
     {
-        using var slide = SlideOpener.Open(SlideFixtures.BoxesTiff);
+        // A pyramid of our own (downsamples 1, 2, 4, 8), not boxes.tiff: OpenSlide returns different pixels for its
+        // coarse levels on every open (Fixtures/slides/README.md). Purple covers tiles (2..4, 1..2) whole and the left
+        // half of tile (6, 4).
+        using var slide = new SyntheticSlides.Pyramid(320, 256, [1, 2, 4, 8], (64, 32, 96, 64, Purple), (192, 128, 16, 32, Purple));
         var plan = TilingPlanner.Plan(slide, new TilingOptions { SlideMpp = 0.5, TileSize = 32 });
         // 32 px x 0.5 µm = 16 µm per tile, 2 cells of 8 µm = 16 level-0 px: the coarsest level with at least one pixel
-        // per cell is level 3 (downsample 8.09).
+        // per cell is level 3 (downsample 8).
         Assert.That(plan.Mask!.CellsPerTile, Is.EqualTo(2));
         Assert.That(plan.Mask.CellSizeLevel0, Is.EqualTo(16));
         Assert.That(plan.Mask.Level, Is.EqualTo(3));
-        Assert.That((plan.Mask.CellsX, plan.Mask.CellsY), Is.EqualTo((19, 16)), "ceil(300 / 16) x ceil(250 / 16): the whole slide");
+        Assert.That((plan.Mask.CellsX, plan.Mask.CellsY), Is.EqualTo((20, 16)), "320 / 16 x 256 / 16: the whole slide");
+        Assert.That(slide.Reads.Take(3), Is.All.Zero, "only level 3 was scanned");
+        Assert.That(plan.Tiles.Select(t => (t.GridX, t.GridY, t.TissueFraction)),
+            Is.EqualTo(new[] { (2, 1, 1f), (3, 1, 1f), (4, 1, 1f), (2, 2, 1f), (3, 2, 1f), (4, 2, 1f), (6, 4, 0.5f) }));
     }
 }

@@ -112,10 +112,10 @@ public class TorchSaveTests
         Assert.That(e!.Message, Does.Contain("not a single tensor"));
     }
 
-    [Test]
+    [Test, Category(PythonTorch.Category)]
     public void PyTorchLoadsItWithWeightsOnly()
     {
-        PythonTorch.RequireOrIgnore();
+        PythonTorch.RequireOrIgnore("torch");
         var dir = FixturePaths.TempDir();
         try
         {
@@ -126,6 +126,7 @@ public class TorchSaveTests
             File.WriteAllBytes(f1, TorchSaveWriter.Serialize(v1, new long[] { 1536 }));
             File.WriteAllBytes(f2, TorchSaveWriter.Serialize(v2, new long[] { 2, 3 }));
             var lines = PythonTorch.LoadWithWeightsOnly(f1, f2);
+            TestContext.Out.WriteLine($"interop: torch.load(weights_only=True) of TorchSaveWriter files: {string.Join("; ", lines)}");
             Assert.That(lines, Is.EqualTo(new[] { "torch.float32 [1536]", "torch.float32 [2, 3]" }));
             Assert.That(File.ReadAllBytes(f1 + ".raw"), Is.EqualTo(MemoryMarshal.AsBytes(v1.AsSpan()).ToArray()));
             Assert.That(File.ReadAllBytes(f2 + ".raw"), Is.EqualTo(MemoryMarshal.AsBytes(v2.AsSpan()).ToArray()));
