@@ -31,8 +31,10 @@ public class RunProcessTests
         var slides = Directory.CreateDirectory(Path.Combine(_dir, "slides")).FullName;
         PipelineTestData.WriteCrop(Path.Combine(slides, "crop1.png"), 700, 1100);
         PipelineTestData.WriteCrop(Path.Combine(slides, "crop2.png"), 900, 1700);
+        // A second real slide: a copy, since one file listed under two ids is refused (it would count twice downstream).
+        File.Copy(SlideFixtures.CmuSmallRegion, Path.Combine(slides, "cmu-copy.svs"));
         _csv = Path.Combine(slides, "cohort.csv");
-        File.WriteAllText(_csv, $"slide_id,path,mpp\nd-crop,crop2.png,0.5\na-crop,crop1.png,0.5\nb-cmu,{SlideFixtures.CmuSmallRegion},\nc-cmu,{SlideFixtures.CmuSmallRegion},\n");
+        File.WriteAllText(_csv, $"slide_id,path,mpp\nd-crop,crop2.png,0.5\na-crop,crop1.png,0.5\nb-cmu,{SlideFixtures.CmuSmallRegion},\nc-cmu,cmu-copy.svs,\n");
         _reference = Path.Combine(_dir, "uninterrupted");
         using var run = Start(_reference);
         Assert.That(await run.ExitCodeAsync(Hang), Is.Zero, run.Output);

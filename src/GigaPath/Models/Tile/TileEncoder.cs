@@ -185,12 +185,8 @@ public sealed class TileEncoder : IDisposable
     /// <summary>Refuses NaN or infinite pixels, naming the first bad tile with <paramref name="name"/>.</summary>
     private static void CheckFinite(Tensor pixels, Func<long, string> name)
     {
-        using var scope = torch.NewDisposeScope();
-        var bad = torch.isfinite(pixels).logical_not().flatten(1).any(1);
-        if (!bad.any().item<bool>()) return;
-        long first = bad.nonzero()[0, 0].item<long>();
-        long count = bad.sum().item<long>();
-        throw new GigaPathException($"{name(first)} holds NaN or infinite values ({count} tile(s) affected); the model needs finite normalised pixels");
+        if (FiniteValues.NonFiniteRows(pixels) is not { } bad) return;
+        throw new GigaPathException($"{name(bad.First)} holds NaN or infinity ({bad.Count} of {pixels.shape[0]} tiles do); the input pixels must be finite");
     }
 
     /// <summary>
@@ -212,8 +208,6 @@ public sealed class TileEncoder : IDisposable
             throw new GigaPathException($"{name}: holds no tiles {shape}");
         if (pixelValues.dtype != ScalarType.Float32)
             throw new GigaPathException($"{name}: expected {expected}, got dtype {pixelValues.dtype} {shape}");
-        if (FiniteValues.NonFiniteRows(pixelValues) is { } bad)
-            throw new GigaPathException($"{name}: tile {bad.First} holds NaN or infinity ({bad.Count} of {s[0]} tiles do); the input pixels must be finite");
     }
 
     /// <summary>
