@@ -8,7 +8,8 @@ namespace GigaPath.Models.Slide;
 /// recording anything and keeps only its input; the backward re-runs it with autograd on - with the generator state
 /// of the first run, so dropout draws the same masks - and back-propagates through it, which also accumulates the
 /// layer's parameter gradients. A layer then costs autograd one L·D tensor instead of its ~30 L·D activations, for one
-/// extra layer forward in the backward pass.
+/// extra layer forward in the backward pass. The FFN half (row-wise) runs in row chunks in both passes, its backward
+/// chunk by chunk, so the F-wide intermediates (fc1, GELU, sub-LN: the largest activations) never exist for all rows.
 /// </summary>
 internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpoint>
 {
@@ -18,11 +19,16 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     /// h: [B, L, D] float32, requiring grad. Returns the layer's output (a new tensor). With
     /// <paramref name="keepAttention"/> the first run also keeps the attention kernel's block results (~2·L·D floats),
     /// so the re-run only recombines them: the backward then costs the layer's linear layers once more, not its
-    /// attention.
+    /// attention. <paramref name="rowsPerChunk"/>: tokens per FFN chunk (the weight gradients are then sums of
+    /// per-chunk products: the same terms, summed in another order).
     /// </summary>
-    public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index, bool keepAttention) =>
-        apply(h, new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope(),
-            keepAttention ? new DilatedAttentionKernel.Saved() : null));
+    public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index, bool keepAttention,
+        long rowsPerChunk = LongNetEncoderLayer.FfnRowsPerChunk)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerChunk, 1);
+        return apply(h, new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope(),
+            keepAttention ? new DilatedAttentionKernel.Saved() : null, rowsPerChunk));
+    }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
@@ -30,7 +36,16 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
         ctx.save_for_backward([h]);
         ctx.save_data("call", call);
         call.Layer.self_attn.Recording = call.Attention;
-        return call.Layer.Forward(h, call.Blocking, null, call.Index, inPlace: false);
+        using var scope = NewDisposeScope();
+        var attended = call.Layer.Attend(h, call.Blocking, null, call.Index);
+        var noise = call.Layer.FfnDropoutNoise(attended);
+        var result = empty_like(attended);
+        foreach (var (r0, n) in call.Chunks(attended.shape[1]))
+        {
+            using var chunk = NewDisposeScope();
+            result.narrow(1, r0, n).copy_(call.Layer.FeedForward(attended.narrow(1, r0, n), noise?.narrow(1, r0, n)));
+        }
+        return result.MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
@@ -46,9 +61,22 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
             using var current = generator.get_state();
             generator.set_state(call.RngState);
             call.Layer.self_attn.Replaying = call.Attention;
-            var y = call.Layer.Forward(x, call.Blocking, null, call.Index, inPlace: false);
+            var attended = call.Layer.Attend(x, call.Blocking, null, call.Index);
+            var noise = call.Layer.FfnDropoutNoise(attended);
             generator.set_state(current);
-            y.backward([gradOutput]);
+            // The FFN half, re-run and differentiated per row chunk from a detached copy of its input; its input's
+            // gradient (residual path included) is gathered and then sent back through the attention half.
+            var rowsInput = attended.detach();
+            var gradAttended = empty_like(rowsInput);
+            foreach (var (r0, n) in call.Chunks(rowsInput.shape[1]))
+            {
+                using var chunk = NewDisposeScope();
+                var rows = rowsInput.narrow(1, r0, n).detach().requires_grad_(true);
+                call.Layer.FeedForward(rows, noise?.narrow(1, r0, n)).backward([gradOutput.narrow(1, r0, n)]);
+                gradAttended.narrow(1, r0, n).copy_(rows.grad!);
+            }
+            noise?.Dispose();
+            attended.backward([gradAttended]);
             gradInput = x.grad!.MoveToOuterDisposeScope();
         }
         gradOutput.Dispose();
@@ -58,5 +86,13 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     }
 
     /// <summary>The non-tensor arguments; the generator state is a CPU byte tensor owned here.</summary>
-    private sealed record Call(LongNetEncoderLayer Layer, AttentionBlocking Blocking, int Index, Tensor RngState, DilatedAttentionKernel.Saved? Attention);
+    private sealed record Call(LongNetEncoderLayer Layer, AttentionBlocking Blocking, int Index, Tensor RngState,
+        DilatedAttentionKernel.Saved? Attention, long RowsPerChunk)
+    {
+        /// <summary>(first row, rows) of each FFN chunk over <paramref name="length"/> tokens.</summary>
+        public IEnumerable<(long Start, long Rows)> Chunks(long length)
+        {
+            for (long r0 = 0; r0 < length; r0 += RowsPerChunk) yield return (r0, Math.Min(RowsPerChunk, length - r0));
+        }
+    }
 }

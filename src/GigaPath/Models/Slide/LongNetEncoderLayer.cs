@@ -26,11 +26,16 @@ internal sealed class FeedForwardNetwork : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x)
+    /// <summary>
+    /// The FFN on <paramref name="x"/>. <paramref name="noise"/>, when given, is the output dropout's multiplier for
+    /// these rows (see <see cref="LongNetEncoderLayer.FfnDropoutNoise"/>), used instead of drawing a mask here.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor? noise = null)
     {
         using var scope = torch.NewDisposeScope();
         var f = nn.functional.gelu(Projection.Apply(fc1, x));
-        return dropout_module.forward(Projection.Apply(fc2, ffn_layernorm.forward(f))).MoveToOuterDisposeScope();
+        var y = Projection.Apply(fc2, ffn_layernorm.forward(f));
+        return (noise is null ? dropout_module.forward(y) : y.mul(noise)).MoveToOuterDisposeScope();
     }
 }
 
@@ -41,7 +46,7 @@ internal sealed class FeedForwardNetwork : nn.Module
 internal sealed class LongNetEncoderLayer : nn.Module
 {
     /// <summary>Tokens per FFN chunk: the F-wide intermediate is the largest activation, so it is never built for all rows.</summary>
-    private const long FfnRowsPerChunk = 4096;
+    internal const long FfnRowsPerChunk = 4096;
 
     public readonly DilatedAttention self_attn;
     public readonly LayerNorm self_attn_layer_norm;
@@ -68,32 +73,15 @@ internal sealed class LongNetEncoderLayer : nn.Module
     {
         if (inPlace && (training || torch.is_grad_enabled()))
             throw new InvalidOperationException("the in-place layer forward is for inference only (evaluation mode, no autograd)");
-        Tensor attended;
-        using (var scope = torch.NewDisposeScope())
-        {
-            var a = self_attn_layer_norm.forward(h);
-            sink?.Invoke($"attn_in_{layer}", a);
-            var (q, k, v) = self_attn.Project(a);
-            a.Dispose();
-            var u = self_attn.Forward(q, k, v, blocking, sink, layer);
-            sink?.Invoke($"attn_out_{layer}", u);
-            if (inPlace)
-            {
-                h.add_(u);
-                attended = h;
-            }
-            else
-            {
-                attended = h.add(dropout_module.forward(u)).MoveToOuterDisposeScope();
-            }
-        }
         if (!inPlace)
         {
-            using var scope = torch.NewDisposeScope();
-            var result = attended.add(ffn.Forward(final_layer_norm.forward(attended))).MoveToOuterDisposeScope();
+            var attended = Attend(h, blocking, sink, layer);
+            var result = FeedForward(attended, null);
             attended.Dispose();
             return result;
         }
+        using (var scope = torch.NewDisposeScope())
+            h.add_(Attention(h, blocking, sink, layer));
         long length = h.shape[1];
         for (long r0 = 0; r0 < length; r0 += FfnRowsPerChunk)
         {
@@ -102,6 +90,45 @@ internal sealed class LongNetEncoderLayer : nn.Module
             rows.add_(ffn.Forward(final_layer_norm.forward(rows)));
         }
         return h;
+    }
+
+    /// <summary>The attention half of the layer, out of place: h + dropout(attn(LN_attn(h))) (a new tensor).</summary>
+    public Tensor Attend(Tensor h, AttentionBlocking blocking, ActivationSink? sink, int layer)
+    {
+        using var scope = torch.NewDisposeScope();
+        return h.add(dropout_module.forward(Attention(h, blocking, sink, layer))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>attn(LN_attn(h)), in the caller's dispose scope.</summary>
+    private Tensor Attention(Tensor h, AttentionBlocking blocking, ActivationSink? sink, int layer)
+    {
+        var a = self_attn_layer_norm.forward(h);
+        sink?.Invoke($"attn_in_{layer}", a);
+        var (q, k, v) = self_attn.Project(a);
+        a.Dispose();
+        var u = self_attn.Forward(q, k, v, blocking, sink, layer);
+        sink?.Invoke($"attn_out_{layer}", u);
+        return u;
+    }
+
+    /// <summary>
+    /// The FFN's output-dropout multiplier for all rows of <paramref name="attended"/> ([B, L, D], or null in evaluation
+    /// mode): on CPU, dropout(x) is x · (bernoulli(1-p) / (1-p)) with the mask drawn for x's whole shape, so
+    /// dropout(ones) draws the same numbers from the generator and multiplying rows by slices of it is the unchunked
+    /// dropout exactly. This is what lets the FFN run in row chunks without changing the masks.
+    /// </summary>
+    public Tensor? FfnDropoutNoise(Tensor attended)
+    {
+        if (!ffn.dropout_module.training) return null;
+        using var _ = torch.no_grad();
+        return ffn.dropout_module.forward(torch.ones_like(attended));
+    }
+
+    /// <summary>The FFN half of the layer on some rows: rows + ffn(LN_ffn(rows)), with the rows' dropout multiplier.</summary>
+    public Tensor FeedForward(Tensor rows, Tensor? noise)
+    {
+        using var scope = torch.NewDisposeScope();
+        return rows.add(ffn.Forward(final_layer_norm.forward(rows), noise)).MoveToOuterDisposeScope();
     }
 }
 

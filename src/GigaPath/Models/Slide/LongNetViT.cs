@@ -60,6 +60,9 @@ internal sealed class LongNetViT : nn.Module
     /// </summary>
     public const long KeptAttentionBytes = 1L << 30;
 
+    /// <summary>Tokens per FFN chunk in checkpointed layers (tests make it small to exercise several chunks).</summary>
+    internal long CheckpointFfnRows { get; set; } = LongNetEncoderLayer.FfnRowsPerChunk;
+
     /// <param name="config">The architecture.</param>
     /// <param name="dropout">The reference's <c>dropout</c> (embedding, attention output, FFN output); acts in training mode only.</param>
     public LongNetViT(SlideEncoderConfig config, double dropout = 0) : base("LongNetViT")
@@ -142,7 +145,7 @@ internal sealed class LongNetViT : nn.Module
         for (int i = 0; i < layers; i++)
         {
             var layer = encoder.layers[i];
-            h = checkpoint ? LayerCheckpoint.Apply(layer, h, blocking, i, keepAttention: i < keptLayers) : layer.Forward(h, blocking, null, i, inPlace: false);
+            h = checkpoint ? LayerCheckpoint.Apply(layer, h, blocking, i, keepAttention: i < keptLayers, CheckpointFfnRows) : layer.Forward(h, blocking, null, i, inPlace: false);
             states.Add(h);
         }
         return states;
