@@ -34,10 +34,8 @@ internal static class DilatedAttentionKernel
     public static Tensor Forward(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios,
         AttentionBlocking blocking, Saved? saved)
     {
-        long batch = q.shape[0], length = q.shape[1], heads = q.shape[2], headDim = q.shape[3];
+        var (batch, length, heads, headDim, branches, rows) = Geometry.Of(q, segmentLengths, ratios);
         double scale = 1.0 / Math.Sqrt(headDim);
-        var branches = Branches(segmentLengths, ratios, length, heads);
-        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
         var accType = BlockAttention.AccumulationType(q.dtype);
 
         using var scope = torch.NewDisposeScope();
@@ -86,10 +84,8 @@ internal static class DilatedAttentionKernel
     public static (Tensor Dq, Tensor Dk, Tensor Dv) Backward(Tensor q, Tensor k, Tensor v, Tensor dOut, Saved saved,
         IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking)
     {
-        long batch = q.shape[0], length = q.shape[1], heads = q.shape[2], headDim = q.shape[3];
+        var (batch, length, heads, headDim, branches, rows) = Geometry.Of(q, segmentLengths, ratios);
         double scale = 1.0 / Math.Sqrt(headDim);
-        var branches = Branches(segmentLengths, ratios, length, heads);
-        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
         var accType = BlockAttention.AccumulationType(q.dtype);
 
         using var scope = torch.NewDisposeScope();
@@ -131,9 +127,7 @@ internal static class DilatedAttentionKernel
     /// </summary>
     public static Tensor Combine(Tensor q, Saved saved, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking)
     {
-        long batch = q.shape[0], length = q.shape[1], heads = q.shape[2], headDim = q.shape[3];
-        var branches = Branches(segmentLengths, ratios, length, heads);
-        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        var (batch, length, heads, headDim, branches, rows) = Geometry.Of(q, segmentLengths, ratios);
         using var scope = torch.NewDisposeScope();
         var acc = torch.zeros([batch, rows, heads, headDim], saved.Max!.dtype, q.device);
         int index = 0;
@@ -153,7 +147,7 @@ internal static class DilatedAttentionKernel
     public static long SavedBytes(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios)
     {
         var branches = Branches(segmentLengths, ratios, length, heads);
-        long rows = branches.Max(b => b.SegmentsUsed * b.Padded);
+        long rows = PaddedRows(branches);
         long blocks = branches.Sum(b => b.SegmentsUsed * b.Tokens * b.GroupsUsed * b.HeadsPerGroup * (headDim + 1));
         return 4 * batch * (blocks + 2 * rows * heads);
     }
@@ -176,6 +170,20 @@ internal static class DilatedAttentionKernel
             Max = Denominator = null;
         }
     }
+
+    /// <summary>The shapes every pass over q [B, L, H, d] works with: its sizes, the branches, the padded rows.</summary>
+    private readonly record struct Geometry(long Batch, long Length, long Heads, long HeadDim, List<Branch> Branches, long Rows)
+    {
+        public static Geometry Of(Tensor q, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios)
+        {
+            long length = q.shape[1], heads = q.shape[2];
+            var branches = DilatedAttentionKernel.Branches(segmentLengths, ratios, length, heads);
+            return new Geometry(q.shape[0], length, heads, q.shape[3], branches, PaddedRows(branches));
+        }
+    }
+
+    /// <summary>Rows of the combination's padded layout: the longest branch's segments × padded length.</summary>
+    private static long PaddedRows(List<Branch> branches) => branches.Max(b => b.SegmentsUsed * b.Padded);
 
     private static List<Branch> Branches(IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, long length, long heads) =>
         segmentLengths.Zip(ratios, (s, r) => Branch.For(s, r, length, heads)).ToList();
