@@ -25,13 +25,19 @@ internal sealed class DilatedAttentionFunction : autograd.MultiTensorFunction<Di
     /// output is recombined from them and the attention is not computed again. Owned by the function from here on.
     /// </param>
     public static Tensor Apply(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking,
-        DilatedAttentionKernel.Saved? replay = null) =>
-        apply(q, k, v, new Geometry(segmentLengths, ratios, blocking, replay))[0];
+        DilatedAttentionKernel.Saved? replay = null)
+    {
+        var geometry = new Geometry(segmentLengths, ratios, blocking, replay);
+        var output = apply(q, k, v, geometry)[0];
+        if (geometry.Context is { } ctx) AutogradOutputCache.Release(ctx);
+        return output;
+    }
 
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (q, k, v) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2]);
         var geometry = (Geometry)vars[3];
+        geometry.Context = ctx;
         var saved = geometry.Replay ?? new DilatedAttentionKernel.Saved();
         var output = geometry.Replay is null
             ? DilatedAttentionKernel.Forward(q, k, v, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking, saved)
@@ -51,14 +57,20 @@ internal sealed class DilatedAttentionFunction : autograd.MultiTensorFunction<Di
         var tensors = ctx.get_saved_variables();
         var (q, k, v) = (tensors[0], tensors[1], tensors[2]);
         var geometry = (Geometry)ctx.get_data("geometry");
-        var (dq, dk, dv) = DilatedAttentionKernel.Backward(q, k, v, gradOutputs[0], saved, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking);
-        foreach (var g in gradOutputs) g.Dispose();
+        // Undefined when the output got no gradient (materialisation is off, see AutogradOutputCache).
+        var dOut = gradOutputs[0].IsInvalid ? zeros_like(q, dtype: saved.Max!.dtype) : gradOutputs[0];
+        var (dq, dk, dv) = DilatedAttentionKernel.Backward(q, k, v, dOut, saved, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking);
+        foreach (var g in gradOutputs) if (!g.IsInvalid) g.Dispose();
         return [GradientHandles.Keep(dq), GradientHandles.Keep(dk), GradientHandles.Keep(dv), null!];
     }
 
     /// <summary>The non-tensor arguments.</summary>
     private sealed record Geometry(IReadOnlyList<int> SegmentLengths, IReadOnlyList<int> Ratios, AttentionBlocking Blocking,
-        DilatedAttentionKernel.Saved? Replay);
+        DilatedAttentionKernel.Saved? Replay)
+    {
+        /// <summary>The autograd context of the call, set by the forward (its output cache is released after apply).</summary>
+        public autograd.AutogradContext? Context { get; set; }
+    }
 }
 
 /// <summary>

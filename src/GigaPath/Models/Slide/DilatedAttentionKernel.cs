@@ -56,8 +56,8 @@ internal static class DilatedAttentionKernel
             Accumulate(Rows(acc, br, c0, cc, j, h0, hc), Rows(runMax, br, c0, cc, j, h0, hc), Rows(runSum, br, c0, cc, j, h0, hc), o5, l5);
             if (saved is not null)
             {
-                saved.Outputs.Add(o.DetachFromDisposeScope());
-                saved.Lses.Add(lse.DetachFromDisposeScope());
+                saved.Outputs.Add(saved.Hold(o));
+                saved.Lses.Add(saved.Hold(lse));
             }
         }
 
@@ -67,8 +67,8 @@ internal static class DilatedAttentionKernel
         var denominator = runSum.masked_fill_(degenerate, branches.Count);
         if (saved is not null)
         {
-            saved.Max = runMax.DetachFromDisposeScope();
-            saved.Denominator = denominator.DetachFromDisposeScope();
+            saved.Max = saved.Hold(runMax);
+            saved.Denominator = saved.Hold(denominator);
         }
         var result = acc.narrow(1, 0, length).div(denominator.narrow(1, 0, length));
         return result.MoveToOuterDisposeScope();
@@ -143,18 +143,29 @@ internal static class DilatedAttentionKernel
         return acc.narrow(1, 0, length).contiguous().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Bytes a forward's <see cref="Saved"/> holds (float32 outputs and lse of every block, max and denominator).</summary>
-    public static long SavedBytes(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios)
+    /// <summary>
+    /// Elements (of the accumulation type) a forward's <see cref="Saved"/> holds for q of shape [B, L, H, d]: every
+    /// block's output and lse, the combination's max and denominator, each as <see cref="ActivationArena.Footprint"/>
+    /// counts it - exactly what <see cref="Saved.Hold"/> takes from an arena.
+    /// </summary>
+    public static long SavedElements(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths,
+        IReadOnlyList<int> ratios, AttentionBlocking blocking)
     {
         var branches = Branches(segmentLengths, ratios, length, heads);
         long rows = PaddedRows(branches);
-        long blocks = branches.Sum(b => b.SegmentsUsed * b.Tokens * b.GroupsUsed * b.HeadsPerGroup * (headDim + 1));
-        return 4 * batch * (blocks + 2 * rows * heads);
+        long total = 2 * ActivationArena.Footprint(batch, rows, heads, 1);
+        foreach (var (br, _, cc, _, _, hc) in Blocks(branches, blocking, headDim))
+            total += ActivationArena.Footprint(batch * cc * hc, br.Tokens, headDim) + ActivationArena.Footprint(batch * cc * hc, br.Tokens);
+        return total;
     }
 
     /// <summary>What <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking, Saved)"/> keeps for the backward; owns its tensors.</summary>
-    internal sealed class Saved : IDisposable
+    /// <param name="arena">Where the kept tensors are copied (a checkpointed training forward's); null: kept as made.</param>
+    internal sealed class Saved(ActivationArena? arena = null) : IDisposable
     {
+        /// <summary>Keeps <paramref name="t"/> (made in the kernel's dispose scope): a copy in the arena, or t itself.</summary>
+        public Tensor Hold(Tensor t) => (arena is null ? t : arena.Keep(t)).DetachFromDisposeScope();
+
         public List<Tensor> Outputs { get; } = [];
         public List<Tensor> Lses { get; } = [];
         public Tensor? Max { get; set; }

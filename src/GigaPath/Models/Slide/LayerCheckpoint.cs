@@ -23,35 +23,42 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     /// per-chunk products: the same terms, summed in another order).
     /// </summary>
     public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index, bool keepAttention,
-        long rowsPerChunk = LongNetEncoderLayer.FfnRowsPerChunk)
+        long rowsPerChunk = LongNetEncoderLayer.FfnRowsPerChunk, ActivationArena? arena = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerChunk, 1);
-        return apply(h, new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope(),
-            keepAttention ? new DilatedAttentionKernel.Saved() : null, rowsPerChunk));
+        var call = new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope(),
+            keepAttention ? new DilatedAttentionKernel.Saved(arena) : null, rowsPerChunk, arena);
+        var output = apply(h, call);
+        if (call.Context is { } ctx) AutogradOutputCache.Release(ctx);
+        return output;
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (h, call) = ((Tensor)vars[0], (Call)vars[1]);
+        call.Context = ctx;
         ctx.save_for_backward([h]);
         ctx.save_data("call", call);
         call.Layer.self_attn.Recording = call.Attention;
+        // The output (h's shape and dtype) outlives the step's forward: in the arena when there is one (see ActivationArena).
+        var result = call.Arena?.Take(h.shape, h.dtype) ?? empty_like(h);
         using var scope = NewDisposeScope();
         var attended = call.Layer.Attend(h, call.Blocking, null, call.Index);
         var noise = call.Layer.FfnDropoutNoise(attended);
-        var result = empty_like(attended);
         foreach (var (r0, n) in call.Chunks(attended.shape[1]))
         {
             using var chunk = NewDisposeScope();
             result.narrow(1, r0, n).copy_(call.Layer.FeedForward(attended.narrow(1, r0, n), noise?.narrow(1, r0, n)));
         }
-        return result.MoveToOuterDisposeScope();
+        return result;
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
         GradientHandles.ReleasePrevious();
         var call = (Call)ctx.get_data("call");
+        // Without gradient materialisation (AutogradOutputCache) an output that got no gradient arrives undefined.
+        if (gradOutput.IsInvalid) gradOutput = zeros_like(ctx.get_saved_variables()[0]).DetachFromDisposeScope();
         Tensor gradInput;
         using (var scope = NewDisposeScope())
         using (enable_grad())
@@ -87,8 +94,11 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
 
     /// <summary>The non-tensor arguments; the generator state is a CPU byte tensor owned here.</summary>
     private sealed record Call(LongNetEncoderLayer Layer, AttentionBlocking Blocking, int Index, Tensor RngState,
-        DilatedAttentionKernel.Saved? Attention, long RowsPerChunk)
+        DilatedAttentionKernel.Saved? Attention, long RowsPerChunk, ActivationArena? Arena)
     {
+        /// <summary>The autograd context of the call, set by the forward (its output cache is released after apply).</summary>
+        public autograd.AutogradContext? Context { get; set; }
+
         /// <summary>(first row, rows) of each FFN chunk over <paramref name="length"/> tokens.</summary>
         public IEnumerable<(long Start, long Rows)> Chunks(long length)
         {

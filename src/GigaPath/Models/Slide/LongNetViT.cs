@@ -60,8 +60,12 @@ internal sealed class LongNetViT : nn.Module
     /// </summary>
     public const long KeptAttentionBytes = 1L << 30;
 
-    /// <summary>Tokens per FFN chunk in checkpointed layers (tests make it small to exercise several chunks).</summary>
-    internal long CheckpointFfnRows { get; set; } = LongNetEncoderLayer.FfnRowsPerChunk;
+    /// <summary>
+    /// Tokens per FFN chunk in checkpointed layers: 1024 rows make 12 MB F-wide intermediates at 768-d, small enough
+    /// for the fragmented heap of a training step to reuse its holes (4096-row chunks, 50 MB each, grew the heap by
+    /// ~0.4 GB more at 10k tiles for the same step time). Tests make it small to exercise several chunks.
+    /// </summary>
+    internal long CheckpointFfnRows { get; set; } = 1024;
 
     /// <param name="config">The architecture.</param>
     /// <param name="dropout">The reference's <c>dropout</c> (embedding, attention output, FFN output); acts in training mode only.</param>
@@ -138,16 +142,21 @@ internal sealed class LongNetViT : nn.Module
             Checkpointing.Never => false,
             _ => ActivationBytes(h0.shape[1], layers) > CheckpointThresholdBytes,
         };
-        long keptPerLayer = DilatedAttentionKernel.SavedBytes(h0.shape[0], h0.shape[1], Config.NumHeads, Config.HeadDim, Config.SegmentLength, Config.DilatedRatio);
-        long keptLayers = KeptAttentionBytes / Math.Max(1, keptPerLayer);
         var states = new List<Tensor> { h0 };
         var h = h0;
-        for (int i = 0; i < layers; i++)
+        if (!checkpoint)
         {
-            var layer = encoder.layers[i];
-            h = checkpoint ? LayerCheckpoint.Apply(layer, h, blocking, i, keepAttention: i < keptLayers, CheckpointFfnRows) : layer.Forward(h, blocking, null, i, inPlace: false);
-            states.Add(h);
+            for (int i = 0; i < layers; i++)
+                states.Add(h = encoder.layers[i].Forward(h, blocking, null, i, inPlace: false));
+            return states;
         }
+        long keptPerLayer = DilatedAttentionKernel.SavedElements(h0.shape[0], h0.shape[1], Config.NumHeads, Config.HeadDim,
+            Config.SegmentLength, Config.DilatedRatio, blocking);
+        int keptLayers = (int)Math.Min(layers, KeptAttentionBytes / Math.Max(1, keptPerLayer * h0.ElementSize));
+        // What the layers keep until the backward, in one block: their outputs and the kept attention results.
+        using var arena = new ActivationArena(layers * ActivationArena.Footprint(h0.shape) + keptLayers * keptPerLayer, h0.dtype, h0.device);
+        for (int i = 0; i < layers; i++)
+            states.Add(h = LayerCheckpoint.Apply(encoder.layers[i], h, blocking, i, keepAttention: i < keptLayers, CheckpointFfnRows, arena));
         return states;
     }
 
