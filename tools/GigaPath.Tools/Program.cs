@@ -13,6 +13,11 @@ const string Usage = """
       GigaPath.Tools make-demo-models [DIR]        writes DIR/tile and DIR/slide (default weights/demo): untrained, fixed seeds
       GigaPath.Tools measure SLIDE (--tile-model DIR --slide-model DIR | --full-random)
                      [--dtype float32|bfloat16|auto] [--max-tiles N] [--batch-size N] [--readers N] [--threads N] [--out DIR]
+      GigaPath.Tools make-random-slide-model DIR   writes DIR (config.json + model.safetensors): the published slide
+                     encoder shape (12 layers, 768-d) with random weights, for measuring fine-tuning at real size
+      GigaPath.Tools make-synthetic-cohort DIR [--slides N] [--tiles T] [--seed S]
+                     writes DIR/labels.csv and DIR/features/*.safetensors: N slides (default 4) of T tiles (default
+                     10000) with random 1536-d features on a square grid, two alternating labels
       GigaPath.Tools head-gradients --head DIR|FILE --input FILE --out FILE
                      one training step of a head (dropout 0, cross-entropy against the input's label): writes logits,
                      loss and grad.<parameter> (float32) as safetensors. --head: a folder with the reference's
@@ -28,6 +33,8 @@ try
         ["make-demo-models", var dir] => MakeDemo(dir),
         ["measure", var slide, .. var rest] => Measure(slide, rest),
         ["head-gradients", .. var rest] => HeadGradientsCommand(rest),
+        ["make-random-slide-model", var dir] => MakeRandomSlideModel(dir),
+        ["make-synthetic-cohort", var dir, .. var rest] => MakeSyntheticCohort(dir, rest),
         _ => Fail(Usage),
     };
 }
@@ -91,6 +98,33 @@ static int HeadGradientsCommand(string[] rest)
     var result = GigaPath.Training.HeadGradients.Run(head, input, output);
     Console.WriteLine($"loss {result["loss"].item<float>():G9}; {result.Count - 2} parameter gradients written to {Path.GetFullPath(output)}");
     foreach (var t in result.Values) t.Dispose();
+    return 0;
+}
+
+static int MakeRandomSlideModel(string dir)
+{
+    using var slide = SlideEncoder.CreateRandom(SlideEncoderConfig.ProvGigaPath, seed: 0);
+    slide.Save(dir);
+    Console.WriteLine($"wrote a random slide encoder of the published shape ({slide.ParameterCount:N0} parameters) to {Path.GetFullPath(dir)}");
+    return 0;
+}
+
+static int MakeSyntheticCohort(string dir, string[] rest)
+{
+    int slides = 4, tiles = 10_000, seed = 0;
+    for (int i = 0; i < rest.Length; i++)
+    {
+        if (i + 1 >= rest.Length) return Fail($"unexpected argument '{rest[i]}'\n{Usage}");
+        switch (rest[i])
+        {
+            case "--slides": slides = SyntheticCohort.Parse(rest[++i], "--slides"); break;
+            case "--tiles": tiles = SyntheticCohort.Parse(rest[++i], "--tiles"); break;
+            case "--seed": seed = SyntheticCohort.Parse(rest[++i], "--seed"); break;
+            default: return Fail($"unexpected argument '{rest[i]}'\n{Usage}");
+        }
+    }
+    SyntheticCohort.Write(dir, slides, tiles, SlideEncoderConfig.ProvGigaPath.InChans, seed);
+    Console.WriteLine($"wrote {slides} synthetic slides of {tiles} tiles and labels.csv to {Path.GetFullPath(dir)}");
     return 0;
 }
 

@@ -68,6 +68,10 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
                     var input = SlideInputs.ToTensors(cohort.Bag(slide), config, device, dtype, options.MaxTiles, shuffle);
                     lossSum += Backward(replica, input, classes[slide], weightTensor[classes[slide]] / options.Accumulate) * options.Accumulate;
                 }
+                // A slide's step leaves its short-lived buffers as free heap scattered between the weights, gradients and
+                // optimizer state; handing it back before the next slide keeps the resident size at one step's need
+                // (NativeAllocator keeps up to 1 GiB otherwise). One call per slide, against a step of seconds to minutes.
+                NativeAllocator.ReleaseFreeMemory();
                 if ((b + 1) % options.Accumulate == 0 || b == n - 1)
                 {
                     optimizer.step();

@@ -1,3 +1,4 @@
+using GigaPath.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,7 +10,8 @@ namespace GigaPath.Models.Slide;
 /// traffic of short-lived buffers (gathered blocks, scores, FFN chunks), and glibc's heap then fragments: measured at
 /// 10k tiles, 1.3-2.9 GB of free-but-resident heap beside 2.5 GB in use, which alone broke the 4 GiB budget. Taken
 /// from one block, the kept tensors leave the rest of the heap to the short-lived buffers, which reuse it layer after
-/// layer. The views keep the block alive: it is freed when the last of them is (after the backward).
+/// layer; on CPU the block is not in the heap at all (<see cref="MappedTensors"/>). The tensors taken keep the block
+/// alive: it is freed when the last of them is (after the backward).
 /// </summary>
 internal sealed class ActivationArena : IDisposable
 {
@@ -24,7 +26,11 @@ internal sealed class ActivationArena : IDisposable
     /// <param name="device">Where the block lives.</param>
     public ActivationArena(long elements, ScalarType dtype, Device device)
     {
-        _storage = torch.empty([Math.Max(1, elements)], dtype, device).DetachFromDisposeScope();
+        elements = Math.Max(1, elements);
+        // On CPU the block is a mapping of its own (MappedTensors): when the step's graph dies it goes straight back
+        // to the system instead of leaving a hole in the heap that the next step's buffers cannot fill.
+        var block = device.type == DeviceType.CPU ? MappedTensors.TryEmpty(elements, dtype) : null;
+        _storage = (block ?? torch.empty([elements], dtype, device)).DetachFromDisposeScope();
         DType = dtype;
     }
 

@@ -146,8 +146,11 @@ internal sealed class LongNetViT : nn.Module
         var h = h0;
         if (!checkpoint)
         {
+            // Evaluation without autograd (validation, prediction): the inference layer on a copy of each state, so
+            // the FFN runs in row chunks as in Forward; otherwise every step out of place, visible to autograd.
+            bool inference = !training && !torch.is_grad_enabled();
             for (int i = 0; i < layers; i++)
-                states.Add(h = encoder.layers[i].Forward(h, blocking, null, i, inPlace: false));
+                states.Add(h = encoder.layers[i].Forward(inference ? h.clone() : h, blocking, null, i, inPlace: inference));
             return states;
         }
         long keptPerLayer = DilatedAttentionKernel.SavedElements(h0.shape[0], h0.shape[1], Config.NumHeads, Config.HeadDim,

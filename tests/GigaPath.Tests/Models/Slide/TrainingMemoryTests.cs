@@ -1,4 +1,5 @@
 using GigaPath.Models.Slide;
+using GigaPath.Runtime;
 using NUnit.Framework;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,6 +32,25 @@ public class TrainingMemoryTests
         Assert.That(a.shape, Is.EqualTo(new long[] { 3, 5 }));
         Assert.That(a.eq(1).all().item<bool>() && b.eq(2).all().item<bool>() && c.eq(3).all().item<bool>(), "slices overlap");
         Assert.That(d.dtype, Is.EqualTo(ScalarType.Float64));
+    }
+
+    /// <summary>A tensor in a mapping of its own behaves as any tensor, and its memory goes when its last view does.</summary>
+    [Test]
+    public void MappedTensorsHoldValuesAndAreFreedWithTheirLastView()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("anonymous mappings are made on Linux only");
+        Assert.That(MappedTensors.Supported, "TorchSharp's THSTensor_new was not found: the training arena would fall back to the heap");
+        Tensor view;
+        using (var scope = NewDisposeScope())
+        {
+            var block = MappedTensors.TryEmpty(1 << 20, ScalarType.Float32)!;
+            Assert.That(block.shape, Is.EqualTo(new long[] { 1 << 20 }));
+            block.copy_(arange(1 << 20, ScalarType.Float32));
+            view = block.narrow(0, 1000, 3).MoveToOuterDisposeScope();
+        }
+        // The block's handle is gone; the view still reads the mapping.
+        Assert.That(view.data<float>().ToArray(), Is.EqualTo(new float[] { 1000, 1001, 1002 }));
+        view.Dispose();
     }
 
     /// <summary>
