@@ -29,7 +29,8 @@ internal sealed class Cohort
     /// <summary>Applied to every bag as it is read (and cached after it): e.g. computing contextual tile embeddings.</summary>
     public Func<SlideBag, SlideBag>? Transform { get; set; }
 
-    public long CacheBudgetBytes { get; init; } = 4L << 30;
+    /// <summary>Bytes of features kept in memory once read (later slides are re-read from their files).</summary>
+    public long CacheBudgetBytes { get; set; } = 4L << 30;
 
     /// <summary>The level-0 tile size for files that do not say how their level-0 coords map to the grid (<c>--patch-size-level0</c>).</summary>
     public double? Level0TileSize { get; set; }

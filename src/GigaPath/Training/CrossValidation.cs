@@ -38,6 +38,9 @@ internal static class CrossValidation
         DeviceSelection.EnsureSupported(device, dtype);
 
         var cohort = Cohort.Load(request.LabelsPath, request.FeaturesDirectory, options.Classes);
+        // A slide-encoder step takes seconds to minutes; re-reading its slide takes milliseconds. Cached features would
+        // sit beside the step's own memory (the budget is 4 GiB: more than a whole 10k-tile step needs), so none are.
+        if (options.Head == HeadKind.Slide) cohort.CacheBudgetBytes = 0;
         var folds = cohort.PlanFolds(options.Folds, options.Head == HeadKind.Linear ? 0 : options.ValFraction, options.Seed);
         bool graded = options.Graded ?? cohort.Labels.Graded;
         var (config, createHead) = HeadSetup.Prepare(cohort, options, request.SlideModel, graded, out var contextual);

@@ -13,6 +13,8 @@ internal static class HeadEvaluator
 {
     public static SlidePrediction Predict(SlideHead head, SlideBag bag, Device device, ScalarType dtype)
     {
+        // Between slides, and after training, hand the heap's free memory back (see SequenceHeadTrainer.Train).
+        NativeAllocator.ReleaseFreeMemory();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         head.eval();

@@ -62,16 +62,17 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
                     replica.PushWeights();
                 }
                 int slide = fold.Train[order[b]];
+                // The previous slide's step (and validation, the optimizer's update) left its short-lived buffers as
+                // free heap scattered between the weights, gradients and optimizer state; handing it back before each
+                // slide keeps the resident size at one step's need (NativeAllocator keeps up to 1 GiB otherwise).
+                // One call per slide, against a step of seconds to minutes.
+                NativeAllocator.ReleaseFreeMemory();
                 using (var scope = NewDisposeScope())
                 {
                     var shuffle = options.ShuffleTiles ? new DeterministicRandom(options.Seed, 4, fold.Index, epoch, b) : null;
                     var input = SlideInputs.ToTensors(cohort.Bag(slide), config, device, dtype, options.MaxTiles, shuffle);
                     lossSum += Backward(replica, input, classes[slide], weightTensor[classes[slide]] / options.Accumulate) * options.Accumulate;
                 }
-                // A slide's step leaves its short-lived buffers as free heap scattered between the weights, gradients and
-                // optimizer state; handing it back before the next slide keeps the resident size at one step's need
-                // (NativeAllocator keeps up to 1 GiB otherwise). One call per slide, against a step of seconds to minutes.
-                NativeAllocator.ReleaseFreeMemory();
                 if ((b + 1) % options.Accumulate == 0 || b == n - 1)
                 {
                     optimizer.step();
