@@ -75,6 +75,11 @@ internal static class CrossValidation
                 m.Auroc, m.BalancedAccuracy, m.WeightedF1, m.Accuracy, m.QuadraticKappa, m.ConfusionMatrix,
                 trained.SelectedEpoch, trained.Selection, trained.History.Count, checkpoint, trained.History));
             log.WriteLine($"fold {fold.Index}: test AUROC {m.Auroc:F4}, balanced accuracy {m.BalancedAccuracy:F4}, weighted F1 {m.WeightedF1:F4}");
+            // Managed handles of the fold's parameters (optimizer groups, enumerations) keep the disposed head's weights
+            // and gradients alive until they are finalized; the next fold should not start beside them.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            NativeAllocator.ReleaseFreeMemory();
         }
 
         var pooled = ClassificationMetrics.Compute(predictions.Select(p => p.ClassIndex).ToList(), predictions.Select(p => p.Probabilities).ToList(), config.NumClasses, graded);
