@@ -30,8 +30,13 @@ internal static class SlideInputs
         {
             var order = shuffle?.Permutation(bag.Count) ?? Enumerable.Range(0, bag.Count).ToArray();
             var keep = tensor(order.Take(Math.Min(maxTiles, bag.Count)).Select(i => (long)i).ToArray());
-            features = features.index_select(0, keep);
-            coords = coords.index_select(0, keep);
+            // The selected rows are a copy; the tensors they came from wrap (and pin) the bag's arrays. Releasing them
+            // lets the collector take the arrays, so a slide is not held twice during its step (61 MB at 10k tiles).
+            var (allFeatures, allCoords) = (features, coords);
+            features = allFeatures.index_select(0, keep);
+            coords = allCoords.index_select(0, keep);
+            allFeatures.Dispose();
+            allCoords.Dispose();
         }
         return new SlideTensors(features.to(dtype, device), coords.to(device), null);
     }
