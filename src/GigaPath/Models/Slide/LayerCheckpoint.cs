@@ -20,10 +20,11 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     /// <paramref name="keepAttention"/> the first run also keeps the attention kernel's block results (~2·L·D floats),
     /// so the re-run only recombines them: the backward then costs the layer's linear layers once more, not its
     /// attention. <paramref name="rowsPerChunk"/>: tokens per FFN chunk (the weight gradients are then sums of
-    /// per-chunk products: the same terms, summed in another order).
+    /// per-chunk products: the same terms, summed in another order; <see cref="LongNetViT.CheckpointFfnRows"/> decides
+    /// it). <paramref name="arena"/>: where the output and kept results go (null: tensors of their own).
     /// </summary>
     public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index, bool keepAttention,
-        long rowsPerChunk = LongNetEncoderLayer.FfnRowsPerChunk, ActivationArena? arena = null)
+        long rowsPerChunk, ActivationArena? arena)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerChunk, 1);
         var call = new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope(),
