@@ -16,6 +16,9 @@ namespace GigaPath.Benchmarks;
 /// an AdamW update, through the trainer's own step (<see cref="SequenceHeadTrainer.Backward"/>, mixed precision via
 /// <see cref="TrainingReplica"/>). The same run measures the inference encoder's forward at the same N first (model
 /// freed before the step's peak is taken); the Note column gives that time and the step / forward ratio.
+/// Large blocks get mappings of their own while the step runs, as in <c>gigapath finetune</c>
+/// (<see cref="NativeAllocator.MapLargeBlocks"/>; with THP mode "madvise" only when the process starts with
+/// GLIBC_TUNABLES=glibc.malloc.hugetlb=1, which the Note column records).
 /// Layer 12's output is not used by feat_layer "5-11", so the step runs 11 layers (the reference computes the 12th and
 /// discards it); the forward runs all 12.
 /// </summary>
@@ -37,6 +40,7 @@ public class FinetuneStepBenchmarks
     private optim.Optimizer? _optimizer;
     private Tensor? _features, _coords, _lossScale;
     private double _forwardSeconds;
+    private IDisposable? _largeBlocks;
     private readonly List<double> _stepSeconds = [];
 
     [GlobalSetup]
@@ -72,6 +76,7 @@ public class FinetuneStepBenchmarks
             SlideEncoder = SlideClassificationHead.EncoderConfigJson(config),
         };
         manual_seed(3);
+        _largeBlocks = NativeAllocator.MapLargeBlocks();
         _replica = new TrainingReplica(headConfig, HeadFactory.Create, device, dtype);
         _replica.SetTraining(true);
         _optimizer = optim.AdamW(_replica.Master.parameters(), lr: 1e-5);
@@ -114,14 +119,17 @@ public class FinetuneStepBenchmarks
             ItemsPerOp = Tiles,
             ItemName = "tiles",
             PeakBytes = peak,
-            Note = $"forward {_forwardSeconds:F2} s; step/forward {step / _forwardSeconds:F2}x",
+            Note = $"forward {_forwardSeconds:F2} s; step/forward {step / _forwardSeconds:F2}x; {LargeBlocks}",
         });
-        Console.WriteLine($"// finetune step N={Tiles} {DType}: step {step:F2} s, forward {_forwardSeconds:F2} s, ratio {step / _forwardSeconds:F2}, peak RSS {PeakMemory.Format(peak)}");
+        Console.WriteLine($"// finetune step N={Tiles} {DType}: step {step:F2} s, forward {_forwardSeconds:F2} s, ratio {step / _forwardSeconds:F2}, peak RSS {PeakMemory.Format(peak)}, {LargeBlocks}");
         _optimizer?.Dispose();
         _replica?.Dispose();
         _replica?.Master.Dispose();
         _features?.Dispose();
         _coords?.Dispose();
         _lossScale?.Dispose();
+        _largeBlocks?.Dispose();
     }
+
+    private static string LargeBlocks => NativeAllocator.HugePageMappings ? "large blocks mapped (huge pages)" : "large blocks in the heap (no huge pages for malloc)";
 }
