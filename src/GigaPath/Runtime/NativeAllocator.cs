@@ -10,7 +10,7 @@ namespace GigaPath.Runtime;
 /// large blocks from the heap and keeping up to <see cref="TrimThresholdBytes"/> of free memory at its top for reuse
 /// removes that cost; the price is that up to that much freed memory stays mapped to the process.
 /// <para>
-/// Training is the exception (<see cref="MapLargeBlocks"/>): a step keeps weights, gradients and optimizer state for
+/// Training (<c>gigapath finetune</c>) is the exception: a step keeps weights, gradients and optimizer state for
 /// its whole length and allocates and frees gigabytes of differently-lived buffers around them, and a heap that serves
 /// both fragments (measured at 10k tiles: 2.1 GB of free heap resident at the end of the backward pass). There, a block
 /// of <see cref="LargeBlockBytes"/> or more that no free space in the heap can hold gets a mapping of its own instead of
