@@ -45,7 +45,7 @@ internal static class MappedTensors
     public static Tensor? TryEmpty(long elements, ScalarType dtype)
     {
         if (Factory.Value is not { } factory || elements <= 0) return null;
-        long bytes = elements * ElementSize(dtype);
+        long bytes = elements * dtype.ElementSize();
         var length = (nuint)bytes;
         var data = mmap(IntPtr.Zero, length, ProtReadWrite, MapPrivateAnonymous, -1, 0);
         if (data == MapFailed) return null;
@@ -59,12 +59,6 @@ internal static class MappedTensors
             return null;
         }
         return Tensor.UnsafeCreateTensor(handle);
-    }
-
-    private static long ElementSize(ScalarType dtype)
-    {
-        using var probe = torch.empty(0, dtype);
-        return probe.ElementSize;
     }
 
     /// <summary>TorchSharp's own tensor-from-memory entry point, from the native library TorchSharp itself uses.</summary>

@@ -89,8 +89,8 @@ public static class NativeAllocator
 
     /// <summary>
     /// While the returned scope lives, blocks of <see cref="LargeBlockBytes"/> and more that the heap's free space cannot
-    /// hold get mappings of their own, returned to the system when freed, instead of growing the heap, so that long-lived training state and a step's short-lived buffers do not fragment one
-    /// heap. Does nothing unless the tuning is active and <see cref="HugePageMappings"/> holds (or
+    /// hold get mappings of their own, returned to the system when freed, instead of growing the heap, so that
+    /// long-lived training state and a step's short-lived buffers do not fragment one heap. Does nothing unless the tuning is active and <see cref="HugePageMappings"/> holds (or
     /// <paramref name="evenWithoutHugePages"/>, for tests). Scopes may nest and overlap across threads; the heap takes
     /// large blocks back when the last one ends.
     /// </summary>
