@@ -58,26 +58,18 @@ internal static class BlockAttention
     public static (Tensor Out, Tensor Lse) Attend(Tensor q, Tensor k, Tensor v, double scale, AttentionBlocking blocking)
     {
         long batch = q.shape[0], m = q.shape[1], d = q.shape[2];
-        long bq = Math.Min(m, blocking.QueryBlock);
-        long bk = Math.Min(m, blocking.KeyBlock);
-        long bb = Math.Clamp(blocking.ScoreElements / (bq * bk), 1, batch);
         var acc = AccumulationType(q.dtype);
         var output = torch.empty([batch, m, d], acc, q.device);
         var lse = torch.empty([batch, m], acc, q.device);
-        for (long b0 = 0; b0 < batch; b0 += bb)
+        var schedule = Schedule.Of(q, blocking);
+        foreach (var block in schedule.QueryBlocks())
         {
-            long nb = Math.Min(bb, batch - b0);
-            var kb = k.narrow(0, b0, nb);
-            var vb = v.narrow(0, b0, nb);
-            for (long i0 = 0; i0 < m; i0 += bq)
-            {
-                using var scope = torch.NewDisposeScope();
-                long nq = Math.Min(bq, m - i0);
-                var qb = q.narrow(0, b0, nb).narrow(1, i0, nq).mul(scale);
-                var (o, l) = bk >= m ? OneBlock(qb, kb, vb) : Streamed(qb, kb, vb, bk);
-                output.narrow(0, b0, nb).narrow(1, i0, nq).copy_(o);
-                lse.narrow(0, b0, nb).narrow(1, i0, nq).copy_(l);
-            }
+            using var scope = torch.NewDisposeScope();
+            var (kb, vb) = (block.Batches(k), block.Batches(v));
+            var qb = block.Rows(q).mul(scale);
+            var (o, l) = schedule.KeyBlock >= m ? OneBlock(qb, kb, vb) : Streamed(qb, kb, vb, schedule.KeyBlock);
+            block.Rows(output).copy_(o);
+            block.Rows(lse).copy_(l);
         }
         return (output, lse);
     }
@@ -130,47 +122,71 @@ internal static class BlockAttention
     public static void AttendBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, double scale,
         AttentionBlocking blocking, Tensor dq, Tensor dk, Tensor dv)
     {
-        long batch = q.shape[0], m = q.shape[1], d = q.shape[2];
-        long bq = Math.Min(m, blocking.QueryBlock);
-        long bk = Math.Min(m, blocking.KeyBlock);
-        long bb = Math.Clamp(blocking.ScoreElements / (bq * bk), 1, batch);
+        long m = q.shape[1];
         var compute = q.dtype;
         using var scope = torch.NewDisposeScope();
         var rowDot = dO.mul(o).sum([-1], keepdim: true);
         var dOc = dO.to_type(compute);
         dk.zero_();
         dv.zero_();
-        for (long b0 = 0; b0 < batch; b0 += bb)
+        var schedule = Schedule.Of(q, blocking);
+        foreach (var block in schedule.QueryBlocks())
         {
-            long nb = Math.Min(bb, batch - b0);
-            var kb = k.narrow(0, b0, nb);
-            var vb = v.narrow(0, b0, nb);
-            for (long i0 = 0; i0 < m; i0 += bq)
+            using var inner = torch.NewDisposeScope();
+            var (kb, vb, dkb, dvb) = (block.Batches(k), block.Batches(v), block.Batches(dk), block.Batches(dv));
+            var qb = block.Rows(q).mul(scale);
+            var dOb = block.Rows(dOc);
+            var lseb = block.Rows(lse).unsqueeze(-1);
+            var rowDotb = block.Rows(rowDot);
+            var dqb = block.Rows(dq);
+            dqb.zero_();
+            for (long j0 = 0; j0 < m; j0 += schedule.KeyBlock)
             {
-                using var inner = torch.NewDisposeScope();
-                long nq = Math.Min(bq, m - i0);
-                var qb = q.narrow(0, b0, nb).narrow(1, i0, nq).mul(scale);
-                var dOb = dOc.narrow(0, b0, nb).narrow(1, i0, nq);
-                var lseb = lse.narrow(0, b0, nb).narrow(1, i0, nq).unsqueeze(-1);
-                var rowDotb = rowDot.narrow(0, b0, nb).narrow(1, i0, nq);
-                var dqb = dq.narrow(0, b0, nb).narrow(1, i0, nq);
-                dqb.zero_();
-                for (long j0 = 0; j0 < m; j0 += bk)
-                {
-                    using var blockScope = torch.NewDisposeScope();
-                    long nk = Math.Min(bk, m - j0);
-                    var kj = kb.narrow(1, j0, nk);
-                    var vj = vb.narrow(1, j0, nk);
-                    var p = Scores(qb, kj).sub_(lseb).exp_();
-                    dv.narrow(0, b0, nb).narrow(1, j0, nk).add_(Float(torch.matmul(p.to_type(compute).transpose(1, 2), dOb), dv.dtype));
-                    var dS = p.mul_(Float(torch.matmul(dOb, vj.transpose(1, 2)), p.dtype).sub_(rowDotb)).to_type(compute);
-                    dqb.add_(Float(torch.matmul(dS, kj), dq.dtype));
-                    // qb carries the scale already: dSᵀ·(scale·q) is dK.
-                    dk.narrow(0, b0, nb).narrow(1, j0, nk).add_(Float(torch.matmul(dS.transpose(1, 2), qb), dk.dtype));
-                }
-                dqb.mul_(scale);
+                using var blockScope = torch.NewDisposeScope();
+                long nk = Math.Min(schedule.KeyBlock, m - j0);
+                var kj = kb.narrow(1, j0, nk);
+                var vj = vb.narrow(1, j0, nk);
+                var p = Scores(qb, kj).sub_(lseb).exp_();
+                dvb.narrow(1, j0, nk).add_(Float(torch.matmul(p.to_type(compute).transpose(1, 2), dOb), dv.dtype));
+                var dS = p.mul_(Float(torch.matmul(dOb, vj.transpose(1, 2)), p.dtype).sub_(rowDotb)).to_type(compute);
+                dqb.add_(Float(torch.matmul(dS, kj), dq.dtype));
+                // qb carries the scale already: dSᵀ·(scale·q) is dK.
+                dkb.narrow(1, j0, nk).add_(Float(torch.matmul(dS.transpose(1, 2), qb), dk.dtype));
             }
+            dqb.mul_(scale);
         }
+    }
+
+    /// <summary>
+    /// The blocks both passes visit over [batch, m, ·] inputs: groups of <see cref="BatchBlock"/> batch entries, and
+    /// within them query rows in blocks of <see cref="QueryBlock"/>; keys are taken <see cref="KeyBlock"/> at a time.
+    /// </summary>
+    private readonly record struct Schedule(long Batch, long Length, long BatchBlock, long QueryBlock, long KeyBlock)
+    {
+        public static Schedule Of(Tensor q, AttentionBlocking blocking)
+        {
+            long batch = q.shape[0], m = q.shape[1];
+            long bq = Math.Min(m, blocking.QueryBlock);
+            long bk = Math.Min(m, blocking.KeyBlock);
+            return new Schedule(batch, m, Math.Clamp(blocking.ScoreElements / (bq * bk), 1, batch), bq, bk);
+        }
+
+        public IEnumerable<QueryRows> QueryBlocks()
+        {
+            for (long b0 = 0; b0 < Batch; b0 += BatchBlock)
+                for (long i0 = 0; i0 < Length; i0 += QueryBlock)
+                    yield return new QueryRows(b0, Math.Min(BatchBlock, Batch - b0), i0, Math.Min(QueryBlock, Length - i0));
+        }
+    }
+
+    /// <summary>Batch entries [B0, B0+Nb) and query rows [I0, I0+Nq) of one block.</summary>
+    private readonly record struct QueryRows(long B0, long Nb, long I0, long Nq)
+    {
+        /// <summary>The block's batch entries of x [batch, m, ·] (all rows).</summary>
+        public Tensor Batches(Tensor x) => x.narrow(0, B0, Nb);
+
+        /// <summary>The block's batch entries and query rows of x [batch, m, ·].</summary>
+        public Tensor Rows(Tensor x) => x.narrow(0, B0, Nb).narrow(1, I0, Nq);
     }
 
     /// <summary>Softmax statistics and outputs: float64 for float64 inputs (exact checks), else float32.</summary>

@@ -70,8 +70,8 @@ internal sealed class DilatedAttention : nn.Module
 
     /// <summary>
     /// Set by <see cref="LayerCheckpoint"/> for the next call only: keep the kernel's per-block results of the first,
-    /// gradient-free run here, so that the re-run in the backward (<see cref="Replaying"/>) recombines them instead of
-    /// recomputing the attention.
+    /// gradient-free run here (the branches it asks for), so that the re-run in the backward (<see cref="Replaying"/>)
+    /// takes them instead of recomputing those blocks' attention.
     /// </summary>
     internal DilatedAttentionKernel.Saved? Recording { get; set; }
 

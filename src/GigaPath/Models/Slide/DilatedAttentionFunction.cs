@@ -5,7 +5,7 @@ namespace GigaPath.Models.Slide;
 
 /// <summary>
 /// Dilated attention as a custom autograd function: the forward is the blocked kernel (it keeps each block's output and
-/// lse, ~2·L·D values), the backward recomputes scores block by block from q, k, v and the saved lse
+/// lse, ~2·L·D values, taking those a checkpointed layer's first run kept from it), the backward recomputes scores block by block from q, k, v and the saved lse
 /// (<see cref="DilatedAttentionKernel.Backward"/>), so no score matrix is stored for autograd. Branch weights are
 /// constants in the backward, as in the reference.
 /// </summary>
@@ -21,8 +21,9 @@ internal sealed class DilatedAttentionFunction : autograd.MultiTensorFunction<Di
     /// <param name="ratios">Each branch's dilation ratio.</param>
     /// <param name="blocking">Block sizes of the kernel (memory/speed only).</param>
     /// <param name="replay">
-    /// The kernel's saved results from an earlier run on the same q, k, v (a checkpointed layer's first pass): the
-    /// output is recombined from them and the attention is not computed again. Owned by the function from here on.
+    /// Block results kept by an earlier run on the same q, k, v (a checkpointed layer's first pass, all branches or
+    /// some): those blocks are not computed again, and the output is the first run's bit for bit. Owned by the function
+    /// from here on.
     /// </param>
     public static Tensor Apply(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking,
         DilatedAttentionKernel.Saved? replay = null)
@@ -38,10 +39,11 @@ internal sealed class DilatedAttentionFunction : autograd.MultiTensorFunction<Di
         var (q, k, v) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2]);
         var geometry = (Geometry)vars[3];
         geometry.Context = ctx;
+        // A replay supplies the blocks a checkpointed layer's first run kept; the rest are computed here, and the
+        // backward needs every one of them.
         var saved = geometry.Replay ?? new DilatedAttentionKernel.Saved();
-        var output = geometry.Replay is null
-            ? DilatedAttentionKernel.Forward(q, k, v, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking, saved)
-            : DilatedAttentionKernel.Combine(q, saved, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking);
+        saved.KeepEverything();
+        var output = DilatedAttentionKernel.Forward(q, k, v, geometry.SegmentLengths, geometry.Ratios, geometry.Blocking, saved);
         ctx.save_for_backward([q, k, v]);
         // Tensors made here are not inputs or outputs: they are held outside autograd and freed by the backward.
         ctx.save_data("saved", saved);

@@ -26,10 +26,14 @@ internal static class DilatedAttentionKernel
         AttentionBlocking blocking) => Forward(q, k, v, segmentLengths, ratios, blocking, null);
 
     /// <summary>
-    /// As <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking)"/>;
-    /// with <paramref name="saved"/> it also keeps what <see cref="Backward"/> needs: each (branch, segment chunk, head
-    /// group) block's output and lse in its gathered layout (together about 2·L·D values for ratios 1, 2, 4, …: a head
-    /// owns 1/r of a branch's rows) and the combination's final max and denominator per row and head.
+    /// As <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking)"/>,
+    /// with a record of the (branch, segment chunk, head group) blocks' outputs and lses in their gathered layout
+    /// (together about 2·L·D values for ratios 1, 2, 4, …: a head owns 1/r of a branch's rows).
+    /// <para>A block already in <paramref name="saved"/> (an earlier run on the same q, k, v) is taken from it, not
+    /// computed; a block it lacks is computed and added when <see cref="Saved.Keeps"/> says so. The blocks are combined
+    /// in the same order with the same operations either way, so a re-run that replays some or all blocks returns the
+    /// first run's output bit for bit. <see cref="Backward"/> needs a record of every block and of the combination's
+    /// final max and denominator per row and head, which this sets.</para>
     /// </summary>
     public static Tensor Forward(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios,
         AttentionBlocking blocking, Saved? saved)
@@ -43,35 +47,35 @@ internal static class DilatedAttentionKernel
         var runMax = torch.full([batch, rows, heads, 1], double.NegativeInfinity, accType, q.device);
         var runSum = torch.zeros([batch, rows, heads, 1], accType, q.device);
 
-        foreach (var (br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
+        int index = 0;
+        foreach (var (b, br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
         {
             using var inner = torch.NewDisposeScope();
-            var qg = Gather(q, br, c0, cc, j, h0, hc);
-            var kg = Gather(k, br, c0, cc, j, h0, hc);
-            var vg = Gather(v, br, c0, cc, j, h0, hc);
-            var (o, lse) = BlockAttention.Attend(qg, kg, vg, scale, blocking);
-            qg.Dispose(); kg.Dispose(); vg.Dispose();
+            var (o, lse) = saved?.Block(index) ?? Attend(q, k, v, br, c0, cc, j, h0, hc, scale, blocking);
             var o5 = o.view(batch, cc, hc, br.Tokens, headDim).permute(0, 1, 3, 2, 4);
             var l5 = OutputLse(lse.view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4));
             Accumulate(Rows(acc, br, c0, cc, j, h0, hc), Rows(runMax, br, c0, cc, j, h0, hc), Rows(runSum, br, c0, cc, j, h0, hc), o5, l5);
-            if (saved is not null)
-            {
-                saved.Outputs.Add(saved.Hold(o));
-                saved.Lses.Add(saved.Hold(lse));
-            }
+            if (saved is not null && saved.Keeps(b)) saved.Add(index, o, lse);
+            index++;
         }
 
         // Where every branch reported "no output" the reference's softmax weights are uniform (1/branches) over
         // outputs that are zero except where a real lse was exactly 0; the running sum only counted owned entries.
         var degenerate = runMax.le(NoOutputLse);
         var denominator = runSum.masked_fill_(degenerate, branches.Count);
-        if (saved is not null)
-        {
-            saved.Max = saved.Hold(runMax);
-            saved.Denominator = saved.Hold(denominator);
-        }
+        saved?.SetCombination(runMax, denominator);
         var result = acc.narrow(1, 0, length).div(denominator.narrow(1, 0, length));
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>One block's attention: the gathered rows of head group j of segments [c0, c0+cc) among themselves.</summary>
+    private static (Tensor Out, Tensor Lse) Attend(Tensor q, Tensor k, Tensor v, Branch br, long c0, long cc, long j, long h0, long hc,
+        double scale, AttentionBlocking blocking)
+    {
+        using var qg = Gather(q, br, c0, cc, j, h0, hc);
+        using var kg = Gather(k, br, c0, cc, j, h0, hc);
+        using var vg = Gather(v, br, c0, cc, j, h0, hc);
+        return BlockAttention.Attend(qg, kg, vg, scale, blocking);
     }
 
     /// <summary>
@@ -96,11 +100,10 @@ internal static class DilatedAttentionKernel
         var dOutRows = torch.zeros([batch, rows, heads, headDim], accType, q.device);
         dOutRows.narrow(1, 0, length).copy_(dOut);
         int index = 0;
-        foreach (var (br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
+        foreach (var (_, br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
         {
             using var inner = torch.NewDisposeScope();
-            var o = saved.Outputs[index];
-            var lse = saved.Lses[index];
+            var (o, lse) = saved.Block(index) ?? throw new InvalidOperationException($"the forward kept no result for attention block {index}");
             index++;
             var l5 = OutputLse(lse.view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4));
             var weight = l5.sub(Rows(saved.Max!, br, c0, cc, j, h0, hc)).exp_().div_(Rows(saved.Denominator!, br, c0, cc, j, h0, hc));
@@ -122,60 +125,85 @@ internal static class DilatedAttentionKernel
     }
 
     /// <summary>
-    /// The combined output [B, L, H, d] recomputed from a forward's saved block results alone (no attention):
-    /// Σ_b w_b·O_b with w_b = exp(lse_b - max) / denominator. <paramref name="q"/> gives the shape and device.
+    /// What keeping each branch's block results costs and saves, for q of shape [B, L, H, d]: the elements (of the
+    /// accumulation type) its blocks' outputs and lses take as <see cref="ActivationArena.Footprint"/> counts them -
+    /// exactly what <see cref="Saved.Add"/> takes from an arena - and the keys each of its query rows attends to, which is
+    /// what recomputing one kept element would cost in multiply-adds (per head dimension).
     /// </summary>
-    public static Tensor Combine(Tensor q, Saved saved, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios, AttentionBlocking blocking)
-    {
-        var (batch, length, heads, headDim, branches, rows) = Geometry.Of(q, segmentLengths, ratios);
-        using var scope = torch.NewDisposeScope();
-        var acc = torch.zeros([batch, rows, heads, headDim], saved.Max!.dtype, q.device);
-        int index = 0;
-        foreach (var (br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
-        {
-            using var inner = torch.NewDisposeScope();
-            var o5 = saved.Outputs[index].view(batch, cc, hc, br.Tokens, headDim).permute(0, 1, 3, 2, 4);
-            var l5 = OutputLse(saved.Lses[index].view(batch, cc, hc, br.Tokens, 1).permute(0, 1, 3, 2, 4));
-            index++;
-            var weight = l5.sub_(Rows(saved.Max!, br, c0, cc, j, h0, hc)).exp_().div_(Rows(saved.Denominator!, br, c0, cc, j, h0, hc));
-            Rows(acc, br, c0, cc, j, h0, hc).add_(o5.mul(weight));
-        }
-        return acc.narrow(1, 0, length).contiguous().MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Elements (of the accumulation type) a forward's <see cref="Saved"/> holds for q of shape [B, L, H, d]: every
-    /// block's output and lse, the combination's max and denominator, each as <see cref="ActivationArena.Footprint"/>
-    /// counts it - exactly what <see cref="Saved.Hold"/> takes from an arena.
-    /// </summary>
-    public static long SavedElements(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths,
+    public static IReadOnlyList<BranchRecord> BranchRecords(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths,
         IReadOnlyList<int> ratios, AttentionBlocking blocking)
     {
         var branches = Branches(segmentLengths, ratios, length, heads);
-        long rows = PaddedRows(branches);
-        long total = 2 * ActivationArena.Footprint(batch, rows, heads, 1);
-        foreach (var (br, _, cc, _, _, hc) in Blocks(branches, blocking, headDim))
-            total += ActivationArena.Footprint(batch * cc * hc, br.Tokens, headDim) + ActivationArena.Footprint(batch * cc * hc, br.Tokens);
-        return total;
+        var elements = new long[branches.Count];
+        foreach (var (b, br, _, cc, _, _, hc) in Blocks(branches, blocking, headDim))
+            elements[b] += ActivationArena.Footprint(batch * cc * hc, br.Tokens, headDim) + ActivationArena.Footprint(batch * cc * hc, br.Tokens);
+        return branches.Select((br, b) => new BranchRecord(b, elements[b], br.Tokens)).ToList();
     }
 
-    /// <summary>What <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking, Saved)"/> keeps for the backward; owns its tensors.</summary>
-    /// <param name="arena">Where the kept tensors are copied (a checkpointed training forward's); null: kept as made.</param>
-    internal sealed class Saved(ActivationArena? arena = null) : IDisposable
-    {
-        /// <summary>Keeps <paramref name="t"/> (made in the kernel's dispose scope): a copy in the arena, or t itself.</summary>
-        public Tensor Hold(Tensor t) => (arena is null ? t : arena.Keep(t)).DetachFromDisposeScope();
+    /// <summary>One branch's entry in <see cref="BranchRecords"/>.</summary>
+    /// <param name="Branch">Index into the configuration's segment lengths and ratios.</param>
+    /// <param name="Elements">Elements its kept block results take.</param>
+    /// <param name="KeysPerRow">Keys each query row of the branch attends to (its gathered segment length).</param>
+    internal readonly record struct BranchRecord(int Branch, long Elements, long KeysPerRow);
 
-        public List<Tensor> Outputs { get; } = [];
-        public List<Tensor> Lses { get; } = [];
-        public Tensor? Max { get; set; }
-        public Tensor? Denominator { get; set; }
+    /// <summary>
+    /// The block results <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking, Saved)"/>
+    /// keeps (for a checkpointed layer's re-run, and for <see cref="Backward"/>); owns its tensors.
+    /// </summary>
+    /// <param name="arena">Where kept results are copied (a checkpointed training forward's); null: kept as made.</param>
+    /// <param name="keepBranch">Which branches' blocks to keep (null: all).</param>
+    internal sealed class Saved(ActivationArena? arena = null, Func<int, bool>? keepBranch = null) : IDisposable
+    {
+        private readonly List<(Tensor Out, Tensor Lse)?> _blocks = [];
+        private Func<int, bool>? _keepBranch = keepBranch;
+        private ActivationArena? _arena = arena;
+
+        /// <summary>Whether blocks of branch <paramref name="branch"/> are kept when computed.</summary>
+        public bool Keeps(int branch) => _keepBranch?.Invoke(branch) ?? true;
+
+        /// <summary>
+        /// From now on every block computed is kept, as a tensor of its own: what a re-run must do so that the
+        /// backward finds all of them.
+        /// </summary>
+        public void KeepEverything() => (_keepBranch, _arena) = (null, null);
+
+        /// <summary>Block <paramref name="index"/>'s output and lse, if kept.</summary>
+        public (Tensor Out, Tensor Lse)? Block(int index) => index < _blocks.Count ? _blocks[index] : null;
+
+        /// <summary>Keeps block <paramref name="index"/>'s results (made in the kernel's dispose scope): copies in the arena, or the tensors themselves.</summary>
+        public void Add(int index, Tensor output, Tensor lse)
+        {
+            if (Block(index) is not null) return;
+            while (_blocks.Count <= index) _blocks.Add(null);
+            _blocks[index] = (Hold(output), Hold(lse));
+        }
+
+        /// <summary>
+        /// The combination's final max and denominator per row and head (replacing earlier ones), for the backward: only
+        /// a record that keeps every branch holds them, since a re-run recomputes them anyway.
+        /// </summary>
+        public void SetCombination(Tensor max, Tensor denominator)
+        {
+            if (_keepBranch is not null) return;
+            Max?.Dispose();
+            Denominator?.Dispose();
+            Max = max.DetachFromDisposeScope();
+            Denominator = denominator.DetachFromDisposeScope();
+        }
+
+        private Tensor Hold(Tensor t) => (_arena is null ? t : _arena.Keep(t)).DetachFromDisposeScope();
+
+        public Tensor? Max { get; private set; }
+        public Tensor? Denominator { get; private set; }
 
         public void Dispose()
         {
-            foreach (var t in Outputs.Concat(Lses)) t.Dispose();
-            Outputs.Clear();
-            Lses.Clear();
+            foreach (var block in _blocks)
+            {
+                block?.Out.Dispose();
+                block?.Lse.Dispose();
+            }
+            _blocks.Clear();
             Max?.Dispose();
             Denominator?.Dispose();
             Max = Denominator = null;
@@ -200,13 +228,14 @@ internal static class DilatedAttentionKernel
         segmentLengths.Zip(ratios, (s, r) => Branch.For(s, r, length, heads)).ToList();
 
     /// <summary>
-    /// The blocks both passes visit, in the same order: per branch, chunks of whole segments [c0, c0+cc) bounded by
-    /// <see cref="AttentionBlocking.GatherElements"/>, then head group j (heads [h0, h0+hc)).
+    /// The blocks both passes visit, in the same order: per branch (index b), chunks of whole segments [c0, c0+cc)
+    /// bounded by <see cref="AttentionBlocking.GatherElements"/>, then head group j (heads [h0, h0+hc)).
     /// </summary>
-    private static IEnumerable<(Branch Br, long C0, long Cc, long J, long H0, long Hc)> Blocks(List<Branch> branches, AttentionBlocking blocking, long headDim)
+    private static IEnumerable<(int B, Branch Br, long C0, long Cc, long J, long H0, long Hc)> Blocks(List<Branch> branches, AttentionBlocking blocking, long headDim)
     {
-        foreach (var br in branches)
+        for (int b = 0; b < branches.Count; b++)
         {
+            var br = branches[b];
             long heads = br.Heads;
             long perSegment = br.Tokens * br.HeadsPerGroup * headDim;
             long chunk = Math.Clamp(blocking.GatherElements / Math.Max(1, perSegment), 1, br.SegmentsUsed);
@@ -216,7 +245,7 @@ internal static class DilatedAttentionKernel
                 for (long j = 0; j < br.GroupsUsed; j++)
                 {
                     long h0 = j * br.HeadsPerGroup;
-                    yield return (br, c0, cc, j, h0, Math.Min(br.HeadsPerGroup, heads - h0));
+                    yield return (b, br, c0, cc, j, h0, Math.Min(br.HeadsPerGroup, heads - h0));
                 }
             }
         }

@@ -16,19 +16,19 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
     public override string Name => "LongNetLayerCheckpoint";
 
     /// <summary>
-    /// h: [B, L, D] float32, requiring grad. Returns the layer's output (a new tensor). With
-    /// <paramref name="keepAttention"/> the first run also keeps the attention kernel's block results (~2·L·D floats),
-    /// so the re-run only recombines them: the backward then costs the layer's linear layers once more, not its
-    /// attention. <paramref name="rowsPerChunk"/>: tokens per FFN chunk (the weight gradients are then sums of
+    /// h: [B, L, D] float32, requiring grad. Returns the layer's output (a new tensor). The first run also keeps the
+    /// attention kernel's block results of the branches in <paramref name="keptBranches"/> (all of them: ~2·L·D floats),
+    /// so the re-run computes only the other branches' attention: with every branch kept the backward costs the
+    /// layer's linear layers once more, not its attention. <paramref name="rowsPerChunk"/>: tokens per FFN chunk (the weight gradients are then sums of
     /// per-chunk products: the same terms, summed in another order; <see cref="LongNetViT.CheckpointFfnRows"/> decides
     /// it). <paramref name="arena"/>: where the output and kept results go (null: tensors of their own).
     /// </summary>
-    public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index, bool keepAttention,
+    public static Tensor Apply(LongNetEncoderLayer layer, Tensor h, AttentionBlocking blocking, int index, IReadOnlySet<int> keptBranches,
         long rowsPerChunk, ActivationArena? arena)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerChunk, 1);
         var call = new Call(layer, blocking, index, Generator.Default.get_state().DetachFromDisposeScope(),
-            keepAttention ? new DilatedAttentionKernel.Saved(arena) : null, rowsPerChunk, arena);
+            keptBranches.Count > 0 ? new DilatedAttentionKernel.Saved(arena, keptBranches.Contains) : null, rowsPerChunk, arena);
         var output = apply(h, call);
         if (call.Context is { } ctx) AutogradOutputCache.Release(ctx);
         return output;

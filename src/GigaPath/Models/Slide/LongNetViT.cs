@@ -55,10 +55,14 @@ internal sealed class LongNetViT : nn.Module
     public const long CheckpointThresholdBytes = 2L << 30;
 
     /// <summary>
-    /// Checkpointed layers keep their attention results (so the backward does not recompute the attention) while
-    /// the kept results of all layers stay under this size: every layer at 10k tiles, a few at 50k.
+    /// Checkpointed layers keep attention results (so the backward does not recompute that attention) up to this
+    /// size in all (see <see cref="KeptBranches"/>): every branch of every layer at 10k tiles; at 50k the long
+    /// dilated branches of every layer and the rest where room is left. Tests change it to exercise partial keeping.
     /// </summary>
-    public const long KeptAttentionBytes = 1L << 30;
+    internal long KeptAttentionBytes { get; set; } = DefaultKeptAttentionBytes;
+
+    /// <summary>The default of <see cref="KeptAttentionBytes"/>: 1 GiB.</summary>
+    internal const long DefaultKeptAttentionBytes = 1L << 30;
 
     /// <summary>
     /// Tokens per FFN chunk in checkpointed layers: 1024 rows make 12 MB F-wide intermediates at 768-d, small enough
@@ -153,14 +157,37 @@ internal sealed class LongNetViT : nn.Module
                 states.Add(h = encoder.layers[i].Forward(inference ? h.clone() : h, blocking, null, i, inPlace: inference));
             return states;
         }
-        long keptPerLayer = DilatedAttentionKernel.SavedElements(h0.shape[0], h0.shape[1], Config.NumHeads, Config.HeadDim,
-            Config.SegmentLength, Config.DilatedRatio, blocking);
-        int keptLayers = (int)Math.Min(layers, KeptAttentionBytes / Math.Max(1, keptPerLayer * h0.ElementSize));
+        var (kept, keptElements) = KeptBranches(h0.shape[0], h0.shape[1], layers, h0.ElementSize, blocking);
         // What the layers keep until the backward, in one block: their outputs and the kept attention results.
-        using var arena = new ActivationArena(layers * ActivationArena.Footprint(h0.shape) + keptLayers * keptPerLayer, h0.dtype, h0.device);
+        using var arena = new ActivationArena(layers * ActivationArena.Footprint(h0.shape) + keptElements, h0.dtype, h0.device);
         for (int i = 0; i < layers; i++)
-            states.Add(h = LayerCheckpoint.Apply(encoder.layers[i], h, blocking, i, keepAttention: i < keptLayers, CheckpointFfnRows, arena));
+            states.Add(h = LayerCheckpoint.Apply(encoder.layers[i], h, blocking, i, kept[i], CheckpointFfnRows, arena));
         return states;
+    }
+
+    /// <summary>
+    /// Which attention branches each of <paramref name="layers"/> checkpointed layers keeps, within
+    /// <see cref="KeptAttentionBytes"/>, and the elements that takes. A kept element saves as many multiply-adds in the
+    /// backward as its branch's rows attend to keys, so branches are taken in that order, each for as many layers as
+    /// still fit: at 50k tiles the r = 4, 8, 16 branches (a quarter of the kept memory per layer, over half the
+    /// attention's work) for every layer before the r = 1 branch of any.
+    /// </summary>
+    internal (IReadOnlySet<int>[] Kept, long Elements) KeptBranches(long batch, long length, int layers, long elementSize, AttentionBlocking blocking)
+    {
+        var kept = Enumerable.Range(0, layers).Select(_ => new HashSet<int>()).ToArray();
+        long budget = KeptAttentionBytes / elementSize, used = 0;
+        var records = DilatedAttentionKernel.BranchRecords(batch, length, Config.NumHeads, Config.HeadDim, Config.SegmentLength,
+            Config.DilatedRatio, blocking);
+        foreach (var record in records.OrderByDescending(r => r.KeysPerRow).ThenBy(r => r.Branch))
+        {
+            foreach (var layer in kept)
+            {
+                if (used + record.Elements > budget) break;
+                layer.Add(record.Branch);
+                used += record.Elements;
+            }
+        }
+        return (kept, used);
     }
 
     /// <summary>

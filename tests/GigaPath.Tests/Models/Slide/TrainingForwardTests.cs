@@ -98,6 +98,69 @@ public class TrainingForwardTests
         }
     }
 
+    /// <summary>
+    /// What checkpointed layers keep of their attention only decides what the backward recomputes: a re-run combines
+    /// kept and recomputed blocks in the first run's order with the same operations, so the gradients are the same bit
+    /// for bit whether every branch of every layer is kept, none is, or a mix (some branches, some layers).
+    /// </summary>
+    [Test]
+    public void KeptAttentionChangesNoGradientBit()
+    {
+        using var encoder = SlideEncoder.Load(FixturePaths.Get("slide_encoder_tiny", "model.safetensors"));
+        using var input = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_tiny", "input.safetensors"));
+        using var scope = NewDisposeScope();
+        var x = input.Load("tile_embeddings")[0];
+        var coords = input.Load("coords")[0];
+        int layers = encoder.Model.encoder.layers.Count;
+        var all = encoder.Model.KeptBranches(1, x.shape[0] + 1, layers, 4, AttentionBlocking.Default);
+        Dictionary<string, Tensor> Gradients(long keptBytes, Action<IReadOnlySet<int>[]> checkPlan)
+        {
+            using var model = WithDropout(encoder.Model, 0.3);
+            model.Checkpoint = Checkpointing.Always;
+            model.KeptAttentionBytes = keptBytes;
+            checkPlan(model.KeptBranches(1, x.shape[0] + 1, layers, 4, AttentionBlocking.Default).Kept);
+            model.train();
+            manual_seed(11);
+            var states = States(model, x, coords, layers);
+            (model.HeadPooled(states[^1]).pow(2).sum() + model.HeadCls(states[1]).sum()).backward();
+            return model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        }
+        int branches = encoder.Model.Config.DilatedRatio.Count;
+        Assert.That(branches, Is.GreaterThan(1), "the fixture must have several branches");
+        var everything = Gradients(LongNetViT.DefaultKeptAttentionBytes,
+            plan => Assert.That(plan.All(l => l.Count == branches), "every branch of every layer kept by default"));
+        var nothing = Gradients(0, plan => Assert.That(plan.All(l => l.Count == 0), "nothing kept"));
+        var mixed = Gradients(all.Elements * 4 / 2, plan => Assert.That(
+            plan.Any(l => l.Count > 0 && l.Count < branches) || plan.Select(l => l.Count).Distinct().Count() > 1, "a mixed plan"));
+        foreach (var (name, g) in everything)
+        {
+            Assert.That((nothing[name] - g).abs().max().item<float>(), Is.Zero, $"{name}: nothing kept");
+            Assert.That((mixed[name] - g).abs().max().item<float>(), Is.Zero, $"{name}: some kept");
+        }
+    }
+
+    /// <summary>
+    /// The kept-attention plan takes branches by the keys their rows attend to (the work one kept element saves), each
+    /// for as many layers as fit, and stays within the budget.
+    /// </summary>
+    [Test]
+    public void KeptBranchesFollowTheWorkTheySave()
+    {
+        using var model = new LongNetViT(SlideEncoderConfig.ProvGigaPath);
+        long length = 50_001;
+        var records = DilatedAttentionKernel.BranchRecords(1, length, 16, 48, model.Config.SegmentLength, model.Config.DilatedRatio, AttentionBlocking.Training);
+        var byWork = records.OrderByDescending(r => r.KeysPerRow).Select(r => r.Branch).ToList();
+        Assert.That(byWork, Is.EqualTo(new[] { 2, 3, 4, 1, 0 }), "at 50k the r = 4, 8, 16 branches attend to the longest rows");
+        var (kept, elements) = model.KeptBranches(1, length, 11, 4, AttentionBlocking.Training);
+        Assert.That(elements * 4, Is.LessThanOrEqualTo(LongNetViT.DefaultKeptAttentionBytes));
+        Assert.That(elements, Is.EqualTo(kept.Sum(l => l.Sum(b => records[b].Elements))));
+        Assert.That(kept.All(l => l.IsSupersetOf([2, 3, 4])), "the long branches of every layer");
+        Assert.That(kept.Count(l => l.Contains(1)), Is.InRange(1, 10), "the r = 2 branch where room is left");
+        Assert.That(kept.Any(l => l.Contains(0)), Is.False, "no r = 1 branch at 50k");
+        var (all10k, _) = model.KeptBranches(1, 10_001, 11, 4, AttentionBlocking.Training);
+        Assert.That(all10k.All(l => l.Count == 5), "at 10k everything fits");
+    }
+
     private static List<Tensor> States(LongNetViT model, Tensor x, Tensor coords, int layers)
     {
         var cells = SlidePositions.ToGridCells(coords, model.Config.TileSize, model.Config.SlideNgrids);
