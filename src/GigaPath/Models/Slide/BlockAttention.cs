@@ -118,20 +118,28 @@ internal static class BlockAttention
     /// dQ = scale · dS K, dK = scale · dSᵀ Q. No score block larger than the forward's is ever held. q, k, v as in
     /// <see cref="Attend"/>; o, lse its outputs; dO [batch, m, d] the gradient of o. Writes dq, dk, dv
     /// ([batch, m, d], accumulation type, overwritten).
+    /// <para>Optionally, per batch entry, how many leading rows are real keys (<paramref name="keys"/>; the rest are
+    /// zero keys and values, whose dK and dV the caller discards) and how many leading query rows have a gradient
+    /// (<paramref name="queries"/>; dO is zero after them). Scores beyond both are skipped: a zero key adds nothing to
+    /// dQ, and a query row without gradient adds nothing to dK or dV (dS = P ∘ (dO Vᵀ - D) is zero there); its dQ is
+    /// zero. Rows past a limit within a block shared with a longer entry are computed and give the same zeros.</para>
     /// </summary>
     public static void AttendBackward(Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor dO, double scale,
-        AttentionBlocking blocking, Tensor dq, Tensor dk, Tensor dv)
+        AttentionBlocking blocking, Tensor dq, Tensor dk, Tensor dv, long[]? keys = null, long[]? queries = null)
     {
-        long m = q.shape[1];
         var compute = q.dtype;
         using var scope = torch.NewDisposeScope();
         var rowDot = dO.mul(o).sum([-1], keepdim: true);
         var dOc = dO.to_type(compute);
+        dq.zero_();
         dk.zero_();
         dv.zero_();
         var schedule = Schedule.Of(q, blocking);
-        foreach (var block in schedule.QueryBlocks())
+        foreach (var all in schedule.QueryBlocks())
         {
+            long liveQueries = schedule.Limit(queries, all), realKeys = schedule.Limit(keys, all);
+            if (all.I0 >= liveQueries || realKeys == 0) continue;
+            var block = all with { Nq = Math.Min(all.Nq, liveQueries - all.I0) };
             using var inner = torch.NewDisposeScope();
             var (kb, vb, dkb, dvb) = (block.Batches(k), block.Batches(v), block.Batches(dk), block.Batches(dv));
             var qb = block.Rows(q).mul(scale);
@@ -139,11 +147,10 @@ internal static class BlockAttention
             var lseb = block.Rows(lse).unsqueeze(-1);
             var rowDotb = block.Rows(rowDot);
             var dqb = block.Rows(dq);
-            dqb.zero_();
-            for (long j0 = 0; j0 < m; j0 += schedule.KeyBlock)
+            for (long j0 = 0; j0 < realKeys; j0 += schedule.KeyBlock)
             {
                 using var blockScope = torch.NewDisposeScope();
-                long nk = Math.Min(schedule.KeyBlock, m - j0);
+                long nk = Math.Min(schedule.KeyBlock, realKeys - j0);
                 var kj = kb.narrow(1, j0, nk);
                 var vj = vb.narrow(1, j0, nk);
                 var p = Scores(qb, kj).sub_(lseb).exp_();
@@ -169,6 +176,15 @@ internal static class BlockAttention
             long bq = Math.Min(m, blocking.QueryBlock);
             long bk = Math.Min(m, blocking.KeyBlock);
             return new Schedule(batch, m, Math.Clamp(blocking.ScoreElements / (bq * bk), 1, batch), bq, bk);
+        }
+
+        /// <summary>The largest of <paramref name="rows"/> (per batch entry; null: all rows) over the block's entries.</summary>
+        public long Limit(long[]? rows, QueryRows block)
+        {
+            if (rows is null) return Length;
+            long limit = 0;
+            for (long b = block.B0; b < block.B0 + block.Nb; b++) limit = Math.Max(limit, rows[b]);
+            return Math.Min(limit, Length);
         }
 
         public IEnumerable<QueryRows> QueryBlocks()

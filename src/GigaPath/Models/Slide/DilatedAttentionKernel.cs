@@ -115,7 +115,8 @@ internal static class DilatedAttentionKernel
             var dqg = torch.empty_like(o);
             var dkg = torch.empty_like(o);
             var dvg = torch.empty_like(o);
-            BlockAttention.AttendBackward(qg, kg, vg, o, lse, dO, scale, blocking, dqg, dkg, dvg);
+            var (realKeys, liveQueries) = LiveRows(br, c0, cc, j, hc, batch, length);
+            BlockAttention.AttendBackward(qg, kg, vg, o, lse, dO, scale, blocking, dqg, dkg, dvg, realKeys, liveQueries);
             Scatter(dq, dqg, br, c0, cc, j, h0, hc);
             Scatter(dk, dkg, br, c0, cc, j, h0, hc);
             Scatter(dv, dvg, br, c0, cc, j, h0, hc);
@@ -258,6 +259,37 @@ internal static class DilatedAttentionKernel
     private static Tensor Rows(Tensor x, Branch br, long c0, long cc, long j, long h0, long hc) =>
         x.narrow(1, c0 * br.Padded, cc * br.Padded).view(x.shape[0], cc, br.Tokens, br.Ratio, x.shape[2], x.shape[3])
             .select(3, j).narrow(3, h0, hc);
+
+    /// <summary>
+    /// Per gathered entry ([B, cc, hc] flattened) of head group j of segments [c0, c0+cc): how many leading rows are
+    /// real keys (the rest are the zero padding of a short last segment or of g > s, see <see cref="SparseRows"/>), and
+    /// how many leading query rows land before row L of the combination, so have a gradient (the rest are cut away).
+    /// In the backward, the branch with s = 32768 at 50k tiles has a second segment that is half padding: skipping it
+    /// saves about a third of that branch's work.
+    /// </summary>
+    private static (long[] Keys, long[] Queries) LiveRows(Branch br, long c0, long cc, long j, long hc, long batch, long length)
+    {
+        var keys = new long[batch * cc * hc];
+        var queries = new long[batch * cc * hc];
+        for (long ci = 0; ci < cc; ci++)
+        {
+            long c = c0 + ci;
+            long real = Math.Min(br.Segment, length - c * br.Segment);
+            long realKeys = real > j ? (real - j + br.Ratio - 1) / br.Ratio : 0;
+            long left = length - c * br.Padded - j;
+            long liveQueries = left > 0 ? Math.Min(br.Tokens, (left + br.Ratio - 1) / br.Ratio) : 0;
+            for (long b = 0; b < batch; b++)
+            {
+                for (long h = 0; h < hc; h++)
+                {
+                    long entry = (b * cc + ci) * hc + h;
+                    keys[entry] = realKeys;
+                    queries[entry] = liveQueries;
+                }
+            }
+        }
+        return (keys, queries);
+    }
 
     /// <summary>The reference's output lse: an lse of exactly 0 marks "no output" (-1e8) as empty slots do.</summary>
     private static Tensor OutputLse(Tensor lse) => lse.masked_fill(lse.eq(0), NoOutputLse);
