@@ -275,9 +275,8 @@ internal static class DilatedAttentionKernel
         {
             long c = c0 + ci;
             long real = Math.Min(br.Segment, length - c * br.Segment);
-            long realKeys = real > j ? (real - j + br.Ratio - 1) / br.Ratio : 0;
-            long left = length - c * br.Padded - j;
-            long liveQueries = left > 0 ? Math.Min(br.Tokens, (left + br.Ratio - 1) / br.Ratio) : 0;
+            long realKeys = RowsOfGroup(real, j, br.Ratio);
+            long liveQueries = Math.Min(br.Tokens, RowsOfGroup(length - c * br.Padded, j, br.Ratio));
             for (long b = 0; b < batch; b++)
             {
                 for (long h = 0; h < hc; h++)
@@ -334,7 +333,7 @@ internal static class DilatedAttentionKernel
         long full = Math.Clamp(length / s - c0, 0, cc);
         if (full > 0 && j < s)
         {
-            long count = (s - j + r - 1) / r;
+            long count = RowsOfGroup(s, j, r);
             var rowsOfGroup = x.narrow(1, c0 * s, full * s).view(batch, full, s, heads, d)
                 .slice(2, j, s, r).narrow(3, h0, hc).permute(0, 1, 3, 2, 4);
             yield return (rowsOfGroup, buffer.narrow(1, 0, full).narrow(3, 0, count));
@@ -348,12 +347,15 @@ internal static class DilatedAttentionKernel
             Debug.Assert(real > 0 && real < s);
             if (real > j)
             {
-                long count = (real - j + r - 1) / r;
+                long count = RowsOfGroup(real, j, r);
                 var rowsOfGroup = x.narrow(1, start, real).slice(1, j, real, r).narrow(2, h0, hc).permute(0, 2, 1, 3);
                 yield return (rowsOfGroup, buffer.select(1, full).narrow(2, 0, count));
             }
         }
     }
+
+    /// <summary>How many of rows [0, <paramref name="rows"/>) head group j reads: rows j, j+r, … (none when rows ≤ j).</summary>
+    private static long RowsOfGroup(long rows, long j, long r) => rows > j ? (rows - j + r - 1) / r : 0;
 
     /// <summary>Geometry of one (segment, ratio) branch for a sequence of <c>length</c> tokens.</summary>
     internal sealed record Branch(long Segment, long Ratio, long Padded, long Tokens, long HeadsPerGroup, long GroupsUsed, long SegmentsUsed, long Heads)
