@@ -16,6 +16,10 @@ namespace GigaPath.Benchmarks;
 /// an AdamW update, through the trainer's own step (<see cref="SequenceHeadTrainer.Backward"/>, mixed precision via
 /// <see cref="TrainingReplica"/>). The same run measures the inference encoder's forward at the same N first (model
 /// freed before the step's peak is taken); the Note column gives that time and the step / forward ratio.
+/// Both are measured in the steady state of a training run: each runs once untimed at the same N first, because the
+/// first step at a new size grows the heap by gigabytes, and first touches of fresh memory are costly where a VM
+/// hands freed pages back to its host (this machine: 2 GiB take 2-8 s to fault in against 0.07 s to rewrite). Those
+/// first runs' times are in the Note too (the peak RSS covers them).
 /// Large blocks get mappings of their own while the step runs, as in <c>gigapath finetune</c>
 /// (<see cref="NativeAllocator.MapLargeBlocks"/>; with THP mode "madvise" only when the process starts with
 /// GLIBC_TUNABLES=glibc.malloc.hugetlb=1, which the Note column records).
@@ -39,7 +43,7 @@ public class FinetuneStepBenchmarks
     private TrainingReplica? _replica;
     private optim.Optimizer? _optimizer;
     private Tensor? _features, _coords, _lossScale;
-    private double _forwardSeconds;
+    private double _forwardSeconds, _firstForwardSeconds, _firstStepSeconds;
     private IDisposable? _largeBlocks;
     private readonly List<double> _stepSeconds = [];
 
@@ -52,10 +56,13 @@ public class FinetuneStepBenchmarks
         (_features, _coords) = SlideInputs.Make(Tiles, config.InChans);
         var (warmFeatures, warmCoords) = SlideInputs.Make(256, config.InChans);
 
-        // The inference forward at the same N, measured in this run (warmed on a small slide like the step).
+        // The inference forward at the same N, measured in this run after an untimed one at that N.
         using (var encoder = SlideEncoder.CreateRandom(config, seed: 1, new SlideEncoderOptions { Device = device, DType = dtype }))
         {
             using (encoder.Embed(warmFeatures, warmCoords)) { }
+            var first = Stopwatch.StartNew();
+            using (encoder.Embed(_features, _coords)) { }
+            _firstForwardSeconds = first.Elapsed.TotalSeconds;
             var times = new List<double>();
             for (int i = 0; i < LongCasesAttribute.Iterations; i++)
             {
@@ -84,10 +91,13 @@ public class FinetuneStepBenchmarks
         Step(warmFeatures, warmCoords);
         warmFeatures.Dispose();
         warmCoords.Dispose();
+        PeakMemory.Reset();
+        var firstStep = Stopwatch.StartNew();
+        Step(_features, _coords);
+        _firstStepSeconds = firstStep.Elapsed.TotalSeconds;
         CaseRecords.Set(this, nameof(TrainStep), new CaseRecord { ItemsPerOp = Tiles, ItemName = "tiles" });
         _measured.Reset();
         _stepSeconds.Clear();
-        PeakMemory.Reset();
     }
 
     [Benchmark]
@@ -119,9 +129,10 @@ public class FinetuneStepBenchmarks
             ItemsPerOp = Tiles,
             ItemName = "tiles",
             PeakBytes = peak,
-            Note = $"forward {_forwardSeconds:F2} s; step/forward {step / _forwardSeconds:F2}x; {LargeBlocks}",
+            Note = $"forward {_forwardSeconds:F2} s; step/forward {step / _forwardSeconds:F2}x; first runs at this N: forward {_firstForwardSeconds:F2} s, step {_firstStepSeconds:F2} s; {LargeBlocks}",
         });
-        Console.WriteLine($"// finetune step N={Tiles} {DType}: step {step:F2} s, forward {_forwardSeconds:F2} s, ratio {step / _forwardSeconds:F2}, peak RSS {PeakMemory.Format(peak)}, {LargeBlocks}");
+        Console.WriteLine($"// finetune step N={Tiles} {DType}: step {step:F2} s, forward {_forwardSeconds:F2} s, ratio {step / _forwardSeconds:F2}, "
+            + $"first forward {_firstForwardSeconds:F2} s, first step {_firstStepSeconds:F2} s (ratio {_firstStepSeconds / _firstForwardSeconds:F2}), peak RSS {PeakMemory.Format(peak)}, {LargeBlocks}");
         _optimizer?.Dispose();
         _replica?.Dispose();
         _replica?.Master.Dispose();
