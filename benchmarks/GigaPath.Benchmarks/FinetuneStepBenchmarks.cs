@@ -56,21 +56,15 @@ public class FinetuneStepBenchmarks
         (_features, _coords) = SlideInputs.Make(Tiles, config.InChans);
         var (warmFeatures, warmCoords) = SlideInputs.Make(256, config.InChans);
 
-        // The inference forward at the same N, measured in this run after an untimed one at that N.
+        // The inference forward at the same N, measured in this run after an untimed one at that N. Forward and step
+        // each run on a small slide first, so that the untimed run at N shows what a new size costs (the heap's growth)
+        // apart from the process's one-off start-up (JIT, libtorch's first calls).
         using (var encoder = SlideEncoder.CreateRandom(config, seed: 1, new SlideEncoderOptions { Device = device, DType = dtype }))
         {
             using (encoder.Embed(warmFeatures, warmCoords)) { }
-            var first = Stopwatch.StartNew();
-            using (encoder.Embed(_features, _coords)) { }
-            _firstForwardSeconds = first.Elapsed.TotalSeconds;
-            var times = new List<double>();
-            for (int i = 0; i < LongCasesAttribute.Iterations; i++)
-            {
-                var clock = Stopwatch.StartNew();
-                using (encoder.Embed(_features, _coords)) { }
-                times.Add(clock.Elapsed.TotalSeconds);
-            }
-            _forwardSeconds = times.Average();
+            _firstForwardSeconds = Seconds(() => encoder.Embed(_features, _coords).Dispose());
+            _forwardSeconds = Enumerable.Range(0, LongCasesAttribute.Iterations)
+                .Select(_ => Seconds(() => encoder.Embed(_features, _coords).Dispose())).Average();
         }
 
         var headConfig = new HeadConfig
@@ -92,9 +86,7 @@ public class FinetuneStepBenchmarks
         warmFeatures.Dispose();
         warmCoords.Dispose();
         PeakMemory.Reset();
-        var firstStep = Stopwatch.StartNew();
-        Step(_features, _coords);
-        _firstStepSeconds = firstStep.Elapsed.TotalSeconds;
+        _firstStepSeconds = Seconds(() => Step(_features!, _coords!));
         CaseRecords.Set(this, nameof(TrainStep), new CaseRecord { ItemsPerOp = Tiles, ItemName = "tiles" });
         _measured.Reset();
         _stepSeconds.Clear();
@@ -104,9 +96,14 @@ public class FinetuneStepBenchmarks
     public void TrainStep()
     {
         if (!_measured.Next()) return;
+        _stepSeconds.Add(Seconds(() => Step(_features!, _coords!)));
+    }
+
+    private static double Seconds(Action run)
+    {
         var clock = Stopwatch.StartNew();
-        Step(_features!, _coords!);
-        _stepSeconds.Add(clock.Elapsed.TotalSeconds);
+        run();
+        return clock.Elapsed.TotalSeconds;
     }
 
     private void Step(Tensor features, Tensor coords)
