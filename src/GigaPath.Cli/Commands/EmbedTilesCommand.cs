@@ -16,22 +16,23 @@ public sealed class EmbedTilesCommand : ICliCommand
     public Command Build()
     {
         var inputs = new Argument<string[]>("inputs") { Description = "Tile images (.png .jpg .jpeg .tif .tiff) or folders of them (sorted by name)", Arity = ArgumentArity.ZeroOrMore };
-        var model = new Option<string>("--model") { Description = "Tile encoder folder (config.json + model.safetensors)", Required = true };
+        var model = new Option<string>("--model") { Description = "Tile encoder folder (config.json + model.safetensors or pytorch_model.bin)", Required = true };
+        var encoder = EncoderArgument.Create();
         var output = new Option<string>("--out") { Description = "Output .safetensors: embeddings [N, D], coords [N, 2] when file names are {x}x_{y}y.png, tokens with --tokens", Required = true };
-        var pixels = new Option<string?>("--pixels") { Description = "Read preprocessed tiles from this safetensors file's pixel_values [N, 3, 224, 224] float32 instead of images" };
+        var pixels = new Option<string?>("--pixels") { Description = "Read preprocessed tiles from this safetensors file's pixel_values [N, 3, S, S] float32 (S the model's input size) instead of images" };
         var batchSize = new Option<int>("--batch-size") { Description = "Tiles per forward pass (results do not depend on it)", DefaultValueFactory = _ => 16 };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var precision = new PrecisionArguments();
-        var tokens = new Option<bool>("--tokens") { Description = "Also write all final-norm tokens [N, 197, D] (CLS first)" };
+        var tokens = new Option<bool>("--tokens") { Description = "Also write all final-norm tokens [N, T, D] (class token, registers, then patches)" };
         var maxAspect = new Option<double>(TilePreprocessor.MaxAspectRatioOption)
         {
-            Description = "Thinnest image accepted (longest / shortest side); thinner images are refused before the resize to 256 px, which would blow them up",
+            Description = "Thinnest image accepted (longest / shortest side); thinner images are refused before the resize, which would blow them up",
             DefaultValueFactory = _ => TilePreprocessor.DefaultMaxAspectRatio,
         };
 
-        var cmd = new Command("embed-tiles", "Embed tiles with the Prov-GigaPath tile encoder.");
+        var cmd = new Command("embed-tiles", "Embed tiles with a tile encoder (Prov-GigaPath or another named ViT encoder).");
         cmd.Arguments.Add(inputs);
-        foreach (var o in new Option[] { model, output, pixels, batchSize, device, tokens, maxAspect }.Concat(precision.All))
+        foreach (var o in new Option[] { model, encoder, output, pixels, batchSize, device, tokens, maxAspect }.Concat(precision.All))
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
@@ -45,8 +46,9 @@ public sealed class EmbedTilesCommand : ICliCommand
                 BatchSize = parse.GetValue(batchSize),
                 Tokens = parse.GetValue(tokens),
                 MaxAspectRatio = parse.GetValue(maxAspect),
-                Encoder = new EncoderOptions
+                Encoder = new TileEncoderOptions
                 {
+                    Encoder = parse.GetValue(encoder),
                     Device = onDevice,
                     DType = precision.Parse(parse, onDevice),
                     AllowSlowDType = precision.AllowSlowDType(parse),

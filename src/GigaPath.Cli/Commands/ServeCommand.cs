@@ -16,6 +16,7 @@ public sealed class ServeCommand : ICliCommand
     {
         var defaults = new ServerOptions();
         var model = new Option<string>("--model") { Description = "Tile encoder folder (config.json + weights), as for embed-tiles", Required = true };
+        var encoder = EncoderArgument.Create();
         var slideModel = new Option<string?>("--slide-model") { Description = "Slide encoder folder or weight file, as for embed-slide; enables POST /score/slide" };
         var urls = new Option<string[]>("--urls")
         {
@@ -43,7 +44,7 @@ public sealed class ServeCommand : ICliCommand
         var shutdown = Int("--shutdown-timeout", defaults.ShutdownTimeoutSeconds, "Seconds a stop waits for requests in flight");
 
         var cmd = new Command("serve", "Serve embeddings over HTTP, compatible with the Azure ML Prov-GigaPath endpoint (POST /score).");
-        foreach (var o in new Option[] { model, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, maxSlideTiles, maxAspect, metricsOpen, device, shutdown }.Concat(precision.All))
+        foreach (var o in new Option[] { model, encoder, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, maxSlideTiles, maxAspect, metricsOpen, device, shutdown }.Concat(precision.All))
             cmd.Options.Add(o);
 
         // A synchronous action: the host's own console lifetime handles Ctrl+C/SIGTERM and drains requests for as
@@ -53,6 +54,7 @@ public sealed class ServeCommand : ICliCommand
             var options = new ServerOptions
             {
                 ModelDir = parse.GetValue(model)!,
+                Encoder = parse.GetValue(encoder),
                 SlideModelDir = parse.GetValue(slideModel),
                 Urls = SplitUrls(parse.GetValue(urls)),
                 ApiKey = ServerOptions.ResolveApiKey(parse.GetValue(keyFile)),

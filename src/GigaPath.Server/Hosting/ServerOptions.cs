@@ -15,6 +15,9 @@ public sealed record ServerOptions
     /// <summary>Tile encoder folder (config.json + weights), as for <c>embed-tiles --model</c>.</summary>
     public string ModelDir { get; init; } = "";
 
+    /// <summary>The named tile encoder the folder holds (<c>--encoder</c>), or null for the one its config.json fits.</summary>
+    public string? Encoder { get; init; }
+
     /// <summary>Slide encoder folder or weight file; <c>/score/slide</c> answers 404 without one.</summary>
     public string? SlideModelDir { get; init; }
 

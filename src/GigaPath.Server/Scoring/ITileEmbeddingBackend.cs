@@ -5,11 +5,15 @@ public enum TileOutput
 {
     /// <summary>
     /// The default, as Azure ML's Prov-GigaPath endpoint answers: the tile encoder's final-norm patch tokens
-    /// (<c>forward_features</c> without the CLS row) as a channels-first map [1, D, H/p, W/p] (1×1536×14×14).
+    /// (<c>forward_features</c> without the class and register rows) as a channels-first map [1, D, H/p, W/p]
+    /// (1×1536×14×14 for Prov-GigaPath).
     /// </summary>
     PatchMap,
 
-    /// <summary><c>?features=cls</c>: the tile embedding [D] (the CLS token after the final norm, what <c>embed-tiles</c> writes).</summary>
+    /// <summary>
+    /// <c>?features=cls</c>: the tile embedding (what <c>embed-tiles</c> writes): the class token after the final norm,
+    /// or the encoder's own recipe (Virchow: class token ⊕ mean of the patch tokens).
+    /// </summary>
     Cls,
 }
 
@@ -20,8 +24,11 @@ public enum TileOutput
 /// </summary>
 public interface ITileEmbeddingBackend : IDisposable
 {
-    /// <summary>Length of one embedding (1536 for Prov-GigaPath).</summary>
+    /// <summary>Length of one embedding (1536 for Prov-GigaPath, 2560 for Virchow2).</summary>
     int Dim { get; }
+
+    /// <summary>Length of one patch token, the channels of the patch map (1536 for Prov-GigaPath, 1280 for Virchow2).</summary>
+    int TokenDim => Dim;
 
     /// <summary>Side of the patch grid (img_size / patch_size: 14 for Prov-GigaPath).</summary>
     int GridSize { get; }
@@ -38,7 +45,7 @@ public interface ITileEmbeddingBackend : IDisposable
 
     /// <summary>
     /// Embeds a batch of preprocessed images, one array per input, in order: float[Dim] for <see cref="TileOutput.Cls"/>,
-    /// float[Dim × GridSize × GridSize] (channels first, then patch rows, row-major) for <see cref="TileOutput.PatchMap"/>.
+    /// float[TokenDim × GridSize × GridSize] (channels first, then patch rows, row-major) for <see cref="TileOutput.PatchMap"/>.
     /// </summary>
     float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output);
 }

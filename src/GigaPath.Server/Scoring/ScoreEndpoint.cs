@@ -41,7 +41,7 @@ internal static class ScoreEndpoint
         if (!queue.TryEnqueue(pixels, output, ctx.RequestAborted, out var pending))
             throw QueueFull(queue.Depth, queue.Capacity);
         var embeddings = await pending;
-        long[] shape = output == TileOutput.Cls ? [backend.Dim] : [1, backend.Dim, backend.GridSize, backend.GridSize];
+        long[] shape = output == TileOutput.Cls ? [backend.Dim] : [1, backend.TokenDim, backend.GridSize, backend.GridSize];
         await ScoreResponse.WriteAsync(ctx.Response, embeddings, shape, format, ctx.RequestAborted);
     }
 

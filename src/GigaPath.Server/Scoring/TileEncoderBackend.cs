@@ -31,8 +31,9 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public static TileEncoderBackend Load(ServerOptions options)
     {
         var device = DeviceSelection.ParseDevice(options.Device);
-        var encoderOptions = new EncoderOptions
+        var encoderOptions = new TileEncoderOptions
         {
+            Encoder = options.Encoder,
             Device = device,
             DType = DeviceSelection.ParseDType(options.DType, device),
             AllowSlowDType = options.AllowSlowDType,
@@ -43,10 +44,12 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
 
     public int Dim => _encoder.Config.NumFeatures;
 
+    public int TokenDim => _encoder.Config.EmbedDim;
+
     public int GridSize => _encoder.Config.GridSize;
 
     public string Description =>
-        $"{_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.Options.DType)})";
+        $"{_encoder.Config.Encoder} {_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.Options.DType)})";
 
     public float[] Preprocess(byte[] encodedImage, int row, long maxPixels)
     {
@@ -72,12 +75,13 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         using var scope = torch.NewDisposeScope();
         var batch = _preprocessor.ToBatch(pixels);
         using var result = _encoder.Embed(batch, returnTokens: output == TileOutput.PatchMap);
-        // The map is the patch rows of forward_features ([B, 1 + g*g, D], CLS first) turned channels first: [B, D, g, g].
+        // The map is the patch rows of forward_features ([B, prefix + g*g, D]: class token, registers, patches) turned
+        // channels first: [B, D, g, g].
         var values = output == TileOutput.Cls
             ? result.Embeddings
-            : result.Tokens!.narrow(1, 1, GridSize * GridSize).transpose(1, 2).contiguous();
+            : result.Tokens!.narrow(1, _encoder.Config.PrefixTokens, GridSize * GridSize).transpose(1, 2).contiguous();
         var flat = values.data<float>().ToArray();
-        int size = output == TileOutput.Cls ? Dim : Dim * GridSize * GridSize;
+        int size = output == TileOutput.Cls ? Dim : TokenDim * GridSize * GridSize;
         var rows = new float[pixels.Count][];
         for (int i = 0; i < rows.Length; i++)
             rows[i] = flat.AsSpan(i * size, size).ToArray();

@@ -3,7 +3,7 @@ using System.Numerics;
 namespace GigaPath.Imaging;
 
 /// <summary>
-/// Pillow's 8-bit separable convolution resampler (<c>Image.resize(size, BICUBIC)</c>), reproduced bit for bit so
+/// Pillow's 8-bit separable convolution resampler (<c>Image.resize(size, BICUBIC | BILINEAR)</c>), reproduced bit for bit so
 /// that tiles of any size reach the model with exactly the pixels the Python reference gives it
 /// (docs/tile-encoder.md §2). SkiaSharp's cubic filters are different filters and cannot be used for this.
 /// </summary>
@@ -13,11 +13,15 @@ internal static class PillowResample
     private const int PrecisionBits = 22;
     private const int Half = 1 << (PrecisionBits - 1);
 
+    /// <summary>Resizes with Pillow's bicubic filter (see <see cref="Resize"/>).</summary>
+    public static RgbImage ResizeBicubic(RgbImage src, int width, int height) => Resize(src, width, height, ResizeInterpolation.Bicubic);
+
     /// <summary>
-    /// Resizes with Pillow's bicubic filter (Keys, a = -0.5), antialiased when shrinking. The horizontal pass runs
-    /// first and only when the width changes; its result is rounded to uint8 before the vertical pass, as in Pillow.
+    /// Resizes with Pillow's bicubic (Keys, a = -0.5) or bilinear (triangle) filter, antialiased when shrinking. The
+    /// horizontal pass runs first and only when the width changes; its result is rounded to uint8 before the vertical
+    /// pass, as in Pillow.
     /// </summary>
-    public static RgbImage ResizeBicubic(RgbImage src, int width, int height)
+    public static RgbImage Resize(RgbImage src, int width, int height, ResizeInterpolation filter)
     {
         ArgumentNullException.ThrowIfNull(src);
         if (width <= 0 || height <= 0)
@@ -33,8 +37,8 @@ internal static class PillowResample
         if (!needHorizontal && !needVertical)
             return new RgbImage(src.Width, src.Height, (byte[])src.Pixels.Clone());
 
-        var horizontal = ResampleCoefficients.Bicubic(src.Width, width);
-        var vertical = ResampleCoefficients.Bicubic(src.Height, height);
+        var horizontal = ResampleCoefficients.For(filter, src.Width, width);
+        var vertical = ResampleCoefficients.For(filter, src.Height, height);
 
         var image = src;
         int firstRow = 0;
@@ -173,13 +177,20 @@ internal sealed class ResampleCoefficients
         Weights = new int[outSize * kernelSize];
     }
 
-    private const double BicubicSupport = 2.0;
+    /// <summary>The coefficients of Pillow's <paramref name="filter"/> from <paramref name="inSize"/> to <paramref name="outSize"/> samples.</summary>
+    public static ResampleCoefficients For(ResizeInterpolation filter, int inSize, int outSize) => filter switch
+    {
+        ResizeInterpolation.Bicubic => Compute(inSize, outSize, 2.0, Keys),
+        ResizeInterpolation.Bilinear => Compute(inSize, outSize, 1.0, Triangle),
+        _ => throw new ArgumentOutOfRangeException(nameof(filter), filter, "unknown resize filter"),
+    };
 
-    public static ResampleCoefficients Bicubic(int inSize, int outSize)
+
+    private static ResampleCoefficients Compute(int inSize, int outSize, double filterSupport, Func<double, double> kernel)
     {
         double scale = (double)inSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
-        double support = BicubicSupport * filterScale;
+        double support = filterSupport * filterScale;
         int kernelSize = (int)Math.Ceiling(support) * 2 + 1;
         // Pillow multiplies by the reciprocal rather than dividing by filterScale; the two can differ in the last bit.
         double inverseFilterScale = 1.0 / filterScale;
@@ -195,7 +206,7 @@ internal sealed class ResampleCoefficients
             double sum = 0.0;
             for (int k = 0; k < count; k++)
             {
-                double w = Keys((k + lo - center + 0.5) * inverseFilterScale);
+                double w = kernel((k + lo - center + 0.5) * inverseFilterScale);
                 raw[k] = w;
                 sum += w;
             }
@@ -211,6 +222,13 @@ internal sealed class ResampleCoefficients
             c.Count[o] = count;
         }
         return c;
+    }
+
+    /// <summary>Pillow's bilinear (triangle) kernel.</summary>
+    private static double Triangle(double x)
+    {
+        if (x < 0.0) x = -x;
+        return x < 1.0 ? 1.0 - x : 0.0;
     }
 
     /// <summary>Keys' cubic convolution kernel with a = -0.5, in Pillow's Horner form (the form matters for bit parity).</summary>

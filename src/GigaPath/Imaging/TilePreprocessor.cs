@@ -6,9 +6,10 @@ using static TorchSharp.torch;
 namespace GigaPath.Imaging;
 
 /// <summary>
-/// The tile encoder's input transform, bit-exact with torchvision's
-/// <c>Resize(256, BICUBIC) → CenterCrop(224) → ToTensor → Normalize(mean, std)</c> on a Pillow image
-/// (docs/tile-encoder.md §2). Immutable and thread-safe.
+/// A tile encoder's input transform, bit-exact with torchvision's
+/// <c>Resize(ResizeSize, BICUBIC or BILINEAR) → CenterCrop(CropSize) → ToTensor → Normalize(mean, std)</c> on a
+/// Pillow image (docs/tile-encoder.md §2), which is also what timm's eval transform builds from a model's
+/// <c>pretrained_cfg</c>. Immutable and thread-safe.
 /// </summary>
 public sealed class TilePreprocessor
 {
@@ -25,6 +26,9 @@ public sealed class TilePreprocessor
 
     /// <summary>The side of the square center crop, i.e. the model's input size.</summary>
     public int CropSize { get; }
+
+    /// <summary>The resize filter (Pillow's, bit for bit).</summary>
+    public ResizeInterpolation Interpolation { get; }
 
     /// <summary>Per-channel mean subtracted after scaling bytes to 0..1 (RGB).</summary>
     public IReadOnlyList<float> Mean { get; }
@@ -57,7 +61,7 @@ public sealed class TilePreprocessor
 
     /// <summary>This transform with another <see cref="MaxAspectRatio"/>.</summary>
     public TilePreprocessor WithMaxAspectRatio(double maxAspectRatio) =>
-        new(ResizeSize, CropSize, Mean, Std) { MaxAspectRatio = maxAspectRatio };
+        new(ResizeSize, CropSize, Mean, Std, Interpolation) { MaxAspectRatio = maxAspectRatio };
 
     /// <summary>Number of floats <see cref="Preprocess"/> returns: 3 × CropSize × CropSize.</summary>
     public int OutputLength => 3 * CropSize * CropSize;
@@ -69,7 +73,9 @@ public sealed class TilePreprocessor
     /// <param name="cropSize">Center-crop side; must not exceed <paramref name="resizeSize"/>.</param>
     /// <param name="mean">Per-channel mean (3 values), applied in float32.</param>
     /// <param name="std">Per-channel standard deviation (3 positive values), applied in float32.</param>
-    public TilePreprocessor(int resizeSize, int cropSize, IReadOnlyList<float> mean, IReadOnlyList<float> std)
+    /// <param name="interpolation">The resize filter.</param>
+    public TilePreprocessor(int resizeSize, int cropSize, IReadOnlyList<float> mean, IReadOnlyList<float> std,
+        ResizeInterpolation interpolation = ResizeInterpolation.Bicubic)
     {
         if (resizeSize <= 0) throw new GigaPathException($"preprocessing: resize size must be positive, got {resizeSize}");
         if (cropSize <= 0 || cropSize > resizeSize)
@@ -80,8 +86,10 @@ public sealed class TilePreprocessor
             if (!(std[c] > 0) || !float.IsFinite(std[c]) || !float.IsFinite(mean[c]))
                 throw new GigaPathException($"preprocessing: mean/std for channel {c} must be finite with std > 0, got mean {mean[c]} std {std[c]}");
 
+        if (!Enum.IsDefined(interpolation)) throw new GigaPathException($"preprocessing: unknown interpolation {interpolation}");
         ResizeSize = resizeSize;
         CropSize = cropSize;
+        Interpolation = interpolation;
         Mean = mean.ToArray();
         Std = std.ToArray();
         _lookup = new float[3][];
@@ -130,14 +138,14 @@ public sealed class TilePreprocessor
         return (int)side;
     }
 
-    /// <summary>Pillow-bicubic resize of the shorter side to <see cref="ResizeSize"/>; returns the input unchanged when already that size.</summary>
+    /// <summary>Pillow resize (<see cref="Interpolation"/>) of the shorter side to <see cref="ResizeSize"/>; returns the input unchanged when already that size.</summary>
     /// <param name="image">The decoded image (not modified).</param>
     /// <param name="source">Names the image in errors (see <see cref="ResizedSize"/>).</param>
     public RgbImage Resize(RgbImage image, string source = "image")
     {
         ArgumentNullException.ThrowIfNull(image);
         var (w, h) = ResizedSize(image.Width, image.Height, source);
-        return w == image.Width && h == image.Height ? image : PillowResample.ResizeBicubic(image, w, h);
+        return w == image.Width && h == image.Height ? image : PillowResample.Resize(image, w, h, Interpolation);
     }
 
     /// <summary>The centered CropSize × CropSize square; offsets round halves to even like Python's <c>round</c>.</summary>

@@ -115,7 +115,7 @@ internal static class TileEmbedding
     }
 
     /// <summary>
-    /// Writes <c>embeddings</c> [N, D] float32, <c>tokens</c> [N, 1 + patches, D] when present and <c>coords</c> [N, 2]
+    /// Writes <c>embeddings</c> [N, D] float32, <c>tokens</c> [N, prefix + patches, D] when present and <c>coords</c> [N, 2]
     /// int64 when given, with provenance (model hash and config, dtype, engine version) in <c>__metadata__</c>.
     /// </summary>
     public static void Write(string path, TileEncoder encoder, TileEmbeddings result, long[]? coords, IReadOnlyDictionary<string, string>? extraMetadata = null)
@@ -127,6 +127,7 @@ internal static class TileEmbedding
         var metadata = new Dictionary<string, string>
         {
             ["format"] = "pt",
+            ["encoder"] = encoder.Config.Encoder,
             ["model_config"] = encoder.Config.Describe(),
             ["model_sha256"] = encoder.WeightsSha256,
             ["dtype"] = DeviceSelection.Name(encoder.Options.DType),

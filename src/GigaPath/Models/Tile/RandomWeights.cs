@@ -35,7 +35,7 @@ internal static class RandomWeights
 
     private static ParamKind Kind(string name)
     {
-        if (name == "cls_token") return ParamKind.ClsToken;
+        if (name is "cls_token" or "reg_token") return ParamKind.ClsToken;
         if (name == "pos_embed") return ParamKind.PosEmbed;
         if (name.EndsWith(".gamma", StringComparison.Ordinal)) return ParamKind.LayerScale;
         if (name.EndsWith(".bias", StringComparison.Ordinal)) return ParamKind.Bias;

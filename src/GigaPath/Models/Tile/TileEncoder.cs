@@ -7,9 +7,10 @@ using static TorchSharp.torch;
 namespace GigaPath.Models.Tile;
 
 /// <summary>
-/// The Prov-GigaPath tile encoder (a timm ViT-giant, 1.1 billion parameters), ready to embed: weights on one device in
-/// one dtype (<see cref="Options"/>). It turns 224×224 RGB tiles into 1536-wide embeddings, each tile computed
-/// independently of the others in its batch. Build one with <see cref="Load"/> (a model folder or weight file),
+/// A tile encoder ready to embed: Prov-GigaPath (a timm ViT-giant, 1.1 billion parameters) or another named ViT
+/// pathology encoder (<see cref="TileEncoderKind"/>: H-optimus-0/1, H0-mini, UNI, UNI2-h, Virchow, Virchow2), weights on
+/// one device in one dtype (<see cref="Options"/>). It turns RGB tiles into embeddings
+/// (<see cref="TileEncoderConfig.NumFeatures"/> wide), each tile computed independently of the others in its batch. Build one with <see cref="Load"/> (a model folder or weight file),
 /// <see cref="CreateRandom"/> (a config in code), or inspect a config without allocating it with
 /// <see cref="Describe"/>. Not thread-safe: use one encoder per thread, or serialise calls.
 /// </summary>
@@ -69,14 +70,16 @@ public sealed class TileEncoder : IDisposable
     /// Dispose the encoder to free its weights.
     /// </summary>
     /// <param name="path">Model folder or weight file.</param>
-    /// <param name="options">Device, dtype and key strictness; null for float32 on the CPU.</param>
+    /// <param name="options">Device, dtype and key strictness (a <see cref="TileEncoderOptions"/> also names the
+    /// encoder); null for float32 on the CPU and the one encoder the config fits.</param>
     public static TileEncoder Load(string path, EncoderOptions? options = null)
     {
         options ??= new EncoderOptions();
         DeviceSelection.EnsureSupported(options.Device, options.DType, options.AllowSlowDType);
         var files = ModelFiles.Find(path, "tile encoder");
         var config = TileEncoderConfig.Load(files.ConfigPath
-            ?? throw new GigaPathException($"{path}: no config.json beside the weights (a tile encoder folder holds the timm config.json and model.safetensors)"));
+            ?? throw new GigaPathException($"{path}: no config.json beside the weights (a tile encoder folder holds the timm config.json and model.safetensors)"),
+            (options as TileEncoderOptions)?.Encoder);
         using var source = TensorSources.Open(files.WeightsPath);
         var hashed = files.HashedFiles(source);
         var model = new VisionTransformer(config, options.Device, options.DType);
@@ -121,8 +124,8 @@ public sealed class TileEncoder : IDisposable
     /// <summary>
     /// Embeds a batch of preprocessed tiles. <paramref name="pixelValues"/>: [B, 3, ImgSize, ImgSize] float32 (on any
     /// device), normalised as <see cref="Preprocessor"/> does. Returns float32 CPU tensors owned by the result (dispose
-    /// it): the CLS embeddings [B, D] and, with <paramref name="returnTokens"/>, all final-norm tokens
-    /// [B, 1 + patches, D]. Wrong shapes, dtypes and non-finite values throw <see cref="GigaPathException"/> naming the
+    /// it): the embeddings [B, NumFeatures] (<see cref="TileEncoderConfig.Pooling"/>) and, with
+    /// <paramref name="returnTokens"/>, all final-norm tokens [B, prefix + patches, D] (class token, registers, patches). Wrong shapes, dtypes and non-finite values throw <see cref="GigaPathException"/> naming the
     /// first bad tile.
     /// </summary>
     public TileEmbeddings Embed(Tensor pixelValues, bool returnTokens = false)
@@ -137,7 +140,7 @@ public sealed class TileEncoder : IDisposable
     /// <summary>
     /// Decodes, preprocesses (<see cref="Preprocessor"/>) and embeds image files (PNG, JPEG, TIFF; any size, resized
     /// and center-cropped like the reference), in input order, <paramref name="batchSize"/> images per forward pass.
-    /// Returns the embeddings [N, D] float32 on the CPU, owned by the result (dispose it). A file that cannot be read
+    /// Returns the embeddings [N, NumFeatures] float32 on the CPU, owned by the result (dispose it). A file that cannot be read
     /// throws <see cref="GigaPathException"/> naming it.
     /// </summary>
     public TileEmbeddings EmbedImages(IEnumerable<string> paths, int batchSize = 16)
@@ -149,7 +152,7 @@ public sealed class TileEncoder : IDisposable
         var files = paths.ToList();
         if (files.Count == 0)
             throw new GigaPathException("no images to embed");
-        var result = torch.empty([files.Count, Config.EmbedDim], ScalarType.Float32);
+        var result = torch.empty([files.Count, Config.NumFeatures], ScalarType.Float32);
         try
         {
             for (int start = 0; start < files.Count; start += batchSize)
@@ -176,7 +179,7 @@ public sealed class TileEncoder : IDisposable
         using var scope = torch.NewDisposeScope();
         var input = pixelValues.to(Options.DType, Options.Device);
         var tokens = returnTokens ? Model.ForwardFeatures(input) : null;
-        var embeddings = (tokens is null ? Model.forward(input) : tokens.select(1, 0)).to(ScalarType.Float32, CPU).contiguous();
+        var embeddings = (tokens is null ? Model.forward(input) : Model.Pool(tokens)).to(ScalarType.Float32, CPU).contiguous();
         var tokensOut = tokens?.to(ScalarType.Float32, CPU).contiguous();
         CheckOutput(tokensOut ?? embeddings, pixelValues.shape[0]);
         return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), tokensOut?.MoveToOuterDisposeScope());
@@ -203,7 +206,7 @@ public sealed class TileEncoder : IDisposable
         if (s[1] != Config.InChans)
             throw new GigaPathException($"{name}: expected {expected}, got {s[1]} channels {shape}");
         if (s[2] != Config.ImgSize || s[3] != Config.ImgSize)
-            throw new GigaPathException($"{name}: expected {expected}, got {s[2]}x{s[3]} pixels {shape}; the model takes exactly {Config.ImgSize}x{Config.ImgSize} (preprocess: resize {Preprocessor.ResizeSize}, center-crop {Config.ImgSize})");
+            throw new GigaPathException($"{name}: expected {expected}, got {s[2]}x{s[3]} pixels {shape}; the model takes exactly {Config.ImgSize}x{Config.ImgSize} (preprocess: resize {Preprocessor.ResizeSize} {Preprocessor.Interpolation.ToString().ToLowerInvariant()}, center-crop {Config.ImgSize})");
         if (s[0] == 0)
             throw new GigaPathException($"{name}: holds no tiles {shape}");
         if (pixelValues.dtype != ScalarType.Float32)

@@ -5,21 +5,22 @@ using GigaPath.Imaging;
 namespace GigaPath.Models.Tile;
 
 /// <summary>
-/// The tile encoder's shape, read from a Hugging Face timm-style <c>config.json</c> (<c>architecture</c>,
-/// <c>model_args</c>, <c>num_features</c>, <c>global_pool</c>, <c>pretrained_cfg</c>). Only the timm
-/// <c>vit_giant_patch14_dinov2</c> family is accepted: a VisionTransformer with a CLS token, learned absolute
-/// positions, LayerScale, a packed SwiGLU MLP and CLS-token pooling after the final norm. Anything else is refused
-/// with the field and the file named, because loading weights into a near-miss architecture gives plausible garbage.
+/// A tile encoder's shape and input transform, read from a Hugging Face timm-style <c>config.json</c>
+/// (<c>architecture</c>, <c>model_args</c>, <c>num_features</c>, <c>global_pool</c>, <c>pretrained_cfg</c>) as one of
+/// the named encoders (<see cref="TileEncoderKind"/>): a timm VisionTransformer with a class token, optional register
+/// tokens, learned absolute positions (over the patches only or over every token), optional LayerScale, a packed SwiGLU
+/// or GELU MLP, and the encoder's own embedding recipe. Anything else is refused with the field and the file named,
+/// because loading weights into a near-miss architecture gives plausible garbage.
 /// </summary>
 public sealed record TileEncoderConfig
 {
-    /// <summary>The timm entrypoint this port implements.</summary>
+    /// <summary>The timm entrypoint of Prov-GigaPath's tile encoder.</summary>
     public const string SupportedArchitecture = "vit_giant_patch14_dinov2";
 
     /// <summary>Every LayerNorm in the model (timm's ViT uses 1e-6, not torch's default 1e-5).</summary>
     public const double LayerNormEps = 1e-6;
 
-    /// <summary>The timm architecture name (<see cref="SupportedArchitecture"/>, optionally with a pretrained tag).</summary>
+    /// <summary>The timm architecture name (e.g. <see cref="SupportedArchitecture"/>, optionally with a pretrained tag).</summary>
     public string Architecture { get; init; } = SupportedArchitecture;
 
     /// <summary>Side of the square input in pixels (224 for Prov-GigaPath); must be a multiple of <see cref="PatchSize"/>.</summary>
@@ -43,14 +44,54 @@ public sealed record TileEncoderConfig
     /// <summary>MLP width as a multiple of <see cref="EmbedDim"/> (timm's <c>mlp_ratio</c>, 5.33334 for Prov-GigaPath).</summary>
     public required double MlpRatio { get; init; }
 
-    /// <summary>LayerScale's initial value; only used by random initialisation, the trained gamma is in the checkpoint.</summary>
-    public required double InitValues { get; init; }
+    /// <summary>
+    /// LayerScale's initial value (timm's <c>init_values</c>), or null for blocks without LayerScale. Only random
+    /// initialisation uses the value; the trained gamma is in the checkpoint.
+    /// </summary>
+    public required double? InitValues { get; init; }
 
-    /// <summary>Width of the returned embedding: always <see cref="EmbedDim"/> (the model has no head).</summary>
-    public int NumFeatures => EmbedDim;
+    /// <summary>
+    /// The named encoder this config was read as (<see cref="TileEncoderKind.Name"/>, e.g. "gigapath", "virchow2"):
+    /// it fixes what config.json cannot say (the MLP its card passes in code, the embedding recipe).
+    /// </summary>
+    public string Encoder { get; init; } = "gigapath";
 
-    /// <summary>How tokens become the embedding; only "token" (the CLS token after the final norm) is supported.</summary>
+    /// <summary>The <see cref="TileEncoderKind"/> named by <see cref="Encoder"/>.</summary>
+    public TileEncoderKind Kind => TileEncoderKind.Get(Encoder);
+
+    /// <summary>Register tokens after the class token (timm's <c>reg_tokens</c>; 4 for H-optimus-0 and Virchow2, 8 for UNI2-h).</summary>
+    public int RegisterTokens { get; init; }
+
+    /// <summary>
+    /// True when the position embedding covers the patches only and is added before the class and register tokens are
+    /// prepended (timm's <c>no_embed_class</c>: H-optimus, UNI2-h); false when it covers every token (GigaPath, Virchow2).
+    /// </summary>
+    public bool NoEmbedClass { get; init; }
+
+    /// <summary>The blocks' MLP: packed SwiGLU (GigaPath, H-optimus, UNI2-h, Virchow) or GELU (UNI).</summary>
+    public TileMlp Mlp { get; init; } = TileMlp.SwiGluPacked;
+
+    /// <summary>How the final-norm tokens become the embedding (<see cref="NumFeatures"/> wide).</summary>
+    public TileEmbeddingPooling Pooling { get; init; } = TileEmbeddingPooling.ClassToken;
+
+    /// <summary>Width of the returned embedding: <see cref="EmbedDim"/>, or twice that for <see cref="TileEmbeddingPooling.ClassTokenAndPatchMean"/>.</summary>
+    public int NumFeatures => Pooling == TileEmbeddingPooling.ClassTokenAndPatchMean ? 2 * EmbedDim : EmbedDim;
+
+    /// <summary>
+    /// timm's <c>global_pool</c>: "token" for an encoder whose embedding is the class token, "" for one that returns
+    /// every token and pools them in its own code (Virchow).
+    /// </summary>
     public string GlobalPool { get; init; } = "token";
+
+    /// <summary>The resize filter of the input transform (<c>pretrained_cfg.interpolation</c>).</summary>
+    public ResizeInterpolation Interpolation { get; init; } = ResizeInterpolation.Bicubic;
+
+    /// <summary>
+    /// The input transform's crop ratio: the shorter side is resized to floor(<see cref="ImgSize"/> / CropPct), then
+    /// center-cropped to <see cref="ImgSize"/> (<c>pretrained_cfg.crop_pct</c>; 0.875 for Prov-GigaPath's reference
+    /// transform, 1.0 for the others).
+    /// </summary>
+    public double CropPct { get; init; } = 0.875;
 
     /// <summary>Per-channel mean (RGB) the weights were trained with (<c>pretrained_cfg.mean</c>), for pixel values in 0..1.</summary>
     public IReadOnlyList<double> Mean { get; init; } = ImageNetMean;
@@ -79,14 +120,20 @@ public sealed record TileEncoderConfig
     /// <summary>Patches per tile: <see cref="GridSize"/>².</summary>
     public int NumPatches => GridSize * GridSize;
 
-    /// <summary>Patches plus the CLS token.</summary>
-    public int SeqLen => NumPatches + 1;
+    /// <summary>Tokens before the patches: the class token and the <see cref="RegisterTokens"/>.</summary>
+    public int PrefixTokens => 1 + RegisterTokens;
 
-    /// <summary>fc1's output width: value and gate packed together, timm's <c>int(embed_dim * mlp_ratio)</c>.</summary>
+    /// <summary>Every token: class token, registers and patches.</summary>
+    public int SeqLen => NumPatches + PrefixTokens;
+
+    /// <summary>Rows of <c>pos_embed</c>: the patches, plus the prefix tokens unless <see cref="NoEmbedClass"/>.</summary>
+    public int PositionRows => NoEmbedClass ? NumPatches : SeqLen;
+
+    /// <summary>fc1's output width, timm's <c>int(embed_dim * mlp_ratio)</c> (value and gate packed together for SwiGLU).</summary>
     public int MlpPackedHidden => (int)(EmbedDim * MlpRatio);
 
-    /// <summary>fc2's input width (half the packed width).</summary>
-    public int MlpHidden => MlpPackedHidden / 2;
+    /// <summary>fc2's input width: half the packed width for SwiGLU, fc1's width for GELU.</summary>
+    public int MlpHidden => Mlp == TileMlp.SwiGluPacked ? MlpPackedHidden / 2 : MlpPackedHidden;
 
     /// <summary>The published Prov-GigaPath tile encoder (hf_hub:prov-gigapath/prov-gigapath).</summary>
     public static TileEncoderConfig ProvGigaPath { get; } = new TileEncoderConfig
@@ -103,33 +150,46 @@ public sealed record TileEncoderConfig
 
     /// <summary>A one-line description recorded in output metadata.</summary>
     public string Describe() =>
-        $"{Architecture} img {ImgSize} patch {PatchSize} dim {EmbedDim} depth {Depth} heads {NumHeads} mlp {MlpPackedHidden}";
+        $"{Encoder}: {Architecture} img {ImgSize} patch {PatchSize} dim {EmbedDim} depth {Depth} heads {NumHeads}" +
+        (RegisterTokens > 0 ? $" registers {RegisterTokens}" : "") + $" mlp {(Mlp == TileMlp.Gelu ? "gelu" : "swiglu")} {MlpPackedHidden}" +
+        (Pooling == TileEmbeddingPooling.ClassTokenAndPatchMean ? $" embedding cls+mean {NumFeatures}" : "");
+
+    /// <summary>Side the shorter image side is resized to: floor(<see cref="ImgSize"/> / <see cref="CropPct"/>), as timm computes it.</summary>
+    public int ResizeSize => (int)Math.Floor(ImgSize / CropPct);
 
     /// <summary>
-    /// The input transform these weights expect, as in the reference: shorter side resized (bicubic) to
-    /// <c>floor(ImgSize / 0.875)</c> (256 for 224), center crop <see cref="ImgSize"/>, scale to 0..1, normalise with
-    /// <see cref="Mean"/> / <see cref="Std"/>. Every caller (library, CLI, server, pipeline) preprocesses through this.
+    /// The input transform these weights expect, as timm's eval transform (and Prov-GigaPath's reference code) builds
+    /// it: shorter side resized with <see cref="Interpolation"/> to <see cref="ResizeSize"/>, center crop
+    /// <see cref="ImgSize"/>, scale to 0..1, normalise with <see cref="Mean"/> / <see cref="Std"/>. Every caller
+    /// (library, CLI, server, pipeline) preprocesses through this.
     /// </summary>
     public TilePreprocessor CreatePreprocessor()
     {
         var mean = Mean.Select(v => (float)v).ToArray();
         var std = Std.Select(v => (float)v).ToArray();
         var d = TilePreprocessor.Default;
-        if (ImgSize == d.CropSize && mean.SequenceEqual(d.Mean) && std.SequenceEqual(d.Std))
+        if (ImgSize == d.CropSize && ResizeSize == d.ResizeSize && Interpolation == d.Interpolation && mean.SequenceEqual(d.Mean) && std.SequenceEqual(d.Std))
             return d;
-        return new TilePreprocessor((int)Math.Floor(ImgSize / 0.875), ImgSize, mean, std);
+        return new TilePreprocessor(ResizeSize, ImgSize, mean, std, Interpolation);
     }
 
-    /// <summary>Reads and validates a timm-style <c>config.json</c>; errors name the file and the JSON field.</summary>
-    public static TileEncoderConfig Load(string path)
+    /// <summary>
+    /// Reads and validates a timm-style <c>config.json</c> as the named encoder <paramref name="encoder"/> (see
+    /// <see cref="TileEncoderKind.All"/>), or as the one encoder it fits when <paramref name="encoder"/> is null;
+    /// errors name the file and the JSON field.
+    /// </summary>
+    public static TileEncoderConfig Load(string path, string? encoder = null)
     {
         if (!File.Exists(path))
             throw new GigaPathException($"{path}: tile encoder config not found");
-        return FromJson(File.ReadAllText(path), path);
+        return FromJson(File.ReadAllText(path), path, encoder);
     }
 
-    /// <summary>Parses and validates config.json text; <paramref name="sourceName"/> names it in messages.</summary>
-    public static TileEncoderConfig FromJson(string json, string sourceName)
+    /// <summary>
+    /// Parses and validates config.json text as the named encoder <paramref name="encoder"/> (or the one it fits when
+    /// null); <paramref name="sourceName"/> names it in messages.
+    /// </summary>
+    public static TileEncoderConfig FromJson(string json, string sourceName, string? encoder = null)
     {
         JsonNode? root;
         try
@@ -142,7 +202,7 @@ public sealed record TileEncoderConfig
         }
         if (root is not JsonObject obj)
             throw new GigaPathException($"{sourceName}: expected a JSON object");
-        return new ConfigReader(obj, sourceName).Read().Validate();
+        return new ConfigReader(obj, sourceName).Read(encoder).Validate();
     }
 
     /// <summary>
@@ -164,9 +224,16 @@ public sealed record TileEncoderConfig
         if (NumHeads <= 0) Fail("model_args.num_heads", nameof(NumHeads), $"must be positive, got {NumHeads}");
         if (EmbedDim % NumHeads != 0) Fail("model_args.embed_dim", nameof(EmbedDim), $"{EmbedDim} is not divisible by {(ReadFromJson ? "num_heads" : nameof(NumHeads))} {NumHeads}");
         if (!(MlpRatio > 0) || double.IsInfinity(MlpRatio)) Fail("model_args.mlp_ratio", nameof(MlpRatio), $"must be positive, got {MlpRatio}");
-        if (MlpPackedHidden % 2 != 0 || MlpPackedHidden == 0)
-            Fail("model_args.mlp_ratio", nameof(MlpRatio), $"{MlpRatio} gives an fc1 width int({EmbedDim} * {MlpRatio}) = {MlpPackedHidden}, which must be even and positive (SwiGLU packs value and gate; timm refuses an odd width)");
-        if (GlobalPool != "token") Fail("global_pool", nameof(GlobalPool), $"is \"{GlobalPool}\"; only \"token\" (CLS token after the final norm) is supported");
+        if (MlpPackedHidden <= 0 || (Mlp == TileMlp.SwiGluPacked && MlpPackedHidden % 2 != 0))
+            Fail("model_args.mlp_ratio", nameof(MlpRatio), $"{MlpRatio} gives an fc1 width int({EmbedDim} * {MlpRatio}) = {MlpPackedHidden}, which must be positive" +
+                (Mlp == TileMlp.SwiGluPacked ? " and even (SwiGLU packs value and gate; timm refuses an odd width)" : ""));
+        if (RegisterTokens < 0) Fail("model_args.reg_tokens", nameof(RegisterTokens), $"must be 0 or more, got {RegisterTokens}");
+        if (InitValues is { } init && !double.IsFinite(init)) Fail("model_args.init_values", nameof(InitValues), $"must be finite, got {init}");
+        string expectedPool = Pooling == TileEmbeddingPooling.ClassToken ? "token" : "";
+        if (GlobalPool != expectedPool)
+            Fail("global_pool", nameof(GlobalPool), $"is \"{GlobalPool}\"; encoder {Encoder} {(expectedPool == "token" ? "embeds with the class token (\"token\")" : "pools the tokens itself (\"\")")}");
+        if (!(CropPct > 0 && CropPct <= 1)) Fail("pretrained_cfg.crop_pct", nameof(CropPct), $"must be in (0, 1], got {CropPct}");
+        if (!Enum.IsDefined(Interpolation)) Fail("pretrained_cfg.interpolation", nameof(Interpolation), $"is {Interpolation}");
         if (Mean is null || Mean.Count != InChans) Fail("pretrained_cfg.mean", nameof(Mean), $"has {Mean?.Count ?? 0} values, expected {InChans}");
         if (Std is null || Std.Count != InChans) Fail("pretrained_cfg.std", nameof(Std), $"has {Std?.Count ?? 0} values, expected {InChans}");
         if (Std!.Any(s => !(s > 0) || double.IsInfinity(s))) Fail("pretrained_cfg.std", nameof(Std), "values must be positive and finite");
@@ -181,7 +248,7 @@ public sealed record TileEncoderConfig
         {
             ["architecture"] = Architecture,
             ["num_classes"] = 0,
-            ["num_features"] = NumFeatures,
+            ["num_features"] = EmbedDim,
             ["global_pool"] = GlobalPool,
             ["model_args"] = new JsonObject
             {
@@ -193,6 +260,8 @@ public sealed record TileEncoderConfig
                 ["num_heads"] = NumHeads,
                 ["init_values"] = InitValues,
                 ["mlp_ratio"] = MlpRatio,
+                ["reg_tokens"] = RegisterTokens,
+                ["no_embed_class"] = NoEmbedClass,
                 ["num_classes"] = 0,
             },
             ["pretrained_cfg"] = new JsonObject
@@ -201,8 +270,8 @@ public sealed record TileEncoderConfig
                 ["custom_load"] = false,
                 ["input_size"] = new JsonArray(InChans, ImgSize, ImgSize),
                 ["fixed_input_size"] = true,
-                ["interpolation"] = "bicubic",
-                ["crop_pct"] = 0.875,
+                ["interpolation"] = Interpolation == ResizeInterpolation.Bilinear ? "bilinear" : "bicubic",
+                ["crop_pct"] = CropPct,
                 ["crop_mode"] = "center",
                 ["mean"] = new JsonArray(Mean.Select(v => (JsonNode?)v).ToArray()),
                 ["std"] = new JsonArray(Std.Select(v => (JsonNode?)v).ToArray()),
@@ -220,8 +289,10 @@ public sealed record TileEncoderConfig
         other is not null && Architecture == other.Architecture && ImgSize == other.ImgSize && InChans == other.InChans
         && PatchSize == other.PatchSize && EmbedDim == other.EmbedDim && Depth == other.Depth && NumHeads == other.NumHeads
         && MlpRatio.Equals(other.MlpRatio) && InitValues.Equals(other.InitValues)
+        && Encoder == other.Encoder && RegisterTokens == other.RegisterTokens && NoEmbedClass == other.NoEmbedClass && Mlp == other.Mlp
+        && Pooling == other.Pooling && Interpolation == other.Interpolation && CropPct.Equals(other.CropPct)
         && GlobalPool == other.GlobalPool && Mean.SequenceEqual(other.Mean) && Std.SequenceEqual(other.Std);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(Architecture, ImgSize, PatchSize, EmbedDim, Depth, NumHeads, MlpRatio);
+    public override int GetHashCode() => HashCode.Combine(Encoder, Architecture, ImgSize, PatchSize, EmbedDim, Depth, NumHeads, MlpRatio);
 }

@@ -7,14 +7,16 @@ namespace GigaPath.Models.Tile;
 #pragma warning disable IDE1006 // field names are checkpoint keys
 
 /// <summary>
-/// The Prov-GigaPath tile encoder: timm's VisionTransformer as built by <c>vit_giant_patch14_dinov2</c>, with module
-/// and parameter names equal to the timm state-dict keys so checkpoints load by name. Weights start at zero (LayerNorm
-/// at one, LayerScale at init_values) until loaded; <see cref="TileEncoder"/> loads or randomises them. Pass
-/// <c>torch.META</c> as the device to describe the full-size model without allocating its 4.5 GB.
+/// A tile encoder: timm's VisionTransformer as its named encoders build it (<see cref="TileEncoderKind"/>: class
+/// token, optional register tokens, positions over every token or over the patches only, SwiGLU or GELU MLP, optional
+/// LayerScale), with module and parameter names equal to the timm state-dict keys so checkpoints load by name. Weights
+/// start at zero (LayerNorm at one, LayerScale at init_values) until loaded; <see cref="TileEncoder"/> loads or
+/// randomises them. Pass <c>torch.META</c> as the device to describe a full-size model without allocating it.
 /// </summary>
 internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter cls_token;
+    private readonly Parameter? reg_token;
     private readonly Parameter pos_embed;
     private readonly PatchEmbed patch_embed;
     private readonly ModuleList<Block> blocks;
@@ -27,7 +29,9 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
         Config = config.Validate();
         var type = dtype ?? ScalarType.Float32;
         cls_token = new Parameter(torch.zeros(1, 1, config.EmbedDim, dtype: type, device: device));
-        pos_embed = new Parameter(torch.zeros(1, config.SeqLen, config.EmbedDim, dtype: type, device: device));
+        if (config.RegisterTokens > 0)
+            reg_token = new Parameter(torch.zeros(1, config.RegisterTokens, config.EmbedDim, dtype: type, device: device));
+        pos_embed = new Parameter(torch.zeros(1, config.PositionRows, config.EmbedDim, dtype: type, device: device));
         patch_embed = new PatchEmbed(config.InChans, config.EmbedDim, config.PatchSize, device, dtype);
         blocks = new ModuleList<Block>(Enumerable.Range(0, config.Depth).Select(_ => new Block(config, device, dtype)).ToArray());
         norm = nn.LayerNorm(config.EmbedDim, TileEncoderConfig.LayerNormEps, device: device, dtype: dtype);
@@ -35,14 +39,24 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The tile embedding [B, D]: the CLS token after the final norm (global_pool = "token"). The last block computes
-    /// the CLS token alone (<see cref="Block.ForwardClsToken"/>), ~2 % of the model's work saved; the result equals
-    /// <c>ForwardFeatures(x)[:, 0]</c> up to float rounding.
+    /// The tile embedding [B, NumFeatures] by the encoder's recipe (<see cref="TileEncoderConfig.Pooling"/>). For the
+    /// class token alone, the last block computes that token only (<see cref="Block.ForwardClsToken"/>), ~2 % of the
+    /// model's work saved; the result equals <c>ForwardFeatures(x)[:, 0]</c> up to float rounding.
     /// </summary>
-    public override Tensor forward(Tensor pixelValues) => Run(pixelValues, null, clsOnly: true).select(1, 0);
+    public override Tensor forward(Tensor pixelValues) => Config.Pooling == TileEmbeddingPooling.ClassToken
+        ? Run(pixelValues, null, clsOnly: true).select(1, 0)
+        : Pool(ForwardFeatures(pixelValues));
 
-    /// <summary>All tokens after the final norm [B, 1 + patches, D]; index 0 is the CLS token.</summary>
+    /// <summary>All tokens after the final norm [B, prefix + patches, D]: the class token, the registers, then the patches.</summary>
     public Tensor ForwardFeatures(Tensor pixelValues) => ForwardFeatures(pixelValues, null);
+
+    /// <summary>The embedding [B, NumFeatures] of final-norm tokens [B, T, D] by <see cref="TileEncoderConfig.Pooling"/>.</summary>
+    public Tensor Pool(Tensor tokens) => Config.Pooling switch
+    {
+        TileEmbeddingPooling.ClassToken => tokens.select(1, 0),
+        // TRIDENT / the Virchow cards: cat([output[:, 0], output[:, prefix:].mean(1)], -1).
+        _ => torch.cat([tokens.select(1, 0), tokens.narrow(1, Config.PrefixTokens, Config.NumPatches).mean([1])], 1),
+    };
 
     /// <summary>
     /// <see cref="ForwardFeatures(Tensor)"/> that also reports intermediate values under the fixture names
@@ -55,8 +69,15 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
     {
         var patches = patch_embed.forward(pixelValues);
         observe?.Invoke("patch_embed", patches);
-        var cls = cls_token.expand(patches.shape[0], -1, -1);
-        var x = torch.cat(new[] { cls, patches }, 1).add(pos_embed);
+        long batch = patches.shape[0];
+        var prefix = reg_token is null
+            ? new[] { cls_token.expand(batch, -1, -1) }
+            : new[] { cls_token.expand(batch, -1, -1), reg_token.expand(batch, -1, -1) };
+        // timm's _pos_embed: with no_embed_class the positions are added to the patches before the class and register
+        // tokens are prepended; otherwise they cover every token.
+        var x = Config.NoEmbedClass
+            ? torch.cat([.. prefix, patches.add(pos_embed)], 1)
+            : torch.cat([.. prefix, patches], 1).add(pos_embed);
         observe?.Invoke("embed", x);
         for (int i = 0; i < blocks.Count; i++)
         {

@@ -84,13 +84,27 @@ public class TileEncoderConfigTests
         yield return Case("RegisterTokens", "model_args.reg_tokens", j => j["model_args"]!["reg_tokens"] = 4);
         yield return Case("NoClassToken", "model_args.class_token", j => j["model_args"]!["class_token"] = false);
         yield return Case("UnknownModelArg", "model_args.mlp_layer", j => j["model_args"]!["mlp_layer"] = "Mlp");
-        yield return Case("MissingDepth", "model_args.depth", j => ((JsonObject)j["model_args"]!).Remove("depth"));
         yield return Case("NullInitValues", "model_args.init_values", j => j["model_args"]!["init_values"] = null);
         yield return Case("StringPatchSize", "model_args.patch_size", j => j["model_args"]!["patch_size"] = "16");
         yield return Case("Classifier", "num_classes", j => j["num_classes"] = 2);
         yield return Case("InputSizeDisagrees", "pretrained_cfg.input_size", j => j["pretrained_cfg"]!["input_size"] = new JsonArray(3, 256, 256));
         yield return Case("GrayscaleInput", "model_args.in_chans", j => { j["model_args"]!["in_chans"] = 1; j["pretrained_cfg"]!.AsObject().Remove("input_size"); });
         yield return Case("ShortMean", "pretrained_cfg.mean", j => j["pretrained_cfg"]!["mean"] = new JsonArray(0.5, 0.5));
+    }
+
+    /// <summary>
+    /// A field config.json leaves out takes the timm entrypoint's default, as timm builds it (published configs rely
+    /// on that: Virchow's gives no embed_dim or depth).
+    /// </summary>
+    [Test]
+    public void MissingFieldsTakeTheTimmArchitectureDefaults()
+    {
+        var json = TinyJson();
+        ((JsonObject)json["model_args"]!).Remove("depth");
+        ((JsonObject)json["model_args"]!).Remove("mlp_ratio");
+        var config = TileEncoderConfig.FromJson(json.ToJsonString(), "cfg");
+        Assert.That(config.Depth, Is.EqualTo(40), "vit_giant_patch14_dinov2's depth");
+        Assert.That(config.MlpRatio, Is.EqualTo(2.66667 * 2), "vit_giant_patch14_dinov2's SwiGLU ratio");
     }
 
     [TestCaseSource(nameof(BadConfigs))]
