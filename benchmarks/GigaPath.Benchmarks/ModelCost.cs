@@ -5,7 +5,7 @@ namespace GigaPath.Benchmarks;
 /// <summary>Analytic FLOP counts (2 per multiply-add) used to express achieved rates against the GEMM roofline.</summary>
 public static class ModelCost
 {
-    /// <summary>≈ 456 GFLOP per 224×224 tile for the full Prov-GigaPath tile encoder.</summary>
+    /// <summary>≈ 456 GFLOP per 224×224 tile for the full Prov-GigaPath tile encoder (any named encoder: registers and a GELU MLP included).</summary>
     public static double TileEncoderFlopsPerTile(TileEncoderConfig c)
     {
         double d = c.EmbedDim, n = c.SeqLen;
@@ -18,10 +18,12 @@ public static class ModelCost
 
     /// <summary>
     /// What the engine actually computes per tile for the embedding: the model's FLOPs less the last block's work on
-    /// the 196 patch tokens, whose outputs the embedding (CLS only) never uses - only their k and v are needed.
+    /// the tokens after the class token, whose outputs a class-token embedding never uses - only their k and v are
+    /// needed. An embedding that pools the patch tokens (Virchow) needs the whole model.
     /// </summary>
     public static double TileEncoderExecutedFlopsPerTile(TileEncoderConfig c)
     {
+        if (c.Pooling != TileEmbeddingPooling.ClassToken) return TileEncoderFlopsPerTile(c);
         double d = c.EmbedDim, n = c.SeqLen;
         double skippedPerToken = d * d + d * d + d * c.MlpPackedHidden + c.MlpHidden * d + 2 * n * d; // q, proj, MLP, attention row
         return TileEncoderFlopsPerTile(c) - 2 * (n - 1) * skippedPerToken;

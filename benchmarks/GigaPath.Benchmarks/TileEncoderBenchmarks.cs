@@ -7,9 +7,26 @@ using GigaPath.Models;
 
 namespace GigaPath.Benchmarks;
 
-/// <summary>Full-size Prov-GigaPath tile encoder (1.13 B parameters, random weights): tiles/s per batch size.</summary>
+/// <summary>
+/// Full-size tile encoders (random weights; Prov-GigaPath's 1.13 B parameters and the other named encoders'):
+/// tiles/s per encoder and batch size.
+/// </summary>
 public class TileEncoderBenchmarks
 {
+    [ParamsSource(nameof(Encoders))]
+    public string Encoder { get; set; } = "gigapath";
+
+    /// <summary>
+    /// GIGAPATH_BENCH_ENCODERS (comma-separated TRIDENT names, or "all"), else one encoder per distinct architecture:
+    /// hoptimus1 computes exactly what hoptimus0 does, and virchow what virchow2 does less 4 register tokens.
+    /// </summary>
+    public static IEnumerable<string> Encoders => Environment.GetEnvironmentVariable("GIGAPATH_BENCH_ENCODERS") switch
+    {
+        "all" => TileEncoderKind.All.Select(k => k.Name),
+        { Length: > 0 } custom => custom.Split(',').Select(n => TileEncoderKind.Get(n).Name),
+        _ => ["gigapath", "hoptimus0", "h0-mini", "uni_v1", "uni_v2", "virchow2"],
+    };
+
     [ParamsSource(typeof(DeviceParams), nameof(DeviceParams.Devices))]
     public string Device { get; set; } = "cpu";
 
@@ -32,14 +49,15 @@ public class TileEncoderBenchmarks
     {
         var device = DeviceSelection.ParseDevice(Device);
         var dtype = DeviceSelection.ParseDType(DType);
-        _encoder = SharedModels.TileEncoder(device, dtype);
-        _pixels = torch.randn(Batch, 3, 224, 224, generator: new Generator(7));
+        _encoder = SharedModels.TileEncoder(device, dtype, Encoder);
+        var config = _encoder.Config;
+        _pixels = torch.randn(Batch, 3, config.ImgSize, config.ImgSize, generator: new Generator(7));
         CaseRecords.Set(this, nameof(Embed), new CaseRecord
         {
             ItemsPerOp = Batch,
             ItemName = "tiles",
-            FlopsPerOp = Batch * ModelCost.TileEncoderFlopsPerTile(TileEncoderConfig.ProvGigaPath),
-            ExecutedFlopsPerOp = Batch * ModelCost.TileEncoderExecutedFlopsPerTile(TileEncoderConfig.ProvGigaPath),
+            FlopsPerOp = Batch * ModelCost.TileEncoderFlopsPerTile(config),
+            ExecutedFlopsPerOp = Batch * ModelCost.TileEncoderExecutedFlopsPerTile(config),
             GemmGflops = Roofline.GemmGflops(device, dtype),
             PeakGflops = Roofline.PeakGflops(device, dtype),
         });
@@ -63,22 +81,23 @@ public class TileEncoderBenchmarks
 
 /// <summary>
 /// Full-size random models are expensive to make (1.1 B random numbers), so cases that differ only in batch size
-/// share one per (device, dtype); the previous one is released when another is asked for.
+/// share one per (encoder, device, dtype); the previous one is released when another is asked for.
 /// </summary>
 public static class SharedModels
 {
     private static (string Key, TileEncoder Encoder)? _tile;
 
-    public static TileEncoder TileEncoder(Device device, ScalarType dtype)
+    public static TileEncoder TileEncoder(Device device, ScalarType dtype, string encoder = "gigapath")
     {
-        var key = $"{device}/{dtype}";
+        var key = $"{encoder}/{device}/{dtype}";
         if (_tile is { } cached && cached.Key == key) return cached.Encoder;
         _tile?.Encoder.Dispose();
         _tile = null;
         GC.Collect();
-        var encoder = GigaPath.Models.Tile.TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, seed: 1, new EncoderOptions { Device = device, DType = dtype });
-        _tile = (key, encoder);
-        return encoder;
+        var config = encoder == "gigapath" ? TileEncoderConfig.ProvGigaPath : TileEncoderKind.Get(encoder).PublishedConfig();
+        var model = GigaPath.Models.Tile.TileEncoder.CreateRandom(config, seed: 1, new EncoderOptions { Device = device, DType = dtype });
+        _tile = (key, model);
+        return model;
     }
 
     /// <summary>Frees the cached model (4.5 GB in float32) and hands its memory back to the system.</summary>

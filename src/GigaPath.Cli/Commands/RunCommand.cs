@@ -24,8 +24,9 @@ public sealed class RunCommand : ICliCommand
     public Command Build()
     {
         var inputs = new Argument<string[]>("inputs") { Description = "Slide files, folders of slides, or CSV manifests (columns: path or slide_path; optional slide_id, mpp)", Arity = ArgumentArity.OneOrMore };
-        var tileModel = new Option<string>("--tile-model") { Description = "Tile encoder folder (config.json + model.safetensors)", Required = true };
-        var slideModel = new Option<string>("--slide-model") { Description = "Slide encoder folder (config.json optional + model.safetensors or slide_encoder.pth)", Required = true };
+        var tileModel = new Option<string>("--tile-model") { Description = "Tile encoder folder (config.json + model.safetensors or pytorch_model.bin)", Required = true };
+        var encoder = EncoderArgument.Create();
+        var slideModel = new Option<string?>("--slide-model") { Description = "Prov-GigaPath slide encoder folder (config.json optional + model.safetensors or slide_encoder.pth); without it, slides get tile features only (the only output for tile encoders other than gigapath)" };
         var output = new Option<string>("--out") { Description = "Output folder: <slide>.h5, <slide>.slide.safetensors, <slide>.thumbnail.png, <slide>.manifest.json", Required = true };
         var tiling = new TilingArguments();
         var batchSize = new Option<int>("--batch-size") { Description = "Tiles per tile-encoder forward pass", DefaultValueFactory = _ => 16 };
@@ -41,15 +42,20 @@ public sealed class RunCommand : ICliCommand
 
         var cmd = new Command("run", "Whole-slide pipeline: slides -> tile embeddings (.h5) -> slide embeddings, resumable, for a cohort.");
         cmd.Arguments.Add(inputs);
-        foreach (var o in new Option[] { tileModel, slideModel, output }.Concat(tiling.All)
+        foreach (var o in new Option[] { tileModel, encoder, slideModel, output }.Concat(tiling.All)
                      .Concat([batchSize, device]).Concat(precision.All).Concat([pool, allLayers, retryFailed, force, shard, maxTiles, progressMode]))
             cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
             var outDir = parse.GetValue(output)!;
+            var onDevice = DeviceSelection.ParseDevice(parse.GetValue(device)!);
+            var dtype = precision.Parse(parse, onDevice);
+            bool allowSlow = precision.AllowSlowDType(parse);
+            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!,
+                new TileEncoderOptions { Encoder = parse.GetValue(encoder), Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
             var options = new PipelineOptions
             {
-                Tiling = tiling.Build(parse),
+                Tiling = tiling.Build(parse, tileEncoder.Config.Kind),
                 BatchSize = parse.GetValue(batchSize),
                 Readers = parse.GetValue(tiling.Readers),
                 Pooling = SlidePoolingNames.Parse(parse.GetValue(pool), "--pool"),
@@ -67,14 +73,13 @@ public sealed class RunCommand : ICliCommand
             bool bars = CohortConsole.UseBars(parse.GetValue(progressMode)!);
             var jobs = CohortInputs.Expand(parse.GetValue(inputs)!, outDir);
 
-            var onDevice = DeviceSelection.ParseDevice(parse.GetValue(device)!);
-            var dtype = precision.Parse(parse, onDevice);
-            bool allowSlow = precision.AllowSlowDType(parse);
-            using var tileEncoder = TileEncoder.Load(parse.GetValue(tileModel)!, new EncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
-            using var slideEncoder = SlideEncoder.Load(parse.GetValue(slideModel)!, new SlideEncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow });
+            using var slideEncoder = parse.GetValue(slideModel) is { } slidePath
+                ? SlideEncoder.Load(slidePath, new SlideEncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow })
+                : null;
             var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
             int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;
-            Console.Error.WriteLine($"gigapath run: {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");
+            Console.Error.WriteLine($"gigapath run: {tileEncoder.Config.Encoder} tiles of {options.Tiling.TileSize} px at {options.Tiling.TargetMpp} µm/px" +
+                $"{(slideEncoder is null ? ", tile features only" : "")}; {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");
 
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>

@@ -1,3 +1,5 @@
+using GigaPath.Models.Slide;
+using GigaPath.Models.Tile;
 using System.CommandLine;
 using GigaPath.Pipeline;
 using GigaPath.Slides;
@@ -7,8 +9,8 @@ namespace GigaPath.Cli.Commands;
 /// <summary>The tiling options shared by <c>run</c> and <c>tile</c>.</summary>
 internal sealed class TilingArguments
 {
-    public Option<double> TargetMpp { get; } = new("--target-mpp", "--mpp") { Description = "Micrometres per pixel of the tiles (Prov-GigaPath: 0.5, i.e. 20x)", DefaultValueFactory = _ => 0.5 };
-    public Option<int> TileSize { get; } = new("--tile-size") { Description = "Tile side in pixels at the target MPP", DefaultValueFactory = _ => 256 };
+    public Option<double?> TargetMpp { get; } = new("--target-mpp", "--mpp") { Description = "Micrometres per pixel of the tiles (default: the tile encoder's, 0.5 = 20x for every named encoder)" };
+    public Option<int?> TileSize { get; } = new("--tile-size") { Description = "Tile side in pixels at the target MPP (default: the tile encoder's; 256 for gigapath, uni_v1, uni_v2, 224 for hoptimus0/1, h0-mini, virchow, virchow2)" };
     public Option<double?> SlideMpp { get; } = new("--slide-mpp") { Description = "The slides' level-0 micrometres per pixel, overriding their metadata (required for slides and plain images without it; a CSV manifest's mpp column sets it per slide)" };
     public Option<string> Tissue { get; } = new("--tissue") { Description = "Tissue detection: luminance (Otsu on luminance, the reference's rule), saturation (Otsu on HSV saturation) or none (every whole tile)", DefaultValueFactory = _ => "luminance" };
     public Option<double> MinTissue { get; } = new("--min-tissue") { Description = "Keep tiles whose tissue fraction is above this", DefaultValueFactory = _ => 0.1 };
@@ -17,10 +19,11 @@ internal sealed class TilingArguments
 
     public IEnumerable<Option> All => [TargetMpp, TileSize, SlideMpp, Tissue, MinTissue, SaveTiles, Readers];
 
-    public TilingOptions Build(ParseResult parse) => new()
+    /// <summary>The tiling asked for, with <paramref name="encoder"/>'s tile size and resolution where none is given (Prov-GigaPath's without one).</summary>
+    public TilingOptions Build(ParseResult parse, TileEncoderKind? encoder = null) => new()
     {
-        TargetMpp = parse.GetValue(TargetMpp),
-        TileSize = parse.GetValue(TileSize),
+        TargetMpp = parse.GetValue(TargetMpp) ?? (encoder ?? TileEncoderKind.Get(SlideEncoder.TileEncoderName)).DefaultMicronsPerPixel,
+        TileSize = parse.GetValue(TileSize) ?? (encoder ?? TileEncoderKind.Get(SlideEncoder.TileEncoderName)).DefaultTileSize,
         SlideMpp = parse.GetValue(SlideMpp),
         TissueMethod = SlidePipeline.ParseTissue(parse.GetValue(Tissue)!),
         MinTissueFraction = parse.GetValue(MinTissue),

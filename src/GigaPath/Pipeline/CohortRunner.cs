@@ -126,7 +126,7 @@ internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options
 
     private SlideOutcome RunOne(SlideJob job, CancellationToken cancellation)
     {
-        var outputs = new SlideOutputs(options.OutDir, job.SlideId);
+        var outputs = new SlideOutputs(options.OutDir, job.SlideId) { HasSlideEmbedding = pipeline.EncodesSlides };
         var settings = pipeline.SettingsFor(job);
         if (outputs.Incomplete(settings) is null)
             return new SlideOutcome(job, SlideStatus.Skipped, "already complete");

@@ -19,7 +19,8 @@ internal sealed record SlideManifest
     public required SlideFileRecord Slide { get; init; }
     public required TilingRecord Tiling { get; init; }
     public required ModelRecord TileModel { get; init; }
-    public required ModelRecord SlideModel { get; init; }
+    /// <summary>The slide encoder, or null for a run that writes tile features only.</summary>
+    public required ModelRecord? SlideModel { get; init; }
 
     /// <summary>What the outputs depend on; a later run with other settings recomputes the slide.</summary>
     public required RunSettings Settings { get; init; }
@@ -163,12 +164,12 @@ internal sealed record SavedTilesRecord(string Folder, int Count, string NamePat
 internal sealed record RunSettings
 {
     public required string TileModelSha256 { get; init; }
-    public required string SlideModelSha256 { get; init; }
+    public required string? SlideModelSha256 { get; init; }
     [JsonPropertyName("tile_dtype")]
     public required string TileDType { get; init; }
 
     [JsonPropertyName("slide_dtype")]
-    public required string SlideDType { get; init; }
+    public required string? SlideDType { get; init; }
     public required double TargetMpp { get; init; }
     public required int TileSize { get; init; }
     public double? SlideMppOverride { get; init; }

@@ -13,6 +13,12 @@ internal sealed class SlideOutputs
     public string OutDir { get; }
     public string SlideId { get; }
 
+    /// <summary>
+    /// Whether the slide has a slide embedding among its outputs: false for a run with a tile encoder other than
+    /// Prov-GigaPath's, which writes tile features only (the Prov-GigaPath slide encoder takes its own tile encoder's).
+    /// </summary>
+    public bool HasSlideEmbedding { get; init; } = true;
+
     public SlideOutputs(string outDir, string slideId)
     {
         SlideIds.Check(slideId, "slide id");
@@ -32,12 +38,16 @@ internal sealed class SlideOutputs
     public string Lock => Path.Combine(OutDir, LockFolder, $"{SlideId}.lock");
 
     /// <summary>The output files by manifest role, manifest excluded.</summary>
-    public IReadOnlyDictionary<string, string> Files => new Dictionary<string, string>
+    public IReadOnlyDictionary<string, string> Files
     {
-        ["h5"] = H5,
-        ["slide_embedding"] = SlideEmbedding,
-        ["thumbnail"] = Thumbnail,
-    };
+        get
+        {
+            var files = new Dictionary<string, string> { ["h5"] = H5 };
+            if (HasSlideEmbedding) files["slide_embedding"] = SlideEmbedding;
+            files["thumbnail"] = Thumbnail;
+            return files;
+        }
+    }
 
     private string In(string name) => Path.Combine(OutDir, name);
 

@@ -18,7 +18,8 @@ internal sealed record StreamedTileEmbeddings(float[] Features, int Count, int D
 
 /// <summary>
 /// Slide file → tile embeddings → slide embeddings, streaming: tiles are read and preprocessed by several reader tasks
-/// while the tile encoder runs on batches, and nothing is written per tile unless asked. Outputs (see
+/// while the tile encoder runs on batches, and nothing is written per tile unless asked. Without a slide encoder (a
+/// tile encoder other than Prov-GigaPath's) the slide's tile features are the result. Outputs (see
 /// <see cref="SlideOutputs"/>) are each written atomically and the manifest last.
 /// </summary>
 internal sealed class SlidePipeline
@@ -30,19 +31,26 @@ internal sealed class SlidePipeline
         "encoder; tiles in row-major order";
 
     private readonly TileEncoder _tileEncoder;
-    private readonly SlideEncoder _slideEncoder;
+    private readonly SlideEncoder? _slideEncoder;
     private readonly TilePreprocessor _preprocessor;
 
     public PipelineOptions Options { get; }
 
-    public SlidePipeline(TileEncoder tileEncoder, SlideEncoder slideEncoder, PipelineOptions options)
+    /// <summary>Whether slides get a slide embedding (a slide encoder was given).</summary>
+    public bool EncodesSlides => _slideEncoder is not null;
+
+    public SlidePipeline(TileEncoder tileEncoder, SlideEncoder? slideEncoder, PipelineOptions options)
     {
         options.Validate();
         options.Tiling.Validate();
-        if (slideEncoder.Config.InChans != tileEncoder.Config.EmbedDim)
-            throw new GigaPathException(
-                $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InChans}-wide tile embeddings " +
-                $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.EmbedDim}-wide ones; use a matching model pair");
+        if (slideEncoder is not null)
+        {
+            SlideEncoder.CheckTileEncoder(tileEncoder.Config.Encoder, $"the tile encoder ({tileEncoder.Source ?? "in memory"})");
+            if (slideEncoder.Config.InChans != tileEncoder.Config.NumFeatures)
+                throw new GigaPathException(
+                    $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InChans}-wide tile embeddings " +
+                    $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.NumFeatures}-wide ones; use a matching model pair");
+        }
         _tileEncoder = tileEncoder;
         _slideEncoder = slideEncoder;
         _preprocessor = tileEncoder.Preprocessor;
@@ -56,9 +64,9 @@ internal sealed class SlidePipeline
         return new RunSettings
         {
             TileModelSha256 = _tileEncoder.WeightsSha256,
-            SlideModelSha256 = _slideEncoder.WeightsSha256,
+            SlideModelSha256 = _slideEncoder?.WeightsSha256,
             TileDType = DeviceSelection.Name(_tileEncoder.Options.DType),
-            SlideDType = DeviceSelection.Name(_slideEncoder.Options.DType),
+            SlideDType = _slideEncoder is null ? null : DeviceSelection.Name(_slideEncoder.Options.DType),
             TargetMpp = t.TargetMpp,
             TileSize = t.TileSize,
             SlideMppOverride = job.SlideMpp ?? t.SlideMpp,
@@ -108,7 +116,7 @@ internal sealed class SlidePipeline
             cancellation.ThrowIfCancellationRequested();
 
             long t = Stopwatch.GetTimestamp();
-            using var encoding = EncodeSlide(embedded, tiles);
+            using var encoding = _slideEncoder is null ? null : EncodeSlide(_slideEncoder, embedded, tiles);
             var slideTime = Stopwatch.GetElapsedTime(t);
             cancellation.ThrowIfCancellationRequested();
 
@@ -118,7 +126,8 @@ internal sealed class SlidePipeline
 
             t = Stopwatch.GetTimestamp();
             WriteH5(staged.H5, job, slide, plan, tiles, embedded);
-            SlideEmbeddingFile.Write(staged.SlideEmbedding, encoding, Options.Pooling, EmbeddingMetadata(job, tiles.Count));
+            if (encoding is not null)
+                SlideEmbeddingFile.Write(staged.SlideEmbedding, encoding, Options.Pooling, EmbeddingMetadata(_slideEncoder!, job, tiles.Count));
             var (slideSha, hashTime) = hashing.GetAwaiter().GetResult();
             var files = staged.Files.ToDictionary(kv => kv.Key, kv => Describe(kv.Value));
             var writeTime = Stopwatch.GetElapsedTime(t);
@@ -132,13 +141,13 @@ internal sealed class SlidePipeline
                 Tiling = TilingRecord(plan, tiles.Count),
                 TileModel = new ModelRecord(_tileEncoder.Source is { } s ? Path.GetFullPath(s) : null, _tileEncoder.WeightsSha256,
                     _tileEncoder.Config.Describe(), DeviceSelection.Name(_tileEncoder.Options.DType), _tileEncoder.Options.Device.ToString()),
-                SlideModel = new ModelRecord(_slideEncoder.WeightsPath, _slideEncoder.WeightsSha256, _slideEncoder.Config.ToString(),
+                SlideModel = _slideEncoder is null ? null : new ModelRecord(_slideEncoder.WeightsPath, _slideEncoder.WeightsSha256, _slideEncoder.Config.ToString(),
                     DeviceSelection.Name(_slideEncoder.Options.DType), _slideEncoder.Options.Device.ToString()),
                 Settings = SettingsFor(job),
                 Timings = Timings(tiles.Count, planTime, embedded, slideTime, thumbTime, writeTime, hashTime, total.Elapsed),
                 Outputs = files,
                 SavedTiles = tilesDir is null ? null : new SavedTilesRecord(Path.GetFileName(outputs.TilesDir), tiles.Count, SlideTiling.TileNamePattern),
-                Warnings = encoding.Warnings,
+                Warnings = encoding?.Warnings ?? [],
             };
             cancellation.ThrowIfCancellationRequested();
             staging.Commit(manifest.Write);
@@ -168,7 +177,7 @@ internal sealed class SlidePipeline
     public StreamedTileEmbeddings EmbedTiles(ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, string? saveTilesDir = null,
         IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
     {
-        int n = tiles.Count, dim = _tileEncoder.Config.EmbedDim;
+        int n = tiles.Count, dim = _tileEncoder.Config.NumFeatures;
         var features = new float[checked((long)n * dim)];
         var clock = Stopwatch.StartNew();
         long encoderTicks = 0;
@@ -209,12 +218,12 @@ internal sealed class SlidePipeline
     }
 
     /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>
-    private SlideEmbeddings EncodeSlide(StreamedTileEmbeddings embedded, IReadOnlyList<TileLocation> tiles)
+    private SlideEmbeddings EncodeSlide(SlideEncoder slideEncoder, StreamedTileEmbeddings embedded, IReadOnlyList<TileLocation> tiles)
     {
         // No dispose scope here: the encoding's tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(embedded.Features, [embedded.Count, embedded.Dim]);
         using var coords = torch.tensor(TilingCoords(tiles).Select(v => (long)v).ToArray(), [tiles.Count, 2], ScalarType.Int64);
-        return _slideEncoder.Embed(x, coords, Options.AllLayers);
+        return slideEncoder.Embed(x, coords, Options.AllLayers);
     }
 
     public static double[] Level0Coords(IReadOnlyList<TileLocation> tiles) =>
@@ -260,6 +269,7 @@ internal sealed class SlidePipeline
             ["tile_mpp"] = plan.TileMpp,
             ["coordinates"] = CoordinateContract,
             ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
+            ["encoder"] = _tileEncoder.Config.Encoder,
             ["engine"] = $"{EngineInfo.Name} {EngineInfo.Version}",
         };
         var features = new TileFeatures(embedded.Features, embedded.Count, embedded.Dim, Level0Coords(tiles),
@@ -267,14 +277,14 @@ internal sealed class SlidePipeline
         TileFeatureFile.WriteH5(path, features, attributes);
     }
 
-    private Dictionary<string, string> EmbeddingMetadata(SlideJob job, int tiles) => new()
+    private Dictionary<string, string> EmbeddingMetadata(SlideEncoder slideEncoder, SlideJob job, int tiles) => new()
     {
         ["slide_id"] = job.SlideId,
         ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
         ["all_layers"] = Options.AllLayers ? "true" : "false",
         ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
-        ["slide_model_sha256"] = _slideEncoder.WeightsSha256,
-        ["slide_model_config"] = _slideEncoder.Config.ToString(),
+        ["slide_model_sha256"] = slideEncoder.WeightsSha256,
+        ["slide_model_config"] = slideEncoder.Config.ToString(),
         ["coords"] = "tiling resolution (coords_tiling of the .h5)",
         ["engine"] = EngineInfo.Name,
         ["engine_version"] = EngineInfo.Version,

@@ -22,7 +22,7 @@ internal sealed class SlideStaging : IDisposable
         _final = final;
         _dir = Path.Combine(Root(final), $"{Environment.ProcessId}.{Guid.NewGuid():N}");
         Directory.CreateDirectory(_dir);
-        Staged = new SlideOutputs(_dir, final.SlideId);
+        Staged = new SlideOutputs(_dir, final.SlideId) { HasSlideEmbedding = final.HasSlideEmbedding };
     }
 
     /// <summary>The folder holding every staging attempt of <paramref name="outputs"/>'s slide.</summary>

@@ -124,7 +124,7 @@ public class SlidePipelineTests
         Assert.That((m.Tiling.SlideMpp, m.Tiling.MppSource, m.Tiling.Level, m.Tiling.ReadSize), Is.EqualTo((0.499, "metadata", 0, 256)));
         Assert.That((m.Tiling.TileCount, m.Tiling.PlannedTiles, m.Tiling.TissueMethod), Is.EqualTo((48, 48, "luminance")));
         Assert.That(m.TileModel.Sha256, Is.EqualTo(_tile.WeightsSha256));
-        Assert.That(m.SlideModel.Sha256, Is.EqualTo(_slide.WeightsSha256));
+        Assert.That(m.SlideModel!.Sha256, Is.EqualTo(_slide.WeightsSha256));
         Assert.That(m.Settings, Is.EqualTo(Pipeline(new PipelineOptions()).SettingsFor(new SlideJob(Id, SlideFixtures.CmuSmallRegion))));
         foreach (var (role, file) in _outputs.Files)
         {

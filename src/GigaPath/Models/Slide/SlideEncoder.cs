@@ -159,6 +159,21 @@ public sealed class SlideEncoder : IDisposable
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson() + "\n");
     }
 
+    /// <summary>The tile encoder whose embeddings Prov-GigaPath's slide encoder was trained on (<see cref="Tile.TileEncoderKind.Name"/>).</summary>
+    public const string TileEncoderName = "gigapath";
+
+    /// <summary>
+    /// Refuses tile features from <paramref name="source"/> made by another tile encoder than <see cref="TileEncoderName"/>
+    /// (when known): H-optimus-0 and UNI2-h also make 1536-wide embeddings, which the slide encoder would take silently
+    /// and turn into meaningless slide embeddings. (The width is checked with the input itself.)
+    /// </summary>
+    internal static void CheckTileEncoder(string? encoder, string source)
+    {
+        if (encoder is not null && !string.Equals(encoder, TileEncoderName, StringComparison.OrdinalIgnoreCase))
+            throw new GigaPathException($"{source}: tile features of the {encoder} tile encoder; the Prov-GigaPath slide encoder was trained on " +
+                $"Prov-GigaPath ({TileEncoderName}) tile embeddings and takes those only");
+    }
+
     /// <summary>
     /// Embeds one slide from a tile-feature file's contents (<c>TileFeatureFile.Read</c>). Positions come from the
     /// file's own metadata: its tiling-resolution <c>coords_tiling</c> (as the whole-slide pipeline writes) when
@@ -170,6 +185,7 @@ public sealed class SlideEncoder : IDisposable
     public SlideEmbeddings Embed(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null)
     {
         ArgumentNullException.ThrowIfNull(tiles);
+        CheckTileEncoder(tiles.TileEncoder, tiles.Source);
         var positions = TilePositions.Resolve(tiles, Config.TileSize, level0TileSize);
         // Plain usings, not a dispose scope: the embeddings' tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);

@@ -43,6 +43,25 @@ public sealed record TileFeatures(float[] Features, int Count, int Dim, double[]
         return this;
     }
 
+    /// <summary>
+    /// The tile encoder that made the features when the file says so: our files' <c>encoder</c> attribute, else
+    /// TRIDENT's layout (features of encoder E in a folder named <c>features_E</c>); null when unknown.
+    /// </summary>
+    public string? TileEncoder
+    {
+        get
+        {
+            if (Attributes.TryGetValue("encoder", out var value) && value is string name && name.Length > 0)
+                return name;
+            var folder = Path.GetFileName(Path.GetDirectoryName(Source) ?? "");
+            const string prefix = "features_";
+            if (folder is not null && folder.StartsWith(prefix, StringComparison.Ordinal)
+                && Tile.TileEncoderKind.All.FirstOrDefault(k => k.Name == folder[prefix.Length..]) is { } kind)
+                return kind.Name;
+            return null;
+        }
+    }
+
     /// <summary>The embedding of tile <paramref name="i"/>.</summary>
     public ReadOnlySpan<float> Row(int i) => Features.AsSpan(i * Dim, Dim);
 }

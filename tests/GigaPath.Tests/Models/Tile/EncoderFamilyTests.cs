@@ -35,24 +35,12 @@ public class EncoderFamilyTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, true);
 
-    private static string FamilyPath(string family, params string[] parts) => FixturePaths.Get(["families", family, .. parts]);
+    private static string FamilyPath(string family, params string[] parts) => FamilyFixtures.Path(family, parts);
 
-    /// <summary>A copy of the fixture model folder as published: config.json without the "fixture" block, the weights.</summary>
-    private string PublishedFolder(string family, Action<JsonObject>? edit = null)
-    {
-        var dir = Path.Combine(_dir, family);
-        Directory.CreateDirectory(dir);
-        var config = JsonNode.Parse(File.ReadAllText(FamilyPath(family, "config.json")))!.AsObject();
-        Assert.That(config.Remove("fixture"), Is.True, "the fixture config carries the card's kwargs in a fixture block");
-        edit?.Invoke(config);
-        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
-        File.Copy(FamilyPath(family, "model.safetensors"), Path.Combine(dir, "model.safetensors"));
-        return dir;
-    }
+    private string PublishedFolder(string family, Action<JsonObject>? edit = null) =>
+        FamilyFixtures.Publish(family, Path.Combine(_dir, family), edit);
 
-    /// <summary>The fixture's two PNGs in the order of its <c>image_embedding</c> rows.</summary>
-    private static string[] Images(string family) =>
-        [FamilyPath(family, "images", "prov_normal_000_1.png"), FamilyPath(family, "images", "01581x_25327y.png")];
+    private static string[] Images(string family) => FamilyFixtures.Images(family);
 
     [TestCaseSource(nameof(Families))]
     public void PixelsGiveTheEmbeddingAndTokensOfTimm(string family, string encoderName)
