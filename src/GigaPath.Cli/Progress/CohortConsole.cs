@@ -1,5 +1,6 @@
 using System.Globalization;
 using GigaPath.Pipeline;
+using GigaPath.Models.Tile;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

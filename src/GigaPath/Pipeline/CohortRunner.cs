@@ -1,3 +1,4 @@
+using GigaPath.Models.Tile;
 using System.Diagnostics;
 using System.Text.Json;
 using GigaPath.Runtime;

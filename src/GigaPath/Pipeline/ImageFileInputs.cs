@@ -7,29 +7,13 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>
-/// Tile images decoded and preprocessed exactly like the reference transform (resize, center crop, normalise with the
-/// model's mean/std). Folders are expanded to their image files in ordinal name order.
+/// Image files as tile inputs: folders expanded to their image files in ordinal name order, and coordinates from
+/// <c>{x}x_{y}y</c> file names. The files themselves are read by <see cref="FileTileSource"/>.
 /// </summary>
-internal sealed partial class ImageFileInputs : ITileInputs
+internal static partial class ImageFileInputs
 {
     /// <summary>Extensions picked up when a folder is given (a file named explicitly is decoded whatever its name).</summary>
     public static readonly IReadOnlyList<string> ImageExtensions = [".png", ".jpg", ".jpeg", ".tif", ".tiff"];
-
-    private readonly TilePreprocessor _preprocessor;
-
-    public IReadOnlyList<string> Files { get; }
-    public int Count => Files.Count;
-
-    /// <param name="files">Image files, read in this order.</param>
-    /// <param name="config">The tile encoder's config: its preprocessing (size, mean, std) is used.</param>
-    /// <param name="maxAspectRatio">Thinnest image accepted, see <see cref="TilePreprocessor.MaxAspectRatio"/>.</param>
-    public ImageFileInputs(IReadOnlyList<string> files, TileEncoderConfig config, double maxAspectRatio = TilePreprocessor.DefaultMaxAspectRatio)
-    {
-        if (files.Count == 0)
-            throw new GigaPathException("no input images");
-        Files = files;
-        _preprocessor = config.CreatePreprocessor().WithMaxAspectRatio(maxAspectRatio);
-    }
 
     /// <summary>Files stay as given; folders become their image files sorted by name (not recursive).</summary>
     public static IReadOnlyList<string> Expand(IEnumerable<string> paths)
@@ -79,8 +63,4 @@ internal sealed partial class ImageFileInputs : ITileInputs
 
     [GeneratedRegex(@"^(\d+)x_(\d+)y\.[A-Za-z]+$")]
     private static partial Regex CoordinateName();
-
-    public string Describe(int index) => Files[index];
-
-    public Tensor ReadBatch(int start, int count) => _preprocessor.PreprocessFiles(Files, start, count);
 }

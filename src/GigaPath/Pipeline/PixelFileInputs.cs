@@ -1,3 +1,4 @@
+using GigaPath.Imaging;
 using GigaPath.Models.Tile;
 using GigaPath.Runtime;
 using GigaPath.Weights;
@@ -7,10 +8,10 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>
-/// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file, read a batch
-/// at a time straight from the memory mapping.
+/// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file, each tile read
+/// straight from the memory mapping when the loader asks for it.
 /// </summary>
-internal sealed class PixelFileInputs : ITileInputs, IDisposable
+internal sealed class PixelFileInputs : TileSource, IDisposable
 {
     public const string TensorName = "pixel_values";
 
@@ -18,7 +19,7 @@ internal sealed class PixelFileInputs : ITileInputs, IDisposable
     private readonly string _path;
     private readonly long[] _tileShape;
 
-    public int Count { get; }
+    public override int Count { get; }
 
     private PixelFileInputs(string path, SafeTensorsFile file, int count, long[] tileShape)
     {
@@ -54,22 +55,19 @@ internal sealed class PixelFileInputs : ITileInputs, IDisposable
         }
     }
 
-    public Tensor ReadBatch(int start, int count)
+    /// <summary>Tile <paramref name="index"/>'s floats, copied from the mapping (the encoder checks that they are finite).</summary>
+    internal override float[] Read(int index, TilePreprocessor preprocessor)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(start);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(start + count, Count);
-        long perTile = _tileShape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
-        var batch = torch.empty([count, .. _tileShape], ScalarType.Float32);
-        _file.RawBytes(TensorName).Slice((int)(start * perTile), (int)(count * perTile)).CopyTo(batch.bytes);
-        if (FiniteValues.NonFiniteRows(batch) is { } bad)
-        {
-            batch.Dispose();
-            throw new GigaPathException($"{Describe(start + (int)bad.First)} holds NaN or infinity; the input pixels must be finite");
-        }
-        return batch;
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        long perTile = _tileShape.Aggregate(1L, (a, b) => a * b);
+        var tile = new float[perTile];
+        _file.RawBytes(TensorName).Slice(checked((int)(index * perTile * sizeof(float))), checked((int)(perTile * sizeof(float))))
+            .CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tile.AsSpan()));
+        return tile;
     }
 
-    public string Describe(int index) => $"{_path}: {TensorName} tile {index}";
+    public override string Describe(int index) => $"{_path}: {TensorName} tile {index}";
 
     public void Dispose() => _file.Dispose();
 }

@@ -32,7 +32,6 @@ internal sealed class SlidePipeline
 
     private readonly TileEncoder _tileEncoder;
     private readonly SlideEncoder? _slideEncoder;
-    private readonly TilePreprocessor _preprocessor;
 
     public PipelineOptions Options { get; }
 
@@ -53,7 +52,6 @@ internal sealed class SlidePipeline
         }
         _tileEncoder = tileEncoder;
         _slideEncoder = slideEncoder;
-        _preprocessor = tileEncoder.Preprocessor;
         Options = options;
     }
 
@@ -179,42 +177,26 @@ internal sealed class SlidePipeline
     {
         int n = tiles.Count, dim = _tileEncoder.Config.NumFeatures;
         var features = new float[checked((long)n * dim)];
-        var clock = Stopwatch.StartNew();
-        long encoderTicks = 0;
 
-        float[] Read(int i)
+        float[] Read(int i, TilePreprocessor preprocessor)
         {
             var image = TilingPlanner.ReadTile(slide, plan, tiles[i]);
             if (saveTilesDir is not null)
                 SlideTiling.SaveTile(saveTilesDir, tiles[i], image);
-            return _preprocessor.Preprocess(image);
+            return preprocessor.Preprocess(image);
         }
 
-        using var stream = new TileStream(n, Read, Options.BatchSize, Options.Readers, Options.QueueBatches, cancellation);
-        while (stream.Next() is { } batch)
-        {
-            using var scope = torch.NewDisposeScope();
-            var pixels = _preprocessor.ToBatch(batch.Tiles);
-            long t0 = Stopwatch.GetTimestamp();
-            using var embeddings = EmbedBatch(pixels, tiles, batch.Start);
-            encoderTicks += Stopwatch.GetTimestamp() - t0;
-            MemoryMarshal.Cast<byte, float>(embeddings.Embeddings.bytes).CopyTo(features.AsSpan(batch.Start * dim, batch.Count * dim));
-            progress?.Report(new TileProgress(batch.Start + batch.Count, n, clock.Elapsed));
-        }
-        return new StreamedTileEmbeddings(features, n, dim, clock.Elapsed, Stopwatch.GetElapsedTime(0, encoderTicks), stream.ReadTime, stream.WaitTime);
-    }
+        string Describe(int i) => string.Create(CultureInfo.InvariantCulture, $"tile {i} (level-0 x {tiles[i].Level0X}, y {tiles[i].Level0Y})");
 
-    private TileEmbeddings EmbedBatch(Tensor pixels, IReadOnlyList<TileLocation> tiles, int start)
-    {
-        try
+        var options = new TileEmbeddingOptions { BatchSize = Options.BatchSize, Readers = Options.Readers, ReadAheadBatches = Options.QueueBatches };
+        using var loader = new TileLoader(_tileEncoder, new DelegateTileSource(n, Read, Describe), options, cancellation);
+        while (loader.Next() is { } next)
         {
-            return _tileEncoder.Embed(pixels);
+            using var result = next.Result;
+            MemoryMarshal.Cast<byte, float>(result.Embeddings.bytes).CopyTo(features.AsSpan(next.Start * dim, result.Count * dim));
+            progress?.Report(new TileProgress(next.Start + result.Count, n, loader.Elapsed));
         }
-        catch (NonFiniteOutputException e)
-        {
-            var tile = tiles[start + (int)e.Row];
-            throw e.Naming(string.Create(CultureInfo.InvariantCulture, $"tile {start + e.Row} (level-0 x {tile.Level0X}, y {tile.Level0Y})"));
-        }
+        return new StreamedTileEmbeddings(features, n, dim, loader.Elapsed, loader.EncoderTime, loader.ReadTime, loader.WaitTime);
     }
 
     /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>

@@ -8,15 +8,10 @@ using static TorchSharp.torch;
 
 namespace GigaPath.Pipeline;
 
-/// <summary>Progress of a tile embedding run: tiles done out of the total, and the time spent so far.</summary>
-internal readonly record struct TileProgress(int Done, int Total, TimeSpan Elapsed)
-{
-    public double TilesPerSecond => Elapsed.TotalSeconds > 0 ? Done / Elapsed.TotalSeconds : 0;
-}
-
 /// <summary>
-/// Embeds a list of tiles in batches and collects the results in input order. The next batch is read (decoded and
-/// preprocessed) while the current one runs through the model. Results do not depend on the batch size.
+/// <c>embed-tiles</c>: checks the request, embeds its tiles through the library's one loader
+/// (<see cref="TileEncoder.Embed(TileSource, TileEmbeddingOptions?, IProgress{TileProgress}?, CancellationToken)"/>) and
+/// writes the output file. Results do not depend on the batch size.
 /// </summary>
 internal static class TileEmbedding
 {
@@ -39,78 +34,26 @@ internal static class TileEmbedding
             throw new GigaPathException($"{request.PixelFile}: --pixels file not found");
 
         using var encoder = TileEncoder.Load(request.ModelDir, request.Encoder);
+        var options = new TileEmbeddingOptions { BatchSize = request.BatchSize, ReturnTokens = request.Tokens, MaxAspectRatio = request.MaxAspectRatio };
         long[]? coords = null;
         string input;
         TileEmbeddings result;
         if (files is null)
         {
             using var source = PixelFileInputs.Open(request.PixelFile!, encoder.Config);
-            result = Run(encoder, source, request.BatchSize, request.Tokens, progress, cancellation);
+            result = encoder.Embed(source, options, progress, cancellation);
             input = $"pixel_values of {Path.GetFileName(request.PixelFile)}";
         }
         else
         {
             coords = ImageFileInputs.ParseCoordinates(files);
-            result = Run(encoder, new ImageFileInputs(files, encoder.Config, request.MaxAspectRatio), request.BatchSize, request.Tokens, progress, cancellation);
+            result = encoder.Embed(new FileTileSource(files), options, progress, cancellation);
             input = $"{files.Count} image files";
         }
         using (result)
         {
             Write(request.OutputPath, encoder, result, coords, new Dictionary<string, string> { ["input"] = input });
             return new TileEmbeddingSummary(request.OutputPath, result.Count, result.Embeddings.shape[1], coords is not null, result.Tokens is not null, clock.Elapsed);
-        }
-    }
-
-    public static TileEmbeddings Run(TileEncoder encoder, ITileInputs inputs, int batchSize, bool returnTokens = false,
-        IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
-    {
-        if (batchSize <= 0)
-            throw new GigaPathException($"--batch-size must be positive, got {batchSize}");
-        if (inputs.Count == 0)
-            throw new GigaPathException("no tiles to embed");
-        var clock = Stopwatch.StartNew();
-        var embeddings = new List<Tensor>();
-        var tokens = new List<Tensor>();
-        Task<Tensor>? pending = null;
-        try
-        {
-            Task<Tensor> Read(int start) => Task.Run(() => inputs.ReadBatch(start, Math.Min(batchSize, inputs.Count - start)), cancellation);
-            pending = Read(0);
-            for (int start = 0; start < inputs.Count; start += batchSize)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                using var pixels = (pending ?? Read(start)).GetAwaiter().GetResult();
-                pending = start + batchSize < inputs.Count ? Read(start + batchSize) : null;
-                TileEmbeddings result;
-                try
-                {
-                    result = encoder.Embed(pixels, returnTokens);
-                }
-                catch (NonFiniteOutputException e)
-                {
-                    throw e.Naming(inputs.Describe(start + (int)e.Row));
-                }
-                embeddings.Add(result.Embeddings);
-                if (result.Tokens is not null) tokens.Add(result.Tokens);
-                progress?.Report(new TileProgress(start + (int)pixels.shape[0], inputs.Count, clock.Elapsed));
-            }
-            return new TileEmbeddings(torch.cat(embeddings, 0), returnTokens ? torch.cat(tokens, 0) : null);
-        }
-        finally
-        {
-            // Let an in-flight read finish (it owns a tensor) before the batches are released.
-            if (pending is not null)
-            {
-                try
-                {
-                    pending.GetAwaiter().GetResult().Dispose();
-                }
-                catch (Exception)
-                {
-                    // Only reached while another failure unwinds; that one is reported, not this read-ahead's.
-                }
-            }
-            foreach (var t in embeddings.Concat(tokens)) t.Dispose();
         }
     }
 

@@ -1,3 +1,4 @@
+using GigaPath.Pipeline;
 using GigaPath.Imaging;
 using GigaPath.Runtime;
 using GigaPath.Weights;
@@ -12,11 +13,17 @@ namespace GigaPath.Models.Tile;
 /// one device in one dtype (<see cref="Options"/>). It turns RGB tiles into embeddings
 /// (<see cref="TileEncoderConfig.NumFeatures"/> wide), each tile computed independently of the others in its batch. Build one with <see cref="Load"/> (a model folder or weight file),
 /// <see cref="CreateRandom"/> (a config in code), or inspect a config without allocating it with
-/// <see cref="Describe"/>. Not thread-safe: use one encoder per thread, or serialise calls.
+/// <see cref="Describe"/>. Embed with <see cref="EmbedAsync"/> or <see cref="EmbedBatchesAsync"/> (any
+/// <see cref="TileSource"/>; cancellation, progress, embeddings as floats), or with <see cref="Embed(Tensor, bool)"/>
+/// on pixel tensors.
+/// <para>Thread safety: every member may be called from several threads at once. Forward passes are serialised (one
+/// at a time per encoder, each using all cores through libtorch); reading and preprocessing of concurrent calls
+/// overlap. <see cref="Dispose"/> must not race with other calls.</para>
 /// </summary>
 public sealed class TileEncoder : IDisposable
 {
     private readonly Lazy<string> _sha256;
+    private readonly object _forward = new();
     private bool _disposed;
 
     /// <summary>The model's shape and its preprocessing (mean/std).</summary>
@@ -96,6 +103,26 @@ public sealed class TileEncoder : IDisposable
     }
 
     /// <summary>
+    /// <see cref="Load"/> on the thread pool: a web app's request thread is not blocked for the seconds a full-size
+    /// checkpoint takes. Cancellation is checked before the weights are read and after; a model loaded after
+    /// cancellation is disposed.
+    /// </summary>
+    /// <param name="path">Model folder or weight file.</param>
+    /// <param name="options">As for <see cref="Load"/>.</param>
+    /// <param name="cancellationToken">Cancels the load.</param>
+    public static async Task<TileEncoder> LoadAsync(string path, EncoderOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var encoder = await Task.Run(() => Load(path, options), cancellationToken).ConfigureAwait(false);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            encoder.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        return encoder;
+    }
+
+    /// <summary>
     /// A model built from <paramref name="config"/> with deterministic random weights (same config and seed, same
     /// weights on every machine), for tests, benchmarks and demos. Its embeddings mean nothing.
     /// </summary>
@@ -145,44 +172,136 @@ public sealed class TileEncoder : IDisposable
     /// </summary>
     public TileEmbeddings EmbedImages(IEnumerable<string> paths, int batchSize = 16)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(paths);
-        if (batchSize <= 0)
-            throw new GigaPathException($"batch size must be positive, got {batchSize}");
-        var files = paths.ToList();
-        if (files.Count == 0)
-            throw new GigaPathException("no images to embed");
-        var result = torch.empty([files.Count, Config.NumFeatures], ScalarType.Float32);
+        return Embed(TileSource.FromFiles(paths), new TileEmbeddingOptions { BatchSize = batchSize });
+    }
+
+    /// <summary>
+    /// Embeds every tile of <paramref name="source"/> in order: tiles are decoded and preprocessed (this encoder's
+    /// <see cref="Preprocessor"/>) by reader tasks ahead of the model, embedded <see cref="TileEmbeddingOptions.BatchSize"/>
+    /// at a time, and <paramref name="progress"/> hears after every batch. Returns float32 CPU tensors owned by the
+    /// result (dispose it; <see cref="TileEmbeddings.ToArrays"/> gives plain floats). A tile that cannot be read, or
+    /// whose pixels or embedding are not finite, throws <see cref="GigaPathException"/> naming it
+    /// (<see cref="TileSource.Describe"/>); cancellation is checked between batches and between the model's blocks.
+    /// </summary>
+    /// <param name="source">The tiles.</param>
+    /// <param name="options">Batching and read-ahead (results do not depend on them), tokens; null for the defaults.</param>
+    /// <param name="progress">Told the tiles done after each batch.</param>
+    /// <param name="cancellationToken">Stops the run within one block of the model.</param>
+    public TileEmbeddings Embed(TileSource source, TileEmbeddingOptions? options = null, IProgress<TileProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(source);
+        options ??= new TileEmbeddingOptions();
+        using var loader = new TileLoader(this, source, options, cancellationToken);
+        var embeddings = torch.empty([source.Count, Config.NumFeatures], ScalarType.Float32);
+        Tensor? tokens = null;
         try
         {
-            for (int start = 0; start < files.Count; start += batchSize)
+            if (options.ReturnTokens)
+                tokens = torch.empty([source.Count, Config.SeqLen, Config.EmbedDim], ScalarType.Float32);
+            while (loader.Next() is { } next)
             {
-                int count = Math.Min(batchSize, files.Count - start);
-                using var batch = Preprocessor.PreprocessFiles(files, start, count);
-                int offset = start;
-                CheckFinite(batch, i => $"image {offset + i} ({files[offset + (int)i]})");
-                using var embedded = EmbedChecked(batch, returnTokens: false);
-                result.narrow(0, start, count).copy_(embedded.Embeddings);
+                using var result = next.Result;
+                embeddings.narrow(0, next.Start, result.Count).copy_(result.Embeddings);
+                tokens?.narrow(0, next.Start, result.Count).copy_(result.Tokens!);
+                progress?.Report(new TileProgress(next.Start + result.Count, source.Count, loader.Elapsed));
             }
         }
         catch
         {
-            result.Dispose();
+            embeddings.Dispose();
+            tokens?.Dispose();
             throw;
         }
-        return new TileEmbeddings(result, null);
+        return new TileEmbeddings(embeddings, tokens);
     }
 
-    private TileEmbeddings EmbedChecked(Tensor pixelValues, bool returnTokens)
+    /// <summary><see cref="Embed(TileSource, TileEmbeddingOptions?, IProgress{TileProgress}?, CancellationToken)"/> on the thread pool.</summary>
+    /// <param name="source">The tiles.</param>
+    /// <param name="options">Batching and read-ahead, tokens; null for the defaults.</param>
+    /// <param name="progress">Told the tiles done after each batch.</param>
+    /// <param name="cancellationToken">Stops the run within one block of the model.</param>
+    public Task<TileEmbeddings> EmbedAsync(TileSource source, TileEmbeddingOptions? options = null, IProgress<TileProgress>? progress = null,
+        CancellationToken cancellationToken = default) =>
+        Task.Run(() => Embed(source, options, progress, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// The embeddings of <paramref name="source"/> one batch at a time, as plain floats, while the next batch is read and
+    /// embedded: for cohort-size inputs, whose embeddings are written or reduced as they come rather than held.
+    /// Stopping the enumeration stops the readers.
+    /// </summary>
+    /// <param name="source">The tiles.</param>
+    /// <param name="options">Batching and read-ahead; <see cref="TileEmbeddingOptions.ReturnTokens"/> is not used here.</param>
+    /// <param name="cancellationToken">Stops the run within one block of the model.</param>
+    public async IAsyncEnumerable<TileEmbeddingBatch> EmbedBatchesAsync(TileSource source, TileEmbeddingOptions? options = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        var input = pixelValues.to(Options.DType, Options.Device);
-        var tokens = returnTokens ? Model.ForwardFeatures(input) : null;
-        var embeddings = (tokens is null ? Model.forward(input) : Model.Pool(tokens)).to(ScalarType.Float32, CPU).contiguous();
-        var tokensOut = tokens?.to(ScalarType.Float32, CPU).contiguous();
-        CheckOutput(tokensOut ?? embeddings, pixelValues.shape[0]);
-        return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), tokensOut?.MoveToOuterDisposeScope());
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(source);
+        options = (options ?? new TileEmbeddingOptions()) with { ReturnTokens = false };
+        using var loader = new TileLoader(this, source, options, cancellationToken);
+        while (await Task.Run(loader.Next, cancellationToken).ConfigureAwait(false) is { } next)
+        {
+            using var result = next.Result;
+            yield return new TileEmbeddingBatch(next.Start, result.Count, Config.NumFeatures, result.Embeddings.data<float>().ToArray(),
+                loader.Elapsed, source.Count);
+        }
+    }
+
+    /// <summary>The embedding of one encoded image (PNG, JPEG, TIFF bytes), as floats: decode, this encoder's transform, forward.</summary>
+    /// <param name="image">The encoded image.</param>
+    /// <param name="cancellationToken">Stops the forward within one block of the model.</param>
+    public async Task<float[]> EmbedImageAsync(ReadOnlyMemory<byte> image, CancellationToken cancellationToken = default)
+    {
+        using var result = await EmbedAsync(TileSource.FromImages([image]), new TileEmbeddingOptions { BatchSize = 1, Readers = 1 },
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        return result.ToArrays()[0];
+    }
+
+    /// <summary>The embedding of one encoded image read from <paramref name="image"/> (to its end), as floats.</summary>
+    /// <param name="image">A stream holding a PNG, JPEG or TIFF.</param>
+    /// <param name="cancellationToken">Stops the read and the forward.</param>
+    public async Task<float[]> EmbedImageAsync(Stream image, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        using var copy = new MemoryStream();
+        await image.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+        return await EmbedImageAsync(copy.ToArray(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One batch of preprocessed tiles through the model, for the loader: non-finite pixels or outputs are named by
+    /// <paramref name="name"/> (the tile's row in the batch → how a person finds it).
+    /// </summary>
+    internal TileEmbeddings EmbedTiles(Tensor pixels, bool returnTokens, Func<long, string> name, CancellationToken cancellation)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckFinite(pixels, name);
+        try
+        {
+            return EmbedChecked(pixels, returnTokens, cancellation);
+        }
+        catch (NonFiniteOutputException e)
+        {
+            throw e.Naming(name(e.Row));
+        }
+    }
+
+    private TileEmbeddings EmbedChecked(Tensor pixelValues, bool returnTokens, CancellationToken cancellation = default)
+    {
+        lock (_forward)
+        {
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var input = pixelValues.to(Options.DType, Options.Device);
+            var tokens = returnTokens ? Model.ForwardFeatures(input, null, cancellation) : null;
+            var embeddings = (tokens is null ? Model.Embed(input, cancellation) : Model.Pool(tokens)).to(ScalarType.Float32, CPU).contiguous();
+            var tokensOut = tokens?.to(ScalarType.Float32, CPU).contiguous();
+            CheckOutput(tokensOut ?? embeddings, pixelValues.shape[0]);
+            return new TileEmbeddings(embeddings.MoveToOuterDisposeScope(), tokensOut?.MoveToOuterDisposeScope());
+        }
     }
 
     /// <summary>Refuses NaN or infinite pixels, naming the first bad tile with <paramref name="name"/>.</summary>

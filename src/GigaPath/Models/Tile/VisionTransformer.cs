@@ -43,9 +43,12 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
     /// class token alone, the last block computes that token only (<see cref="Block.ForwardClsToken"/>), ~2 % of the
     /// model's work saved; the result equals <c>ForwardFeatures(x)[:, 0]</c> up to float rounding.
     /// </summary>
-    public override Tensor forward(Tensor pixelValues) => Config.Pooling == TileEmbeddingPooling.ClassToken
-        ? Run(pixelValues, null, clsOnly: true).select(1, 0)
-        : Pool(ForwardFeatures(pixelValues));
+    public override Tensor forward(Tensor pixelValues) => Embed(pixelValues, CancellationToken.None);
+
+    /// <summary><see cref="forward"/>, checking <paramref name="cancellation"/> before each block.</summary>
+    internal Tensor Embed(Tensor pixelValues, CancellationToken cancellation) => Config.Pooling == TileEmbeddingPooling.ClassToken
+        ? Run(pixelValues, null, clsOnly: true, cancellation).select(1, 0)
+        : Pool(ForwardFeatures(pixelValues, null, cancellation));
 
     /// <summary>All tokens after the final norm [B, prefix + patches, D]: the class token, the registers, then the patches.</summary>
     public Tensor ForwardFeatures(Tensor pixelValues) => ForwardFeatures(pixelValues, null);
@@ -63,9 +66,14 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
     /// (patch_embed, embed, blocks.{i}.norm1/attn/mlp, blocks.{i}). Observed tensors are only valid during the
     /// callback: clone what you keep.
     /// </summary>
-    internal Tensor ForwardFeatures(Tensor pixelValues, Action<string, Tensor>? observe) => Run(pixelValues, observe, clsOnly: false);
+    internal Tensor ForwardFeatures(Tensor pixelValues, Action<string, Tensor>? observe, CancellationToken cancellation = default) =>
+        Run(pixelValues, observe, clsOnly: false, cancellation);
 
-    private Tensor Run(Tensor pixelValues, Action<string, Tensor>? observe, bool clsOnly)
+    /// <summary>
+    /// The forward pass; <paramref name="cancellation"/> is checked before every block, so a cancelled forward stops
+    /// within one block (a full-size block is about 1/40 of the model's time).
+    /// </summary>
+    private Tensor Run(Tensor pixelValues, Action<string, Tensor>? observe, bool clsOnly, CancellationToken cancellation)
     {
         var patches = patch_embed.forward(pixelValues);
         observe?.Invoke("patch_embed", patches);
@@ -81,6 +89,11 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
         observe?.Invoke("embed", x);
         for (int i = 0; i < blocks.Count; i++)
         {
+            if (cancellation.IsCancellationRequested)
+            {
+                x.Dispose();
+                cancellation.ThrowIfCancellationRequested();
+            }
             // One scope per block and the previous residual freed at once: a 40-block pass then holds one block's
             // activations instead of all of them (~10 MB per tile per block in float32).
             using var scope = torch.NewDisposeScope();
