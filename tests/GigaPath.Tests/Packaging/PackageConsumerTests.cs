@@ -22,7 +22,10 @@ public class PackageConsumerTests
     private static string RepoRoot => Path.GetFullPath(Path.Combine(FixturePaths.Root, "..", "..", ".."));
 
     /// <summary>The first C# block of the README's "Use as a library" section: the quickstart a user copies.</summary>
-    internal static string ReadmeQuickstart() => FirstCSharpBlock(Path.Combine(RepoRoot, "README.md"), "## Use as a library");
+    internal static string ReadmeQuickstart() => CSharpBlock(Path.Combine(RepoRoot, "README.md"), "## Use as a library", 0);
+
+    /// <summary>The second C# block of that section: async, progress, cancellation, bytes in and float[] out.</summary>
+    internal static string ReadmeAsyncSample() => CSharpBlock(Path.Combine(RepoRoot, "README.md"), "## Use as a library", 1);
 
     [Test]
     public void QuickstartCopiesAreIdentical()
@@ -31,7 +34,7 @@ public class PackageConsumerTests
         Assert.That(quickstart, Does.Contain("EmbedImages").And.Contain("embeddings.safetensors"));
         Assert.That(File.ReadAllText(Path.Combine(RepoRoot, "samples", "Quickstart", "Program.cs")), Is.EqualTo(quickstart),
             "samples/Quickstart/Program.cs must be the README's first \"Use as a library\" block");
-        Assert.That(FirstCSharpBlock(Path.Combine(RepoRoot, "src", "GigaPath", "PACKAGE.md"), "## Quickstart"), Is.EqualTo(quickstart),
+        Assert.That(CSharpBlock(Path.Combine(RepoRoot, "src", "GigaPath", "PACKAGE.md"), "## Quickstart", 0), Is.EqualTo(quickstart),
             "the package readme (src/GigaPath/PACKAGE.md) must show the README's quickstart");
     }
 
@@ -101,6 +104,14 @@ public class PackageConsumerTests
             var diff = TinyTileFixture.MaxAbsDiff(embeddings, expected.Load("embedding"));
             TestContext.Out.WriteLine($"max abs diff to the fixture embedding: {diff:E2}");
             Assert.That(diff, Is.LessThanOrEqualTo(1e-5));
+
+            // The README's second block, the async and byte/float[] path, as the same consumer's program.
+            File.WriteAllText(Path.Combine(app, "Program.cs"), ReadmeAsyncSample());
+            Dotnet(app, timings, "build", "--no-restore", "-c", "Release", "-nodeReuse:false");
+            var sample = Run(app, timings, "dotnet", Path.Combine(bin, "Consumer.dll"), TinyTileFixture.Dir,
+                Path.Combine(fixture, "prov_normal_000_1.png"), Path.Combine(fixture, "01581x_25327y.png"));
+            TestContext.Out.WriteLine("async sample: " + sample.Trim());
+            Assert.That(sample, Does.Contain("embedded 2 images of 48 floats"));
         }
         finally
         {
@@ -112,17 +123,22 @@ public class PackageConsumerTests
         }
     }
 
-    private static string FirstCSharpBlock(string markdown, string heading)
+    /// <summary>The C# block number <paramref name="index"/> (0-based) of the section <paramref name="heading"/>.</summary>
+    private static string CSharpBlock(string markdown, string heading, int index)
     {
         var text = File.ReadAllText(markdown).ReplaceLineEndings("\n");
         int section = text.IndexOf("\n" + heading + "\n", StringComparison.Ordinal);
         Assert.That(section, Is.GreaterThanOrEqualTo(0), $"{markdown}: no section \"{heading}\"");
         const string fence = "\n```csharp\n";
-        int start = text.IndexOf(fence, section, StringComparison.Ordinal);
         int nextSection = text.IndexOf("\n## ", section + 1, StringComparison.Ordinal);
-        Assert.That(start, Is.GreaterThanOrEqualTo(0), $"{markdown}: no C# block after \"{heading}\"");
-        Assert.That(nextSection < 0 || start < nextSection, $"{markdown}: the first C# block after \"{heading}\" is in another section");
-        start += fence.Length;
+        int start = section;
+        for (int i = 0; i <= index; i++)
+        {
+            start = text.IndexOf(fence, start, StringComparison.Ordinal);
+            Assert.That(start, Is.GreaterThanOrEqualTo(0), $"{markdown}: no C# block {index} after \"{heading}\"");
+            Assert.That(nextSection < 0 || start < nextSection, $"{markdown}: C# block {index} after \"{heading}\" is in another section");
+            start += fence.Length;
+        }
         int end = text.IndexOf("\n```", start - 1, StringComparison.Ordinal);
         return text[start..(end + 1)];
     }
