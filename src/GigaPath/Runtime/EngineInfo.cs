@@ -5,7 +5,7 @@ namespace GigaPath.Runtime;
 /// <summary>Version and backend facts recorded in outputs for provenance.</summary>
 public static class EngineInfo
 {
-    /// <summary>This library's version (e.g. "0.1.0").</summary>
+    /// <summary>This library's version (e.g. "0.2.0").</summary>
     public static string Version { get; } =
         typeof(EngineInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
         ?? typeof(EngineInfo).Assembly.GetName().Version?.ToString()
