@@ -21,7 +21,7 @@ public static class ImageDecoder
     {
         ArgumentNullException.ThrowIfNull(sourceName);
         if (maxPixels <= 0) throw new ArgumentOutOfRangeException(nameof(maxPixels), "the pixel limit must be positive");
-        if (encoded.IsEmpty) throw new GigaPathException($"{sourceName}: the file is empty, not an image");
+        if (encoded.IsEmpty) throw new ImageDecodeException($"{sourceName}: the file is empty, not an image", sourceName);
         return TiffDecoder.IsTiff(encoded)
             ? TiffDecoder.Decode(encoded, sourceName, maxPixels)
             : SkiaDecoder.Decode(encoded, sourceName, maxPixels);
@@ -38,7 +38,7 @@ public static class ImageDecoder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new GigaPathException($"{path}: cannot read the image file ({e.Message})", e);
+            throw new ImageDecodeException($"{path}: cannot read the image file ({e.Message})", path, e);
         }
         return Decode(bytes, path, maxPixels);
     }

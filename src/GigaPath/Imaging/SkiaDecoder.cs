@@ -10,7 +10,7 @@ internal static class SkiaDecoder
     {
         using var data = SKData.CreateCopy(encoded);
         using var codec = SKCodec.Create(data)
-            ?? throw new GigaPathException($"{sourceName}: not a readable image (unknown format, or a corrupt or truncated header)");
+            ?? throw new ImageDecodeException($"{sourceName}: not a readable image (unknown format, or a corrupt or truncated header)", sourceName);
         var header = codec.Info;
         ImageDecoder.CheckPixelLimit(sourceName, header.Width, header.Height, maxPixels);
 
@@ -60,7 +60,7 @@ internal static class SkiaDecoder
                 SKCodecResult.ErrorInInput => "the image data is corrupt",
                 _ => $"decoding failed ({result})",
             };
-            throw new GigaPathException($"{sourceName}: cannot decode the {codec.EncodedFormat} image: {why}");
+            throw new ImageDecodeException($"{sourceName}: cannot decode the {codec.EncodedFormat} image: {why}", sourceName);
         }
         return buffer;
     }

@@ -43,7 +43,7 @@ internal static unsafe class TiffDecoder
                         options);
                 }
                 if (tif == IntPtr.Zero)
-                    throw new GigaPathException($"{sourceName}: not a readable TIFF image{errors.Suffix}");
+                    throw new ImageDecodeException($"{sourceName}: not a readable TIFF image{errors.Suffix}", sourceName);
                 try
                 {
                     return TiffPixels.Read(lib, tif, sourceName, maxPixels, () => errors.Suffix);

@@ -28,7 +28,7 @@ internal sealed record ModelFiles(string? ConfigPath, string WeightsPath)
         {
             dir = path;
             weights = FindWeights(path)
-                ?? throw new GigaPathException($"{path}: no {what} weights in this folder (looked for {string.Join(", ", WeightFileNames)}; convert a checkpoint with `gigapath convert-weights`)");
+                ?? throw new ModelNotFoundException($"{path}: no {what} weights in this folder (looked for {string.Join(", ", WeightFileNames)})", path);
         }
         else if (File.Exists(path))
         {
@@ -37,7 +37,7 @@ internal sealed record ModelFiles(string? ConfigPath, string WeightsPath)
         }
         else
         {
-            throw new GigaPathException($"{path}: {what} folder or weight file not found");
+            throw new ModelNotFoundException($"{path}: {what} folder or weight file not found", path);
         }
         var config = Path.Combine(dir, "config.json");
         return new ModelFiles(File.Exists(config) ? config : null, Path.GetFullPath(weights));

@@ -96,7 +96,7 @@ public class TilePreprocessorTests
         var dir = FixturePaths.TempDir();
         var path = Path.Combine(dir, "tile.png");
         File.WriteAllText(path, "not a png");
-        var e = Assert.Throws<GigaPathException>(() => TilePreprocessor.Default.PreprocessFile(path))!;
+        var e = Assert.Throws<ImageDecodeException>(() => TilePreprocessor.Default.PreprocessFile(path))!;
         Assert.That(e.Message, Does.Contain(path));
         Directory.Delete(dir, true);
     }

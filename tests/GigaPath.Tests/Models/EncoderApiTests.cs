@@ -93,16 +93,16 @@ public class EncoderApiTests
     [Test]
     public void ConfigErrorsNameTheCSharpPropertyForACodeConfigAndTheJsonFieldForAFile()
     {
-        var code = Assert.Throws<GigaPathException>(() =>
+        var code = Assert.Throws<ModelConfigException>(() =>
             new TileEncoderConfig { ImgSize = 30, PatchSize = 16, EmbedDim = 24, Depth = 1, NumHeads = 2, MlpRatio = 4, InitValues = 0.1 }.Validate())!;
         Assert.That(code.Message, Does.Contain("ImgSize 30 is not divisible by PatchSize 16"));
 
         var json = File.ReadAllText(FixturePaths.Get("tile_encoder_tiny", "config.json")).Replace("\"patch_size\": 16", "\"patch_size\": 15");
         Assume.That(json, Does.Contain("15"));
-        var file = Assert.Throws<GigaPathException>(() => TileEncoderConfig.FromJson(json, "edited.json"))!;
+        var file = Assert.Throws<ModelConfigException>(() => TileEncoderConfig.FromJson(json, "edited.json"))!;
         Assert.That(file.Message, Does.StartWith("edited.json: model_args.img_size 224 is not divisible by patch_size 15"));
 
-        var slide = Assert.Throws<GigaPathException>(() =>
+        var slide = Assert.Throws<ModelConfigException>(() =>
             new SlideEncoderConfig { InChans = 24, EmbedDim = 18, Depth = 1, NumHeads = 2, FfnDim = 32, SegmentLength = [4], DilatedRatio = [1] }.Validate())!;
         Assert.That(slide.Message, Does.Contain("EmbedDim 18 must be a multiple of 4"));
     }
@@ -217,7 +217,7 @@ public class EncoderApiTests
         using var encoder = TileEncoder.Load(TinyTileFixture.Dir);
         var bad = Path.Combine(_dir, "notes.png");
         File.WriteAllText(bad, "not an image");
-        var e = Assert.Throws<GigaPathException>(() => encoder.EmbedImages([FixturePaths.Get("preprocess", "prov_normal_000_1.png"), bad]))!;
+        var e = Assert.Throws<ImageDecodeException>(() => encoder.EmbedImages([FixturePaths.Get("preprocess", "prov_normal_000_1.png"), bad]))!;
         Assert.That(e.Message, Does.Contain("notes.png"));
     }
 

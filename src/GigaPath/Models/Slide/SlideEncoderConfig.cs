@@ -55,9 +55,9 @@ public sealed record SlideEncoderConfig
     public static int[] SegmentLengthsFor(int maxWsiSize, int tileSize)
     {
         if (tileSize <= 0)
-            throw new GigaPathException($"tile_size must be positive, got {tileSize}");
+            throw new ModelConfigException($"tile_size must be positive, got {tileSize}", "slide encoder config", "tile_size");
         if (maxWsiSize < tileSize)
-            throw new GigaPathException($"max_wsi_size ({maxWsiSize}) must be at least tile_size ({tileSize})");
+            throw new ModelConfigException($"max_wsi_size ({maxWsiSize}) must be at least tile_size ({tileSize})", "slide encoder config", "max_wsi_size");
         long side = maxWsiSize / tileSize;
         double maxSeqLen = (double)side * side;
         const double start = 10.0; // log2(1024)
@@ -70,7 +70,7 @@ public sealed record SlideEncoderConfig
             double e = i == 4 ? stop : start + i * step;
             double value = Math.Pow(2, e);
             if (value > int.MaxValue)
-                throw new GigaPathException($"max_wsi_size {maxWsiSize} gives a segment length 2^{e} beyond the supported range");
+                throw new ModelConfigException($"max_wsi_size {maxWsiSize} gives a segment length 2^{e} beyond the supported range", "slide encoder config", "max_wsi_size");
             result[i] = (int)value;
         }
         return result;
@@ -90,7 +90,7 @@ public sealed record SlideEncoderConfig
     public SlideEncoderConfig Validate()
     {
         string F(string json, string property) => ReadFromJson ? json : property;
-        GigaPathException Fail(string json, string property, string why) => new($"{SourceName}: {F(json, property)} {why}");
+        ModelConfigException Fail(string json, string property, string why) => new($"{SourceName}: {F(json, property)} {why}", SourceName, F(json, property));
         void Positive(string json, string property, long v)
         {
             if (v <= 0) throw Fail(json, property, $"must be positive, got {v}");
@@ -147,7 +147,7 @@ public sealed record SlideEncoderConfig
     public static SlideEncoderConfig Load(string path)
     {
         if (!File.Exists(path))
-            throw new GigaPathException($"{path}: slide encoder config not found");
+            throw new ModelNotFoundException($"{path}: slide encoder config not found", path);
         return FromJson(File.ReadAllText(path), path);
     }
 

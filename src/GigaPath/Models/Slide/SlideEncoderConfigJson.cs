@@ -46,10 +46,10 @@ internal static class SlideEncoderConfigJson
         }
         catch (JsonException e)
         {
-            throw new GigaPathException($"{source}: not valid JSON ({e.Message})", e);
+            throw new ModelConfigException($"{source}: not valid JSON ({e.Message})", source, null, e);
         }
         if (root is not JsonObject obj)
-            throw new GigaPathException($"{source}: must hold a JSON object");
+            throw new ModelConfigException($"{source}: must hold a JSON object", source);
         return Parse(obj, source);
     }
 
@@ -63,14 +63,14 @@ internal static class SlideEncoderConfigJson
                 CheckFixed(source, key, value, expected);
                 continue;
             }
-            throw new GigaPathException($"{source}: unknown field '{key}' (known: {string.Join(", ", ModelFields.Concat(FixedValues.Keys))})");
+            throw new ModelConfigException($"{source}: unknown field '{key}' (known: {string.Join(", ", ModelFields.Concat(FixedValues.Keys))})", source);
         }
 
         if (obj["activation"] is { } act)
         {
             var a = act.GetValueKind() == JsonValueKind.String ? act.GetValue<string>() : "";
             if (!a.StartsWith("gelu", StringComparison.Ordinal))
-                throw new GigaPathException($"{source}: activation '{act.ToJsonString()}' is not supported (only exact erf gelu)");
+                throw new ModelConfigException($"{source}: activation '{act.ToJsonString()}' is not supported (only exact erf gelu)", source);
         }
 
         int embed = RequiredInt(obj, "embed_dim", source);
@@ -84,7 +84,7 @@ internal static class SlideEncoderConfigJson
         {
             ffn = f;
             if (mlpRatio is { } r && Math.Abs(r * embed - f) > 1e-9)
-                throw new GigaPathException($"{source}: ffn_dim {f} disagrees with mlp_ratio {r} × embed_dim {embed}");
+                throw new ModelConfigException($"{source}: ffn_dim {f} disagrees with mlp_ratio {r} × embed_dim {embed}", source);
         }
         else
         {
@@ -99,7 +99,7 @@ internal static class SlideEncoderConfigJson
         {
             segments = seg;
             if (maxWsi is { } m && !SlideEncoderConfig.SegmentLengthsFor(m, tileSize).SequenceEqual(seg))
-                throw new GigaPathException($"{source}: segment_length [{string.Join(", ", seg)}] disagrees with max_wsi_size {m} (which gives [{string.Join(", ", SlideEncoderConfig.SegmentLengthsFor(m, tileSize))}]); give one of them");
+                throw new ModelConfigException($"{source}: segment_length [{string.Join(", ", seg)}] disagrees with max_wsi_size {m} (which gives [{string.Join(", ", SlideEncoderConfig.SegmentLengthsFor(m, tileSize))}]); give one of them", source, "segment_length");
         }
         else
         {
@@ -124,7 +124,7 @@ internal static class SlideEncoderConfigJson
         }.Validate();
 
         if (OptionalInt(obj, "head_dim", source) is { } hd && hd != config.HeadDim)
-            throw new GigaPathException($"{source}: head_dim {hd} disagrees with embed_dim {embed} / num_heads {heads} = {config.HeadDim}");
+            throw new ModelConfigException($"{source}: head_dim {hd} disagrees with embed_dim {embed} / num_heads {heads} = {config.HeadDim}", source);
         return config;
     }
 
@@ -161,12 +161,12 @@ internal static class SlideEncoderConfigJson
         if (!ok)
         {
             var shown = expected is bool eb ? (eb ? "true" : "false") : $"\"{expected}\"";
-            throw new GigaPathException($"{source}: {key} = {value?.ToJsonString() ?? "null"} is not supported (this engine implements {key} = {shown} only)");
+            throw new ModelConfigException($"{source}: {key} = {value?.ToJsonString() ?? "null"} is not supported (this engine implements {key} = {shown} only)", source);
         }
     }
 
     private static int RequiredInt(JsonObject obj, string key, string source) =>
-        OptionalInt(obj, key, source) ?? throw new GigaPathException($"{source}: required field '{key}' is missing");
+        OptionalInt(obj, key, source) ?? throw new ModelConfigException($"{source}: required field '{key}' is missing", source);
 
     private static int? OptionalInt(JsonObject obj, string key, string source)
     {
@@ -176,7 +176,7 @@ internal static class SlideEncoderConfigJson
             if (v.TryGetValue<int>(out var i)) return i;
             if (v.TryGetValue<double>(out var d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
         }
-        throw new GigaPathException($"{source}: field '{key}' must be an integer, got {node.ToJsonString()}");
+        throw new ModelConfigException($"{source}: field '{key}' must be an integer, got {node.ToJsonString()}", source);
     }
 
     private static double? OptionalDouble(JsonObject obj, string key, string source)
@@ -184,21 +184,21 @@ internal static class SlideEncoderConfigJson
         if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
         if (node.GetValueKind() == JsonValueKind.Number && node is JsonValue v && v.TryGetValue<double>(out var d))
             return d;
-        throw new GigaPathException($"{source}: field '{key}' must be a number, got {node.ToJsonString()}");
+        throw new ModelConfigException($"{source}: field '{key}' must be a number, got {node.ToJsonString()}", source);
     }
 
     private static int[]? OptionalIntArray(JsonObject obj, string key, string source)
     {
         if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
         if (node is not JsonArray arr)
-            throw new GigaPathException($"{source}: field '{key}' must be an array of integers, got {node.ToJsonString()}");
+            throw new ModelConfigException($"{source}: field '{key}' must be an array of integers, got {node.ToJsonString()}", source);
         var result = new int[arr.Count];
         for (int i = 0; i < arr.Count; i++)
         {
             if (arr[i] is JsonValue v && arr[i]!.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var x))
                 result[i] = x;
             else
-                throw new GigaPathException($"{source}: {key}[{i}] must be an integer, got {arr[i]?.ToJsonString() ?? "null"}");
+                throw new ModelConfigException($"{source}: {key}[{i}] must be an integer, got {arr[i]?.ToJsonString() ?? "null"}", source);
         }
         return result;
     }

@@ -40,7 +40,7 @@ internal sealed class ConfigReader
         _source = source;
     }
 
-    private GigaPathException Error(string field, string why) => new($"{_source}: {field} {why}");
+    private ModelConfigException Error(string field, string why) => new($"{_source}: {field} {why}", _source, field);
 
     /// <summary>Reads the config as encoder <paramref name="encoderName"/>, or as the one named encoder it fits.</summary>
     public TileEncoderConfig Read(string? encoderName)

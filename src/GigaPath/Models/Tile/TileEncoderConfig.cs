@@ -181,7 +181,7 @@ public sealed record TileEncoderConfig
     public static TileEncoderConfig Load(string path, string? encoder = null)
     {
         if (!File.Exists(path))
-            throw new GigaPathException($"{path}: tile encoder config not found");
+            throw new ModelNotFoundException($"{path}: tile encoder config not found", path);
         return FromJson(File.ReadAllText(path), path, encoder);
     }
 
@@ -198,22 +198,22 @@ public sealed record TileEncoderConfig
         }
         catch (JsonException e)
         {
-            throw new GigaPathException($"{sourceName}: not valid JSON ({e.Message})", e);
+            throw new ModelConfigException($"{sourceName}: not valid JSON ({e.Message})", sourceName, null, e);
         }
         if (root is not JsonObject obj)
-            throw new GigaPathException($"{sourceName}: expected a JSON object");
+            throw new ModelConfigException($"{sourceName}: expected a JSON object", sourceName);
         return new ConfigReader(obj, sourceName).Read(encoder).Validate();
     }
 
     /// <summary>
     /// Checks the values against each other and returns this config; a failure throws
-    /// <see cref="GigaPathException"/> naming the field (the JSON field for a loaded config, the C# property for one
+    /// <see cref="ModelConfigException"/> naming the field (the JSON field for a loaded config, the C# property for one
     /// built in code).
     /// </summary>
     public TileEncoderConfig Validate()
     {
         void Fail(string json, string property, string why) =>
-            throw new GigaPathException($"{SourceName}: {(ReadFromJson ? json : property)} {why}");
+            throw new ModelConfigException($"{SourceName}: {(ReadFromJson ? json : property)} {why}", SourceName, ReadFromJson ? json : property);
 
         if (InChans != 3) Fail("model_args.in_chans", nameof(InChans), $"is {InChans}; the tile encoder takes RGB images (3 channels)");
         if (ImgSize <= 0) Fail("model_args.img_size", nameof(ImgSize), $"must be positive, got {ImgSize}");

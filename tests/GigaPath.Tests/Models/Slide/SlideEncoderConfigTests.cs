@@ -74,7 +74,7 @@ public class SlideEncoderConfigTests
     [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "segment_length": [1024], "dilated_ratio": [1], "max_wsi_size": 262144}""", "max_wsi_size")]
     public void BadConfigNamesTheField(string json, string field)
     {
-        var e = Assert.Throws<GigaPathException>(() => Parse(json));
+        var e = Assert.Throws<ModelConfigException>(() => Parse(json));
         Assert.That(e!.Message, Does.Contain(field));
     }
 

@@ -125,7 +125,7 @@ public class EncoderFamilyTests
     [Test]
     public void HOptimusZeroAndOneShareALayoutSoTheNameIsAsked()
     {
-        var e = Assert.Throws<GigaPathException>(() => TileEncoder.Load(PublishedFolder("hoptimus0")))!;
+        var e = Assert.Throws<ModelConfigException>(() => TileEncoder.Load(PublishedFolder("hoptimus0")))!;
         Assert.That(e.Message, Does.Contain("config.json: architecture").And.Contain("hoptimus0 and hoptimus1"));
     }
 
@@ -140,16 +140,24 @@ public class EncoderFamilyTests
         yield return Case("VirchowPooling", "virchow2", "virchow2", "global_pool", j => { j["global_pool"] = "token"; ((JsonObject)j["model_args"]!).Remove("global_pool"); });
         yield return Case("MlpRatio", "virchow2", "virchow2", "model_args.mlp_ratio", j => j["model_args"]!["mlp_ratio"] = 4.0);
         yield return Case("Interpolation", "uni", "uni_v1", "pretrained_cfg.interpolation", j => j["pretrained_cfg"]!["interpolation"] = "lanczos");
-        yield return Case("UnknownName", "uni", "uni_v3", "uni_v3");
     }
 
     [TestCaseSource(nameof(Misfits))]
     public void RefusesAFolderThatDoesNotFit(string family, string encoder, string field, Action<JsonObject>? edit)
     {
         var dir = PublishedFolder(family, edit);
-        var e = Assert.Throws<GigaPathException>(() => TileEncoder.Load(dir, new TileEncoderOptions { Encoder = encoder }))!;
+        var e = Assert.Throws<ModelConfigException>(() => TileEncoder.Load(dir, new TileEncoderOptions { Encoder = encoder }))!;
         TestContext.Out.WriteLine(e.Message);
         Assert.That(e.Message, Does.Contain(field));
+        Assert.That(e.Field, Is.EqualTo(field));
+        Assert.That(e.ConfigSource, Does.EndWith("config.json"));
+    }
+
+    [Test]
+    public void AnUnknownEncoderNameListsTheNames()
+    {
+        var e = Assert.Throws<GigaPathException>(() => TileEncoder.Load(PublishedFolder("uni"), new TileEncoderOptions { Encoder = "uni_v3" }))!;
+        Assert.That(e.Message, Does.Contain("uni_v3").And.Contain(TileEncoderKind.Names));
     }
 
     /// <summary>Fixture key list name → TRIDENT encoder name (virchow has no small fixture, only its key list).</summary>

@@ -114,7 +114,7 @@ public class TileEncoderAsyncTests
     {
         using var encoder = TileEncoder.Load(TinyTileFixture.Dir);
         var images = new ReadOnlyMemory<byte>[] { File.ReadAllBytes(Files[0]), new byte[] { 1, 2, 3, 4 } };
-        var e = (await Assert.ThrowsAsync<GigaPathException>(async () => await encoder.EmbedAsync(TileSource.FromImages(images, ["good.png", "upload-7.png"]))))!;
+        var e = (await Assert.ThrowsAsync<ImageDecodeException>(async () => await encoder.EmbedAsync(TileSource.FromImages(images, ["good.png", "upload-7.png"]))))!;
         Assert.That(e.Message, Does.StartWith("upload-7.png"));
     }
 

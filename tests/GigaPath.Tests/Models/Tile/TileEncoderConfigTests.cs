@@ -112,10 +112,11 @@ public class TileEncoderConfigTests
     {
         var json = TinyJson();
         edit(json);
-        var e = Assert.Throws<GigaPathException>(() => TileEncoderConfig.FromJson(json.ToJsonString(), "bad/config.json"))!;
+        var e = Assert.Throws<ModelConfigException>(() => TileEncoderConfig.FromJson(json.ToJsonString(), "bad/config.json"))!;
         TestContext.Out.WriteLine(e.Message);
         Assert.That(e.Message, Does.StartWith("bad/config.json: "));
         Assert.That(e.Message, Does.Contain(field));
+        Assert.That((e.ConfigSource, e.Field), Is.EqualTo(("bad/config.json", field)), "the source and the field, for callers catching by type");
     }
 
     [Test]
@@ -123,14 +124,14 @@ public class TileEncoderConfigTests
     {
         var json = TinyJson();
         json.Remove("pretrained_cfg");
-        var e = Assert.Throws<GigaPathException>(() => TileEncoderConfig.FromJson(json.ToJsonString(), "cfg.json"))!;
+        var e = Assert.Throws<ModelConfigException>(() => TileEncoderConfig.FromJson(json.ToJsonString(), "cfg.json"))!;
         Assert.That(e.Message, Does.Contain("legacy").And.Contain("patch 14"));
     }
 
     [Test]
     public void RejectsInvalidJsonNamingTheFile()
     {
-        var e = Assert.Throws<GigaPathException>(() => TileEncoderConfig.FromJson("{\"architecture\": ", "x/config.json"))!;
+        var e = Assert.Throws<ModelConfigException>(() => TileEncoderConfig.FromJson("{\"architecture\": ", "x/config.json"))!;
         Assert.That(e.Message, Does.StartWith("x/config.json: not valid JSON"));
     }
 }

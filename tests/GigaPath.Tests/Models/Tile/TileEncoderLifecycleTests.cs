@@ -98,7 +98,7 @@ public class TileEncoderLifecycleTests
     public void MissingModelFolderIsNamed()
     {
         var missing = Path.Combine(_dir, "no-model-here");
-        var e = Assert.Throws<GigaPathException>(() => TileEncoder.Load(missing))!;
+        var e = Assert.Throws<ModelNotFoundException>(() => TileEncoder.Load(missing))!;
         Assert.That(e.Message, Does.StartWith(missing));
     }
 
