@@ -10,7 +10,7 @@ namespace GigaPath.Server.Hosting;
 /// and the slide queue bound them).
 /// <para>
 /// Freed request memory is garbage until a collection, and native decoders leave freed pages in malloc's arenas: the
-/// budget counts bytes given back, and after a capacity's worth it runs a collection and <c>malloc_trim</c>
+/// budget counts bytes given back, and after a quarter of its capacity it runs a collection and <c>malloc_trim</c>
 /// (<see cref="IdleMemoryRelease.ReleaseNow"/>) even while requests keep coming, so the resident set follows the
 /// budget instead of the allocation rate.
 /// </para>
@@ -59,7 +59,7 @@ internal sealed class MemoryBudget
             _inUse -= bytes;
             lease.Bytes -= bytes;
             _freedSinceRelease += bytes;
-            release = _freedSinceRelease >= Capacity;
+            release = _freedSinceRelease >= Capacity / 4;
             if (release) _freedSinceRelease = 0;
         }
         if (release && Interlocked.Exchange(ref _releasing, 1) == 0)

@@ -20,6 +20,7 @@ internal static class SlideOpener
             throw new GigaPathException($"{path}: is a directory, not a slide file");
         if (!File.Exists(path))
             throw new GigaPathException($"slide file not found: {path}");
+        IO.FileIdentity.RequireRegularFile(path, "slide");
 
         string? vendor;
         try
