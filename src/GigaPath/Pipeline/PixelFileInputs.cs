@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>
-/// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file, read a batch
-/// at a time straight from the memory mapping.
+/// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file of any size,
+/// read a batch at a time straight from the memory mapping.
 /// </summary>
 internal sealed class PixelFileInputs : ITileInputs, IDisposable
 {
@@ -60,7 +60,8 @@ internal sealed class PixelFileInputs : ITileInputs, IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(start + count, Count);
         long perTile = _tileShape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
         var batch = torch.empty([count, .. _tileShape], ScalarType.Float32);
-        _file.RawBytes(TensorName).Slice((int)(start * perTile), (int)(count * perTile)).CopyTo(batch.bytes);
+        // By offset: the tensor may be 2 GiB or more (about 3,500 tiles of 224 px), a batch never is.
+        _file.RawBytes(TensorName, start * perTile, checked((int)(count * perTile))).CopyTo(batch.bytes);
         if (FiniteValues.NonFiniteRows(batch) is { } bad)
         {
             batch.Dispose();
