@@ -18,9 +18,10 @@ internal static class SlideOpener
     {
         if (Directory.Exists(path))
             throw new GigaPathException($"{path}: is a directory, not a slide file");
+        // Before anything opens it: a FIFO would block the reader forever, a loop of links is no file at all.
+        IO.FileIdentity.RequireRegularFile(path, "slide");
         if (!File.Exists(path))
             throw new GigaPathException($"slide file not found: {path}");
-        IO.FileIdentity.RequireRegularFile(path, "slide");
 
         string? vendor;
         try

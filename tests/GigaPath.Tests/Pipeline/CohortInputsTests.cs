@@ -127,7 +127,7 @@ public class CohortInputsTests
         foreach (var loop in new[] { "loop.svs", "ping.svs" })
         {
             var e = Assert.Throws<GigaPathException>(() => GigaPath.Slides.SlideOpener.Open(Path.Combine(_dir, loop)))!;
-            Assert.That(e.Message, Does.Contain(Path.Combine(_dir, loop)), loop);
+            Assert.That(e.Message, Does.Contain(Path.Combine(_dir, loop)).And.Contain("a loop of symbolic links"), loop);
         }
         using var good = GigaPath.Slides.SlideOpener.Open(Path.Combine(_dir, "good.svs"));
     }
