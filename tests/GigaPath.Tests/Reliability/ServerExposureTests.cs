@@ -150,8 +150,11 @@ public class ServerExposureTests
     public async Task TheMemoryBudgetAdmitsBodiesAndDecodesBeforeReadingThem()
     {
         // A 64 MiB budget; decoding the 1024² image below takes 12 MiB.
-        var options = ServerHarness.Options(o => o with { MemoryBudgetBytes = 64L << 20, MaxImagePixels = 1024 * 1024, MaxBodyBytes = 60L << 20 });
-        await using var h = await ServerHarness.StartAsync(options, TileEncoderBackend.Load);
+        var options = ServerHarness.Options(o => o with
+        {
+            MemoryBudgetBytes = 64L << 20, MaxImagePixels = 1024 * 1024, MaxBodyBytes = 60L << 20, SlideModelDir = FixturePaths.Get("slide_encoder_tiny"),
+        });
+        await using var h = await ServerHarness.StartAsync(options, TileEncoderBackend.Load, GigaPath.Server.Slide.SlideEncoderBackend.Load);
         var image = HostileInputs.Png(1024, 1024);
         Assert.That(await h.ScoreAsync(new[] { image }), Has.Length.EqualTo(1), "fits while the server is idle");
 
@@ -177,6 +180,19 @@ public class ServerExposureTests
         Assert.That(status, Is.EqualTo(503), body);
         Assert.That(body, Does.Contain("the request body needs 60 MiB"));
         Assert.That(headers["retry-after"], Is.EqualTo("1"));
+
+        // A 7 MiB slide JSON fits the 8 MiB left, but its parsed values do not: refused while parsing, not after.
+        var rows = string.Join(",", Enumerable.Repeat("[" + string.Join(",", Enumerable.Repeat("0.1234", 32)) + "]", 32_000));
+        var coords = string.Join(",", Enumerable.Range(0, 32_000).Select(i => $"[{i % 200},{i / 200}]"));
+        var json = $"{{\"tile_embeddings\": [{rows}], \"coords\": [{coords}]}}";
+        Assert.That(json.Length, Is.InRange(6 << 20, 8 << 20));
+        using (var slide = await h.Client.PostAsync("/score/slide", new StringContent(json, Encoding.UTF8, "application/json")))
+        {
+            var text = await slide.Content.ReadAsStringAsync();
+            var e = ServerHarness.ReadError(slide, text);
+            Assert.That(e.Status, Is.EqualTo(503), text);
+            Assert.That(e.Error, Does.Contain("parsing \"tile_embeddings\" needs 1 MiB"));
+        }
 
         tcp.Close();
         for (int i = 0; i < 100 && await InUse(h) > 0; i++)
