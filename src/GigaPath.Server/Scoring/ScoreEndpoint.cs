@@ -50,6 +50,7 @@ internal static class ScoreEndpoint
         for (int row = 0; row < rows.Count; row++)
         {
             using var decoding = budget.Open();
+            decoding.Grow(rows.DecodingBytes(row), $"row {row}: its base64 text");
             var bytes = rows.Decode(row);
             int r = row;
             try

@@ -88,6 +88,12 @@ internal static class ScoreRequest
     {
         public int Count => images.Count;
 
+        /// <summary>
+        /// Bytes decoding row <paramref name="row"/> holds at once before its pixels: the text as UTF-16 (2 per
+        /// character) and the image bytes (3 per 4 characters), from the length of its JSON text without reading it.
+        /// </summary>
+        public long DecodingBytes(int row) => System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(images[row]).Length * 11L / 4;
+
         /// <summary>Row <paramref name="row"/>'s image bytes (400 naming the row when they are not base64 or not valid Unicode).</summary>
         public byte[] Decode(int row)
         {
