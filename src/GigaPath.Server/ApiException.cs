@@ -6,7 +6,8 @@ namespace GigaPath.Server;
 /// <summary>
 /// A request the server refuses, with the HTTP status and the message the client sees as
 /// <c>{"error": "...", "row": i}</c>. <see cref="Row"/> is the 0-based position in <c>input_data.data</c> of the
-/// offending row, when one row is to blame.
+/// offending row, when one row is to blame. The message the client sees has no file system paths
+/// (<see cref="Hosting.ResponseText"/>).
 /// </summary>
 public sealed class ApiException : Exception
 {
@@ -31,7 +32,7 @@ public sealed class ApiException : Exception
         if (status == StatusCodes.Status401Unauthorized) ctx.Response.Headers.WWWAuthenticate = "Bearer";
         await using var w = new Utf8JsonWriter(ctx.Response.Body);
         w.WriteStartObject();
-        w.WriteString("error", message);
+        w.WriteString("error", Hosting.ResponseText.WithoutPaths(message));
         if (row is { } r) w.WriteNumber("row", r);
         w.WriteEndObject();
         await w.FlushAsync(ctx.RequestAborted);

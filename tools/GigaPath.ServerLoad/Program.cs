@@ -16,11 +16,14 @@ namespace GigaPath.ServerLoad;
 /// dotnet run -c Release --project tools/GigaPath.ServerLoad -- --model tests/GigaPath.Tests/Fixtures/tile_encoder_tiny
 /// dotnet run -c Release --project tools/GigaPath.ServerLoad -- --random-full-size --clients 4 --requests 1
 /// </code>
+/// With <c>burst</c> first it measures a server process's memory under the bursts of issue 25 instead (see <see cref="Burst"/>).
 /// </summary>
 public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "burst")
+            return await Burst.RunAsync(args[1..]);
         var a = Args.Parse(args);
         var tiles = Directory.GetFiles(a.TilesDir, "*.png").Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
         if (tiles.Length == 0)

@@ -38,7 +38,7 @@ public sealed class PcaTileCommand : ICliCommand
                 if (file.Info(name).DType == TensorDType.F32)
                 {
                     // Only this tile's rows are touched in the memory-mapped file.
-                    row = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.RawBytes(name).Slice(checked((int)(i * rowBytes)), checked((int)rowBytes))).ToArray();
+                    row = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.RawBytes(name, i * rowBytes, checked((int)rowBytes))).ToArray();
                 }
                 else
                 {

@@ -32,6 +32,7 @@ public sealed class ServeCommand : ICliCommand
         var maxBody = Long("--max-body-bytes", defaults.MaxBodyBytes, "Largest /score request body");
         var maxSlideBody = Long("--max-slide-body-bytes", defaults.MaxSlideBodyBytes, "Largest /score/slide request body");
         var maxPixels = Long("--max-image-pixels", defaults.MaxImagePixels, "Largest image (width x height, checked from the header before decoding)");
+        var memoryBudget = Long(ServerOptions.MemoryBudgetOption, defaults.MemoryBudgetBytes, "Request memory in flight across the server (bodies, decoded pixels, tiles waiting for a batch, parsed tile features); more is refused with 503");
         var maxSlideTiles = Long("--max-slide-tiles", defaults.MaxSlideTiles, "Most tiles in one /score/slide request (checked before reading the tiles)");
         var maxAspect = new Option<double>(GigaPath.Imaging.TilePreprocessor.MaxAspectRatioOption)
         {
@@ -44,7 +45,7 @@ public sealed class ServeCommand : ICliCommand
         var shutdown = Int("--shutdown-timeout", defaults.ShutdownTimeoutSeconds, "Seconds a stop waits for requests in flight");
 
         var cmd = new Command("serve", "Serve embeddings over HTTP, compatible with the Azure ML Prov-GigaPath endpoint (POST /score).");
-        foreach (var o in new Option[] { model, encoder, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, maxSlideTiles, maxAspect, metricsOpen, device, shutdown }.Concat(precision.All))
+        foreach (var o in new Option[] { model, encoder, slideModel, urls, keyFile, batchSize, delay, queue, maxImages, slideQueue, maxBody, maxSlideBody, maxPixels, memoryBudget, maxSlideTiles, maxAspect, metricsOpen, device, shutdown }.Concat(precision.All))
             cmd.Options.Add(o);
 
         // A synchronous action: the host's own console lifetime handles Ctrl+C/SIGTERM and drains requests for as
@@ -67,6 +68,7 @@ public sealed class ServeCommand : ICliCommand
                 MaxSlideBodyBytes = parse.GetValue(maxSlideBody),
                 MaxImagePixels = parse.GetValue(maxPixels),
                 MaxSlideTiles = parse.GetValue(maxSlideTiles),
+                MemoryBudgetBytes = parse.GetValue(memoryBudget),
                 MaxAspectRatio = parse.GetValue(maxAspect),
                 MetricsOpenOnLoopback = parse.GetValue(metricsOpen),
                 Device = parse.GetValue(device)!,

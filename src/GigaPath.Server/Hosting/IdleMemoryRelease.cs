@@ -36,6 +36,12 @@ internal sealed class IdleMemoryRelease
         // From here on a request that ends schedules its own pass; one that is still running will when it ends.
         Volatile.Write(ref _scheduled, 0);
         if (Volatile.Read(ref _inFlight) != 0 || Interlocked.Exchange(ref _dirty, 0) == 0) return;
+        ReleaseNow();
+    }
+
+    /// <summary>One compacting full collection and <c>malloc_trim</c>: freed managed and native memory back to the system.</summary>
+    public static void ReleaseNow()
+    {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         NativeAllocator.ReleaseFreeMemory();
     }

@@ -13,6 +13,7 @@ internal sealed class ModelState
     private volatile TileModel? _tile;
     private volatile SlideModel? _slide;
     private volatile Exception? _failure;
+    private volatile bool _listening;
 
     internal sealed record TileModel(ITileEmbeddingBackend Backend, EmbeddingQueue Queue);
 
@@ -25,6 +26,11 @@ internal sealed class ModelState
     public Exception? Failure => _failure;
 
     public bool IsReady => _tile is not null && (!SlideConfigured || _slide is not null) && _failure is null;
+
+    /// <summary>Whether the bind guard has checked the addresses Kestrel bound; until then every request gets 503.</summary>
+    public bool Listening => _listening;
+
+    public void SetListening() => _listening = true;
 
     public void SetTile(TileModel tile) => _tile = tile;
     public void SetSlide(SlideModel slide) => _slide = slide;

@@ -5,11 +5,18 @@ namespace GigaPath.Server.Hosting;
 /// <summary>Reads a request body, refusing (413) anything over a limit before reading (Content-Length) and while reading.</summary>
 internal static class RequestBody
 {
-    /// <summary>The whole body in memory.</summary>
-    public static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpContext ctx, long limit, string option)
+    /// <summary>
+    /// The whole body in memory, reserved in <paramref name="lease"/> before it is read: its Content-Length, or
+    /// <paramref name="limit"/> when the client sends none (the limit is validated to fit one array at start).
+    /// </summary>
+    public static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpContext ctx, long limit, string option, MemoryBudget.Lease lease)
     {
         var declared = ctx.Request.ContentLength;
-        var buffer = new MemoryStream(declared is > 0 && declared <= limit ? (int)declared.Value : 16 * 1024);
+        if (declared > limit)
+            throw TooLarge(limit, option);
+        long size = Math.Min(declared ?? limit, Math.Min(limit, Array.MaxLength));
+        lease.Grow(size, "the request body");
+        var buffer = new MemoryStream(declared is > 0 ? (int)size : 16 * 1024);
         await CopyToAsync(ctx, buffer, limit, option);
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }

@@ -17,7 +17,7 @@ namespace GigaPath.Server.Hosting;
 /// </summary>
 internal static class ScoringRoutes
 {
-    public static void Map(WebApplication app, ServerOptions options, ModelState models, ServerMetrics metrics, ILogger logger)
+    public static void Map(WebApplication app, ServerOptions options, ModelState models, ServerMetrics metrics, MemoryBudget budget, ILogger logger)
     {
         var key = options.ApiKey is null ? null : new BearerKey(options.ApiKey);
         var memory = new IdleMemoryRelease();
@@ -44,6 +44,11 @@ internal static class ScoringRoutes
         {
             try
             {
+                if (!models.Listening)
+                {
+                    await ApiException.WriteAsync(ctx, StatusCodes.Status503ServiceUnavailable, "the server is starting", retryAfter: 1);
+                    return;
+                }
                 if (key is not null && NeedsKey(ctx, options) && !key.Accepts(ctx.Request))
                 {
                     await ApiException.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "missing or invalid API key (send Authorization: Bearer <key>)");
@@ -72,8 +77,8 @@ internal static class ScoringRoutes
             }
         });
 
-        app.MapPost("/score", ctx => ScoreEndpoint.HandleAsync(ctx, options, models, metrics));
-        app.MapPost("/score/slide", ctx => SlideEndpoint.HandleAsync(ctx, options, models, metrics));
+        app.MapPost("/score", ctx => ScoreEndpoint.HandleAsync(ctx, options, models, metrics, budget));
+        app.MapPost("/score/slide", ctx => SlideEndpoint.HandleAsync(ctx, options, models, metrics, budget));
 
         // Azure ML's inference server answers its liveness probe on "/".
         app.MapGet("/", () => Results.Text("Healthy"));
@@ -89,6 +94,7 @@ internal static class ScoringRoutes
         return !(options.MetricsOpenOnLoopback && ctx.Connection.RemoteIpAddress is { } ip && System.Net.IPAddress.IsLoopback(ip));
     }
 
+    /// <summary>The readiness probe: open to anyone, so what it says of the models carries no file system paths.</summary>
     private static IResult Ready(ModelState models)
     {
         var body = new Dictionary<string, object?>
@@ -98,11 +104,11 @@ internal static class ScoringRoutes
         };
         if (models.Tile is { } tile)
         {
-            body["tile_model"] = tile.Backend.Description;
+            body["tile_model"] = ResponseText.WithoutPaths(tile.Backend.Description);
             body["dim"] = tile.Backend.Dim;
         }
-        if (models.Slide is { } slide) body["slide_model"] = slide.Backend.Description;
-        if (models.Failure is { } e) body["error"] = e.Message;
+        if (models.Slide is { } slide) body["slide_model"] = ResponseText.WithoutPaths(slide.Backend.Description);
+        if (models.Failure is { } e) body["error"] = ResponseText.WithoutPaths(e.Message);
         return Results.Json(body, statusCode: models.IsReady ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 

@@ -27,6 +27,7 @@ public sealed class ScoringServer : IAsyncDisposable
     private readonly Func<ServerOptions, ISlideEmbeddingBackend>? _slideFactory;
     private readonly Action<ILoggingBuilder>? _logging;
     private readonly ModelState _models;
+    private readonly MemoryBudget _budget;
     private WebApplication? _app;
     private Task? _loading;
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
@@ -54,6 +55,8 @@ public sealed class ScoringServer : IAsyncDisposable
         _slideFactory = slideFactory;
         _logging = logging;
         _models = new ModelState { SlideConfigured = options.SlideModelDir is not null };
+        _budget = new MemoryBudget(options.MemoryBudgetBytes);
+        Metrics.Memory = () => (_budget.InUse, _budget.Capacity);
         Metrics.Ready = () => _models.IsReady;
         Metrics.SlideQueue = () => _models.Slide?.Runner.Depth ?? 0;
         Metrics.Queue = () => _models.Tile is { } t ? (t.Queue.Depth, t.Queue.Capacity) : (0, _options.QueueCapacity);
@@ -82,22 +85,52 @@ public sealed class ScoringServer : IAsyncDisposable
 
         var app = builder.Build();
         _logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("GigaPath.Server");
-        ScoringRoutes.Map(app, _options, _models, Metrics, _logger);
+        ScoringRoutes.Map(app, _options, _models, Metrics, _budget, _logger);
         try
         {
             await app.StartAsync(cancel);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ArgumentException or InvalidOperationException or FormatException)
         {
             await app.DisposeAsync();
             throw new GigaPathException($"--urls: cannot listen on {string.Join(", ", _options.Urls)}: {e.Message}", e);
         }
         _app = app;
         Addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? new List<string>();
+        await RefuseUnauthenticatedExposureAsync(app);
+        _models.SetListening();
         _logger.LogInformation("listening on {Addresses}; loading {Model}", string.Join(", ", Addresses), _options.ModelDir);
         if (_options.ApiKey is null)
             _logger.LogInformation("no API key configured: requests are not authenticated (loopback only)");
         _loading = Task.Run(LoadModels);
+    }
+
+    /// <summary>
+    /// The bind guard on what Kestrel actually bound, not only on <c>--urls</c>: its configuration (a
+    /// <c>Kestrel__Endpoints__…</c> environment variable, appsettings.json) can replace the addresses asked for. Without
+    /// an API key, any bound address that is not loopback stops the server before it answers anything but 503.
+    /// </summary>
+    private async Task RefuseUnauthenticatedExposureAsync(WebApplication app)
+    {
+        if (_options.ApiKey is not null) return;
+        List<string> exposed;
+        try
+        {
+            exposed = Addresses.Where(a => !ServerOptions.IsLoopback(a, "bound address")).ToList();
+        }
+        catch (GigaPathException e)
+        {
+            exposed = new List<string> { $"{string.Join(", ", Addresses)} ({e.Message})" };
+        }
+        if (Addresses.Count == 0) exposed.Add("(Kestrel did not report its addresses)");
+        if (exposed.Count == 0) return;
+        await app.StopAsync();
+        await app.DisposeAsync();
+        _app = null;
+        Interlocked.Exchange(ref _stopped, 1);
+        throw new GigaPathException($"the server was bound to {string.Join(", ", exposed)}, which is not loopback, without an API key; " +
+            "it stopped without serving. Its configuration (Kestrel__Endpoints__* or ASPNETCORE_* environment variables, appsettings.json) " +
+            $"asked for that address: serve beyond this machine with --api-key-file or {ServerOptions.ApiKeyVariable}, or bind loopback only");
     }
 
     private void LoadModels()

@@ -62,6 +62,16 @@ public sealed record ServerOptions
     /// </summary>
     public bool MetricsOpenOnLoopback { get; init; }
 
+    /// <summary>
+    /// The server-wide bound on request memory in flight (bodies, decoded pixels, preprocessed tiles and their
+    /// answers, parsed tile features); requests that do not fit get 503 with <c>Retry-After</c>. Model activations come
+    /// on top (see the README's serving limits).
+    /// </summary>
+    public long MemoryBudgetBytes { get; init; } = 1L << 30;
+
+    /// <summary>The command-line name of <see cref="MemoryBudgetBytes"/>, for messages.</summary>
+    public const string MemoryBudgetOption = "--memory-budget-bytes";
+
     /// <summary>Slide requests waiting for the (single) slide encoder before 503.</summary>
     public int SlideQueueCapacity { get; init; } = 4;
 
@@ -93,9 +103,13 @@ public sealed record ServerOptions
         Positive(MaxImagesPerRequest, "--max-images");
         Positive(SlideQueueCapacity, "--slide-queue-capacity");
         if (MaxBatchDelayMs < 0) throw new GigaPathException($"--max-batch-delay-ms: must be >= 0, got {MaxBatchDelayMs}");
-        if (MaxBodyBytes <= 0) throw new GigaPathException($"--max-body-bytes: must be positive, got {MaxBodyBytes}");
-        if (MaxSlideBodyBytes <= 0) throw new GigaPathException($"--max-slide-body-bytes: must be positive, got {MaxSlideBodyBytes}");
-        if (MaxImagePixels <= 0) throw new GigaPathException($"--max-image-pixels: must be positive, got {MaxImagePixels}");
+        // Bodies are read into one array (a /score/slide file body goes to a temporary file, but JSON is parsed in memory).
+        InRange(MemoryBudgetBytes, 64L << 20, long.MaxValue, MemoryBudgetOption, "");
+        InRange(MaxBodyBytes, 1, Math.Min(Array.MaxLength, MemoryBudgetBytes), "--max-body-bytes", $" (a body is held in memory: at most {MemoryBudgetOption} and {Array.MaxLength:N0})");
+        InRange(MaxSlideBodyBytes, 1, Array.MaxLength, "--max-slide-body-bytes", " (a JSON body is held in one array)");
+        InRange(MaxImagePixels, 1, Imaging.ImageDecoder.DefaultMaxPixels, "--max-image-pixels", "");
+        if (Imaging.ImageDecoder.DecodingBytes(MaxImagePixels, 1) > MemoryBudgetBytes)
+            throw new GigaPathException($"--max-image-pixels: decoding an image of {MaxImagePixels:N0} pixels takes {Imaging.ImageDecoder.DecodingBytes(MaxImagePixels, 1):N0} bytes, more than {MemoryBudgetOption} ({MemoryBudgetBytes:N0}): such an image could never be admitted");
         if (MaxSlideTiles <= 0) throw new GigaPathException($"--max-slide-tiles: must be positive, got {MaxSlideTiles}");
         Imaging.TilePreprocessor.CheckMaxAspectRatio(MaxAspectRatio);
         if (ShutdownTimeoutSeconds < 0) throw new GigaPathException($"--shutdown-timeout: must be >= 0, got {ShutdownTimeoutSeconds}");
@@ -132,13 +146,25 @@ public sealed record ServerOptions
         return string.IsNullOrEmpty(fromEnvironment) ? null : fromEnvironment;
     }
 
+    private static void InRange(long value, long min, long max, string name, string why)
+    {
+        if (value < min || value > max)
+            throw new GigaPathException($"{name}: must be between {min:N0} and {max:N0}{why}, got {value:N0}");
+    }
+
     private static void Positive(int value, string name)
     {
         if (value <= 0) throw new GigaPathException($"{name}: must be positive, got {value}");
     }
 
     /// <summary>True when <paramref name="url"/> binds only this machine: localhost, 127.0.0.0/8, ::1 (or a Unix socket).</summary>
-    public static bool IsLoopback(string url)
+    public static bool IsLoopback(string url) => IsLoopback(url, "--urls");
+
+    /// <summary>
+    /// Whether <paramref name="url"/> (an address asked for, or one Kestrel reports it bound) is loopback only; an
+    /// address that is not a valid http address with a port in 0-65535 is refused naming <paramref name="source"/>.
+    /// </summary>
+    internal static bool IsLoopback(string url, string source)
     {
         BindingAddress address;
         try
@@ -147,13 +173,18 @@ public sealed record ServerOptions
         }
         catch (FormatException e)
         {
-            throw new GigaPathException($"--urls: '{url}' is not a valid address ({e.Message})");
+            throw new GigaPathException($"{source}: '{url}' is not a valid address ({e.Message})");
         }
         if (!string.Equals(address.Scheme, "http", StringComparison.OrdinalIgnoreCase))
-            throw new GigaPathException($"--urls: '{url}': only http is served (TLS belongs to a reverse proxy in front)");
+            throw new GigaPathException($"{source}: '{url}': only http is served (TLS belongs to a reverse proxy in front)");
         if (address.IsUnixPipe) return true;
+        if (address.Port is < 0 or > IPEndPoint.MaxPort)
+            throw new GigaPathException($"{source}: '{url}': port {address.Port} is out of range (0-{IPEndPoint.MaxPort}; 0 picks a free port)");
         var host = address.Host.Trim('[', ']');
         if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)) return true;
-        return IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
+        if (!IPAddress.TryParse(host, out var ip)) return false;
+        if (ip.IsIPv4MappedToIPv6)
+            throw new GigaPathException($"{source}: '{url}': an IPv4-mapped IPv6 address cannot be bound; write it as IPv4 ({ip.MapToIPv4()})");
+        return IPAddress.IsLoopback(ip);
     }
 }

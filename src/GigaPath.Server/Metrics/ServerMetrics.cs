@@ -33,6 +33,9 @@ public sealed class ServerMetrics
     /// <summary>Reads the number of slide requests running or waiting (0 without a slide encoder).</summary>
     internal Func<int> SlideQueue { get; set; } = () => 0;
 
+    /// <summary>Reads the memory budget's bytes in use and its capacity.</summary>
+    internal Func<(long InUse, long Capacity)> Memory { get; set; } = () => (0, 0);
+
     public long ImagesEmbedded => Interlocked.Read(ref _images);
 
     public long RequestCount(string endpoint, int status) => _requests.TryGetValue((endpoint, status), out var n) ? n : 0;
@@ -121,6 +124,11 @@ public sealed class ServerMetrics
         sb.Append(inv, $"gigapath_queue_capacity {capacity}\n");
         Header(sb, "gigapath_slide_queue_depth", "gauge", "Slide requests being encoded or waiting.");
         sb.Append(inv, $"gigapath_slide_queue_depth {SlideQueue()}\n");
+        var (inUse, budget) = Memory();
+        Header(sb, "gigapath_memory_budget_in_use_bytes", "gauge", "Request memory reserved now (bodies, decodes, tiles waiting, parsed tile features).");
+        sb.Append(inv, $"gigapath_memory_budget_in_use_bytes {inUse}\n");
+        Header(sb, "gigapath_memory_budget_bytes", "gauge", "The server's memory budget (--memory-budget-bytes).");
+        sb.Append(inv, $"gigapath_memory_budget_bytes {budget}\n");
         Header(sb, "gigapath_model_ready", "gauge", "1 once the tile encoder is loaded.");
         sb.Append(inv, $"gigapath_model_ready {(Ready() ? 1 : 0)}\n");
         return sb.ToString();

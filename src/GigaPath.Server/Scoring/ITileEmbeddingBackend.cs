@@ -39,9 +39,10 @@ public interface ITileEmbeddingBackend : IDisposable
     /// <summary>
     /// Decodes an encoded image and turns it into model input. Throws <see cref="ApiException"/> (413 for an image
     /// over <paramref name="maxPixels"/>, 422 for bytes that are not an image) naming <paramref name="row"/>.
-    /// Thread-safe.
+    /// <paramref name="onSize"/> gets the image's width and height from its header before any pixel memory is
+    /// allocated (the server admits the decode into its memory budget there, and refuses it by throwing). Thread-safe.
     /// </summary>
-    float[] Preprocess(byte[] encodedImage, int row, long maxPixels);
+    float[] Preprocess(byte[] encodedImage, int row, long maxPixels, Action<int, int>? onSize = null);
 
     /// <summary>
     /// Embeds a batch of preprocessed images, one array per input, in order: float[Dim] for <see cref="TileOutput.Cls"/>,

@@ -11,8 +11,11 @@ internal static class ScoreRequest
 {
     public const string ImageColumn = "image";
 
-    /// <summary>The base64 text of each row's image, in order; every structural problem is a 400 (413 for too many rows).</summary>
-    public static IReadOnlyList<string> Parse(ReadOnlyMemory<byte> body, int maxImages)
+    /// <summary>
+    /// The rows of the request, each one's base64 text taken out only when it is decoded (a body's worth of UTF-16
+    /// strings would double its memory); every structural problem is a 400 (413 for too many rows).
+    /// </summary>
+    public static Rows Parse(ReadOnlyMemory<byte> body, int maxImages)
     {
         try
         {
@@ -24,7 +27,7 @@ internal static class ScoreRequest
         }
     }
 
-    private static IReadOnlyList<string> ParseDocument(ReadOnlyMemory<byte> body, int maxImages)
+    private static Rows ParseDocument(ReadOnlyMemory<byte> body, int maxImages)
     {
         JsonDocument doc;
         try
@@ -35,7 +38,7 @@ internal static class ScoreRequest
         {
             throw new ApiException(400, $"request body is not valid JSON: {e.Message}");
         }
-        using (doc)
+        try
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("input_data", out var input) || input.ValueKind != JsonValueKind.Object)
@@ -62,17 +65,51 @@ internal static class ScoreRequest
                     throw new ApiException(400, $"input_data.index has {index.GetArrayLength()} entries but input_data.data has {n} rows");
             }
 
-            var images = new List<string>(n);
+            var images = new List<JsonElement>(n);
             int row = 0;
             foreach (var r in data.EnumerateArray())
             {
                 if (r.ValueKind != JsonValueKind.Array || r.GetArrayLength() != 1 || r[0].ValueKind != JsonValueKind.String)
                     throw new ApiException(400, $"input_data.data[{row}] must be a one-element array holding a base64 string", row);
-                images.Add(r[0].GetString()!);
+                images.Add(r[0]);
                 row++;
             }
-            return images;
+            return new Rows(doc, images);
         }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The parsed request's rows; the body must outlive them.</summary>
+    internal sealed class Rows(JsonDocument document, IReadOnlyList<JsonElement> images) : IDisposable
+    {
+        public int Count => images.Count;
+
+        /// <summary>
+        /// Bytes decoding row <paramref name="row"/> holds at once before its pixels: the text as UTF-16 (2 per
+        /// character) and the image bytes (3 per 4 characters), from the length of its JSON text without reading it.
+        /// </summary>
+        public long DecodingBytes(int row) => System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(images[row]).Length * 11L / 4;
+
+        /// <summary>Row <paramref name="row"/>'s image bytes (400 naming the row when they are not base64 or not valid Unicode).</summary>
+        public byte[] Decode(int row)
+        {
+            string text;
+            try
+            {
+                text = images[row].GetString()!;
+            }
+            catch (InvalidOperationException e)
+            {
+                throw Hosting.JsonText.NotUnicode(e);
+            }
+            return DecodeBase64(text, row);
+        }
+
+        public void Dispose() => document.Dispose();
     }
 
     /// <summary>Decodes one row's base64 (standard alphabet, whitespace tolerated); invalid text is a 400 naming the row.</summary>

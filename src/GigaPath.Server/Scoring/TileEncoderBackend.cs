@@ -51,12 +51,12 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     public string Description =>
         $"{_encoder.Config.Encoder} {_encoder.Source ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device.type.ToString().ToLowerInvariant()}, {DeviceSelection.Name(_encoder.Options.DType)})";
 
-    public float[] Preprocess(byte[] encodedImage, int row, long maxPixels)
+    public float[] Preprocess(byte[] encodedImage, int row, long maxPixels, Action<int, int>? onSize = null)
     {
         var source = $"row {row}";
         try
         {
-            return _preprocessor.Preprocess(ImageDecoder.Decode(encodedImage, source, maxPixels), source);
+            return _preprocessor.Preprocess(ImageDecoder.Decode(encodedImage, source, maxPixels, onSize), source);
         }
         catch (ImageTooLargeException e)
         {

@@ -23,16 +23,18 @@ internal static class SlideEndpoint
     private static readonly string[] SafeTensorsTypes = { "application/octet-stream", "application/x-safetensors" };
     private static readonly string[] Hdf5Types = { "application/x-hdf5", "application/x-hdf" };
 
-    public static async Task HandleAsync(HttpContext ctx, ServerOptions options, ModelState models, ServerMetrics metrics)
+    public static async Task HandleAsync(HttpContext ctx, ServerOptions options, ModelState models, ServerMetrics metrics, MemoryBudget budget)
     {
         var (backend, runner) = models.RequireSlide();
+        // Held until the answer is written: the body while it is parsed, then the tile features.
+        using var lease = budget.Open();
         var contentType = MediaTypeHeaderValue.TryParse(ctx.Request.ContentType, out var m) ? m.MediaType.Value : null;
         string? fileExtension = Is(contentType, SafeTensorsTypes) ? ".safetensors" : Is(contentType, Hdf5Types) ? ".h5" : null;
         bool binaryOut = fileExtension is not null || WantsBinary(ctx.Request);
         var request = fileExtension is not null
-            ? await ReadFileBodyAsync(ctx, options, fileExtension, backend.InputDim)
-            : SlideRequest.ParseJson((await RequestBody.ReadAsync(ctx, options.MaxSlideBodyBytes, "--max-slide-body-bytes")).Span,
-                options.MaxSlideTiles, backend.InputDim);
+            ? await ReadFileBodyAsync(ctx, options, fileExtension, backend.InputDim, lease)
+            : SlideRequest.ParseJson((await RequestBody.ReadAsync(ctx, options.MaxSlideBodyBytes, "--max-slide-body-bytes", lease)).Span,
+                options.MaxSlideTiles, backend.InputDim, lease);
         if (request.Tiles.Dim != backend.InputDim)
             throw new ApiException(400, $"tile embeddings have {request.Tiles.Dim} values each; this slide encoder takes {backend.InputDim}");
         if (request.Tiles.Coords is null && request.Tiles.TilingCoords is null)
@@ -61,8 +63,13 @@ internal static class SlideEndpoint
         MediaTypeHeaderValue.TryParseList(request.Headers.Accept, out var accepts) &&
         accepts.Any(a => Is(a.MediaType.Value, SafeTensorsTypes));
 
-    /// <summary>Streams the body to a temporary file and reads it with the library's tile-feature reader.</summary>
-    private static async Task<SlideRequest> ReadFileBodyAsync(HttpContext ctx, ServerOptions options, string extension, int inputDim)
+    /// <summary>
+    /// Streams the body to a temporary file and reads it with the library's tile-feature reader, after reserving what
+    /// reading it can take: at most --max-slide-tiles rows of the encoder's width, and no more than the file can hold
+    /// (a safetensors file's values at most double when widened to float32; an HDF5 file's data is at most 1032 times
+    /// its size, the reader's ratio limit).
+    /// </summary>
+    private static async Task<SlideRequest> ReadFileBodyAsync(HttpContext ctx, ServerOptions options, string extension, int inputDim, MemoryBudget.Lease lease)
     {
         var pool = SlideRequest.ParsePool(ctx.Request.Query["pool"].FirstOrDefault());
         bool allLayers = false;
@@ -80,6 +87,9 @@ internal static class SlideEndpoint
         {
             await using (var fs = File.Create(path))
                 await RequestBody.CopyToAsync(ctx, fs, options.MaxSlideBodyBytes, "--max-slide-body-bytes");
+            long fileBytes = new FileInfo(path).Length;
+            long mostValues = options.MaxSlideTiles * (inputDim * (long)sizeof(float) + 4 * sizeof(double));
+            lease.Grow(Math.Min(mostValues, fileBytes * (extension == ".h5" ? 1032 : 2)), "reading the tile-feature file");
             try
             {
                 var tiles = TileFeatureFile.Read(path, new TileFeatureBudget(options.MaxSlideTiles, "the server's --max-slide-tiles", inputDim));

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GigaPath.IO;
 using GigaPath.Models.Slide;
+using GigaPath.Server.Hosting;
 
 namespace GigaPath.Server.Slide;
 
@@ -19,12 +20,15 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
     /// is built). <c>coords</c> are the slide encoder's positions (pixels at the tiling resolution, as in
     /// <c>coords_tiling</c>) unless <c>patch_size_level0</c> says they are level-0 pixels with tiles that wide. Rows
     /// beyond <paramref name="maxTiles"/> (413) and rows longer than <paramref name="dim"/> (400) are refused as soon as
-    /// they are met, so the parsed values never exceed maxTiles × dim.
+    /// they are met, so the parsed values never exceed maxTiles × dim; the values are reserved in <paramref name="lease"/>
+    /// as they are parsed (503 when the server's memory budget is full); on return it holds only the parsed values (the
+    /// body's reservation is given back with the rest).
     /// </summary>
-    public static SlideRequest ParseJson(ReadOnlySpan<byte> body, long maxTiles, int dim)
+    public static SlideRequest ParseJson(ReadOnlySpan<byte> body, long maxTiles, int dim, MemoryBudget.Lease lease)
     {
         var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 8 });
-        (List<double> Data, int Rows, int Cols)? tiles = null, coords = null;
+        (Values<float> Data, int Rows, int Cols)? tiles = null;
+        (Values<double> Data, int Rows, int Cols)? coords = null;
         var pool = SlidePooling.Mean;
         bool allLayers = false;
         double? level0 = null;
@@ -38,8 +42,8 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
                 reader.Read();
                 switch (name)
                 {
-                    case EmbeddingsField: tiles = ReadMatrix(ref reader, EmbeddingsField, asFloat32: true, maxTiles, dim, $"{dim} (this slide encoder's input)"); break;
-                    case CoordsField: coords = ReadMatrix(ref reader, CoordsField, asFloat32: false, maxTiles, 2, "[x, y] pairs"); break;
+                    case EmbeddingsField: tiles = ReadMatrix<float>(ref reader, EmbeddingsField, maxTiles, dim, $"{dim} (this slide encoder's input)", lease); break;
+                    case CoordsField: coords = ReadMatrix<double>(ref reader, CoordsField, maxTiles, 2, "[x, y] pairs", lease); break;
                     case "pool":
                         if (reader.TokenType != JsonTokenType.String) throw new ApiException(400, "pool must be \"mean\" or \"cls\"");
                         pool = ParsePool(reader.GetString());
@@ -72,10 +76,15 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         if (c.Cols != 2) throw new ApiException(400, $"\"{CoordsField}\" rows must be [x, y] pairs, got {c.Cols} values per row");
         if (c.Rows != t.Rows)
             throw new ApiException(400, $"\"{EmbeddingsField}\" has {t.Rows} tiles but \"{CoordsField}\" has {c.Rows} rows");
+        long parsed = ((long)t.Data.Count * sizeof(float)) + ((long)c.Data.Count * sizeof(double));
+        lease.Grow(parsed, "the parsed tile embeddings");
         var xy = c.Data.ToArray();
+        var values = t.Data.ToArray();
+        // The body and the chunks are garbage now: the lease keeps only the parsed values.
+        lease.Shrink(lease.Bytes - parsed);
         var features = level0 is null
-            ? new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, null, new Dictionary<string, object>(), "request body") { TilingCoords = xy }
-            : new TileFeatures(t.Data.Select(v => (float)v).ToArray(), t.Rows, t.Cols, xy, new Dictionary<string, object>(), "request body");
+            ? new TileFeatures(values, t.Rows, t.Cols, null, new Dictionary<string, object>(), "request body") { TilingCoords = xy }
+            : new TileFeatures(values, t.Rows, t.Cols, xy, new Dictionary<string, object>(), "request body");
         return new SlideRequest(features, pool, allLayers, level0);
     }
 
@@ -92,14 +101,49 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
     }
 
     /// <summary>
-    /// An array of equally long arrays of numbers, flattened row-major. With <paramref name="asFloat32"/> each number
-    /// is parsed straight to the nearest float (parsing to double first could round twice).
+    /// Parsed values in fixed-size chunks, each reserved in the request's lease before it is allocated: unlike a
+    /// doubling list, growing leaves no garbage behind and never holds two copies, and the one exact copy is made once
+    /// parsing has finished.
     /// </summary>
-    private static (List<double> Data, int Rows, int Cols) ReadMatrix(ref Utf8JsonReader reader, string field, bool asFloat32, long maxRows, int maxCols, string expectedCols)
+    private sealed class Values<T>(MemoryBudget.Lease lease, string field) where T : unmanaged
     {
+        private const int ChunkLength = 1 << 18;
+        private readonly List<T[]> _chunks = new();
+
+        public int Count { get; private set; }
+
+        public unsafe void Add(T value)
+        {
+            int at = Count % ChunkLength;
+            if (at == 0)
+            {
+                lease.Grow((long)ChunkLength * sizeof(T), $"parsing \"{field}\"");
+                _chunks.Add(new T[ChunkLength]);
+            }
+            _chunks[^1][at] = value;
+            Count++;
+        }
+
+        public T[] ToArray()
+        {
+            var all = new T[Count];
+            for (int c = 0; c < _chunks.Count; c++)
+                _chunks[c].AsSpan(0, Math.Min(ChunkLength, Count - (c * ChunkLength))).CopyTo(all.AsSpan(c * ChunkLength));
+            return all;
+        }
+    }
+
+    /// <summary>
+    /// An array of equally long arrays of numbers, flattened row-major. Float values are parsed straight to the
+    /// nearest float (parsing to double first could round twice).
+    /// </summary>
+    private static (Values<T> Data, int Rows, int Cols) ReadMatrix<T>(ref Utf8JsonReader reader, string field, long maxRows, int maxCols, string expectedCols, MemoryBudget.Lease lease)
+        where T : unmanaged, System.Numerics.IFloatingPoint<T>
+    {
+        bool asFloat32 = typeof(T) == typeof(float);
         if (reader.TokenType != JsonTokenType.StartArray)
             throw new ApiException(400, $"\"{field}\" must be an array of arrays of numbers");
-        var data = new List<double>();
+        var data = new Values<T>(lease, field);
         int rows = 0, cols = -1;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
@@ -125,7 +169,7 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
                 }
                 if (!parsed || !double.IsFinite(v))
                     throw new ApiException(400, $"\"{field}\"[{rows}][{n}] is not a finite number", rows);
-                data.Add(v);
+                data.Add(T.CreateTruncating(v));
                 n++;
             }
             if (cols < 0) cols = n;

@@ -3,7 +3,10 @@ namespace GigaPath.Server.Slide;
 /// <summary>
 /// Runs slide encodings one at a time on the single slide encoder instance, with a bounded number of requests
 /// waiting; beyond that the caller gets 503. A slide forward is long and memory-hungry, so unlike tiles slides
-/// are not batched together.
+/// are not batched together. After each one the server's freed memory goes back to the system
+/// (<see cref="Hosting.IdleMemoryRelease.ReleaseNow"/>): the forward runs on whichever pool thread is free, each with its
+/// own malloc arena keeping up to the allocator's trim threshold of freed activations, so six slides in a row kept
+/// 2.4 GiB where one takes 0.7 GiB (demo model, 50,000 tiles).
 /// </summary>
 internal sealed class SlideRunner
 {
@@ -32,6 +35,7 @@ internal sealed class SlideRunner
             }
             finally
             {
+                Hosting.IdleMemoryRelease.ReleaseNow();
                 _gate.Release();
             }
         }

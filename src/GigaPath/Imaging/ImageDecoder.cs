@@ -13,18 +13,30 @@ public static class ImageDecoder
     /// <summary>64 megapixels: far above any tile, and still a bounded allocation (about 0.5 GB while decoding).</summary>
     public const long DefaultMaxPixels = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// Bytes decoding a <paramref name="width"/> × <paramref name="height"/> image takes at its peak, for admission
+    /// before decoding: the 8-bit RGBA buffer the codec fills (4 per pixel), the RGB image made from it (3), the
+    /// codec's own working memory (a lossless WebP decodes into a 4-byte ARGB buffer of its own) and the resize's
+    /// intermediate (1).
+    /// </summary>
+    public static long DecodingBytes(long width, long height) => width * height * 12;
+
     /// <summary>Decodes an encoded image held in memory.</summary>
     /// <param name="encoded">The file's bytes (PNG, JPEG, TIFF, ...).</param>
     /// <param name="sourceName">Names the image in error messages (usually its path).</param>
     /// <param name="maxPixels">Images whose header declares more pixels are rejected before any pixel memory is allocated.</param>
-        public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels = DefaultMaxPixels)
+    /// <param name="onSize">
+    /// Called with the width and height read from the header once they passed <paramref name="maxPixels"/>, before any
+    /// pixel memory is allocated: a server admits the decode there (and refuses it by throwing).
+    /// </param>
+    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels = DefaultMaxPixels, Action<int, int>? onSize = null)
     {
         ArgumentNullException.ThrowIfNull(sourceName);
         if (maxPixels <= 0) throw new ArgumentOutOfRangeException(nameof(maxPixels), "the pixel limit must be positive");
         if (encoded.IsEmpty) throw new ImageDecodeException($"{sourceName}: the file is empty, not an image", sourceName);
         return TiffDecoder.IsTiff(encoded)
-            ? TiffDecoder.Decode(encoded, sourceName, maxPixels)
-            : SkiaDecoder.Decode(encoded, sourceName, maxPixels);
+            ? TiffDecoder.Decode(encoded, sourceName, maxPixels, onSize)
+            : SkiaDecoder.Decode(encoded, sourceName, maxPixels, onSize);
     }
 
     /// <summary>Reads and decodes an image file.</summary>
@@ -69,12 +81,13 @@ public static class ImageDecoder
         }
     }
 
-    internal static void CheckPixelLimit(string sourceName, long width, long height, long maxPixels)
+    internal static void CheckPixelLimit(string sourceName, int width, int height, long maxPixels, Action<int, int>? onSize = null)
     {
-        if (width * height > maxPixels)
+        if ((long)width * height > maxPixels)
             throw new ImageTooLargeException(
-                $"{sourceName}: image is {width}x{height} = {width * height:N0} pixels, above the limit of {maxPixels:N0} " +
+                $"{sourceName}: image is {width}x{height} = {(long)width * height:N0} pixels, above the limit of {maxPixels:N0} " +
                 "(guard against decompression bombs; tile images are small - read whole slides with the slide reader)",
                 width, height);
+        onSize?.Invoke(width, height);
     }
 }

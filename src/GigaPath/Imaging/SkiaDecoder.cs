@@ -6,13 +6,13 @@ namespace GigaPath.Imaging;
 /// <summary>PNG, JPEG, BMP, GIF, WebP and the other formats SkiaSharp's codecs read, converted the way Pillow converts them.</summary>
 internal static class SkiaDecoder
 {
-    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels)
+    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels, Action<int, int>? onSize = null)
     {
         using var data = SKData.CreateCopy(encoded);
         using var codec = SKCodec.Create(data)
             ?? throw new ImageDecodeException($"{sourceName}: not a readable image (unknown format, or a corrupt or truncated header)", sourceName);
         var header = codec.Info;
-        ImageDecoder.CheckPixelLimit(sourceName, header.Width, header.Height, maxPixels);
+        ImageDecoder.CheckPixelLimit(sourceName, header.Width, header.Height, maxPixels, onSize);
 
         var png = codec.EncodedFormat == SKEncodedImageFormat.Png ? PngHeader.TryRead(encoded) : null;
         return png is { BitDepth: 16, ColorType: PngHeader.Grayscale }

@@ -15,7 +15,7 @@ internal static unsafe class TiffDecoder
             (encoded[0] == (byte)'I' && encoded[1] == (byte)'I' && encoded[3] == 0 && encoded[2] is 42 or 43) ||
             (encoded[0] == (byte)'M' && encoded[1] == (byte)'M' && encoded[2] == 0 && encoded[3] is 42 or 43));
 
-    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels)
+    public static RgbImage Decode(ReadOnlySpan<byte> encoded, string sourceName, long maxPixels, Action<int, int>? onSize = null)
     {
         var lib = LibTiff.Get(sourceName);
         var errors = new ErrorLog();
@@ -46,7 +46,7 @@ internal static unsafe class TiffDecoder
                     throw new ImageDecodeException($"{sourceName}: not a readable TIFF image{errors.Suffix}", sourceName);
                 try
                 {
-                    return TiffPixels.Read(lib, tif, sourceName, maxPixels, () => errors.Suffix);
+                    return TiffPixels.Read(lib, tif, sourceName, maxPixels, () => errors.Suffix, onSize);
                 }
                 finally
                 {

@@ -26,13 +26,13 @@ internal static unsafe class TiffPixels
     private const ushort ExtraSampleAssociatedAlpha = 1;
     private const ushort ExtraSampleUnassociatedAlpha = 2;
 
-    public static RgbImage Read(LibTiff lib, IntPtr tif, string sourceName, long maxPixels, Func<string> libtiffErrors)
+    public static RgbImage Read(LibTiff lib, IntPtr tif, string sourceName, long maxPixels, Func<string> libtiffErrors, Action<int, int>? onSize = null)
     {
         uint width, height;
         if (lib.GetField1(tif, TagImageWidth, &width) == 0 || lib.GetField1(tif, TagImageLength, &height) == 0
             || width == 0 || height == 0 || width > int.MaxValue || height > int.MaxValue)
             throw new GigaPathException($"{sourceName}: the TIFF has no valid image size{libtiffErrors()}");
-        ImageDecoder.CheckPixelLimit(sourceName, width, height, maxPixels);
+        ImageDecoder.CheckPixelLimit(sourceName, (int)width, (int)height, maxPixels, onSize);
         if ((long)width * height > Array.MaxLength / 3)
             throw new GigaPathException($"{sourceName}: a {width}x{height} TIFF is too large to decode in one piece");
 

@@ -60,12 +60,17 @@ internal static class CohortInputs
                 "slide ids must be unique (they name the outputs); duplicated: " +
                 string.Join("; ", duplicates.Take(5).Select(g => $"'{g.Key}' for {string.Join(", ", g.Select(j => j.Path))}")) +
                 " (give distinct ids in a CSV manifest's slide_id column)");
-        var aliases = jobs.Where(j => File.Exists(j.Path)).GroupBy(j => FileIdentity.Canonical(j.Path), FileIdentity.PathComparer)
+        // One file under two names (a symbolic or hard link) is one slide: told by device and inode, without opening
+        // anything. Entries that are not regular files (a FIFO, a link loop, a missing file) are left to fail alone
+        // when their job opens them.
+        var aliases = jobs.Select(j => (Job: j, Status: FileIdentity.Stat(j.Path)))
+            .Where(s => s.Status.Kind == FileIdentity.FileKind.Regular)
+            .GroupBy(s => s.Status.Key)
             .Where(g => g.Count() > 1).ToList();
         if (aliases.Count > 0)
             throw new GigaPathException(
-                "each slide file may be listed once (two ids for one slide would count it as two slides downstream); listed more than once: " +
-                string.Join("; ", aliases.Take(5).Select(g => $"{g.Key} as {string.Join(", ", g.Select(j => $"'{j.SlideId}' ({j.Path})"))}")));
+                "each slide file may be listed once (two ids for one slide would count it as two slides downstream); listed more than once (one file under several names: symbolic or hard links, or the same path): " +
+                string.Join("; ", aliases.Take(5).Select(g => string.Join(", ", g.Select(s => $"'{s.Job.SlideId}' ({s.Job.Path})")))));
         return jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).ToList();
     }
 

@@ -8,8 +8,8 @@ using static TorchSharp.torch;
 namespace GigaPath.Pipeline;
 
 /// <summary>
-/// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file, each tile read
-/// straight from the memory mapping when the loader asks for it.
+/// Tiles already preprocessed: the <c>pixel_values</c> tensor [N, 3, H, W] float32 of a safetensors file of any size,
+/// each tile read straight from the memory mapping (by offset) when the loader asks for it.
 /// </summary>
 internal sealed class PixelFileInputs : TileSource, IDisposable
 {
@@ -62,7 +62,8 @@ internal sealed class PixelFileInputs : TileSource, IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
         long perTile = _tileShape.Aggregate(1L, (a, b) => a * b);
         var tile = new float[perTile];
-        _file.RawBytes(TensorName).Slice(checked((int)(index * perTile * sizeof(float))), checked((int)(perTile * sizeof(float))))
+        // By offset: the tensor may be 2 GiB or more (about 3,500 tiles of 224 px), a tile never is.
+        _file.RawBytes(TensorName, index * perTile * sizeof(float), checked((int)(perTile * sizeof(float))))
             .CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tile.AsSpan()));
         return tile;
     }

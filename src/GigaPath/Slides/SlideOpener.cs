@@ -18,6 +18,8 @@ internal static class SlideOpener
     {
         if (Directory.Exists(path))
             throw new GigaPathException($"{path}: is a directory, not a slide file");
+        // Before anything opens it: a FIFO would block the reader forever, a loop of links is no file at all.
+        IO.FileIdentity.RequireRegularFile(path, "slide");
         if (!File.Exists(path))
             throw new GigaPathException($"slide file not found: {path}");
 
@@ -33,6 +35,9 @@ internal static class SlideOpener
         }
         if (vendor is not null)
         {
+            // Before OpenSlide reads anything: a level whose declared size its file's data cannot hold.
+            if (!IsNdpi(path) && TiffStructure.FindBomb(path) is { } bomb)
+                throw new GigaPathException($"{path}: {bomb}");
             try
             {
                 return OpenSlideSlide.Open(path);
@@ -63,8 +68,9 @@ internal static class SlideOpener
     /// What is cut off or corrupt in a TIFF-based slide, or null. NDPI is skipped: it stores 64-bit offsets as their
     /// low 32 bits in a classic TIFF, which a plain TIFF walk would misread as damage.
     /// </summary>
-    private static string? Damage(string path) =>
-        Path.GetExtension(path).Equals(".ndpi", StringComparison.OrdinalIgnoreCase) ? null : TiffStructure.FindDamage(path);
+    private static string? Damage(string path) => IsNdpi(path) ? null : TiffStructure.FindDamage(path);
+
+    private static bool IsNdpi(string path) => Path.GetExtension(path).Equals(".ndpi", StringComparison.OrdinalIgnoreCase);
 
     private static GigaPathException Truncated(string path, string damage) =>
         new($"{path}: truncated or corrupt slide file: {damage}; copy or export the slide again");

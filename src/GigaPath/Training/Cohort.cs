@@ -77,17 +77,18 @@ internal sealed class Cohort
     }
 
     /// <summary>
-    /// Two ids whose files are one file (a symbolic link, or letter case on a case-insensitive file system) would put
+    /// Two ids whose files are one file (a symbolic or hard link, or letter case on a case-insensitive file system) would put
     /// one slide in several folds, training and testing on it: an error naming the rows.
     /// </summary>
     private static void CheckNoAliases(string labelsPath, string featuresDirectory, LabelTable labels)
     {
         var aliases = labels.Rows
-            .GroupBy(r => FileIdentity.Canonical(FeatureFiles.Find(featuresDirectory, r.SlideId)!), FileIdentity.PathComparer)
-            .Where(g => g.Count() > 1)
+            .Select(r => (Row: r, File: FeatureFiles.Find(featuresDirectory, r.SlideId)!))
+            .GroupBy(r => FileIdentity.Stat(r.File).Key)
+            .Where(g => g.Key != default && g.Count() > 1)
             .ToList();
         if (aliases.Count == 0) return;
-        var shown = aliases.Take(5).Select(g => $"{string.Join(", ", g.Select(r => $"'{r.SlideId}' (line {r.LineNumber})"))} are all {g.Key}");
+        var shown = aliases.Take(5).Select(g => $"{string.Join(", ", g.Select(r => $"'{r.Row.SlideId}' (line {r.Row.LineNumber})"))} are all {g.First().File}");
         throw new GigaPathException(
             $"{labelsPath}: different slide ids name the same feature file, which would put one slide in several folds: {string.Join("; ", shown)}");
     }

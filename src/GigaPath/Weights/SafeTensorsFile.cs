@@ -192,6 +192,19 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         return len == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_base + _dataStart + begin, (int)len);
     }
 
+    /// <summary>
+    /// <paramref name="length"/> raw bytes of tensor <paramref name="name"/> from byte <paramref name="offset"/>, straight
+    /// from the mapping (valid until disposal): a piece of a tensor of any size, 2 GiB or more included.
+    /// </summary>
+    public ReadOnlySpan<byte> RawBytes(string name, long offset, int length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var (info, begin) = _entries.TryGetValue(name, out var e) ? e : throw new WeightFormatException($"{Path}: no tensor named '{name}'");
+        if (offset < 0 || length < 0 || offset > info.ByteLength - length)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"bytes {offset}..{offset + length} are outside tensor '{name}' ({info.ByteLength} bytes)");
+        return length == 0 ? ReadOnlySpan<byte>.Empty : new ReadOnlySpan<byte>(_base + _dataStart + begin + offset, length);
+    }
+
     /// <summary>Copies tensor <paramref name="name"/>'s bytes into the contiguous CPU tensor <paramref name="destination"/> of the same size, in pieces (it may be 2 GiB or more).</summary>
     private void CopyBytes(string name, Tensor destination)
     {

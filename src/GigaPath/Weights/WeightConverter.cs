@@ -20,6 +20,7 @@ public static class WeightConverter
     /// <param name="dtype">Cast floating-point tensors to this dtype; integer tensors are kept as they are.</param>
     public static ConversionResult Convert(string input, string output, string? key = null, ScalarType? dtype = null)
     {
+        IO.FileIdentity.RequireRegularFile(input, "checkpoint");
         if (dtype is { } d && !IsFloating(d))
             throw new GigaPathException($"--dtype {d}: weights can only be converted to a floating-point dtype (float32, bfloat16, float16)");
         if (File.Exists(input) && Path.GetFullPath(input) == Path.GetFullPath(output))

@@ -20,7 +20,10 @@ internal sealed class CliProcess : IDisposable
 
     private CliProcess(Process process) => Process = process;
 
-    public static CliProcess Start(params string[] args)
+    public static CliProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts the CLI with <paramref name="environment"/> added to this process's environment.</summary>
+    public static CliProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         // Through env --default-signal=INT: a suite started in the background (cmd &) inherits SIGINT ignored, the child
         // would too, and .NET then never sees a Ctrl-C. (The shell cannot undo an inherited ignore; coreutils' env can.)
@@ -28,6 +31,7 @@ internal sealed class CliProcess : IDisposable
         foreach (var a in new[] { "--default-signal=INT", "dotnet", Path.Combine(AppContext.BaseDirectory, "GigaPath.Cli.dll") })
             psi.ArgumentList.Add(a);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         var p = new CliProcess(Process.Start(psi)!);
         p.Process.OutputDataReceived += (_, e) => p.OnLine(e.Data);
         p.Process.ErrorDataReceived += (_, e) => p.OnLine(e.Data);

@@ -19,6 +19,16 @@ public class ConvertWeightsCommandTests
     public void TearDown() => Directory.Delete(_dir, true);
 
     [Test]
+    public async Task AFifoNamedLikeACheckpointIsRefusedWithoutOpeningIt()
+    {
+        var fifo = Path.Combine(_dir, "pytorch_model.pt");
+        Pipeline.CohortInputsTests.MakeFifo(fifo);
+        var run = await Task.Run(() => CliInvocation.Run("convert-weights", fifo, Path.Combine(_dir, "out.safetensors"))).WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Error, Does.Contain(fifo).And.Contain("FIFO (named pipe), not a regular file"));
+    }
+
+    [Test]
     public void PthBecomesTheSameSafetensorsWithProvenance()
     {
         var pth = FixturePaths.Get("slide_encoder_tiny", "model.pth");

@@ -183,4 +183,29 @@ public class EmbedTilesBadInputTests
         AssertUserError(CliInvocation.Run("embed-tiles", "--model", _model, "--out", Out, "--pixels",
             FixturePaths.Get("tile_encoder_tiny", "input.safetensors"), "--dtype", "float16"), "float16", "CPU");
     }
+
+    /// <summary>
+    /// A pixel file just past 2 GiB (3,567 tiles of 224 px, sparse on disk, all zeros) is read tile by tile past 2 GiB: it
+    /// used to stop with "tensor 'pixel_values' is 2 GiB or larger; read it with Load or CopyInto", a library's message.
+    /// </summary>
+    [Test]
+    public void PixelFilesOf2GiBOrMoreAreReadBatchByBatch()
+    {
+        const long PerTile = 3 * 224 * 224 * sizeof(float);
+        long tiles = (1L << 31) / PerTile + 2;
+        long bytes = tiles * PerTile;
+        var header = Encoding.UTF8.GetBytes($"{{\"pixel_values\":{{\"dtype\":\"F32\",\"shape\":[{tiles},3,224,224],\"data_offsets\":[0,{bytes}]}}}}");
+        var path = Path.Combine(_dir, "pixels.safetensors");
+        using (var fs = File.Create(path))
+        {
+            fs.Write(BitConverter.GetBytes((ulong)header.Length));
+            fs.Write(header);
+            fs.SetLength(fs.Position + bytes);
+        }
+        using var inputs = GigaPath.Pipeline.PixelFileInputs.Open(path, GigaPath.Models.Tile.TileEncoderConfig.ProvGigaPath);
+        Assert.That(inputs.Count, Is.EqualTo(tiles));
+        var last = inputs.Read(inputs.Count - 1, GigaPath.Imaging.TilePreprocessor.Default);
+        Assert.That(last, Has.Length.EqualTo(3 * 224 * 224));
+        Assert.That(last.All(v => v == 0), Is.True);
+    }
 }

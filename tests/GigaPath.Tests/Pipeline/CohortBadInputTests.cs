@@ -124,4 +124,22 @@ public class CohortBadInputTests
         Assert.That(Run(SlideFixtures.CmuSmallRegion, SlideFixtures.CmuSmallRegion).Error, Does.Contain("slide ids must be unique"));
         Assert.That(Directory.Exists(Out) ? Directory.EnumerateFiles(Out, "*", SearchOption.AllDirectories) : [], Is.Empty);
     }
+
+    [Test]
+    public async Task AFifoAndALinkLoopInTheFolderFailAloneWithoutBlocking()
+    {
+        File.Copy(SlideFixtures.CmuSmallRegion, Path.Combine(_slides, "good.svs"));
+        CohortInputsTests.MakeFifo(Path.Combine(_slides, "fifo.svs"));
+        File.CreateSymbolicLink(Path.Combine(_slides, "loop.svs"), Path.Combine(_slides, "loop.svs"));
+
+        // Opening the FIFO would block forever: the run must finish on its own.
+        var run = await Task.Run(() => Run(_slides)).WaitAsync(TimeSpan.FromMinutes(5));
+        Assert.That(run.ExitCode, Is.EqualTo(RunCommand.SlidesFailedExitCode), run.ToString());
+        Assert.That(run.Out, Does.Contain("1 done").And.Contain("2 failed"));
+        Assert.That(run.Error, Does.Not.Contain("   at "), "no stack trace");
+        Assert.That(Failure("fifo").Error, Does.Contain("fifo.svs").And.Contain("FIFO (named pipe), not a regular file"));
+        Assert.That(Failure("loop").Error, Does.Contain("loop.svs").And.Contain("a loop of symbolic links"));
+        AssertNothingWritten("fifo");
+        AssertNothingWritten("loop");
+    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using GigaPath.Pipeline;
 using GigaPath.Tests.Slides;
 using NUnit.Framework;
@@ -86,5 +87,48 @@ public class CohortInputsTests
         Assert.That(shards.SelectMany(s => s).Select(j => j.SlideId).Order(), Is.EqualTo(jobs.Select(j => j.SlideId).Order()));
         Assert.That(shards.Select(s => s.Count), Is.EqualTo(new[] { 4, 4, 3 }));
         Assert.That(shards[1].Select(j => j.SlideId), Is.EqualTo(new[] { "s01", "s04", "s07", "s10" }));
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int mkfifo([MarshalAs(UnmanagedType.LPUTF8Str)] string path, uint mode);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
+
+    /// <summary>A FIFO at <paramref name="path"/> (opening it for reading would block until a writer comes: never, here).</summary>
+    internal static void MakeFifo(string path) =>
+        Assert.That(mkfifo(path, Convert.ToUInt32("644", 8)), Is.Zero, $"mkfifo {path}: errno {Marshal.GetLastPInvokeError()}");
+
+    [Test]
+    public void AHardLinkIsTheSameSlide()
+    {
+        var slide = Path.Combine(_dir, "s0.svs");
+        File.Copy(SlideFixtures.SmallSvs, slide);
+        Assert.That(link(slide, Path.Combine(_dir, "h0.svs")), Is.Zero, $"link: errno {Marshal.GetLastPInvokeError()}");
+        var e = Assert.Throws<GigaPathException>(() => CohortInputs.Expand([_dir]))!;
+        Assert.That(e.Message, Does.Contain("listed more than once").And.Contain("'s0'").And.Contain("'h0'").And.Contain(Path.Combine(_dir, "h0.svs")));
+    }
+
+    [Test]
+    public async Task LinkLoopsAndFifosAreJobsThatFailAloneWithoutBeingOpened()
+    {
+        File.Copy(SlideFixtures.SmallSvs, Path.Combine(_dir, "good.svs"));
+        File.CreateSymbolicLink(Path.Combine(_dir, "loop.svs"), Path.Combine(_dir, "loop.svs"));
+        File.CreateSymbolicLink(Path.Combine(_dir, "ping.svs"), Path.Combine(_dir, "pong.svs"));
+        File.CreateSymbolicLink(Path.Combine(_dir, "pong.svs"), Path.Combine(_dir, "ping.svs"));
+        MakeFifo(Path.Combine(_dir, "fifo.svs"));
+
+        // Expanding the folder neither throws nor blocks (the FIFO is never opened).
+        var jobs = await Task.Run(() => CohortInputs.Expand([_dir])).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(jobs.Select(j => j.SlideId), Is.EquivalentTo(new[] { "fifo", "good", "loop", "ping", "pong" }));
+
+        var fifo = (await Assert.ThrowsAsync<GigaPathException>(() => Task.Run(() => GigaPath.Slides.SlideOpener.Open(Path.Combine(_dir, "fifo.svs"))).WaitAsync(TimeSpan.FromSeconds(30))))!;
+        Assert.That(fifo.Message, Does.Contain(Path.Combine(_dir, "fifo.svs")).And.Contain("FIFO").And.Contain("not a regular file"));
+        foreach (var loop in new[] { "loop.svs", "ping.svs" })
+        {
+            var e = Assert.Throws<GigaPathException>(() => GigaPath.Slides.SlideOpener.Open(Path.Combine(_dir, loop)))!;
+            Assert.That(e.Message, Does.Contain(Path.Combine(_dir, loop)).And.Contain("a loop of symbolic links"), loop);
+        }
+        using var good = GigaPath.Slides.SlideOpener.Open(Path.Combine(_dir, "good.svs"));
     }
 }

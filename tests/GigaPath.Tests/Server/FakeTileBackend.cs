@@ -32,7 +32,7 @@ internal sealed class FakeTileBackend : ITileEmbeddingBackend
         get { lock (_batches) return _batches.ToList(); }
     }
 
-    public float[] Preprocess(byte[] encodedImage, int row, long maxPixels) =>
+    public float[] Preprocess(byte[] encodedImage, int row, long maxPixels, Action<int, int>? onSize = null) =>
         new float[] { encodedImage.Length, encodedImage[0], encodedImage[^1] };
 
     public static float[] Expected(byte[] image) =>

@@ -98,4 +98,72 @@ public class TruncatedSlideTests
         Assert.That(run.Out, Does.Contain("FAILED s1").And.Contain("truncated or corrupt slide file"));
         Assert.That(run.Out, Does.Not.Contain("--slide-mpp"));
     }
+
+    /// <summary>
+    /// A tiled TIFF declaring <paramref name="side"/>² pixels whose every tile offset points at one deflated 256² tile
+    /// (issue 25: the 200000² one is 4.9 MB and took `run` past 9.6 GiB): a classic little-endian TIFF, one directory.
+    /// </summary>
+    private static byte[] OneTileBomb(int side)
+    {
+        byte[] tile;
+        using (var packed = new MemoryStream())
+        {
+            using (var z = new System.IO.Compression.ZLibStream(packed, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+                z.Write(new byte[256 * 256 * 3]);
+            tile = packed.ToArray();
+        }
+        int across = (side + 255) / 256, tiles = across * across;
+        var tags = new List<(ushort Tag, ushort Type, uint Count, uint Value)>
+        {
+            (256, 4, 1, (uint)side), (257, 4, 1, (uint)side), (258, 3, 3, 0), (259, 3, 1, 8), (262, 3, 1, 2),
+            (277, 3, 1, 3), (284, 3, 1, 1), (322, 3, 1, 256), (323, 3, 1, 256), (324, 4, (uint)tiles, 0), (325, 4, (uint)tiles, 0),
+        };
+        int ifd = 8, afterIfd = ifd + 2 + 12 * tags.Count + 4;
+        int bits = afterIfd, offsets = bits + 6, counts = offsets + 4 * tiles, data = counts + 4 * tiles;
+        var bytes = new byte[data + tile.Length];
+        "II"u8.CopyTo(bytes);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(2), 42);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), (uint)ifd);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(ifd), (ushort)tags.Count);
+        for (int i = 0; i < tags.Count; i++)
+        {
+            var (tag, type, count, value) = tags[i];
+            value = tag switch { 258 => (uint)bits, 324 => (uint)offsets, 325 => (uint)counts, _ => value };
+            var e = bytes.AsSpan(ifd + 2 + 12 * i);
+            BinaryPrimitives.WriteUInt16LittleEndian(e, tag);
+            BinaryPrimitives.WriteUInt16LittleEndian(e[2..], type);
+            BinaryPrimitives.WriteUInt32LittleEndian(e[4..], count);
+            if (type == 3 && count == 1) BinaryPrimitives.WriteUInt16LittleEndian(e[8..], (ushort)value);
+            else BinaryPrimitives.WriteUInt32LittleEndian(e[8..], value);
+        }
+        for (int i = 0; i < 3; i++) BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(bits + 2 * i), 8);
+        for (int t = 0; t < tiles; t++)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(offsets + 4 * t), (uint)data);
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(counts + 4 * t), (uint)tile.Length);
+        }
+        tile.CopyTo(bytes, data);
+        return bytes;
+    }
+
+    [Test]
+    public void ATiffWhoseTilesAllShareOneTileIsRefusedBeforeReading()
+    {
+        var path = Path.Combine(_dir, "bomb.tif");
+        File.WriteAllBytes(path, OneTileBomb(40_000));
+        Assert.That(OpenSlideSlide.DetectVendor(path), Is.EqualTo("generic-tiff"), "OpenSlide would read it");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<GigaPathException>(() => SlideOpener.Open(path, 0.5))!;
+        Assert.That(e.Message, Does.StartWith(path + ": directory 0 declares 40000 x 40000 pixels").And.Contain("decompression bomb"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "refused from the tile table, not after reading the level");
+
+        var run = CliInvocation.Run("run", path, "--tile-model", PipelineTestData.TileModelDir, "--slide-model", PipelineTestData.SlideModelDir,
+            "--out", Path.Combine(_dir, "out"), "--progress", "lines", "--slide-mpp", "0.5");
+        Assert.That(run.ExitCode, Is.EqualTo(1), run.ToString());
+        Assert.That(run.Out, Does.Contain("FAILED bomb").And.Contain("decompression bomb"));
+
+        // Real slides pass: every fixture's directories hold their own tiles.
+        foreach (var slide in new[] { SlideFixtures.CmuSmallRegion, SlideFixtures.SmallSvs })
+            Assert.That(TiffStructure.FindBomb(slide), Is.Null, slide);
+    }
 }

@@ -106,8 +106,9 @@ internal sealed class LongNetViT : nn.Module
     /// <summary>
     /// Inference: runs the encoder on h_0 in place (the caller hands it over), no autograd. With
     /// <paramref name="allLayers"/> the cls and mean-pooled heads of every raw state h_0..h_K are returned too.
+    /// <paramref name="cancellation"/> is checked before every layer (a full-size layer at 100k tiles is ~1/12 of it).
     /// </summary>
-    public LongNetOutputs Forward(Tensor h, bool allLayers, AttentionBlocking blocking, ActivationSink? sink)
+    public LongNetOutputs Forward(Tensor h, bool allLayers, AttentionBlocking blocking, ActivationSink? sink, CancellationToken cancellation = default)
     {
         using var scope = torch.NewDisposeScope();
         List<Tensor>? cls = allLayers ? [] : null;
@@ -123,6 +124,7 @@ internal sealed class LongNetViT : nn.Module
         Record(0);
         for (int i = 0; i < encoder.layers.Count; i++)
         {
+            cancellation.ThrowIfCancellationRequested();
             encoder.layers[i].Forward(h, blocking, sink, i, inPlace: true);
             Record(i + 1);
         }

@@ -10,13 +10,16 @@ namespace GigaPath.Models.Slide;
 /// The Prov-GigaPath slide encoder (LongNetViT, 86 million parameters): the tile embeddings and coordinates of one slide
 /// → a slide embedding and contextualised tile embeddings. Build one with <see cref="Load"/> (a model folder or weight
 /// file), <see cref="CreateRandom"/> (a config in code), or inspect a config without allocating it with
-/// <see cref="Describe"/>. A folder without config.json holds the published gigapath_slide_enc12l768d. Not
-/// thread-safe: use one encoder per thread, or serialise calls.
+/// <see cref="Describe"/>. A folder without config.json holds the published gigapath_slide_enc12l768d.
+/// <para>Thread safety: the embedding methods may be called from several threads at once; forward passes are
+/// serialised per encoder (each uses all cores). <see cref="Dispose"/> must not race with other calls; fine-tuning
+/// (the training heads) owns its encoder.</para>
 /// </summary>
 public sealed class SlideEncoder : IDisposable
 {
     private readonly LongNetViT _model;
     private readonly Lazy<string> _sha256;
+    private readonly object _forward = new();
     private bool _disposed;
 
     /// <summary>The model's shape.</summary>
@@ -182,7 +185,22 @@ public sealed class SlideEncoder : IDisposable
     /// <paramref name="level0TileSize"/> (level-0 pixels per tile); without any of these it throws.
     /// <see cref="SlideEmbeddings.Positions"/> records the rule used. See <see cref="Embed(Tensor, Tensor, bool)"/>.
     /// </summary>
-    public SlideEmbeddings Embed(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null)
+    public SlideEmbeddings Embed(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null) =>
+        Embed(tiles, allLayers, level0TileSize, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="Embed(TileFeatures, bool, double?)"/> on the thread pool, stopping within one of the model's layers
+    /// when <paramref name="cancellationToken"/> is cancelled (a 100k-tile slide takes minutes on a CPU).
+    /// </summary>
+    /// <param name="tiles">A tile-feature file's contents.</param>
+    /// <param name="allLayers">Also return every layer's embeddings.</param>
+    /// <param name="level0TileSize">Level-0 pixels per tile, for files whose attributes do not say it.</param>
+    /// <param name="cancellationToken">Stops the forward before its next layer.</param>
+    public Task<SlideEmbeddings> EmbedAsync(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null,
+        CancellationToken cancellationToken = default) =>
+        Task.Run(() => Embed(tiles, allLayers, level0TileSize, cancellationToken), cancellationToken);
+
+    private SlideEmbeddings Embed(TileFeatures tiles, bool allLayers, double? level0TileSize, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(tiles);
         CheckTileEncoder(tiles.TileEncoder, tiles.Source);
@@ -190,7 +208,7 @@ public sealed class SlideEncoder : IDisposable
         // Plain usings, not a dispose scope: the embeddings' tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
         using var c = torch.tensor(positions.TilingCoords, [tiles.Count, 2]);
-        var embeddings = Embed(x, c, allLayers);
+        var embeddings = Embed(x, c, allLayers, null, cancellation);
         embeddings.Positions = positions.Rule;
         return embeddings;
     }
@@ -210,7 +228,7 @@ public sealed class SlideEncoder : IDisposable
         return Embed(tileEmbeddings, coords, allLayers, null);
     }
 
-    internal SlideEmbeddings Embed(Tensor tileEmbeddings, Tensor coords, bool allLayers, ActivationSink? sink)
+    internal SlideEmbeddings Embed(Tensor tileEmbeddings, Tensor coords, bool allLayers, ActivationSink? sink, CancellationToken cancellation = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var (embeddings, coords2) = SlideInputValidation.Check(tileEmbeddings, coords, Config);
@@ -221,7 +239,10 @@ public sealed class SlideEncoder : IDisposable
         using var scope = torch.NewDisposeScope();
         var h = EmbedTiles(embeddings, cells);
         var blocking = Options.Attention == SlideAttention.DenseBaseline ? Options.Blocking with { DenseBaseline = true } : Options.Blocking;
-        var outputs = _model.Forward(h, allLayers, blocking, sink);
+        LongNetOutputs outputs;
+        // One forward at a time per encoder: concurrent callers (a server's requests) queue here.
+        lock (_forward)
+            outputs = _model.Forward(h, allLayers, blocking, sink, cancellation);
         h.Dispose();
 
         var encoderOut = outputs.EncoderOut;
