@@ -9,8 +9,9 @@ namespace GigaPath.IO;
 /// <c>coords</c> [N, 2] (int64 level-0 x, y), with the patch attributes on the coords dataset, where both tools read
 /// them (the whole-slide pipeline writes TRIDENT's and CLAM's, see docs/h5-attributes.md); this writer puts them on
 /// the root group too. <c>coords_tiling</c> [N, 2] int64, when present, holds the tiling-resolution coordinates
-/// (<see cref="TileFeatures.TilingCoords"/>). Datasets are chunked along the tile axis, as CLAM's and TRIDENT's
-/// <c>save_hdf5</c>/<c>save_h5</c> write them.
+/// (<see cref="TileFeatures.TilingCoords"/>). Datasets are chunked along the tile axis with an unlimited first dimension, as
+/// CLAM's and TRIDENT's <c>save_hdf5</c>/<c>save_h5</c> write them, so their appends (mode 'a') work on our files
+/// (written by <see cref="Hdf5Writer"/>).
 /// </summary>
 internal static class TileFeatureH5
 {
@@ -63,28 +64,20 @@ internal static class TileFeatureH5
     public static void Write(string path, TileFeatures tiles, IReadOnlyDictionary<string, object> attributes)
     {
         tiles.Validate();
-        var file = new H5File
-        {
-            ["features"] = new H5Dataset(tiles.Features, chunks: Chunks(tiles.Count, tiles.Dim), fileDims: [(ulong)tiles.Count, (ulong)tiles.Dim]),
-        };
+        var converted = attributes.Select(kv => KeyValuePair.Create(kv.Key, ToH5(kv.Key, kv.Value))).ToList();
+        var datasets = new List<Hdf5Writer.Dataset> { new("features", tiles.Features, tiles.Count, tiles.Dim, ChunkRows(tiles.Count, tiles.Dim), []) };
         if (tiles.Coords is not null)
-        {
-            var coords = new H5Dataset(CoordinateData(tiles.Coords), chunks: Chunks(tiles.Count, 2), fileDims: [(ulong)tiles.Count, 2]);
-            foreach (var (k, v) in attributes) coords.Attributes[k] = ToH5(k, v);
-            file["coords"] = coords;
-        }
+            datasets.Add(new("coords", CoordinateData(tiles.Coords), tiles.Count, 2, ChunkRows(tiles.Count, 2), converted));
         if (tiles.TilingCoords is not null)
-            file[TilingCoordsName] = new H5Dataset(CoordinateData(tiles.TilingCoords), chunks: Chunks(tiles.Count, 2), fileDims: [(ulong)tiles.Count, 2]);
-        foreach (var (k, v) in attributes) file.Attributes[k] = ToH5(k, v);
-        AtomicFile.WriteVia(path, tmp => file.Write(tmp));
+            datasets.Add(new(TilingCoordsName, CoordinateData(tiles.TilingCoords), tiles.Count, 2, ChunkRows(tiles.Count, 2), []));
+        AtomicFile.Write(path, s => Hdf5Writer.Write(s, converted, datasets));
     }
 
     /// <summary>Whole rows per chunk, about 256 KiB of float32 each (CLAM writes 32 rows per chunk, TRIDENT one).</summary>
-    private static uint[] Chunks(int rows, int width) =>
-        [(uint)Math.Clamp(65536 / Math.Max(width, 1), 1, Math.Max(rows, 1)), (uint)width];
+    private static int ChunkRows(int rows, int width) => Math.Clamp(65536 / Math.Max(width, 1), 1, Math.Max(rows, 1));
 
     /// <summary>int64 when every value is integral (pixel positions), else float64.</summary>
-    private static object CoordinateData(double[] coords) =>
+    private static Array CoordinateData(double[] coords) =>
         TileFeatureFile.AllIntegral(coords) ? coords.Select(v => (long)v).ToArray() : coords;
 
     private static object ToH5(string key, object value) => value switch
