@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using GigaPath.Weights;
 using PureHDF;
 using GigaPath.Models.Slide;
@@ -19,46 +20,85 @@ internal static class TileFeatureH5
 
     public static ReadOnlySpan<byte> Signature => [0x89, (byte)'H', (byte)'D', (byte)'F', 0x0d, 0x0a, 0x1a, 0x0a];
 
-    public static TileFeatures Read(string path)
+    /// <summary>The datasets the reader uses, in the order it reads them.</summary>
+    public static readonly IReadOnlyList<string> DatasetNames = ["features", "coords", TilingCoordsName];
+
+    /// <summary>
+    /// An HDF5 feature file opened with PureHDF only after <see cref="Hdf5Structure"/> resolved and checked the links
+    /// to <see cref="DatasetNames"/>: PureHDF is then given each dataset's hard-link path, so it never follows a soft
+    /// or external link of the file.
+    /// </summary>
+    internal sealed class Opened(PureHDF.VOL.Native.NativeFile file, IReadOnlyDictionary<string, Hdf5Structure.DatasetFacts> sets, IReadOnlyList<string> rootNames) : IDisposable
     {
-        PureHDF.VOL.Native.NativeFile file;
+        public PureHDF.VOL.Native.NativeFile File => file;
+        /// <summary>The datasets of <see cref="DatasetNames"/> the file has.</summary>
+        public IReadOnlyDictionary<string, Hdf5Structure.DatasetFacts> Sets => sets;
+        /// <summary>The root group's names when the file has no <c>features</c> (for the message), else empty.</summary>
+        public IReadOnlyList<string> RootNames => rootNames;
+        public IH5Dataset Dataset(string name) => file.Dataset(sets[name].HardPath);
+        public void Dispose() => file.Dispose();
+    }
+
+    /// <summary>Opens <paramref name="path"/> for reading its tile features; refusals name the file and the dataset.</summary>
+    public static Opened Open(string path)
+    {
+        var sets = new Dictionary<string, Hdf5Structure.DatasetFacts>(StringComparer.Ordinal);
+        IReadOnlyList<string> names = [];
         try
         {
-            file = H5File.OpenRead(path);
+            using var structure = Hdf5Structure.Open(path);
+            foreach (var name in DatasetNames)
+                if (structure.Dataset(name) is { } facts) sets[name] = facts;
+            if (!sets.ContainsKey("features")) names = structure.RootNames();
+        }
+        catch (Exception e) when (e is not GigaPathException)
+        {
+            throw new GigaPathException($"{path}: not a readable HDF5 file ({e.Message})", e);
+        }
+        try
+        {
+            return new Opened(H5File.OpenRead(path), sets, names);
         }
         catch (Exception e)
         {
             throw new GigaPathException($"{path}: not a readable HDF5 file ({e.Message})", e);
         }
-        using (file)
-        {
-            if (!file.LinkExists("features"))
-                throw new GigaPathException($"{path}: no 'features' dataset (file has: {string.Join(", ", file.Children().Select(c => c.Name))})");
-            // Every shape is checked before any data is read, so the sizes are known (and can be held to a budget) first.
-            var featureSet = file.Dataset("features");
-            var (count, dim) = TileFeatureFile.Matrix(path, "features", Dims(featureSet.Space), null);
-            var coordSet = CoordinateSet(file, path, "coords", count);
-            var tilingSet = CoordinateSet(file, path, TilingCoordsName, count);
+    }
 
+    public static TileFeatures Read(string path)
+    {
+        using var file = Open(path);
+        if (!file.Sets.TryGetValue("features", out var featureFacts))
+            throw new GigaPathException($"{path}: no 'features' dataset (file has: {string.Join(", ", file.RootNames)})");
+        // Every shape is checked before any data is read, so the sizes are known (and can be held to a budget) first.
+        var (count, dim) = TileFeatureFile.Matrix(path, "features", featureFacts.Dims, null);
+        var coordSet = CoordinateSet(file, path, "coords", count);
+        var tilingSet = CoordinateSet(file, path, TilingCoordsName, count);
+
+        try
+        {
             var attributes = new Dictionary<string, object>(StringComparer.Ordinal);
-            ReadAttributes(file, attributes);
+            ReadAttributes(file.File, attributes);
             if (coordSet is not null) ReadAttributes(coordSet, attributes);
-            var features = ReadAsFloats(path, "features", featureSet);
-            var coords = coordSet is null ? null : ReadAsDoubles(path, "coords", coordSet);
-            var tiling = tilingSet is null ? null : ReadAsDoubles(path, TilingCoordsName, tilingSet);
+            var features = ReadAsFloats(path, "features", file.Dataset("features"), featureFacts);
+            var coords = coordSet is null ? null : ReadAsDoubles(path, "coords", coordSet, file.Sets["coords"]);
+            var tiling = tilingSet is null ? null : ReadAsDoubles(path, TilingCoordsName, tilingSet, file.Sets[TilingCoordsName]);
             return new TileFeatures(features, count, dim, coords, attributes, path) { TilingCoords = tiling, CoordsAreLevel0 = true }.Validate();
+        }
+        catch (Exception e) when (e is not GigaPathException and not OutOfMemoryException)
+        {
+            throw new GigaPathException($"{path}: the HDF5 data could not be read ({e.Message})", e);
         }
     }
 
     /// <summary>The [N, 2] dataset <paramref name="name"/> when the file has it, its row count checked against the features'.</summary>
-    private static IH5Dataset? CoordinateSet(PureHDF.VOL.Native.NativeFile file, string path, string name, int count)
+    private static IH5Dataset? CoordinateSet(Opened file, string path, string name, int count)
     {
-        if (!file.LinkExists(name)) return null;
-        var set = file.Dataset(name);
-        var (n, _) = TileFeatureFile.Matrix(path, name, Dims(set.Space), 2);
+        if (!file.Sets.TryGetValue(name, out var facts)) return null;
+        var (n, _) = TileFeatureFile.Matrix(path, name, facts.Dims, 2);
         if (n != count)
             throw new GigaPathException($"{path}: 'features' holds {count} tiles but '{name}' holds {n}");
-        return set;
+        return file.Dataset(name);
     }
 
     public static void Write(string path, TileFeatures tiles, IReadOnlyDictionary<string, object> attributes)
@@ -89,18 +129,24 @@ internal static class TileFeatureH5
         _ => throw new GigaPathException($"attribute '{key}': values of type {value.GetType().Name} cannot be written to HDF5 (use numbers, strings or arrays of them)"),
     };
 
-    private static long[] Dims(IH5Dataspace space) => space.Dimensions.Select(d => (long)d).ToArray();
-
-    private static float[] ReadAsFloats(string path, string name, IH5Dataset set)
+    private static float[] ReadAsFloats(string path, string name, IH5Dataset set, Hdf5Structure.DatasetFacts facts)
     {
-        var type = set.Type;
-        if (type.Class == H5DataTypeClass.FloatingPoint && type.Size == 4)
+        if (facts is { TypeClass: 1, TypeSize: 4, BigEndian: false })
             return set.Read<float[]>();
-        return ReadAsDoubles(path, name, set).Select(v => (float)v).ToArray();
+        if (facts is { TypeClass: 1, TypeSize: 4, BigEndian: true })
+        {
+            // PureHDF does not convert byte order: the raw bytes are read and swapped here.
+            var raw = set.Read<byte[]>();
+            var values = new float[raw.Length / 4];
+            for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleBigEndian(raw.AsSpan(4 * i));
+            return values;
+        }
+        return Array.ConvertAll(ReadAsDoubles(path, name, set, facts), v => (float)v);
     }
 
-    private static double[] ReadAsDoubles(string path, string name, IH5Dataset set)
+    private static double[] ReadAsDoubles(string path, string name, IH5Dataset set, Hdf5Structure.DatasetFacts facts)
     {
+        if (facts.BigEndian) return ReadBigEndian(path, name, set, facts);
         var type = set.Type;
         return (type.Class, type.Size) switch
         {
@@ -115,9 +161,34 @@ internal static class TileFeatureH5
             (H5DataTypeClass.FixedPoint, 2) => Array.ConvertAll(set.Read<ushort[]>(), v => (double)v),
             (H5DataTypeClass.FixedPoint, 1) when type.FixedPoint.IsSigned => Array.ConvertAll(set.Read<sbyte[]>(), v => (double)v),
             (H5DataTypeClass.FixedPoint, 1) => Array.ConvertAll(set.Read<byte[]>(), v => (double)v),
-            _ => throw new GigaPathException($"{path}: dataset '{name}' has HDF5 type {type.Class} of {type.Size} bytes; expected a float or integer type"),
+            _ => throw UnsupportedType(path, name, facts),
         };
     }
+
+    /// <summary>Big-endian numbers (h5py <c>&gt;f4</c>, <c>&gt;f8</c>, <c>&gt;i8</c> …), read raw and converted.</summary>
+    private static double[] ReadBigEndian(string path, string name, IH5Dataset set, Hdf5Structure.DatasetFacts facts)
+    {
+        Func<ReadOnlySpan<byte>, double> convert = (facts.TypeClass, facts.TypeSize, facts.Signed) switch
+        {
+            (1, 8, _) => b => BinaryPrimitives.ReadDoubleBigEndian(b),
+            (1, 4, _) => b => BinaryPrimitives.ReadSingleBigEndian(b),
+            (1, 2, _) => b => (double)BinaryPrimitives.ReadHalfBigEndian(b),
+            (0, 8, true) => b => BinaryPrimitives.ReadInt64BigEndian(b),
+            (0, 8, false) => b => BinaryPrimitives.ReadUInt64BigEndian(b),
+            (0, 4, true) => b => BinaryPrimitives.ReadInt32BigEndian(b),
+            (0, 4, false) => b => BinaryPrimitives.ReadUInt32BigEndian(b),
+            (0, 2, true) => b => BinaryPrimitives.ReadInt16BigEndian(b),
+            (0, 2, false) => b => BinaryPrimitives.ReadUInt16BigEndian(b),
+            _ => throw UnsupportedType(path, name, facts),
+        };
+        var raw = set.Read<byte[]>();
+        var values = new double[raw.Length / facts.TypeSize];
+        for (int i = 0; i < values.Length; i++) values[i] = convert(raw.AsSpan(i * facts.TypeSize, facts.TypeSize));
+        return values;
+    }
+
+    private static GigaPathException UnsupportedType(string path, string name, Hdf5Structure.DatasetFacts facts) =>
+        new($"{path}: dataset '{name}' has HDF5 type class {facts.TypeClass} of {facts.TypeSize} bytes; expected a float or integer type");
 
     /// <summary>Numbers, strings and 1-D arrays of them; other attribute types are skipped.</summary>
     private static void ReadAttributes(IH5Object owner, Dictionary<string, object> into)

@@ -92,10 +92,9 @@ internal static class FeatureFiles
         }
         try
         {
-            using var h5 = H5File.OpenRead(path);
-            if (!h5.LinkExists("features")) throw new GigaPathException($"{path}: no 'features' dataset");
-            var dims = h5.Dataset("features").Space.Dimensions.Select(d => (long)d).ToArray();
-            var (count, dim) = TileFeatureFile.Matrix(path, "features", dims, null);
+            using var h5 = TileFeatureH5.Open(path);
+            if (!h5.Sets.TryGetValue("features", out var features)) throw new GigaPathException($"{path}: no 'features' dataset");
+            var (count, dim) = TileFeatureFile.Matrix(path, "features", features.Dims, null);
             return new FeatureFileInfo(path, count, dim, CompanionWidth(path), CompanionContextualWidth(path, count));
         }
         catch (Exception e) when (e is not GigaPathException)
