@@ -92,7 +92,8 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
         }
     }
 
-    private void CheckShape(string path, string name, long[] shape)
+    /// <summary>Throws when an [N, D] or [1, N, D] shape declares more tiles than <see cref="MaxTiles"/> or another width than <see cref="ExpectedDim"/>.</summary>
+    internal void CheckShape(string path, string name, long[] shape)
     {
         if (shape.Length is < 2 or > 3) return; // the reader's shape check names it
         if (RowsOf(shape) > MaxTiles)

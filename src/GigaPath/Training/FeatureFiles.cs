@@ -87,7 +87,7 @@ internal static class FeatureFiles
         }
         if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
         {
-            var tiles = TileFeatureFile.ReadTorchTensor(path);
+            var tiles = TileFeatureFile.Read(path);
             return new FeatureFileInfo(path, tiles.Count, tiles.Dim, CompanionWidth(path), CompanionContextualWidth(path, tiles.Count));
         }
         try

@@ -19,13 +19,6 @@ public class InputBudgetTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, true);
 
-    private static long AllocatedBy(Action action)
-    {
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        action();
-        return GC.GetAllocatedBytesForCurrentThread() - before;
-    }
-
     [Test]
     public void AnH5DeclaringThreeMillionUnwrittenTilesIsRefusedUnread()
     {
@@ -36,7 +29,7 @@ public class InputBudgetTests
         Assert.That(size, Is.LessThan(8 * 1024), "the attack file is tiny");
 
         BudgetExceededException? e = null;
-        long allocated = AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
+        long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
         Assert.That(e!.Message, Does.Contain("3,000,000 tiles").And.Contain("1,000,000").And.Contain("--max-tiles"));
         // Reading it used to allocate 3 M × 194 values (2.3 GB) before anything looked at the count.
         Assert.That(allocated, Is.LessThan(16L << 20), "refused from the header, nothing materialised");
@@ -48,7 +41,7 @@ public class InputBudgetTests
         var path = Path.Combine(_dir, "under-limit.h5");
         HostileInputs.WriteUnwrittenH5(path, 50_000, 1536);
         BudgetExceededException? e = null;
-        long allocated = AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
+        long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
         Assert.That(e!.Message, Does.Contain("308,000,000 bytes").And.Contain("not in the file"));
         Assert.That(allocated, Is.LessThan(16L << 20));
     }
@@ -98,7 +91,7 @@ public class InputBudgetTests
     {
         var image = new RgbImage(width, height);
         ImageTooLargeException? e = null;
-        long allocated = AllocatedBy(() => e = Assert.Throws<ImageTooLargeException>(() => TilePreprocessor.Default.Preprocess(image, "thin.png")));
+        long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<ImageTooLargeException>(() => TilePreprocessor.Default.Preprocess(image, "thin.png")));
         Assert.That(e!.Message, Does.StartWith("thin.png: ").And.Contain($"{width}x{height}").And.Contain("16:1")
             .And.Contain(TilePreprocessor.MaxAspectRatioOption));
         Assert.That(allocated, Is.LessThan(1L << 20), "refused before any resize buffer");
