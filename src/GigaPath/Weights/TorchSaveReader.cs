@@ -27,6 +27,13 @@ internal static class TorchSaveReader
         return archive.LoadTensor("tensor", t, null);
     }
 
+    /// <summary>The shape of the single tensor in <paramref name="stream"/> (which it then owns), from the pickle alone.</summary>
+    public static long[] DeclaredShape(Stream stream, string source)
+    {
+        using var archive = TorchZipArchive.Open(stream, source);
+        return SingleTensor(archive).Shape;
+    }
+
     /// <summary>The archive's root, which must be a single tensor.</summary>
     public static PickledTensor SingleTensor(TorchZipArchive archive) =>
         archive.Root as PickledTensor
