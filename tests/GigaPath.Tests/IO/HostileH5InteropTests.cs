@@ -1,5 +1,10 @@
+using System.Net;
+using System.Net.Http.Headers;
 using GigaPath.IO;
+using GigaPath.Server.Scoring;
+using GigaPath.Server.Slide;
 using GigaPath.Tests.Cli;
+using GigaPath.Tests.Server;
 using NUnit.Framework;
 
 namespace GigaPath.Tests.IO;
@@ -115,6 +120,31 @@ print(os.path.getsize(path))
         var tiles = TileFeatureFile.Read(path);
         Assert.That(tiles.Features, Is.EqualTo(Features), "features, converted to float32 little-endian where stored otherwise");
         Assert.That(tiles.Coords, Is.EqualTo(Coords));
+    }
+
+    [Test]
+    public async Task ScoreSlideAnswers400ForEachAndStaysUp()
+    {
+        // The server used to die on a soft-link cycle ("Stack overflow") and answer 200 with another file's embedding
+        // for an external link or a virtual dataset.
+        var options = ServerHarness.Options(o => o with { SlideModelDir = FixturePaths.Get("slide_encoder_tiny") });
+        await using var h = await ServerHarness.StartAsync(options, TileEncoderBackend.Load, SlideEncoderBackend.Load);
+        foreach (var (kind, fragment) in new[]
+        {
+            ("soft-self", "a link cycle"), ("soft-chain", "more than 16 soft links"), ("external-absolute", "is an external link to"),
+            ("external-passwd", "is an external link to '/etc/passwd'"), ("virtual", "is a virtual dataset"), ("lzf", "'lzf' (id 32000)"),
+        })
+        {
+            var content = new ByteArrayContent(File.ReadAllBytes(Generate(kind)));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/x-hdf5");
+            using var response = await h.Client.PostAsync("/score/slide", content);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), $"{kind}: {body}");
+            Assert.That(ServerHarness.ReadError(response, body).Error, Does.StartWith("request body: dataset '").And.Contain(fragment), kind);
+            Assert.That(body, Does.Not.Contain("   at "), "no stack trace");
+        }
+        using var health = await h.Client.GetAsync("/health");
+        Assert.That(health.StatusCode, Is.EqualTo(HttpStatusCode.OK), "still serving");
     }
 
     [Test]
