@@ -78,8 +78,8 @@ internal static class TileFeatureH5
         try
         {
             var attributes = new Dictionary<string, object>(StringComparer.Ordinal);
-            ReadAttributes(file.File, attributes);
-            if (coordSet is not null) ReadAttributes(coordSet, attributes);
+            ReadAttributes(path, "/", file.File, attributes);
+            if (coordSet is not null) ReadAttributes(path, "coords", coordSet, attributes);
             var features = ReadAsFloats(path, "features", file.Dataset("features"), featureFacts);
             var coords = coordSet is null ? null : ReadAsDoubles(path, "coords", coordSet, file.Sets["coords"]);
             var tiling = tilingSet is null ? null : ReadAsDoubles(path, TilingCoordsName, tilingSet, file.Sets[TilingCoordsName]);
@@ -191,25 +191,38 @@ internal static class TileFeatureH5
         new($"{path}: dataset '{name}' has HDF5 type class {facts.TypeClass} of {facts.TypeSize} bytes; expected a float or integer type");
 
     /// <summary>Numbers, strings and 1-D arrays of them; other attribute types are skipped.</summary>
-    private static void ReadAttributes(IH5Object owner, Dictionary<string, object> into)
+    private static void ReadAttributes(string path, string ownerName, IH5Object owner, Dictionary<string, object> into)
     {
         foreach (var a in owner.Attributes())
         {
-            bool scalar = a.Space.Type == H5DataspaceType.Scalar;
-            object? value = (a.Type.Class, a.Type.Size) switch
+            try
             {
-                (H5DataTypeClass.String, _) => scalar ? a.Read<string>() : a.Read<string[]>(),
-                // h5py stores Python str attributes as variable-length strings (base type: 1-byte characters).
-                (H5DataTypeClass.VariableLength, _) when a.Type.VariableLength.BaseType is { Class: H5DataTypeClass.String or H5DataTypeClass.FixedPoint, Size: 1 } =>
-                    scalar ? a.Read<string>() : a.Read<string[]>(),
-                (H5DataTypeClass.FloatingPoint, 8) => scalar ? a.Read<double>() : a.Read<double[]>(),
-                (H5DataTypeClass.FloatingPoint, 4) => scalar ? (double)a.Read<float>() : Array.ConvertAll(a.Read<float[]>(), v => (double)v),
-                (H5DataTypeClass.FixedPoint, 8) when a.Type.FixedPoint.IsSigned => scalar ? a.Read<long>() : a.Read<long[]>(),
-                (H5DataTypeClass.FixedPoint, 4) when a.Type.FixedPoint.IsSigned => scalar ? (long)a.Read<int>() : Array.ConvertAll(a.Read<int[]>(), v => (long)v),
-                (H5DataTypeClass.FixedPoint, 1) => scalar ? (long)a.Read<byte>() : Array.ConvertAll(a.Read<byte[]>(), v => (long)v),
-                _ => null,
-            };
-            if (value is not null) into[a.Name] = value;
+                ReadAttribute(a, into);
+            }
+            catch (Exception e) when (e is not GigaPathException and not OutOfMemoryException)
+            {
+                // PureHDF converts no byte order: a big-endian attribute (h5py attrs of dtype '>i8') ends here.
+                throw new GigaPathException($"{path}: attribute '{a.Name}' of '{ownerName}' could not be read ({e.Message})", e);
+            }
         }
+    }
+
+    private static void ReadAttribute(IH5Attribute a, Dictionary<string, object> into)
+    {
+        bool scalar = a.Space.Type == H5DataspaceType.Scalar;
+        object? value = (a.Type.Class, a.Type.Size) switch
+        {
+            (H5DataTypeClass.String, _) => scalar ? a.Read<string>() : a.Read<string[]>(),
+            // h5py stores Python str attributes as variable-length strings (base type: 1-byte characters).
+            (H5DataTypeClass.VariableLength, _) when a.Type.VariableLength.BaseType is { Class: H5DataTypeClass.String or H5DataTypeClass.FixedPoint, Size: 1 } =>
+                scalar ? a.Read<string>() : a.Read<string[]>(),
+            (H5DataTypeClass.FloatingPoint, 8) => scalar ? a.Read<double>() : a.Read<double[]>(),
+            (H5DataTypeClass.FloatingPoint, 4) => scalar ? (double)a.Read<float>() : Array.ConvertAll(a.Read<float[]>(), v => (double)v),
+            (H5DataTypeClass.FixedPoint, 8) when a.Type.FixedPoint.IsSigned => scalar ? a.Read<long>() : a.Read<long[]>(),
+            (H5DataTypeClass.FixedPoint, 4) when a.Type.FixedPoint.IsSigned => scalar ? (long)a.Read<int>() : Array.ConvertAll(a.Read<int[]>(), v => (long)v),
+            (H5DataTypeClass.FixedPoint, 1) => scalar ? (long)a.Read<byte>() : Array.ConvertAll(a.Read<byte[]>(), v => (long)v),
+            _ => null,
+        };
+        if (value is not null) into[a.Name] = value;
     }
 }

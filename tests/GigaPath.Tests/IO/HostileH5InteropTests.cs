@@ -52,6 +52,7 @@ with h5py.File(path, 'w') as f:
     elif kind == 'szip': f.create_dataset('features', data=feats, compression='szip')
     elif kind == 'group': f.create_group('features')['x'] = feats
     elif kind == 'huge-chunk': f.create_dataset('features', shape=(10, 192), maxshape=(None, 192), chunks=(5000000, 192), dtype='f4')
+    elif kind == 'big-endian-attribute': f['features'] = feats; f['coords'] = coords; f['coords'].attrs['patch_size_level0'] = np.array(256, dtype='>i8')
     elif kind == 'gzip-shuffle-fletcher': f.create_dataset('features', data=feats, compression='gzip', shuffle=True, fletcher32=True); f['coords'] = coords
     else: raise SystemExit('unknown kind ' + kind)
 print(os.path.getsize(path))
@@ -108,6 +109,15 @@ print(os.path.getsize(path))
         Assert.That(allocated, Is.LessThan(32L << 20), "refused from the file's structure, nothing materialised");
         // The training/prediction probe and the budget check take the same path.
         Assert.Throws<Hdf5StructureException>(() => GigaPath.Training.FeatureFiles.Probe(path));
+    }
+
+    [Test]
+    public void ABigEndianAttributeIsRefusedNamingIt()
+    {
+        // PureHDF converts no byte order for attributes (datasets are read raw and converted): one line naming it.
+        var path = Generate("big-endian-attribute");
+        var e = Assert.Throws<GigaPathException>(() => TileFeatureFile.Read(path));
+        Assert.That(e!.Message, Does.StartWith(path + ": attribute 'patch_size_level0' of 'coords' could not be read").And.Not.Contain("\n"));
     }
 
     [TestCase("soft-valid")]
