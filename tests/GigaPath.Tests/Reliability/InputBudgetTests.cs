@@ -74,11 +74,20 @@ public class InputBudgetTests
         Assert.That(run.Error, Does.StartWith("error: ").And.Contain("3,000,000 tiles").And.Contain("--max-tiles"));
         Assert.That(File.Exists(Path.Combine(_dir, "out.safetensors")), Is.False);
 
-        // Raising the limit gets past the count, and the declared-size check still refuses it.
+        // Raising the limit gets past the count; the model's width (32) is checked from the shape next (issue 25)...
         run = CliInvocation.Run("embed-slide", "--model", FixturePaths.Get("slide_encoder_tiny"), "--tiles", path,
             "--out", Path.Combine(_dir, "out.safetensors"), "--max-tiles", "5000000");
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Error, Does.Contain("embeddings of 192 values; this model takes 32"));
+
+        // ...and a bomb of the model's width is still refused by the declared-size check.
+        var narrow = Path.Combine(_dir, "bomb-32.h5");
+        HostileInputs.WriteUnwrittenH5(narrow, 3_000_000, 32);
+        run = CliInvocation.Run("embed-slide", "--model", FixturePaths.Get("slide_encoder_tiny"), "--tiles", narrow,
+            "--out", Path.Combine(_dir, "out.safetensors"), "--max-tiles", "5000000");
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Error, Does.Contain("not in the file"));
+        Assert.That(File.Exists(Path.Combine(_dir, "out.safetensors")), Is.False);
     }
 
     [TestCase(10000, 1)]
