@@ -221,7 +221,15 @@ internal sealed class Hdf5Structure : IDisposable
             int layoutClass = layout.Length > 1 ? layout[1] : -1;
             if (layoutClass == 3)
                 throw Refused(name, "is a virtual dataset (its data is mapped from other datasets or files); only data stored in the dataset is read");
-            if (layoutClass == 2) chunkBytes = ChunkBytes(name, layout, layoutVersion);
+            if (layoutClass == 2)
+            {
+                chunkBytes = ChunkBytes(name, layout, layoutVersion);
+                if (layoutVersion == 3)
+                {
+                    int q = 3;
+                    CheckChunkTree(name, Offset(layout, ref q), layout[2]);
+                }
+            }
         }
         else if (layoutVersion is 1 or 2 && layout.Length > 2 && layout[2] == 2)
         {
@@ -229,6 +237,8 @@ internal sealed class Hdf5Structure : IDisposable
             int rank = layout[1];
             int p = 8 + _offsetSize;
             chunkBytes = Product(layout, p, rank, 4);
+            int q = 8;
+            CheckChunkTree(name, Offset(layout, ref q), rank);
         }
 
         var filters = messages.FirstOrDefault(m => m.Type == 0x000B).Body;
@@ -242,6 +252,39 @@ internal sealed class Hdf5Structure : IDisposable
             throw Refused(name, $"has chunks of {chunk:N0} bytes for {declared:N0} bytes of data (shape [{string.Join(", ", dims)}]); " +
                                 $"chunks over {MaxChunkBytes >> 20} MiB are read only for datasets at least as large");
         return new DatasetFacts(hardPath, typeClass, typeSize, bigEndian, signed, dims);
+    }
+
+    /// <summary>
+    /// Walks the version-1 B-tree that indexes a dataset's chunks: every child of a node at level L &gt; 0 must be a
+    /// chunk node at level L - 1, seen once. PureHDF follows child pointers recursively and trusts the parent's level,
+    /// so a node that lists itself as its child would recurse until the stack overflows.
+    /// </summary>
+    private void CheckChunkTree(string name, long root, int dimensionality)
+    {
+        if (root == Undefined) return; // no chunk written yet
+        int keySize = 8 + 8 * dimensionality;
+        var visited = new HashSet<long>();
+        var pending = new Queue<(long Address, int Level)>();
+        pending.Enqueue((root, -1));
+        while (pending.Count > 0)
+        {
+            var (address, expected) = pending.Dequeue();
+            if (!visited.Add(address))
+                throw Refused(name, $"has a chunk index (B-tree) whose node at address {address:N0} is reached twice: a loop");
+            var head = Read(address, 8 + 2 * _offsetSize);
+            if (!head.AsSpan(0, 4).SequenceEqual("TREE"u8) || head[4] != 1)
+                throw Refused(name, $"has a chunk index whose node at address {address:N0} is not a chunk B-tree node");
+            int level = head[5], entries = BinaryPrimitives.ReadUInt16LittleEndian(head.AsSpan(6));
+            if (expected >= 0 && level != expected)
+                throw Refused(name, $"has a chunk index whose node at address {address:N0} is at level {level} under a node at level {expected + 1}");
+            if (level == 0) continue;
+            var body = Read(address + head.Length, entries * (keySize + _offsetSize) + keySize);
+            for (int i = 0; i < entries; i++)
+            {
+                int p = keySize + i * (keySize + _offsetSize);
+                pending.Enqueue((Offset(body, ref p), level - 1));
+            }
+        }
     }
 
     private long ChunkBytes(string name, byte[] layout, int version)
