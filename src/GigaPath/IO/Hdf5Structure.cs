@@ -62,7 +62,76 @@ internal sealed class Hdf5Structure : IDisposable
     /// <param name="BigEndian">True when the elements are stored most significant byte first.</param>
     /// <param name="Signed">True for a signed fixed-point type.</param>
     /// <param name="Dims">The dataset's current dimensions.</param>
-    internal sealed record DatasetFacts(string HardPath, int TypeClass, int TypeSize, bool BigEndian, bool Signed, long[] Dims);
+    /// <param name="Address">Its object header's address.</param>
+    internal sealed record DatasetFacts(string HardPath, int TypeClass, int TypeSize, bool BigEndian, bool Signed, long[] Dims, long Address);
+
+    /// <summary>The root group's object header address.</summary>
+    public long RootAddress => _root;
+
+    /// <summary>
+    /// Reads one big-endian number of HDF5 type class <paramref name="typeClass"/> (0 fixed-point, 1 floating-point) and
+    /// <paramref name="size"/> bytes; null for a type it does not convert. PureHDF converts no byte order, so the
+    /// reader converts big-endian datasets and attributes with this.
+    /// </summary>
+    public static Func<ReadOnlySpan<byte>, double>? BigEndianReader(int typeClass, int size, bool signed) => (typeClass, size, signed) switch
+    {
+        (1, 8, _) => b => BinaryPrimitives.ReadDoubleBigEndian(b),
+        (1, 4, _) => b => BinaryPrimitives.ReadSingleBigEndian(b),
+        (1, 2, _) => b => (double)BinaryPrimitives.ReadHalfBigEndian(b),
+        (0, 8, true) => b => BinaryPrimitives.ReadInt64BigEndian(b),
+        (0, 8, false) => b => BinaryPrimitives.ReadUInt64BigEndian(b),
+        (0, 4, true) => b => BinaryPrimitives.ReadInt32BigEndian(b),
+        (0, 4, false) => b => BinaryPrimitives.ReadUInt32BigEndian(b),
+        (0, 2, true) => b => BinaryPrimitives.ReadInt16BigEndian(b),
+        (0, 2, false) => b => BinaryPrimitives.ReadUInt16BigEndian(b),
+        (0, 1, true) => b => (sbyte)b[0],
+        (0, 1, false) => b => b[0],
+        _ => null,
+    };
+
+    /// <summary>
+    /// The big-endian numeric attributes (scalars and 1-D arrays; integers as long, floats as double) stored in the
+    /// object header at <paramref name="address"/>: those PureHDF cannot read. Others, and attributes kept in dense
+    /// storage, are left to PureHDF.
+    /// </summary>
+    public Dictionary<string, object> BigEndianAttributes(long address, string what)
+    {
+        var result = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var (type, body) in Messages(address, what))
+        {
+            if (type != 0x000C || body.Length < 8) continue;
+            int version = body[0];
+            if (version is not (1 or 2 or 3) || (version > 1 && (body[1] & 0x03) != 0)) continue; // shared types: not numbers of ours
+            int nameSize = BinaryPrimitives.ReadUInt16LittleEndian(body.AsSpan(2));
+            int typeSize = BinaryPrimitives.ReadUInt16LittleEndian(body.AsSpan(4));
+            int spaceSize = BinaryPrimitives.ReadUInt16LittleEndian(body.AsSpan(6));
+            int Pad(int n) => version == 1 ? (n + 7) & ~7 : n;
+            int p = version == 3 ? 9 : 8;
+            if (p + Pad(nameSize) + Pad(typeSize) + Pad(spaceSize) > body.Length || nameSize == 0 || typeSize < 8) continue;
+            var name = Encoding.UTF8.GetString(body, p, nameSize).TrimEnd('\0');
+            var datatype = body.AsSpan(p + Pad(nameSize), typeSize);
+            var space = body.AsSpan(p + Pad(nameSize) + Pad(typeSize), spaceSize).ToArray();
+            int data = p + Pad(nameSize) + Pad(typeSize) + Pad(spaceSize);
+            int typeClass = datatype[0] & 0x0F, size = (int)BinaryPrimitives.ReadUInt32LittleEndian(datatype[4..]);
+            if (typeClass is not (0 or 1) || (datatype[1] & 1) == 0) continue;
+            var read = BigEndianReader(typeClass, size, typeClass == 0 && (datatype[1] & 0x08) != 0);
+            if (read is null || space.Length < 4) continue;
+            int rank = space[1];
+            if (rank > 1) continue;
+            long count = rank == 0 ? 1 : Dimensions(name, space)[0];
+            if (count < 0 || data + count * size > body.Length) continue;
+            var values = new double[count];
+            for (int i = 0; i < count; i++) values[i] = read(body.AsSpan(data + i * size, size));
+            result[name] = (typeClass, rank) switch
+            {
+                (1, 0) => values[0],
+                (1, _) => values,
+                (_, 0) => (long)values[0],
+                _ => Array.ConvertAll(values, v => (long)v),
+            };
+        }
+        return result;
+    }
 
     /// <summary>
     /// A chunk may exceed this only when the dataset declares at least as much data: PureHDF allocates a whole chunk
@@ -251,7 +320,7 @@ internal sealed class Hdf5Structure : IDisposable
         if (chunkBytes is { } chunk && chunk > MaxChunkBytes && chunk > declared)
             throw Refused(name, $"has chunks of {chunk:N0} bytes for {declared:N0} bytes of data (shape [{string.Join(", ", dims)}]); " +
                                 $"chunks over {MaxChunkBytes >> 20} MiB are read only for datasets at least as large");
-        return new DatasetFacts(hardPath, typeClass, typeSize, bigEndian, signed, dims);
+        return new DatasetFacts(hardPath, typeClass, typeSize, bigEndian, signed, dims, address);
     }
 
     /// <summary>

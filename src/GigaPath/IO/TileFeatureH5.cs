@@ -28,8 +28,11 @@ internal static class TileFeatureH5
     /// to <see cref="DatasetNames"/>: PureHDF is then given each dataset's hard-link path, so it never follows a soft
     /// or external link of the file.
     /// </summary>
-    internal sealed class Opened(PureHDF.VOL.Native.NativeFile file, IReadOnlyDictionary<string, Hdf5Structure.DatasetFacts> sets, IReadOnlyList<string> rootNames) : IDisposable
+    internal sealed class Opened(PureHDF.VOL.Native.NativeFile file, IReadOnlyDictionary<string, Hdf5Structure.DatasetFacts> sets, IReadOnlyList<string> rootNames,
+        IReadOnlyDictionary<string, Dictionary<string, object>> bigEndianAttributes) : IDisposable
     {
+        /// <summary>Big-endian numeric attributes of the root ("/") and of <c>coords</c>, which PureHDF cannot read (<see cref="Hdf5Structure.BigEndianAttributes"/>).</summary>
+        public IReadOnlyDictionary<string, Dictionary<string, object>> BigEndianAttributes => bigEndianAttributes;
         public PureHDF.VOL.Native.NativeFile File => file;
         /// <summary>The datasets of <see cref="DatasetNames"/> the file has.</summary>
         public IReadOnlyDictionary<string, Hdf5Structure.DatasetFacts> Sets => sets;
@@ -44,12 +47,15 @@ internal static class TileFeatureH5
     {
         var sets = new Dictionary<string, Hdf5Structure.DatasetFacts>(StringComparer.Ordinal);
         IReadOnlyList<string> names = [];
+        var bigEndian = new Dictionary<string, Dictionary<string, object>>(StringComparer.Ordinal);
         try
         {
             using var structure = Hdf5Structure.Open(path);
             foreach (var name in DatasetNames)
                 if (structure.Dataset(name) is { } facts) sets[name] = facts;
             if (!sets.ContainsKey("features")) names = structure.RootNames();
+            bigEndian["/"] = structure.BigEndianAttributes(structure.RootAddress, "/");
+            if (sets.TryGetValue("coords", out var coords)) bigEndian["coords"] = structure.BigEndianAttributes(coords.Address, "coords");
         }
         catch (Exception e) when (e is not GigaPathException)
         {
@@ -57,7 +63,7 @@ internal static class TileFeatureH5
         }
         try
         {
-            return new Opened(H5File.OpenRead(path), sets, names);
+            return new Opened(H5File.OpenRead(path), sets, names, bigEndian);
         }
         catch (Exception e)
         {
@@ -78,8 +84,8 @@ internal static class TileFeatureH5
         try
         {
             var attributes = new Dictionary<string, object>(StringComparer.Ordinal);
-            ReadAttributes(path, "/", file.File, attributes);
-            if (coordSet is not null) ReadAttributes(path, "coords", coordSet, attributes);
+            ReadAttributes(path, "/", file.File, file.BigEndianAttributes["/"], attributes);
+            if (coordSet is not null) ReadAttributes(path, "coords", coordSet, file.BigEndianAttributes["coords"], attributes);
             var features = ReadAsFloats(path, "features", file.Dataset("features"), featureFacts);
             var coords = coordSet is null ? null : ReadAsDoubles(path, "coords", coordSet, file.Sets["coords"]);
             var tiling = tilingSet is null ? null : ReadAsDoubles(path, TilingCoordsName, tilingSet, file.Sets[TilingCoordsName]);
@@ -168,19 +174,7 @@ internal static class TileFeatureH5
     /// <summary>Big-endian numbers (h5py <c>&gt;f4</c>, <c>&gt;f8</c>, <c>&gt;i8</c> …), read raw and converted.</summary>
     private static double[] ReadBigEndian(string path, string name, IH5Dataset set, Hdf5Structure.DatasetFacts facts)
     {
-        Func<ReadOnlySpan<byte>, double> convert = (facts.TypeClass, facts.TypeSize, facts.Signed) switch
-        {
-            (1, 8, _) => b => BinaryPrimitives.ReadDoubleBigEndian(b),
-            (1, 4, _) => b => BinaryPrimitives.ReadSingleBigEndian(b),
-            (1, 2, _) => b => (double)BinaryPrimitives.ReadHalfBigEndian(b),
-            (0, 8, true) => b => BinaryPrimitives.ReadInt64BigEndian(b),
-            (0, 8, false) => b => BinaryPrimitives.ReadUInt64BigEndian(b),
-            (0, 4, true) => b => BinaryPrimitives.ReadInt32BigEndian(b),
-            (0, 4, false) => b => BinaryPrimitives.ReadUInt32BigEndian(b),
-            (0, 2, true) => b => BinaryPrimitives.ReadInt16BigEndian(b),
-            (0, 2, false) => b => BinaryPrimitives.ReadUInt16BigEndian(b),
-            _ => throw UnsupportedType(path, name, facts),
-        };
+        var convert = Hdf5Structure.BigEndianReader(facts.TypeClass, facts.TypeSize, facts.Signed) ?? throw UnsupportedType(path, name, facts);
         var raw = set.Read<byte[]>();
         var values = new double[raw.Length / facts.TypeSize];
         for (int i = 0; i < values.Length; i++) values[i] = convert(raw.AsSpan(i * facts.TypeSize, facts.TypeSize));
@@ -191,17 +185,22 @@ internal static class TileFeatureH5
         new($"{path}: dataset '{name}' has HDF5 type class {facts.TypeClass} of {facts.TypeSize} bytes; expected a float or integer type");
 
     /// <summary>Numbers, strings and 1-D arrays of them; other attribute types are skipped.</summary>
-    private static void ReadAttributes(string path, string ownerName, IH5Object owner, Dictionary<string, object> into)
+    private static void ReadAttributes(string path, string ownerName, IH5Object owner, IReadOnlyDictionary<string, object> bigEndian, Dictionary<string, object> into)
     {
         foreach (var a in owner.Attributes())
         {
+            // PureHDF converts no byte order: big-endian numbers (h5py attrs of dtype '>i8') were decoded from the header.
+            if (bigEndian.TryGetValue(a.Name, out var value))
+            {
+                into[a.Name] = value;
+                continue;
+            }
             try
             {
                 ReadAttribute(a, into);
             }
             catch (Exception e) when (e is not GigaPathException and not OutOfMemoryException)
             {
-                // PureHDF converts no byte order: a big-endian attribute (h5py attrs of dtype '>i8') ends here.
                 throw new GigaPathException($"{path}: attribute '{a.Name}' of '{ownerName}' could not be read ({e.Message})", e);
             }
         }
