@@ -59,7 +59,9 @@ public sealed class EmbedSlideCommand : ICliCommand
         };
         if (request.MaxTiles <= 0)
             throw new GigaPathException($"{TileFeatureBudget.Default.Setting}: must be positive, got {request.MaxTiles}");
-        var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles });
+        // The model's input width is checked from the file's declared shape, before its data is read.
+        var inChans = SlideEncoder.ReadConfig(request.Model).InChans;
+        var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles, ExpectedDim = inChans });
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
         // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.

@@ -47,7 +47,7 @@ public sealed class PcaCommand : ICliCommand
                 TilePixels = parse.GetValue(tilePixels),
                 Alpha = parse.GetValue(alpha),
             };
-            var tiles = featurePath is null ? null : TileFeatureFile.Read(featurePath);
+            var tiles = featurePath is null ? null : TileFeatureFile.Read(featurePath).RequireUsable();
             if (tiles is not null) options = FeatureMaps.WithFileAttributes(options, tiles.Attributes);
 
             RgbImage image;

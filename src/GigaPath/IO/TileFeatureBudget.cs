@@ -1,5 +1,4 @@
 using GigaPath.Weights;
-using PureHDF;
 
 namespace GigaPath.IO;
 
@@ -50,38 +49,26 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
     private void CheckHdf5(string path)
     {
         long fileLength = new FileInfo(path).Length;
-        PureHDF.VOL.Native.NativeFile file;
-        try
+        // Links, virtual datasets, external storage and filters are checked first (refused with a message naming the dataset).
+        using var file = TileFeatureH5.Open(path);
+        if (!file.Sets.TryGetValue("features", out var features)) return;
+        var shape = features.Dims;
+        CheckShape(path, "features", shape);
+        // Only the datasets the reader will materialise count; a file may carry others it never touches.
+        long declared = Bytes(shape, features.TypeSize);
+        foreach (var name in Hdf5Coordinates)
         {
-            file = H5File.OpenRead(path);
+            if (!file.Sets.TryGetValue(name, out var set)) continue;
+            var dims = set.Dims;
+            if (dims.Length > 0 && RowsOf(dims) > MaxTiles)
+                throw OverTiles(path, name, dims);
+            declared = SaturatingAdd(declared, Bytes(dims, set.TypeSize));
         }
-        catch (Exception)
-        {
-            return; // not readable HDF5: the reader says so
-        }
-        using (file)
-        {
-            if (!file.LinkExists("features")) return;
-            var features = file.Dataset("features");
-            var shape = Dims(features);
-            CheckShape(path, "features", shape);
-            // Only the datasets the reader will materialise count; a file may carry others it never touches.
-            long declared = Bytes(shape, features.Type.Size);
-            foreach (var name in Hdf5Coordinates)
-            {
-                if (!file.LinkExists(name)) continue;
-                var set = file.Dataset(name);
-                var dims = Dims(set);
-                if (dims.Length > 0 && RowsOf(dims) > MaxTiles)
-                    throw OverTiles(path, name, dims);
-                declared = SaturatingAdd(declared, Bytes(dims, set.Type.Size));
-            }
-            if (declared / MaxHdf5Expansion > fileLength)
-                throw new BudgetExceededException(
-                    $"{path}: declares {declared:N0} bytes of tile data (features [{string.Join(", ", shape)}] and coordinates) but the file is " +
-                    $"only {fileLength:N0} bytes; HDF5 compression cannot exceed {MaxHdf5Expansion}:1, so the data is not in the file " +
-                    "(datasets declared but never written?)");
-        }
+        if (declared / MaxHdf5Expansion > fileLength)
+            throw new BudgetExceededException(
+                $"{path}: declares {declared:N0} bytes of tile data (features [{string.Join(", ", shape)}] and coordinates) but the file is " +
+                $"only {fileLength:N0} bytes; HDF5 compression cannot exceed {MaxHdf5Expansion}:1, so the data is not in the file " +
+                "(datasets declared but never written?)");
     }
 
     private void CheckSafetensors(string path)
@@ -105,7 +92,8 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
         }
     }
 
-    private void CheckShape(string path, string name, long[] shape)
+    /// <summary>Throws when an [N, D] or [1, N, D] shape declares more tiles than <see cref="MaxTiles"/> or another width than <see cref="ExpectedDim"/>.</summary>
+    internal void CheckShape(string path, string name, long[] shape)
     {
         if (shape.Length is < 2 or > 3) return; // the reader's shape check names it
         if (RowsOf(shape) > MaxTiles)
@@ -119,8 +107,6 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
 
     /// <summary>Rows of an [N, D] or [1, N, D] matrix (the reader's two layouts).</summary>
     private static long RowsOf(long[] shape) => shape.Length == 3 && shape[0] == 1 ? shape[1] : shape[0];
-
-    private static long[] Dims(IH5Dataset set) => set.Space.Dimensions.Select(d => d > long.MaxValue ? long.MaxValue : (long)d).ToArray();
 
     private static long Bytes(long[] dims, int elementSize)
     {

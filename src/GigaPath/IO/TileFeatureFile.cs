@@ -36,7 +36,7 @@ public static class TileFeatureFile
         {
             ".safetensors" => ReadSafetensors(path),
             ".h5" or ".hdf5" or ".hdf" => TileFeatureH5.Read(path),
-            ".pt" => ReadTorchTensor(path),
+            ".pt" => ReadTorchTensor(path, budget),
             _ => SniffAndRead(path),
         };
     }
@@ -56,9 +56,12 @@ public static class TileFeatureFile
     /// CLAM's <c>pt_files/&lt;slide&gt;.pt</c>: <c>torch.save</c> of the [N, D] features alone (read without executing
     /// pickle code). It holds no coordinates, so it serves the heads that need none (attention pooling, linear probe).
     /// </summary>
-    public static TileFeatures ReadTorchTensor(string path)
+    public static TileFeatures ReadTorchTensor(string path) => ReadTorchTensor(path, TileFeatureBudget.Default);
+
+    /// <summary>CLAM's <c>.pt</c> features (see <see cref="ReadTorchTensor(string)"/>), the declared shape held to <paramref name="budget"/> before any data is read.</summary>
+    public static TileFeatures ReadTorchTensor(string path, TileFeatureBudget budget)
     {
-        var (data, shape) = TorchSaveReader.ReadFloats(File.ReadAllBytes(path), path);
+        var (data, shape) = TorchSaveReader.ReadFloats(File.OpenRead(path), path, s => budget.CheckShape(path, "tensor", s));
         var (count, dim) = Matrix(path, "tensor", shape, null);
         return new TileFeatures(data, count, dim, null, new Dictionary<string, object>(), path).Validate();
     }

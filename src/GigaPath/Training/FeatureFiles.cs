@@ -1,7 +1,6 @@
 using GigaPath.Models.Slide;
 using GigaPath.IO;
 using GigaPath.Weights;
-using PureHDF;
 
 namespace GigaPath.Training;
 
@@ -68,7 +67,15 @@ internal static class FeatureFiles
             .Order(StringComparer.Ordinal);
     }
 
+    /// <summary>A feature file's tile count and widths from its declared shapes (no data read); a slide without tiles is refused.</summary>
     public static FeatureFileInfo Probe(string path)
+    {
+        var info = ProbeShapes(path);
+        if (info.Count == 0) throw TileFeatures.NoTiles(path, info.Dim);
+        return info;
+    }
+
+    private static FeatureFileInfo ProbeShapes(string path)
     {
         if (!File.Exists(path)) throw new GigaPathException($"{path}: feature file not found");
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
@@ -87,15 +94,15 @@ internal static class FeatureFiles
         }
         if (path.EndsWith(".pt", StringComparison.OrdinalIgnoreCase))
         {
-            var tiles = TileFeatureFile.ReadTorchTensor(path);
-            return new FeatureFileInfo(path, tiles.Count, tiles.Dim, CompanionWidth(path), CompanionContextualWidth(path, tiles.Count));
+            // The pickle's declared shape: the data is read (and held to the budget) only when the slide is.
+            var (count, dim) = TileFeatureFile.Matrix(path, "tensor", TorchSaveReader.DeclaredShape(File.OpenRead(path), path), null);
+            return new FeatureFileInfo(path, count, dim, CompanionWidth(path), CompanionContextualWidth(path, count));
         }
         try
         {
-            using var h5 = H5File.OpenRead(path);
-            if (!h5.LinkExists("features")) throw new GigaPathException($"{path}: no 'features' dataset");
-            var dims = h5.Dataset("features").Space.Dimensions.Select(d => (long)d).ToArray();
-            var (count, dim) = TileFeatureFile.Matrix(path, "features", dims, null);
+            using var h5 = TileFeatureH5.Open(path);
+            if (!h5.Sets.TryGetValue("features", out var features)) throw new GigaPathException($"{path}: no 'features' dataset");
+            var (count, dim) = TileFeatureFile.Matrix(path, "features", features.Dims, null);
             return new FeatureFileInfo(path, count, dim, CompanionWidth(path), CompanionContextualWidth(path, count));
         }
         catch (Exception e) when (e is not GigaPathException)
@@ -112,10 +119,7 @@ internal static class FeatureFiles
     /// </summary>
     public static SlideBag Read(string path, string? slideId = null, double? level0TileSize = null)
     {
-        var tiles = TileFeatureFile.Read(path);
-        for (long i = 0; i < tiles.Features.LongLength; i++)
-            if (!float.IsFinite(tiles.Features[i]))
-                throw new GigaPathException($"{path}: tile {i / tiles.Dim} holds a non-finite feature value ({tiles.Features[i]})");
+        var tiles = TileFeatureFile.Read(path).RequireUsable();
         float[]? slide = null;
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             slide = ReadSlideEmbedding(path);

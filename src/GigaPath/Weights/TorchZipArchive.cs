@@ -14,6 +14,29 @@ internal sealed class TorchZipArchive : IDisposable
     private readonly ZipArchive _zip;
     private readonly string _prefix;
 
+    /// <summary>
+    /// Most bytes a <c>data.pkl</c> may hold. A state dict's pickle is a few hundred KB (the tensors live in the storage
+    /// records); a valid pickle followed by gigabytes of deflated zeros used to be read whole (4.2 GiB, then "Stream
+    /// was too long").
+    /// </summary>
+    public const long MaxPickleBytes = 64L << 20;
+
+    /// <summary>
+    /// Most uncompressed bytes a compressed record may declare per compressed byte, once over
+    /// <see cref="CompressedRecordFloor"/>. torch.save stores its records uncompressed; tensors recompressed by a zip
+    /// tool shrink a few percent, while 3.2 GB of zeros deflate to 3.1 MB (1032:1).
+    /// </summary>
+    public const long MaxCompressionRatio = 100;
+
+    /// <summary>Compressed records up to this size are read whatever their ratio (zero-filled biases compress well).</summary>
+    public const long CompressedRecordFloor = 16L << 20;
+
+    /// <summary>
+    /// Most bytes a tensor may materialise beyond the storage bytes it reads: broadcast (stride 0) or overlapping
+    /// strides repeat storage elements, so a 4-byte storage viewed as [2500000, 192] with strides [0, 0] is 1.9 GB.
+    /// </summary>
+    public const long MaxExpandedBytes = 64L << 20;
+
     public string Source { get; }
 
     /// <summary>The unpickled root object: a <see cref="PickleDict"/>, a <see cref="PickledTensor"/>, ...</summary>
@@ -45,13 +68,13 @@ internal sealed class TorchZipArchive : IDisposable
             var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(c => c == '/') == 1)
                 ?? throw new WeightFormatException($"{source}: zip file has no <archive>/data.pkl; not a torch.save checkpoint");
             string prefix = pkl.FullName[..^"data.pkl".Length];
+            CheckCompression(source, pkl, "the pickle");
+            if (pkl.Length > MaxPickleBytes)
+                throw new BudgetExceededException($"{source}: record '{pkl.FullName}' declares a pickle of {pkl.Length:N0} bytes; at most {MaxPickleBytes:N0} are read (a state dict's pickle is kilobytes: its tensors are separate records)");
             byte[] pickle;
             try
             {
-                using var s = pkl.Open();
-                using var ms = new MemoryStream();
-                s.CopyTo(ms);
-                pickle = ms.ToArray();
+                pickle = ReadAtMost(pkl, MaxPickleBytes, source);
             }
             catch (InvalidDataException e)
             {
@@ -65,6 +88,33 @@ internal sealed class TorchZipArchive : IDisposable
             zip.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The record's bytes, refusing (before holding more) a record that yields over <paramref name="limit"/> whatever its header declares.</summary>
+    private static byte[] ReadAtMost(ZipArchiveEntry entry, long limit, string source)
+    {
+        using var s = entry.Open();
+        using var ms = new MemoryStream();
+        var buffer = new byte[1 << 16];
+        int n;
+        while ((n = s.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            if (ms.Length + n > limit)
+                throw new BudgetExceededException($"{source}: record '{entry.FullName}' holds more than {limit:N0} bytes (its header declares {entry.Length:N0}); at most {limit:N0} are read");
+            ms.Write(buffer, 0, n);
+        }
+        return ms.ToArray();
+    }
+
+    /// <summary>Refuses a compressed record that would expand more than <see cref="MaxCompressionRatio"/>:1 past <see cref="CompressedRecordFloor"/>.</summary>
+    private static void CheckCompression(string source, ZipArchiveEntry entry, string what)
+    {
+        if (entry.Length <= CompressedRecordFloor || entry.Length <= entry.CompressedLength) return;
+        if (entry.CompressedLength == 0 || entry.Length / entry.CompressedLength > MaxCompressionRatio)
+            throw new BudgetExceededException(
+                $"{source}: record '{entry.FullName}' ({what}) declares {entry.Length:N0} bytes compressed into {entry.CompressedLength:N0} " +
+                $"({(entry.CompressedLength == 0 ? "∞" : (entry.Length / entry.CompressedLength).ToString("N0"))}:1); compressed records may expand at most " +
+                $"{MaxCompressionRatio}:1 beyond {CompressedRecordFloor >> 20} MiB (torch.save stores its records uncompressed)");
     }
 
     /// <summary>A new CPU tensor holding the values <paramref name="t"/> describes; <paramref name="name"/> is for messages.</summary>
@@ -103,10 +153,17 @@ internal sealed class TorchZipArchive : IDisposable
     {
         var entry = Entry(name, t);
         long needed = t.StorageBytesNeeded();
+        string what = $"tensor '{name}' {TensorDTypes.Code(t.DType)} shape [{string.Join(", ", t.Shape)}] stride [{string.Join(", ", t.Stride)}] offset {t.Offset}";
         if (needed > entry.Length)
             throw new WeightFormatException(
-                $"{Source}: tensor '{name}' {TensorDTypes.Code(t.DType)} shape [{string.Join(", ", t.Shape)}] stride [{string.Join(", ", t.Stride)}] " +
-                $"offset {t.Offset} needs {needed} bytes of storage '{entry.FullName}', which has {entry.Length} (truncated or corrupt checkpoint?)");
+                $"{Source}: {what} needs {needed} bytes of storage '{entry.FullName}', which has {entry.Length} (truncated or corrupt checkpoint?)");
+        // Every size here fits 64 bits: PickledTensor.Check refused the rest when the pickle was read.
+        long bytes = t.Shape.Aggregate(1L, (a, b) => a * b) * TensorDTypes.SizeOf(t.DType);
+        long reached = needed - t.Offset * TensorDTypes.SizeOf(t.DType);
+        if (bytes > reached && bytes > MaxExpandedBytes)
+            throw new BudgetExceededException(
+                $"{Source}: {what} materialises {bytes:N0} bytes from {Math.Max(reached, 0):N0} bytes of storage (broadcast or overlapping strides); " +
+                $"at most {MaxExpandedBytes >> 20} MiB are expanded beyond the storage read");
     }
 
     /// <summary>
@@ -141,8 +198,10 @@ internal sealed class TorchZipArchive : IDisposable
     private ZipArchiveEntry Entry(string name, PickledTensor t)
     {
         var entryName = _prefix + "data/" + t.StorageKey;
-        return _zip.GetEntry(entryName)
+        var entry = _zip.GetEntry(entryName)
             ?? throw new WeightFormatException($"{Source}: tensor '{name}' refers to storage '{entryName}', which is missing from the archive");
+        CheckCompression(Source, entry, $"storage of tensor '{name}'");
+        return entry;
     }
 
     public void Dispose() => _zip.Dispose();

@@ -64,12 +64,12 @@ public class EmbedSlideCommandTests
 
     private static IEnumerable<TestCaseData> BadInputs()
     {
-        yield return new TestCaseData("width", "width 31 does not match the model's in_chans 32").SetName("WrongEmbeddingWidth");
-        yield return new TestCaseData("nan", "tile 2 holds NaN").SetName("NaNEmbedding");
+        yield return new TestCaseData("width", "'features' has shape [5, 31]: embeddings of 31 values; this model takes 32").SetName("WrongEmbeddingWidth");
+        yield return new TestCaseData("nan", "tile 2 holds a non-finite feature value (NaN) at feature 7").SetName("NaNEmbedding");
         yield return new TestCaseData("inf", "tile 1 holds").SetName("InfiniteEmbedding");
         yield return new TestCaseData("outside", "tile 3 has y = 300000").SetName("CoordsOutsideGrid");
         yield return new TestCaseData("negative", "tile 0 has x = -5").SetName("NegativeCoords");
-        yield return new TestCaseData("empty", "empty slide").SetName("EmptySlide");
+        yield return new TestCaseData("empty", "tiles.safetensors: holds no tiles (features [0, 32])").SetName("EmptySlide");
         yield return new TestCaseData("nocoords", "no coords").SetName("NoCoords");
         yield return new TestCaseData("mismatch", "holds 5 tiles but 'coords' holds 4").SetName("CountMismatch");
     }

@@ -31,12 +31,14 @@ with h5py.File(path, 'r') as f:
 # CLAM's save_hdf5 / TRIDENT's save_h5(mode='a') append with dset.resize(len(dset) + n, axis=0).
 import shutil, numpy as np
 shutil.copy(path, path + '.append')
+with h5py.File(path, 'r') as f:
+    kept = {k: f[k][()] for k in ('features', 'coords')}
 with h5py.File(path + '.append', 'a') as f:
     for key in ('features', 'coords'):
-        d = f[key]; first = d[:2]
-        d.resize(len(d) + 2, axis=0); d[-2:] = first
+        d = f[key]; new = d[:2] + 1  # values no row holds yet, so a tail that reads back rows 0-1 fails
+        d.resize(len(d) + 2, axis=0); d[-2:] = new
 with h5py.File(path + '.append', 'r') as f:
-    print(all(f[k].shape[0] == n + 2 and np.array_equal(f[k][-2:], f[k][:2]) for k in ('features', 'coords')))
+    print(all(f[k].shape[0] == n + 2 and np.array_equal(f[k][-2:], f[k][:2] + 1) and np.array_equal(f[k][:n], kept[k]) for k in ('features', 'coords')))
 """;
 
     [TestCase(null, 256)]

@@ -32,6 +32,14 @@ internal static class HostileInputs
         }
     }
 
+    /// <summary>Bytes the current thread allocated on the managed heap while running <paramref name="action"/>.</summary>
+    public static long AllocatedBy(Action action)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        action();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
     /// <summary>A uniformly grey RGB PNG of the given size (a thin one compresses to a few hundred bytes).</summary>
     public static byte[] Png(int width, int height)
     {

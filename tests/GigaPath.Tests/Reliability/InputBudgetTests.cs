@@ -19,13 +19,6 @@ public class InputBudgetTests
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, true);
 
-    private static long AllocatedBy(Action action)
-    {
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        action();
-        return GC.GetAllocatedBytesForCurrentThread() - before;
-    }
-
     [Test]
     public void AnH5DeclaringThreeMillionUnwrittenTilesIsRefusedUnread()
     {
@@ -36,7 +29,7 @@ public class InputBudgetTests
         Assert.That(size, Is.LessThan(8 * 1024), "the attack file is tiny");
 
         BudgetExceededException? e = null;
-        long allocated = AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
+        long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
         Assert.That(e!.Message, Does.Contain("3,000,000 tiles").And.Contain("1,000,000").And.Contain("--max-tiles"));
         // Reading it used to allocate 3 M × 194 values (2.3 GB) before anything looked at the count.
         Assert.That(allocated, Is.LessThan(16L << 20), "refused from the header, nothing materialised");
@@ -48,7 +41,7 @@ public class InputBudgetTests
         var path = Path.Combine(_dir, "under-limit.h5");
         HostileInputs.WriteUnwrittenH5(path, 50_000, 1536);
         BudgetExceededException? e = null;
-        long allocated = AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
+        long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
         Assert.That(e!.Message, Does.Contain("308,000,000 bytes").And.Contain("not in the file"));
         Assert.That(allocated, Is.LessThan(16L << 20));
     }
@@ -81,11 +74,20 @@ public class InputBudgetTests
         Assert.That(run.Error, Does.StartWith("error: ").And.Contain("3,000,000 tiles").And.Contain("--max-tiles"));
         Assert.That(File.Exists(Path.Combine(_dir, "out.safetensors")), Is.False);
 
-        // Raising the limit gets past the count, and the declared-size check still refuses it.
+        // Raising the limit gets past the count; the model's width (32) is checked from the shape next (issue 25)...
         run = CliInvocation.Run("embed-slide", "--model", FixturePaths.Get("slide_encoder_tiny"), "--tiles", path,
             "--out", Path.Combine(_dir, "out.safetensors"), "--max-tiles", "5000000");
         Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+        Assert.That(run.Error, Does.Contain("embeddings of 192 values; this model takes 32"));
+
+        // ...and a bomb of the model's width is still refused by the declared-size check.
+        var narrow = Path.Combine(_dir, "bomb-32.h5");
+        HostileInputs.WriteUnwrittenH5(narrow, 3_000_000, 32);
+        run = CliInvocation.Run("embed-slide", "--model", FixturePaths.Get("slide_encoder_tiny"), "--tiles", narrow,
+            "--out", Path.Combine(_dir, "out.safetensors"), "--max-tiles", "5000000");
+        Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
         Assert.That(run.Error, Does.Contain("not in the file"));
+        Assert.That(File.Exists(Path.Combine(_dir, "out.safetensors")), Is.False);
     }
 
     [TestCase(10000, 1)]
@@ -98,7 +100,7 @@ public class InputBudgetTests
     {
         var image = new RgbImage(width, height);
         ImageTooLargeException? e = null;
-        long allocated = AllocatedBy(() => e = Assert.Throws<ImageTooLargeException>(() => TilePreprocessor.Default.Preprocess(image, "thin.png")));
+        long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<ImageTooLargeException>(() => TilePreprocessor.Default.Preprocess(image, "thin.png")));
         Assert.That(e!.Message, Does.StartWith("thin.png: ").And.Contain($"{width}x{height}").And.Contain("16:1")
             .And.Contain(TilePreprocessor.MaxAspectRatioOption));
         Assert.That(allocated, Is.LessThan(1L << 20), "refused before any resize buffer");

@@ -87,6 +87,34 @@ public class PredictCommandTests
     }
 
     [Test]
+    public void AnEmptySlideOrANaNFeatureIsRefusedNamingTheFileAndNothingIsWritten()
+    {
+        // Issue 25: a 0-tile slide used to get probabilities and exit 0.
+        var dir = Path.Combine(_cohort.Root, "unusable");
+        Directory.CreateDirectory(dir);
+        var empty = Path.Combine(dir, "empty.safetensors");
+        using (var scope = NewDisposeScope())
+            SafeTensorsWriter.Write(empty, new Dictionary<string, Tensor> { ["features"] = zeros(0, 32), ["coords"] = zeros(0, 2) });
+        var outCsv = Path.Combine(dir, "p.csv");
+        var (code, error) = Cli("predict", "--head", Path.Combine(_abmil, "fold_0"), empty, "--out", outCsv);
+        Assert.That(code, Is.EqualTo(2), error);
+        Assert.That(error, Does.StartWith("error: " + empty + ": holds no tiles (features [0, 32])"));
+        Assert.That(File.Exists(outCsv), Is.False);
+
+        var nan = Path.Combine(dir, "nan.safetensors");
+        using (var scope = NewDisposeScope())
+        {
+            var f = randn(4, 32);
+            f[2, 5] = float.NaN;
+            SafeTensorsWriter.Write(nan, new Dictionary<string, Tensor> { ["features"] = f, ["coords"] = zeros(4, 2) });
+        }
+        (code, error) = Cli("predict", "--head", Path.Combine(_abmil, "fold_0"), nan, "--out", outCsv);
+        Assert.That(code, Is.EqualTo(2), error);
+        Assert.That(error, Does.StartWith("error: " + nan + ": tile 2 holds a non-finite feature value (NaN) at feature 5"));
+        Assert.That(File.Exists(outCsv), Is.False);
+    }
+
+    [Test]
     public void MissingHeadConfigIsRefused()
     {
         var dir = Path.Combine(_cohort.Root, "lonely");

@@ -35,6 +35,21 @@ public class HostileCheckpointTests
     {
         var p = new PickleBuilder();
         p.Unicode("w");
+        PushTensor(p, storageType, storageElements, offset, shape, stride);
+        return [0x80, 0x02, (byte)'}', .. p.ToArray(), (byte)'s', (byte)'.'];
+    }
+
+    /// <summary>The pickle of a bare tensor, as <c>torch.save(tensor)</c> writes it (CLAM's <c>.pt</c> features).</summary>
+    internal static byte[] TensorPickle(string storageType, long storageElements, long offset, long[] shape, long[] stride)
+    {
+        var p = new PickleBuilder();
+        PushTensor(p, storageType, storageElements, offset, shape, stride);
+        return [0x80, 0x02, .. p.ToArray(), (byte)'.'];
+    }
+
+    /// <summary>Pushes <c>_rebuild_tensor_v2(storage '0', offset, shape, stride, False, OrderedDict())</c>.</summary>
+    private static void PushTensor(PickleBuilder p, string storageType, long storageElements, long offset, long[] shape, long[] stride)
+    {
         p.Global("torch._utils", "_rebuild_tensor_v2");
         p.Mark();
         p.Mark();
@@ -54,7 +69,6 @@ public class HostileCheckpointTests
         p.Reduce();
         p.TupleFromMark();
         p.Reduce();
-        return [0x80, 0x02, (byte)'}', .. p.ToArray(), (byte)'s', (byte)'.'];
     }
 
     private string Checkpoint(string name, string storageType, byte[] storage, long[] shape, long[] stride, long offset = 0)

@@ -65,6 +65,16 @@ public sealed class SlideEncoder : IDisposable
     }
 
     /// <summary>
+    /// The configuration <see cref="Load"/> would use for <paramref name="path"/>, read without the weights: what a
+    /// caller checks its tile features against (<c>in_chans</c>) before reading them.
+    /// </summary>
+    /// <param name="path">Model folder or weight file, as for <see cref="Load"/>.</param>
+    public static SlideEncoderConfig ReadConfig(string path) => ConfigOf(ModelFiles.Find(path, "slide encoder"));
+
+    private static SlideEncoderConfig ConfigOf(ModelFiles files) =>
+        files.ConfigPath is { } configPath ? SlideEncoderConfig.Load(configPath) : SlideEncoderConfig.ProvGigaPath;
+
+    /// <summary>
     /// Loads a slide encoder from <paramref name="path"/>: a model folder (config.json optional, then one weight file:
     /// <c>model.safetensors</c>, <c>pytorch_model.bin</c>, <c>slide_encoder.pth</c> or <c>model.pth</c>), or a weight
     /// file (<c>.safetensors</c>, <c>.bin</c>, <c>.pth</c>; config.json read from its folder when there is one). The
@@ -80,7 +90,7 @@ public sealed class SlideEncoder : IDisposable
         var slideOptions = SlideEncoderOptions.From(options);
         Validate(slideOptions);
         var files = ModelFiles.Find(path, "slide encoder");
-        var config = files.ConfigPath is { } configPath ? SlideEncoderConfig.Load(configPath) : SlideEncoderConfig.ProvGigaPath;
+        var config = ConfigOf(files);
 
         var model = new LongNetViT(config);
         try
@@ -204,6 +214,7 @@ public sealed class SlideEncoder : IDisposable
     {
         ArgumentNullException.ThrowIfNull(tiles);
         CheckTileEncoder(tiles.TileEncoder, tiles.Source);
+        tiles.RequireUsable();
         var positions = TilePositions.Resolve(tiles, Config.TileSize, level0TileSize);
         // Plain usings, not a dispose scope: the embeddings' tensors are moved to the caller's scope and must outlive this call.
         using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);

@@ -62,6 +62,24 @@ public sealed record TileFeatures(float[] Features, int Count, int Dim, double[]
         }
     }
 
+    /// <summary>
+    /// Throws, naming <see cref="Source"/>, when the slide has no tiles or a feature value is NaN or infinite: what
+    /// every consumer of a slide's features (embed-slide and /score/slide, predict, finetune, pca) refuses rather than
+    /// answer with a result computed from nothing or from NaN.
+    /// </summary>
+    public TileFeatures RequireUsable()
+    {
+        if (Count == 0) throw NoTiles(Source, Dim);
+        for (long i = 0; i < Features.LongLength; i++)
+            if (!float.IsFinite(Features[i]))
+                throw new GigaPathException($"{Source}: tile {i / Dim} holds a non-finite feature value ({Features[i]}) at feature {i % Dim}");
+        return this;
+    }
+
+    /// <summary>The refusal of a slide without tiles (also raised from a file's declared shape, before reading it).</summary>
+    internal static GigaPathException NoTiles(string source, int dim) =>
+        new($"{source}: holds no tiles (features [0, {dim}]); a slide needs at least one tile");
+
     /// <summary>The embedding of tile <paramref name="i"/>.</summary>
     public ReadOnlySpan<float> Row(int i) => Features.AsSpan(i * Dim, Dim);
 }
