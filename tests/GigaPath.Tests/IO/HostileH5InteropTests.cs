@@ -146,7 +146,8 @@ print(os.path.getsize(path))
         foreach (var (kind, fragment) in new[]
         {
             ("soft-self", "a link cycle"), ("soft-chain", "more than 16 soft links"), ("external-absolute", "is an external link to"),
-            ("external-passwd", "is an external link to '/etc/passwd'"), ("virtual", "is a virtual dataset"), ("lzf", "'lzf' (id 32000)"),
+            // The server's error bodies carry no file system paths (issue 25): the target is named by its last name.
+            ("external-passwd", "is an external link to 'passwd'"), ("virtual", "is a virtual dataset"), ("lzf", "'lzf' (id 32000)"),
         })
         {
             var content = new ByteArrayContent(File.ReadAllBytes(Generate(kind)));
@@ -155,7 +156,7 @@ print(os.path.getsize(path))
             var body = await response.Content.ReadAsStringAsync();
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), $"{kind}: {body}");
             Assert.That(ServerHarness.ReadError(response, body).Error, Does.StartWith("request body: dataset '").And.Contain(fragment), kind);
-            Assert.That(body, Does.Not.Contain("   at "), "no stack trace");
+            Assert.That(body, Does.Not.Contain("   at ").And.Not.Contain("/etc/"), "no stack trace, no server path");
         }
         using var health = await h.Client.GetAsync("/health");
         Assert.That(health.StatusCode, Is.EqualTo(HttpStatusCode.OK), "still serving");

@@ -59,9 +59,33 @@ public class OtherEncoderRunTests
         Assert.That(again.ExitCode, Is.EqualTo(0), again.ToString());
         Assert.That(again.Out, Does.Contain("skipped").Or.Contain("already complete"), "a rerun (encoder found from config.json) recomputes nothing");
 
+        // embed-slide refuses these features (48 wide: the width check, from the file's declared shape, comes first).
         var slide = CliInvocation.Run("embed-slide", "--model", PipelineTestData.SlideModelDir, "--tiles", outputs.H5, "--out", Path.Combine(_dir, "x.safetensors"));
         Assert.That(slide.ExitCode, Is.EqualTo(2), slide.ToString());
-        Assert.That(slide.Error, Does.Contain(outputs.H5).And.Contain("uni_v1").And.Contain("Prov-GigaPath"));
+        Assert.That(slide.Error, Does.Contain(outputs.H5));
+    }
+
+    /// <summary>
+    /// Features of another encoder with the slide encoder's own width (H-optimus-0 and UNI2-h are 1536 wide, like
+    /// Prov-GigaPath) pass the width check; the encoder the file names refuses them.
+    /// </summary>
+    [TestCase("encoder attribute")]
+    [TestCase("TRIDENT folder")]
+    public void EmbedSlideRefusesAnotherEncodersFeaturesOfTheSameWidth(string how)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_dir, how == "TRIDENT folder" ? "features_hoptimus0" : "plain")).FullName;
+        var tiles = Path.Combine(dir, "s1.safetensors");
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        {
+            var x = TorchSharp.torch.randn(4, PipelineTestData.SlideConfig.InChans);
+            var c = TorchSharp.torch.tensor(new long[] { 0, 0, 256, 0, 0, 256, 256, 256 }, [4, 2]);
+            var metadata = how == "encoder attribute" ? new Dictionary<string, string> { ["encoder"] = "hoptimus0" } : null;
+            GigaPath.Weights.SafeTensorsWriter.Write(tiles, new Dictionary<string, TorchSharp.torch.Tensor> { ["features"] = x, ["coords"] = c }, metadata);
+        }
+        var slide = CliInvocation.Run("embed-slide", "--model", PipelineTestData.SlideModelDir, "--tiles", tiles, "--out", Path.Combine(_dir, "x.safetensors"));
+        Assert.That(slide.ExitCode, Is.EqualTo(2), slide.ToString());
+        Assert.That(slide.Error, Does.Contain(tiles).And.Contain("hoptimus0").And.Contain("Prov-GigaPath"));
+        Assert.That(File.Exists(Path.Combine(_dir, "x.safetensors")), Is.False);
     }
 
     [Test]
