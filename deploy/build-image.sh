@@ -27,7 +27,9 @@ for f in libtorch_python.so libshm.so libtorchbind_test.so libjitbackend_test.so
          libaoti_custom_ops.so libnnapi_backend.so; do
   rm -f "$context/app/$f"
 done
-rm -f "$context/app/"*.xml
+# LTTng tracing provider of the .NET runtime: needs liblttng-ust, which the image does not have; the runtime loads it
+# only when it is there.
+rm -f "$context/app/libcoreclrtraceptprovider.so" "$context/app/"*.xml
 cp "$here/docker/entrypoint.sh" "$here/docker/healthcheck.sh" "$context/"
 
 echo "build-image: docker build -t $image (BASE_IMAGE=$base)" >&2
