@@ -34,21 +34,14 @@ def check(value, typ, path):
     """Checks value against a python3-kubernetes type name ('V1PodSpec', 'list[V1Container]', 'int', ...)."""
     if value is None:
         return
-    m = re.fullmatch(r"list\[(.+)\]", typ)
+    m = re.fullmatch(r"list\[(.+)\]|dict\(str, (.+)\)", typ)
     if m:
-        if not isinstance(value, list):
-            errors.append(f"{path}: expected a list ({typ}), got {type(value).__name__}")
+        is_list = m.group(1) is not None
+        if not isinstance(value, list if is_list else dict):
+            errors.append(f"{path}: expected a {'list' if is_list else 'map'} ({typ}), got {type(value).__name__}")
             return
-        for i, v in enumerate(value):
-            check(v, m.group(1), f"{path}[{i}]")
-        return
-    m = re.fullmatch(r"dict\(str, (.+)\)", typ)
-    if m:
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected a map ({typ}), got {type(value).__name__}")
-            return
-        for k, v in value.items():
-            check(v, m.group(1), f"{path}.{k}")
+        for k, v in (enumerate(value) if is_list else value.items()):
+            check(v, m.group(1) or m.group(2), f"{path}[{k}]" if is_list else f"{path}.{k}")
         return
     if typ == "object":  # IntOrString, Quantity, free-form
         return
