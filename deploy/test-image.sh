@@ -122,6 +122,8 @@ build_seconds=$(since "$t")
 image_size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
 say "image $IMAGE built in $build_seconds s (publish + docker build): $(mib "$image_size") (base $(mib "$base_size"))"
+docker history --no-trunc --format '{{.Size}}	{{.CreatedBy}}' "$IMAGE" | awk -F'\t' '$1 != "0B" {
+  sub(/^\/bin\/sh -c (#\(nop\) +)?/, "", $2); printf "  layer %8s  %s\n", $1, substr($2, 1, 90) }' >&2
 
 # Every shared library in the image resolves (libLibTorchSharp's GLIBCXX_3.4.32 is weak: a warning, not an error).
 missing_libs=$(docker run --rm --network host --entrypoint /bin/bash "$IMAGE" -c \
@@ -219,6 +221,15 @@ say "serve: docker HEALTHCHECK status: $health_status"
 rss() {
   docker exec "$1" awk '/^(VmHWM|VmRSS|RssAnon)/ { v[$1] = $2 / 1024 }
     END { printf "VmRSS %.0f MiB (anonymous %.0f MiB), VmHWM %.0f MiB", v["VmRSS:"], v["RssAnon:"], v["VmHWM:"] }' /proc/1/status
+}
+# The highest memory use the kernel charged to container $1's cgroup (page cache included), in MiB.
+cgroup_peak() {
+  local id f; id=$(docker inspect -f '{{.Id}}' "$1")
+  for f in "/sys/fs/cgroup/memory/docker/$id/memory.max_usage_in_bytes" "/sys/fs/cgroup/docker/$id/memory.peak" \
+           "/sys/fs/cgroup/system.slice/docker-$id.scope/memory.peak"; do
+    [ -r "$f" ] && { awk '{ printf "%.0f MiB", $1 / 1048576 }' "$f"; return; }
+  done
+  echo "not readable"
 }
 # Samples the anonymous resident memory of container $1's process every 0.3 s while process $2 (here) runs: sets
 # anon_peak. (VmHWM also counts the weight file's mapped pages, which the kernel drops under a memory limit.)
@@ -348,7 +359,8 @@ if [ "$full" = 1 ]; then
   rss_scored=$(rss "$name-full")
   sleep 3
   rss_idle=$(rss "$name-full")
-  say "full size: /score of 16 tiles in $score16 s, anonymous RSS up to $serve_anon MiB; after it: $rss_scored; 3 s later (idle trim): $rss_idle"
+  serve_cgroup=$(cgroup_peak "$name-full")
+  say "full size: /score of 16 tiles in $score16 s, anonymous RSS up to $serve_anon MiB; after it: $rss_scored; 3 s later (idle trim): $rss_idle; cgroup peak (page cache included) $serve_cgroup"
   docker stop -t 60 "$name-full" >/dev/null
   oom=$(docker inspect -f '{{.State.OOMKilled}}' "$name-full")
   [ "$oom" = false ] || fail "serve was OOM-killed under --memory 6g"
@@ -362,6 +374,7 @@ if [ "$full" = 1 ]; then
   full_summary="full size (random weights of the published shapes, float32; 2 shared cores, so times are upper bounds):
                        serve under --memory 6g: /ready after $full_ready s; when ready: $rss_ready
                        /score of 16 tiles (one batch) in $score16 s: anonymous RSS up to $serve_anon MiB; idle after: $rss_idle
+                       cgroup peak (page cache included) $serve_cgroup: not OOM-killed
                        run under --memory 8g, first 16 tiles of the bundled slide: $run_seconds s, anonymous RSS up to $run_peak"
 fi
 
