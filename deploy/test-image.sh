@@ -123,7 +123,7 @@ image_size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
 say "image $IMAGE built in $build_seconds s (publish + docker build): $(mib "$image_size") (base $(mib "$base_size"))"
 docker history --no-trunc --format '{{.Size}}	{{.CreatedBy}}' "$IMAGE" | awk -F'\t' '$1 != "0B" {
-  sub(/^\/bin\/sh -c (#\(nop\) +)?/, "", $2); printf "  layer %8s  %s\n", $1, substr($2, 1, 90) }' >&2
+  sub(/^\/bin\/sh -c (#\(nop\) +)?/, "", $2); if ($2 == "") $2 = "(the base image)"; printf "  layer %8s  %s\n", $1, substr($2, 1, 90) }' >&2
 
 # Every shared library in the image resolves (libLibTorchSharp's GLIBCXX_3.4.32 is weak: a warning, not an error).
 missing_libs=$(docker run --rm --network host --entrypoint /bin/bash "$IMAGE" -c \
