@@ -70,7 +70,7 @@ started_dockerd=""
 containers=()
 cleanup() {
   set +e
-  for c in "${containers[@]}"; do "$DOCKER" rm -f "$c" >/dev/null 2>&1; done
+  for c in "${containers[@]}"; do "$DOCKER" rm -fv "$c" >/dev/null 2>&1; done
   if [ -n "$started_dockerd" ]; then
     say "stopping the dockerd this script started (pid $started_dockerd)"
     kill -TERM "$started_dockerd"
@@ -115,11 +115,16 @@ else
 fi
 base_size=$(docker image inspect -f '{{.Size}}' "$BASE")
 
+old_image=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 t=$(now)
 BASE_IMAGE="$BASE" "$here/build-image.sh" "$IMAGE" -- --network host >"$work/build.log" 2>&1 \
   || { tail -30 "$work/build.log" >&2; fail "image build"; }
 build_seconds=$(since "$t")
 image_size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
+# The image this build replaced under the same tag (nothing else of the daemon's is touched).
+if [ -n "$old_image" ] && [ "$old_image" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+  docker rmi "$old_image" >/dev/null 2>&1 || true
+fi
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
 say "image $IMAGE built in $build_seconds s (publish + docker build): $(mib "$image_size") (base $(mib "$base_size"))"
 docker history --no-trunc --format '{{.Size}}	{{.CreatedBy}}' "$IMAGE" | awk -F'\t' '$1 != "0B" {
@@ -307,7 +312,7 @@ run_in_container() {
   code=$(docker wait "$c")
   run_seconds=$(since "$t")
   docker logs "$c" >"$3" 2>&1
-  docker rm "$c" >/dev/null
+  docker rm -v "$c" >/dev/null
   [ "$code" = 0 ] || { cat "$3" >&2; fail "run in the container exited $code"; }
 }
 run_opts=()
