@@ -15,6 +15,8 @@ const string Usage = """
                      [--dtype float32|bfloat16|auto] [--max-tiles N] [--batch-size N] [--readers N] [--threads N] [--out DIR]
       GigaPath.Tools make-random-slide-model DIR   writes DIR (config.json + model.safetensors): the published slide
                      encoder shape (12 layers, 768-d) with random weights, for measuring fine-tuning at real size
+      GigaPath.Tools make-random-tile-model DIR    writes DIR (config.json + model.safetensors, 4.5 GB): the published tile
+                     encoder shape (ViT-giant, 1.13 B parameters) with random weights, for measuring serving at real size
       GigaPath.Tools make-synthetic-cohort DIR [--slides N] [--tiles T] [--seed S]
                      writes DIR/labels.csv and DIR/features/*.safetensors: N slides (default 4) of T tiles (default
                      10000) with random 1536-d features on a square grid, two alternating labels
@@ -34,6 +36,7 @@ try
         ["measure", var slide, .. var rest] => Measure(slide, rest),
         ["head-gradients", .. var rest] => HeadGradientsCommand(rest),
         ["make-random-slide-model", var dir] => MakeRandomSlideModel(dir),
+        ["make-random-tile-model", var dir] => MakeRandomTileModel(dir),
         ["make-synthetic-cohort", var dir, .. var rest] => MakeSyntheticCohort(dir, rest),
         _ => Fail(Usage),
     };
@@ -106,6 +109,14 @@ static int MakeRandomSlideModel(string dir)
     using var slide = SlideEncoder.CreateRandom(SlideEncoderConfig.ProvGigaPath, seed: 0);
     slide.Save(dir);
     Console.WriteLine($"wrote a random slide encoder of the published shape ({slide.ParameterCount:N0} parameters) to {Path.GetFullPath(dir)}");
+    return 0;
+}
+
+static int MakeRandomTileModel(string dir)
+{
+    using var tile = TileEncoder.CreateRandom(TileEncoderConfig.ProvGigaPath, seed: 0);
+    tile.Save(dir);
+    Console.WriteLine($"wrote a random tile encoder of the published shape ({tile.ParameterCount:N0} parameters) to {Path.GetFullPath(dir)}");
     return 0;
 }
 
