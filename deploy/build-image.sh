@@ -21,12 +21,8 @@ mkdir -p "$context"
 echo "build-image: dotnet publish (Release, linux-x64, self-contained) -> $context/app" >&2
 dotnet publish "$root/src/GigaPath.Cli/GigaPath.Cli.csproj" -c Release -r linux-x64 --self-contained true \
   -p:TorchBackend=cpu -o "$context/app" --nologo -v quiet >&2
-# libtorch's package ships libraries no part of GigaPath loads: the Python bindings (32 MB) and its own test and
-# example backends. libLibTorchSharp.so needs libtorch.so, libtorch_cpu.so, libc10.so (+ libgomp-*.so.1) only.
-for f in libtorch_python.so libshm.so libtorchbind_test.so libjitbackend_test.so libbackend_with_compiler.so \
-         libaoti_custom_ops.so libnnapi_backend.so; do
-  rm -f "$context/app/$f"
-done
+# libtorch's Python bindings and its own test and example backends are not in the publish output: the GigaPath
+# package's publish targets leave them out (src/GigaPath/buildTransitive/GigaPath.targets, GigaPathTrimTorchPublish).
 # LTTng tracing provider of the .NET runtime: needs liblttng-ust, which the image does not have; the runtime loads it
 # only when it is there.
 rm -f "$context/app/libcoreclrtraceptprovider.so" "$context/app/"*.xml
