@@ -70,6 +70,31 @@ public static class CliRunner
         }
     }
 
+    /// <summary>
+    /// <see cref="Run(Func{int})"/> with a token that the first Ctrl-C (SIGINT) cancels: the library stops within one
+    /// block or layer of its model and the command exits 130; a second Ctrl-C ends the process as usual.
+    /// </summary>
+    public static int Run(Func<CancellationToken, int> body)
+    {
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cancel.IsCancellationRequested) return;
+            e.Cancel = true;
+            Console.Error.WriteLine("interrupted: stopping after the current block of the model");
+            cancel.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return Run(() => body(cancel.Token));
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
     public static Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken token) =>
         Task.Run(async () =>
         {

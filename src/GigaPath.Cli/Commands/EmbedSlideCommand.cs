@@ -35,17 +35,17 @@ public sealed class EmbedSlideCommand : ICliCommand
         var cmd = new Command("embed-slide", "Encode one slide's tile embeddings with the Prov-GigaPath slide encoder (LongNet).");
         foreach (var o in new Option[] { model, tiles, output, pool, allLayers, device, allowUnexpected, level0, maxTiles }.Concat(precision.All))
             cmd.Options.Add(o);
-        cmd.SetAction(parse => CliRunner.Run(() => Run(new EmbedSlideRequest(
+        cmd.SetAction(parse => CliRunner.Run(cancellation => Run(new EmbedSlideRequest(
             parse.GetValue(model)!, parse.GetValue(tiles)!, parse.GetValue(output)!, parse.GetValue(pool)!,
             parse.GetValue(allLayers), parse.GetValue(device)!, parse.GetValue(precision.DType)!, parse.GetValue(allowUnexpected), parse.GetValue(level0),
-            parse.GetValue(maxTiles), precision.AllowSlowDType(parse)))));
+            parse.GetValue(maxTiles), precision.AllowSlowDType(parse)), cancellation)));
         return cmd;
     }
 
     private sealed record EmbedSlideRequest(string Model, string Tiles, string Out, string Pool, bool AllLayers, string Device,
         string DType, bool AllowUnexpected, double? PatchSizeLevel0, long MaxTiles, bool AllowSlowDType);
 
-    private static int Run(EmbedSlideRequest request)
+    private static int Run(EmbedSlideRequest request, CancellationToken cancellation)
     {
         var pool = SlidePoolingNames.Parse(request.Pool, "--pool");
         var device = DeviceSelection.ParseDevice(request.Device);
@@ -65,7 +65,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
         // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.
-        using var result = encoder.Embed(features, request.AllLayers, request.PatchSizeLevel0);
+        using var result = encoder.EmbedAsync(features, request.AllLayers, request.PatchSizeLevel0, cancellation).GetAwaiter().GetResult();
         double seconds = clock.Elapsed.TotalSeconds;
 
         var metadata = new Dictionary<string, string>

@@ -34,7 +34,7 @@ public sealed class EmbedTilesCommand : ICliCommand
         cmd.Arguments.Add(inputs);
         foreach (var o in new Option[] { model, encoder, output, pixels, batchSize, device, tokens, maxAspect }.Concat(precision.All))
             cmd.Options.Add(o);
-        cmd.SetAction(parse => CliRunner.Run(() =>
+        cmd.SetAction(parse => CliRunner.Run(cancellation =>
         {
             var onDevice = DeviceSelection.ParseDevice(parse.GetValue(device));
             var request = new TileEmbeddingRequest
@@ -54,7 +54,7 @@ public sealed class EmbedTilesCommand : ICliCommand
                     AllowSlowDType = precision.AllowSlowDType(parse),
                 },
             };
-            var summary = TileEmbedding.Execute(request, new ConsoleProgress());
+            var summary = TileEmbedding.Execute(request, new ConsoleProgress(), cancellation);
             Console.Error.WriteLine();
             Console.WriteLine($"wrote {summary.OutputPath}: {summary.Tiles} tiles x {summary.Dim}" +
                 $"{(summary.HasCoords ? ", coords" : "")}{(summary.HasTokens ? ", tokens" : "")} in {summary.Elapsed.TotalSeconds:F1} s");
