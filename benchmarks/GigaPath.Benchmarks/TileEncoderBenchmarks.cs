@@ -94,8 +94,7 @@ public static class SharedModels
         _tile?.Encoder.Dispose();
         _tile = null;
         GC.Collect();
-        var config = encoder == "gigapath" ? TileEncoderConfig.ProvGigaPath : TileEncoderKind.Get(encoder).PublishedConfig();
-        var model = GigaPath.Models.Tile.TileEncoder.CreateRandom(config, seed: 1, new EncoderOptions { Device = device, DType = dtype });
+        var model = GigaPath.Models.Tile.TileEncoder.CreateRandom(TileEncoderKind.Get(encoder).PublishedConfig(), seed: 1, new EncoderOptions { Device = device, DType = dtype });
         _tile = (key, model);
         return model;
     }

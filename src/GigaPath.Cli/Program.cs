@@ -76,23 +76,8 @@ public static class CliRunner
     /// </summary>
     public static int Run(Func<CancellationToken, int> body)
     {
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (cancel.IsCancellationRequested) return;
-            e.Cancel = true;
-            Console.Error.WriteLine("interrupted: stopping after the current block of the model");
-            cancel.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            return Run(() => body(cancel.Token));
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        using var interrupt = new CtrlC("interrupted: stopping after the current block of the model");
+        return Run(() => body(interrupt.Token));
     }
 
     public static Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken token) =>
@@ -113,4 +98,34 @@ public static class CliRunner
                 return 130;
             }
         });
+}
+
+/// <summary>
+/// While alive, the first Ctrl-C (SIGINT) prints <c>message</c> and cancels <see cref="Token"/> instead of ending the
+/// process; a second one ends it as usual. The one Ctrl-C handler of the commands.
+/// </summary>
+internal sealed class CtrlC : IDisposable
+{
+    private readonly CancellationTokenSource _cancel = new();
+    private readonly ConsoleCancelEventHandler _handler;
+
+    public CtrlC(string message)
+    {
+        _handler = (_, e) =>
+        {
+            if (_cancel.IsCancellationRequested) return;
+            e.Cancel = true;
+            Console.Error.WriteLine(message);
+            _cancel.Cancel();
+        };
+        Console.CancelKeyPress += _handler;
+    }
+
+    public CancellationToken Token => _cancel.Token;
+
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= _handler;
+        _cancel.Dispose();
+    }
 }

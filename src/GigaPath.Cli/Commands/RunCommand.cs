@@ -81,26 +81,11 @@ public sealed class RunCommand : ICliCommand
             Console.Error.WriteLine($"gigapath run: {tileEncoder.Config.Encoder} tiles of {options.Tiling.TileSize} px at {options.Tiling.TargetMpp} µm/px" +
                 $"{(slideEncoder is null ? ", tile features only" : "")}; {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");
 
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                // The first Ctrl-C stops after cleaning up the slide in progress; a second one kills the process.
-                if (cancel.IsCancellationRequested) return;
-                e.Cancel = true;
-                Console.Error.WriteLine("interrupted: cleaning up the slide in progress; rerun the same command to resume");
-                cancel.Cancel();
-            };
-            Console.CancelKeyPress += onCancel;
-            try
-            {
-                var summary = CohortConsole.Run(bars, observer => new CohortRunner(pipeline, cohort, observer).Run(jobs, cancel.Token));
-                CohortConsole.PrintSummary(summary, outDir, Console.Out);
-                return summary.AnyFailed ? SlidesFailedExitCode : 0;
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
+            // The first Ctrl-C stops after cleaning up the slide in progress; a second one kills the process.
+            using var interrupt = new CtrlC("interrupted: cleaning up the slide in progress; rerun the same command to resume");
+            var summary = CohortConsole.Run(bars, observer => new CohortRunner(pipeline, cohort, observer).Run(jobs, interrupt.Token));
+            CohortConsole.PrintSummary(summary, outDir, Console.Out);
+            return summary.AnyFailed ? SlidesFailedExitCode : 0;
         }));
         return cmd;
     }

@@ -154,7 +154,8 @@ internal sealed class ConfigReader
             return fitting[0];
         if (fitting.Count > 1)
             throw Error("architecture", $"\"{architecture}\" with these model_args fits encoders {string.Join(" and ", fitting.Select(k => k.Name))} alike; name the encoder to load it as");
-        throw Error("architecture", $"\"{architecture}\" with these model_args fits none of its encoders ({string.Join(", ", candidates.Select(k => $"{k.Name}: {Misfit(k, values)!.Value.Field} {Misfit(k, values)!.Value.Why}"))})");
+        var misfits = candidates.Select(k => (k.Name, Misfit: Misfit(k, values)!.Value)).Select(m => $"{m.Name}: {m.Misfit.Field} {m.Misfit.Why}");
+        throw Error("architecture", $"\"{architecture}\" with these model_args fits none of its encoders ({string.Join(", ", misfits)})");
     }
 
     private (string Name, TimmArchitecture Timm) ReadArchitecture()

@@ -192,6 +192,8 @@ public class EncoderFamilyTests
             var back = TileEncoderConfig.FromJson(config.ToJson(), "round trip", kind.Name);
             Assert.That(back, Is.EqualTo(config), kind.Name);
         }
+        Assert.That(TileEncoderKind.Get("gigapath").PublishedConfig(), Is.EqualTo(TileEncoderConfig.ProvGigaPath),
+            "the named encoder's published config and the library's ProvGigaPath are one model");
         Assert.That(TileEncoderKind.Get("gigapath").PublishedConfig().CreatePreprocessor().ResizeSize, Is.EqualTo(256), "Prov-GigaPath's code resizes to 256");
         Assert.That(TileEncoderKind.Get("uni_v1").PublishedConfig().CreatePreprocessor().Interpolation, Is.EqualTo(ResizeInterpolation.Bilinear));
         Assert.That(TileEncoderKind.Get("virchow2").PublishedConfig().NumFeatures, Is.EqualTo(2560));
