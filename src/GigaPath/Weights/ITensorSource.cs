@@ -33,9 +33,18 @@ internal static class TensorSourceExtensions
     /// <summary>Reads a tensor as a flat float array with its shape (any float or integer dtype is converted).</summary>
     public static (float[] Data, long[] Shape) ReadFloats(this ITensorSource source, string name)
     {
-        using var scope = torch.NewDisposeScope();
-        var t = source.Load(name, ScalarType.Float32);
-        return (t.data<float>().ToArray(), t.shape);
+        var info = source.Info(name);
+        if (info.ElementCount > Array.MaxLength)
+            throw new WeightFormatException($"{source.Description}: '{name}' holds {info.ElementCount} values, more than one array can hold");
+        // Straight into the array (a tensor over its memory), not through a native copy: for a slide's features that
+        // copy is as large as the array, and once freed it would stay in malloc's heap for the rest of the process.
+        var data = GC.AllocateUninitializedArray<float>((int)info.ElementCount);
+        if (data.Length > 0)
+        {
+            using var scope = torch.NewDisposeScope();
+            source.CopyInto(name, torch.from_array(data));
+        }
+        return (data, info.Shape);
     }
 
     /// <summary>Reads a tensor as a flat long array with its shape.</summary>

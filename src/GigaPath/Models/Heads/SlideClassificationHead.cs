@@ -67,7 +67,7 @@ internal sealed class SlideClassificationHead : SlideHead
         var cells = SlidePositions.ToGridCells(coords, EncoderConfig.TileSize, EncoderConfig.SlideNgrids);
         var h0 = slide_encoder.Embed(embeddings, cells, slide_encoder.cls_token.device);
         // The same layers as inference; the states after the last selected layer are never used, so not computed.
-        var states = slide_encoder.HiddenStates(h0, _layers.Max(), AttentionBlocking.Training);
+        var states = slide_encoder.HiddenStates(h0, _layers.Max(), AttentionBlocking.Default);
         var selected = _layers.Select(i => Config.GlobalPool ? slide_encoder.HeadPooled(states[i]) : slide_encoder.HeadCls(states[i])).ToList();
         var features = selected.Count == 1 ? selected[0] : cat(selected, -1);
         // The classifier may hold bfloat16 weights (ToComputeType) while the features are float32.

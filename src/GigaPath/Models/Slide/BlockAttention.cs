@@ -19,22 +19,20 @@ public sealed record AttentionBlocking
     /// CPU's caches between the score GEMM, the softmax and the value GEMM) measured faster on CPU than 4M or 16M.
     /// </summary>
     public long ScoreElements { get; init; } = 1L << 20;
-    /// <summary>Upper bound on the elements of one gathered q/k/v buffer (segments × heads × tokens × head_dim).</summary>
-    public long GatherElements { get; init; } = 1L << 23;
+    /// <summary>
+    /// Upper bound on the elements of one gathered q/k/v buffer (segments × heads × tokens × head_dim). 2M (8 MB): a
+    /// block's short-lived buffers (gathered q, k, v, its output and the weighted output) are recycled by malloc's heap
+    /// block after block, and the heap they leave behind grows with their size - measured at 40k tiles, the inference
+    /// forward's heap peaked 90-340 MB higher with 32 MB buffers than with 8 MB ones (and a training step's at 10k tiles
+    /// 0.4-0.5 GB higher), for the same time.
+    /// </summary>
+    public long GatherElements { get; init; } = 1L << 21;
 
     /// <summary>Set from <see cref="SlideEncoderOptions.Attention"/>: run dense attention instead (benchmark baseline).</summary>
     internal bool DenseBaseline { get; init; }
 
-    /// <summary>The measured defaults (1024 × 1024 blocks, 1M score elements, 8M gathered elements).</summary>
+    /// <summary>The measured defaults (1024 × 1024 blocks, 1M score elements, 2M gathered elements).</summary>
     public static AttentionBlocking Default { get; } = new();
-
-    /// <summary>
-    /// For training steps: gathered buffers of 2M elements (8 MB). A checkpointed step keeps ~1 GB of activations
-    /// in the heap between its short-lived buffers, and glibc's heap then fragments in proportion to their size
-    /// (measured at 10k tiles: 32 MB buffers left 1.2-1.9 GB of free heap resident, 8 MB ones 0.8-1.4 GB); the
-    /// step time did not change.
-    /// </summary>
-    internal static AttentionBlocking Training { get; } = new() { GatherElements = 1L << 21 };
 
     internal AttentionBlocking Validate()
     {

@@ -49,11 +49,46 @@ internal sealed class DilatedAttention : nn.Module
     }
 
     /// <summary>
+    /// Projects <paramref name="x"/> [B, n, D] (already self_attn_layer_norm-ed rows <paramref name="row0"/>..+n of the
+    /// slide) into the workspace's q, k and v at those rows.
+    /// </summary>
+    public void ProjectInto(Tensor x, SlideWorkspace workspace, long row0)
+    {
+        long rows = x.shape[1];
+        var (q, k, v) = Project(x);
+        workspace.Q.narrow(1, row0, rows).copy_(q);
+        workspace.K.narrow(1, row0, rows).copy_(k);
+        workspace.V.narrow(1, row0, rows).copy_(v);
+        q.Dispose();
+        k.Dispose();
+        v.Dispose();
+    }
+
+    /// <summary>
+    /// The dilated attention [B, L, D] of the workspace's q, k, v, in the caller's dispose scope: a view of the
+    /// workspace's accumulator (valid until its next use), or, for the dense baseline, a new tensor.
+    /// </summary>
+    public Tensor AttendInWorkspace(SlideWorkspace workspace, AttentionBlocking blocking, ActivationSink? sink, int layer)
+    {
+        var q = workspace.Q;
+        var attn = Attend(q, workspace.K, workspace.V, blocking, workspace.Combination).reshape(q.shape[0], q.shape[1], _config.EmbedDim);
+        sink?.Invoke($"dilated_attn_{layer}", attn);
+        return attn;
+    }
+
+    /// <summary>out_proj(inner_attn_ln(<paramref name="attn"/>)) for some rows [B, n, D], in the caller's dispose scope.</summary>
+    public Tensor Output(Tensor attn)
+    {
+        using var normed = inner_attn_ln.forward(attn);
+        return Projection.Apply(out_proj, normed);
+    }
+
+    /// <summary>
     /// The branch-combined dilated attention [B, L, H, d] (float32), by need: the streamed kernel when no gradient is
     /// wanted; when autograd must see q, k or v, the same kernel wrapped as an autograd function whose backward is
     /// blocked as well (<see cref="DilatedAttentionFunction"/>).
     /// </summary>
-    private Tensor Attend(Tensor q, Tensor k, Tensor v, AttentionBlocking blocking)
+    private Tensor Attend(Tensor q, Tensor k, Tensor v, AttentionBlocking blocking, DilatedAttentionKernel.Combination? combination = null)
     {
         var (record, replay) = (Recording, Replaying);
         (Recording, Replaying) = (null, null);
@@ -65,7 +100,7 @@ internal sealed class DilatedAttention : nn.Module
         bool differentiable = torch.is_grad_enabled() && (q.requires_grad || k.requires_grad || v.requires_grad);
         return differentiable
             ? DilatedAttentionFunction.Apply(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, replay)
-            : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, record);
+            : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, record, combination);
     }
 
     /// <summary>
@@ -90,9 +125,9 @@ internal sealed class DilatedAttention : nn.Module
         v.Dispose();
         scope.DisposeEverythingBut(attn);
         sink?.Invoke($"dilated_attn_{layer}", attn);
-        var normed = inner_attn_ln.forward(attn);
+        var output = Output(attn);
         attn.Dispose();
-        return Projection.Apply(out_proj, normed).MoveToOuterDisposeScope();
+        return output.MoveToOuterDisposeScope();
     }
 }
 

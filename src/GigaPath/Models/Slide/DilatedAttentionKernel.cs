@@ -35,17 +35,31 @@ internal static class DilatedAttentionKernel
     /// first run's output bit for bit. <see cref="Backward"/> needs a record of every block and of the combination's
     /// final max and denominator per row and head, which this sets.</para>
     /// </summary>
+    /// <param name="q">Queries [B, L, H, d], contiguous.</param>
+    /// <param name="k">Keys, as q.</param>
+    /// <param name="v">Values, as q.</param>
+    /// <param name="segmentLengths">The branches' segment lengths.</param>
+    /// <param name="ratios">The branches' dilation ratios.</param>
+    /// <param name="blocking">Block and buffer sizes.</param>
+    /// <param name="saved">Block results to take or keep (training); null for none.</param>
+    /// <param name="combination">
+    /// Where to accumulate (an inference forward's <see cref="SlideWorkspace"/>, reused layer after layer): the output
+    /// is then a view into its accumulator, valid until the next call. Null: new tensors, the output owned by the caller.
+    /// </param>
     public static Tensor Forward(Tensor q, Tensor k, Tensor v, IReadOnlyList<int> segmentLengths, IReadOnlyList<int> ratios,
-        AttentionBlocking blocking, Saved? saved)
+        AttentionBlocking blocking, Saved? saved, Combination? combination = null)
     {
         var (batch, length, heads, headDim, branches, rows) = Geometry.Of(q, segmentLengths, ratios);
         double scale = 1.0 / Math.Sqrt(headDim);
         var accType = BlockAttention.AccumulationType(q.dtype);
+        if (combination is not null && (saved is not null || combination.Accumulator.dtype != accType
+            || !combination.Accumulator.shape.SequenceEqual(new[] { batch, rows, heads, headDim })))
+            throw new ArgumentException("the combination buffers do not fit this call", nameof(combination));
 
         using var scope = torch.NewDisposeScope();
-        var acc = torch.zeros([batch, rows, heads, headDim], accType, q.device);
-        var runMax = torch.full([batch, rows, heads, 1], double.NegativeInfinity, accType, q.device);
-        var runSum = torch.zeros([batch, rows, heads, 1], accType, q.device);
+        var acc = combination?.Accumulator.zero_() ?? torch.zeros([batch, rows, heads, headDim], accType, q.device);
+        var runMax = combination?.Max.fill_(double.NegativeInfinity) ?? torch.full([batch, rows, heads, 1], double.NegativeInfinity, accType, q.device);
+        var runSum = combination?.Sum.zero_() ?? torch.zeros([batch, rows, heads, 1], accType, q.device);
 
         int index = 0;
         foreach (var (b, br, c0, cc, j, h0, hc) in Blocks(branches, blocking, headDim))
@@ -64,8 +78,41 @@ internal static class DilatedAttentionKernel
         var degenerate = runMax.le(NoOutputLse);
         var denominator = runSum.masked_fill_(degenerate, branches.Count);
         saved?.SetCombination(runMax, denominator);
-        var result = acc.narrow(1, 0, length).div(denominator.narrow(1, 0, length));
+        var result = combination is null
+            ? acc.narrow(1, 0, length).div(denominator.narrow(1, 0, length))
+            : acc.narrow(1, 0, length).div_(denominator.narrow(1, 0, length));
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The buffers the branch combination accumulates in, for q of [B, L, H, d]: the weighted sum
+    /// [B, rows, H, d] and the running max and denominator [B, rows, H, 1] per row and head, rows being the padded
+    /// layout's (L rounded up to the longest branch's segments). Owns its tensors.
+    /// </summary>
+    internal sealed class Combination : IDisposable
+    {
+        private Combination(Tensor accumulator, Tensor max, Tensor sum) => (Accumulator, Max, Sum) = (accumulator, max, sum);
+
+        public Tensor Accumulator { get; }
+        public Tensor Max { get; }
+        public Tensor Sum { get; }
+
+        /// <summary>Buffers for queries of <paramref name="queryDType"/> and shape [batch, length, heads, headDim].</summary>
+        public static Combination Allocate(long batch, long length, long heads, long headDim, IReadOnlyList<int> segmentLengths,
+            IReadOnlyList<int> ratios, ScalarType queryDType, Device device)
+        {
+            long rows = PaddedRows(Branches(segmentLengths, ratios, length, heads));
+            var type = BlockAttention.AccumulationType(queryDType);
+            return new Combination(SlideWorkspace.Empty([batch, rows, heads, headDim], type, device),
+                SlideWorkspace.Empty([batch, rows, heads, 1], type, device), SlideWorkspace.Empty([batch, rows, heads, 1], type, device));
+        }
+
+        public void Dispose()
+        {
+            Accumulator.Dispose();
+            Max.Dispose();
+            Sum.Dispose();
+        }
     }
 
     /// <summary>One block's attention: the gathered rows of head group j of segments [c0, c0+cc) among themselves.</summary>
@@ -148,7 +195,7 @@ internal static class DilatedAttentionKernel
     internal readonly record struct BranchRecord(int Branch, long Elements, long KeysPerRow);
 
     /// <summary>
-    /// The block results <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking, Saved)"/>
+    /// The block results <see cref="Forward(Tensor, Tensor, Tensor, IReadOnlyList{int}, IReadOnlyList{int}, AttentionBlocking, Saved, Combination)"/>
     /// keeps (for a checkpointed layer's re-run, and for <see cref="Backward"/>); owns its tensors.
     /// </summary>
     /// <param name="arena">Where kept results are copied (a checkpointed training forward's); null: kept as made.</param>

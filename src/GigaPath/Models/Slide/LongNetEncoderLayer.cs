@@ -45,9 +45,6 @@ internal sealed class FeedForwardNetwork : nn.Module
 /// </summary>
 internal sealed class LongNetEncoderLayer : nn.Module
 {
-    /// <summary>Tokens per FFN chunk: the F-wide intermediate is the largest activation, so it is never built for all rows.</summary>
-    internal const long FfnRowsPerChunk = 4096;
-
     public readonly DilatedAttention self_attn;
     public readonly LayerNorm self_attn_layer_norm;
     public readonly FeedForwardNetwork ffn;
@@ -65,28 +62,57 @@ internal sealed class LongNetEncoderLayer : nn.Module
     }
 
     /// <summary>
-    /// The layer on <paramref name="h"/> [B, L, D] float32. <paramref name="inPlace"/> (inference: no autograd, evaluation
-    /// mode) updates h itself and runs the FFN in row chunks, so a layer needs little beyond h; otherwise a new tensor
-    /// is returned and every step is visible to autograd.
+    /// The layer on <paramref name="h"/> [B, L, D] float32. With a <paramref name="workspace"/> (inference: no autograd,
+    /// evaluation mode) it updates h itself: the layer norms, projections and FFN run <see cref="LongNetViT.RowsPerChunk"/>
+    /// rows at a time and q, k, v and the attention output live in the workspace, so a layer allocates nothing whose
+    /// size grows with the slide. Without one a new tensor is returned and every step is visible to autograd.
     /// </summary>
-    public Tensor Forward(Tensor h, AttentionBlocking blocking, ActivationSink? sink, int layer, bool inPlace)
+    public Tensor Forward(Tensor h, AttentionBlocking blocking, ActivationSink? sink, int layer, SlideWorkspace? workspace)
     {
-        if (inPlace && (training || torch.is_grad_enabled()))
-            throw new InvalidOperationException("the in-place layer forward is for inference only (evaluation mode, no autograd)");
-        if (!inPlace)
+        if (workspace is null)
         {
             var attended = Attend(h, blocking, sink, layer);
             var result = FeedForward(attended, null);
             attended.Dispose();
             return result;
         }
-        using (var scope = torch.NewDisposeScope())
-            h.add_(Attention(h, blocking, sink, layer));
-        long length = h.shape[1];
-        for (long r0 = 0; r0 < length; r0 += FfnRowsPerChunk)
+        if (training || torch.is_grad_enabled())
+            throw new InvalidOperationException("the in-place layer forward is for inference only (evaluation mode, no autograd)");
+        long length = h.shape[1], chunk = LongNetViT.RowsPerChunk;
+        if (sink is not null)
+        {
+            using var normed = self_attn_layer_norm.forward(h);
+            sink($"attn_in_{layer}", normed);
+        }
+        for (long r0 = 0; r0 < length; r0 += chunk)
         {
             using var scope = torch.NewDisposeScope();
-            var rows = h.narrow(1, r0, Math.Min(FfnRowsPerChunk, length - r0));
+            long rows = Math.Min(chunk, length - r0);
+            self_attn.ProjectInto(self_attn_layer_norm.forward(h.narrow(1, r0, rows)), workspace, r0);
+        }
+        using (var scope = torch.NewDisposeScope())
+        {
+            var attn = self_attn.AttendInWorkspace(workspace, blocking, sink, layer);
+            // attn_out is whole only for a sink (tests); otherwise each chunk goes straight into h.
+            var output = sink is null ? null : torch.empty_like(h);
+            for (long r0 = 0; r0 < length; r0 += chunk)
+            {
+                using var inner = torch.NewDisposeScope();
+                long rows = Math.Min(chunk, length - r0);
+                var u = self_attn.Output(attn.narrow(1, r0, rows));
+                if (output is null) h.narrow(1, r0, rows).add_(u);
+                else output.narrow(1, r0, rows).copy_(u);
+            }
+            if (output is not null)
+            {
+                sink!($"attn_out_{layer}", output);
+                h.add_(output);
+            }
+        }
+        for (long r0 = 0; r0 < length; r0 += chunk)
+        {
+            using var scope = torch.NewDisposeScope();
+            var rows = h.narrow(1, r0, Math.Min(chunk, length - r0));
             rows.add_(ffn.Forward(final_layer_norm.forward(rows)));
         }
         return h;

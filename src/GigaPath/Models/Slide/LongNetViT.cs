@@ -83,24 +83,46 @@ internal sealed class LongNetViT : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Tokens per chunk of the inference paths that run row by row (embedding, projections, FFN).</summary>
+    internal const long RowsPerChunk = 2048;
+
     /// <summary>
     /// h_0 = dropout([cls_token; patch_embed(x) + positions]) as [1, N+1, D] float32 on <paramref name="device"/>, from
-    /// validated tile embeddings [N, in_chans] and their grid cells.
+    /// validated tile embeddings [N, in_chans] and their grid cells. Without autograd (inference) h_0 is one tensor of
+    /// its own (<see cref="SlideWorkspace"/>) filled <see cref="RowsPerChunk"/> rows at a time, so neither a copy of the
+    /// input nor the positions nor the projection ever exist for the whole slide at once.
     /// </summary>
     public Tensor Embed(Tensor embeddings, GridCells cells, Device device)
     {
         using var scope = torch.NewDisposeScope();
-        var positions = SlidePositions.SinCosRows(cells.Gx, cells.Gy, Config.EmbedDim).to(device);
-        // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
-        // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
-        // same slide would not give the same bytes twice.
-        var x = embeddings.to(ScalarType.Float32, device, copy: true).unsqueeze(0);
-        var tiles = Projection.Apply(patch_embed.proj, x);
-        x.Dispose();
-        tiles.add_(positions.unsqueeze(0));
+        long n = embeddings.shape[0], d = Config.EmbedDim;
+        var autograd = torch.is_grad_enabled();
+        var h = autograd ? null : SlideWorkspace.Empty([1, n + 1, d], ScalarType.Float32, device);
+        if (h is not null) scope.Attach(h);
+        var chunks = new List<Tensor>();
+        for (long r0 = 0; r0 < n; r0 += autograd ? n : RowsPerChunk)
+        {
+            long rows = Math.Min(autograd ? n : RowsPerChunk, n - r0);
+            using var inner = torch.NewDisposeScope();
+            var positions = SlidePositions.SinCosRows(cells.Gx.AsSpan((int)r0, (int)rows), cells.Gy.AsSpan((int)r0, (int)rows), Config.EmbedDim).to(device);
+            // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
+            // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
+            // same slide would not give the same bytes twice.
+            var x = embeddings.narrow(0, r0, rows).to(ScalarType.Float32, device, copy: true).unsqueeze(0);
+            var tiles = Projection.Apply(patch_embed.proj, x);
+            x.Dispose();
+            tiles.add_(positions.unsqueeze(0));
+            if (h is null) chunks.Add(tiles.MoveToOuterDisposeScope());
+            else h.narrow(1, 1 + r0, rows).copy_(tiles);
+        }
         // The cls row of the reference's table is all zeros, so the cls token enters unchanged.
-        var h = torch.cat([cls_token.expand(1, 1, Config.EmbedDim).to_type(ScalarType.Float32), tiles], 1);
-        return encoder.dropout_module.forward(h).MoveToOuterDisposeScope();
+        var cls = cls_token.expand(1, 1, Config.EmbedDim).to_type(ScalarType.Float32);
+        if (h is not null)
+        {
+            h.narrow(1, 0, 1).copy_(cls);
+            return encoder.dropout_module.forward(h).MoveToOuterDisposeScope();
+        }
+        return encoder.dropout_module.forward(torch.cat([cls, .. chunks], 1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -122,11 +144,14 @@ internal sealed class LongNetViT : nn.Module
         }
 
         Record(0);
-        for (int i = 0; i < encoder.layers.Count; i++)
+        using (var workspace = SlideWorkspace.Allocate(Config, h.shape[0], h.shape[1], ProjectionDType, h.device))
         {
-            cancellation.ThrowIfCancellationRequested();
-            encoder.layers[i].Forward(h, blocking, sink, i, inPlace: true);
-            Record(i + 1);
+            for (int i = 0; i < encoder.layers.Count; i++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                encoder.layers[i].Forward(h, blocking, sink, i, workspace);
+                Record(i + 1);
+            }
         }
         var encoderOut = encoder.layer_norm.forward(h);
         return new LongNetOutputs(encoderOut.MoveToOuterDisposeScope(), cls, pooled);
@@ -155,8 +180,9 @@ internal sealed class LongNetViT : nn.Module
             // Evaluation without autograd (validation, prediction): the inference layer on a copy of each state, so
             // the FFN runs in row chunks as in Forward; otherwise every step out of place, visible to autograd.
             bool inference = !training && !torch.is_grad_enabled();
+            using var workspace = inference && layers > 0 ? SlideWorkspace.Allocate(Config, h0.shape[0], h0.shape[1], ProjectionDType, h0.device) : null;
             for (int i = 0; i < layers; i++)
-                states.Add(h = encoder.layers[i].Forward(inference ? h.clone() : h, blocking, null, i, inPlace: inference));
+                states.Add(h = encoder.layers[i].Forward(inference ? h.clone() : h, blocking, null, i, workspace));
             return states;
         }
         var (kept, keptElements) = KeptBranches(h0.shape[0], h0.shape[1], layers, h0.ElementSize, blocking);
@@ -198,6 +224,9 @@ internal sealed class LongNetViT : nn.Module
     /// projections, residuals) and 4 F-wide ones (fc1, GELU, sub-LN, its normalised input).
     /// </summary>
     public long ActivationBytes(long length, int layers) => 4L * length * layers * (16L * Config.EmbedDim + 4L * Config.FfnDim);
+
+    /// <summary>The dtype q, k and v are projected in: the attention projections' weights' (float32 unless reduced).</summary>
+    private ScalarType ProjectionDType => encoder.layers[0].self_attn.q_proj.weight!.dtype;
 
     /// <summary>LN_out(S)[:, 0] - the reference's head with global_pool = False.</summary>
     public Tensor HeadCls(Tensor state) => norm.forward(state.select(1, 0));

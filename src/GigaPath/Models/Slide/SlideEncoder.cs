@@ -217,7 +217,9 @@ public sealed class SlideEncoder : IDisposable
         tiles.RequireUsable();
         var positions = TilePositions.Resolve(tiles, Config.TileSize, level0TileSize);
         // Plain usings, not a dispose scope: the embeddings' tensors are moved to the caller's scope and must outlive this call.
-        using var x = torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
+        // The features as they are, not a copy: the forward copies them into aligned tensors a row chunk at a time.
+        using var flat = torch.from_array(tiles.Features);
+        using var x = flat.view(tiles.Count, tiles.Dim);
         using var c = torch.tensor(positions.TilingCoords, [tiles.Count, 2]);
         var embeddings = Embed(x, c, allLayers, null, cancellation);
         embeddings.Positions = positions.Rule;

@@ -88,7 +88,7 @@ internal static class SlidePositions
     }
 
     /// <summary>Sin-cos rows [N, D] (float32, CPU) for the given cells, computed in float64 and rounded once.</summary>
-    public static Tensor SinCosRows(long[] gx, long[] gy, int embedDim)
+    public static Tensor SinCosRows(ReadOnlySpan<long> gx, ReadOnlySpan<long> gy, int embedDim)
     {
         if (embedDim % 4 != 0)
             throw new ArgumentException($"embed_dim {embedDim} must be a multiple of 4", nameof(embedDim));
@@ -98,8 +98,8 @@ internal static class SlidePositions
             omega[i] = 1.0 / Math.Pow(10000.0, i / (double)q);
         using var scope = torch.NewDisposeScope();
         var w = torch.tensor(omega, ScalarType.Float64).unsqueeze(0);
-        var y = torch.tensor(gy, ScalarType.Int64).to_type(ScalarType.Float64).unsqueeze(1) * w;
-        var x = torch.tensor(gx, ScalarType.Int64).to_type(ScalarType.Float64).unsqueeze(1) * w;
+        var y = torch.tensor(gy.ToArray(), ScalarType.Int64).to_type(ScalarType.Float64).unsqueeze(1) * w;
+        var x = torch.tensor(gx.ToArray(), ScalarType.Int64).to_type(ScalarType.Float64).unsqueeze(1) * w;
         var rows = torch.cat([y.sin(), y.cos(), x.sin(), x.cos()], 1).to_type(ScalarType.Float32);
         return rows.MoveToOuterDisposeScope();
     }

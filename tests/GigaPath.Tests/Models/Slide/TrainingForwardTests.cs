@@ -62,7 +62,7 @@ public class TrainingForwardTests
     /// when the checkpointed FFN runs in row chunks (7 rows: several chunks and a short last one), which must slice the
     /// unchunked dropout mask rather than draw new ones.
     /// </summary>
-    [TestCase(LongNetEncoderLayer.FfnRowsPerChunk)]
+    [TestCase(LongNetViT.RowsPerChunk)]
     [TestCase(7L)]
     public void CheckpointedLayersReplayTheirDropoutMasks(long ffnRows)
     {
@@ -84,7 +84,7 @@ public class TrainingForwardTests
         }
         var plain = Gradients(Checkpointing.Never);
         var checkpointed = Gradients(Checkpointing.Always);
-        if (ffnRows < LongNetEncoderLayer.FfnRowsPerChunk)
+        if (ffnRows < LongNetViT.RowsPerChunk)
         {
             long tokens = x.shape[0] + 1;
             Assert.That(tokens > 2 * ffnRows && tokens % ffnRows != 0, $"{tokens} tokens: several chunks and a short last one");
@@ -148,16 +148,16 @@ public class TrainingForwardTests
     {
         using var model = new LongNetViT(SlideEncoderConfig.ProvGigaPath);
         long length = 50_001;
-        var records = DilatedAttentionKernel.BranchRecords(1, length, 16, 48, model.Config.SegmentLength, model.Config.DilatedRatio, AttentionBlocking.Training);
+        var records = DilatedAttentionKernel.BranchRecords(1, length, 16, 48, model.Config.SegmentLength, model.Config.DilatedRatio, AttentionBlocking.Default);
         var byWork = records.OrderByDescending(r => r.KeysPerRow).Select(r => r.Branch).ToList();
         Assert.That(byWork, Is.EqualTo(new[] { 2, 3, 4, 1, 0 }), "at 50k the r = 4, 8, 16 branches attend to the longest rows");
-        var (kept, elements) = model.KeptBranches(1, length, 11, 4, AttentionBlocking.Training);
+        var (kept, elements) = model.KeptBranches(1, length, 11, 4, AttentionBlocking.Default);
         Assert.That(elements * 4, Is.LessThanOrEqualTo(LongNetViT.DefaultKeptAttentionBytes));
         Assert.That(elements, Is.EqualTo(kept.Sum(l => l.Sum(b => records[b].Elements))));
         Assert.That(kept.All(l => l.IsSupersetOf([2, 3, 4])), "the long branches of every layer");
         Assert.That(kept.Count(l => l.Contains(1)), Is.InRange(1, 10), "the r = 2 branch where room is left");
         Assert.That(kept.Any(l => l.Contains(0)), Is.False, "no r = 1 branch at 50k");
-        var (all10k, _) = model.KeptBranches(1, 10_001, 11, 4, AttentionBlocking.Training);
+        var (all10k, _) = model.KeptBranches(1, 10_001, 11, 4, AttentionBlocking.Default);
         Assert.That(all10k.All(l => l.Count == 5), "at 10k everything fits");
     }
 

@@ -1,0 +1,72 @@
+using GigaPath.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GigaPath.Models.Slide;
+
+/// <summary>
+/// The whole-slide buffers of an inference forward, made once per slide and reused by every layer: q, k and v
+/// [B, L, H, d] in the projections' dtype and the attention's <see cref="DilatedAttentionKernel.Combination"/>. With the
+/// hidden state h [B, L, D] (<see cref="LongNetViT.Embed"/>), these are the only tensors whose size grows with the
+/// slide; everything else a layer makes is a row chunk or an attention block of bounded size. On CPU each buffer is a
+/// mapping of its own (<see cref="MappedTensors"/>): it never enters malloc's heap, so the heap holds only the bounded
+/// short-lived buffers, which it recycles layer after layer, and the slide's memory is the same on every run. This is
+/// the budget docs/slide-encoder.md writes down per tile.
+/// </summary>
+internal sealed class SlideWorkspace : IDisposable
+{
+    private SlideWorkspace(Tensor q, Tensor k, Tensor v, DilatedAttentionKernel.Combination combination) =>
+        (Q, K, V, Combination) = (q, k, v, combination);
+
+    /// <summary>Queries [B, L, H, d].</summary>
+    public Tensor Q { get; }
+
+    /// <summary>Keys [B, L, H, d].</summary>
+    public Tensor K { get; }
+
+    /// <summary>Values [B, L, H, d].</summary>
+    public Tensor V { get; }
+
+    /// <summary>The attention's branch-combination buffers.</summary>
+    public DilatedAttentionKernel.Combination Combination { get; }
+
+    /// <summary>Buffers for <paramref name="length"/> tokens (cls included) of <paramref name="config"/>'s model, q/k/v in <paramref name="projectionDType"/>.</summary>
+    public static SlideWorkspace Allocate(SlideEncoderConfig config, long batch, long length, ScalarType projectionDType, Device device)
+    {
+        long heads = config.NumHeads, headDim = config.HeadDim;
+        return new SlideWorkspace(
+            Empty([batch, length, heads, headDim], projectionDType, device),
+            Empty([batch, length, heads, headDim], projectionDType, device),
+            Empty([batch, length, heads, headDim], projectionDType, device),
+            DilatedAttentionKernel.Combination.Allocate(batch, length, heads, headDim, config.SegmentLength, config.DilatedRatio,
+                projectionDType, device));
+    }
+
+    /// <summary>
+    /// Bytes per token the buffers take for <paramref name="config"/> (float32 q/k/v; the combination's padding rows
+    /// aside): 3·D for q, k, v, D for the accumulator, 2·H for the max and denominator.
+    /// </summary>
+    public static long BytesPerToken(SlideEncoderConfig config, int projectionElementSize = 4) =>
+        3L * config.EmbedDim * projectionElementSize + 4L * (config.EmbedDim + 2L * config.NumHeads);
+
+    /// <summary>
+    /// An uninitialised contiguous tensor of <paramref name="shape"/>, not in any dispose scope (the caller owns it): on
+    /// CPU in a mapping of its own where the platform allows, else from libtorch's allocator.
+    /// </summary>
+    public static Tensor Empty(long[] shape, ScalarType dtype, Device device)
+    {
+        using var scope = torch.NewDisposeScope();
+        long elements = shape.Aggregate(1L, (a, b) => a * b);
+        var mapped = device.type == DeviceType.CPU ? MappedTensors.TryEmpty(elements, dtype) : null;
+        var result = mapped is null ? torch.empty(shape, dtype, device) : mapped.view(shape);
+        return result.DetachFromDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        Q.Dispose();
+        K.Dispose();
+        V.Dispose();
+        Combination.Dispose();
+    }
+}
