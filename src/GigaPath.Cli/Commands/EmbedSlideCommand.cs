@@ -67,6 +67,10 @@ public sealed class EmbedSlideCommand : ICliCommand
         // The same calls /score/slide makes (SlideEncoderBackend): positions from the file's own metadata, the same tensors.
         using var result = encoder.EmbedAsync(features, request.AllLayers, request.PatchSizeLevel0, cancellation).GetAwaiter().GetResult();
         double seconds = clock.Elapsed.TotalSeconds;
+        // What the slide cost, for the user and the output's metadata: the process's resident high-water mark (model,
+        // features and forward together) and the forward's rate.
+        long peakBytes = Process.GetCurrentProcess().PeakWorkingSet64;
+        double tilesPerSecond = result.TileCount / Math.Max(seconds, 1e-9);
 
         var metadata = new Dictionary<string, string>
         {
@@ -84,6 +88,9 @@ public sealed class EmbedSlideCommand : ICliCommand
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
             ["positions"] = result.Positions!,
         };
+        metadata["seconds"] = seconds.ToString("F1", CultureInfo.InvariantCulture);
+        metadata["tiles_per_second"] = tilesPerSecond.ToString("F1", CultureInfo.InvariantCulture);
+        metadata["peak_rss_bytes"] = peakBytes.ToString(CultureInfo.InvariantCulture);
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
         SlideEmbeddingFile.Write(request.Out, result, pool, metadata);
@@ -91,7 +98,7 @@ public sealed class EmbedSlideCommand : ICliCommand
 
         Console.WriteLine(
             $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.Name(pool)} pooling) from {result.TileCount} tiles" +
-            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s; positions: {result.Positions}");
+            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s ({tilesPerSecond:F1} tiles/s, peak RSS {peakBytes / 1048576.0:F0} MiB); positions: {result.Positions}");
         return 0;
     }
 }
