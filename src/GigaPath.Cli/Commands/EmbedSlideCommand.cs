@@ -60,7 +60,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         if (request.MaxTiles <= 0)
             throw new GigaPathException($"{TileFeatureBudget.Default.Setting}: must be positive, got {request.MaxTiles}");
         // The model's input width is checked from the file's declared shape, before its data is read.
-        var inChans = SlideEncoder.ReadConfig(request.Model).InChans;
+        var inChans = SlideEncoder.ReadConfig(request.Model).InputChannels;
         var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles, ExpectedDim = inChans });
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
@@ -82,16 +82,16 @@ public sealed class EmbedSlideCommand : ICliCommand
             ["device"] = request.Device,
             ["tiles_file"] = Path.GetFileName(request.Tiles),
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
-            ["positions"] = result.Positions!,
+            ["positions"] = result.Placement!.ToString(),
         };
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
         SlideEmbeddingFile.Write(request.Out, result, pool, metadata);
-        var layers = result.LayerEmbeddings(pool);
+        var layers = result.GetLayerEmbeddings(pool);
 
         Console.WriteLine(
             $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.Name(pool)} pooling) from {result.TileCount} tiles" +
-            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s; positions: {result.Positions}");
+            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s; positions: {result.Placement}");
         return 0;
     }
 }

@@ -23,8 +23,8 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     {
         _encoder = encoder;
         _preprocessor = preprocessor ?? encoder.Preprocessor;
-        if (_preprocessor.CropSize != encoder.Config.ImgSize)
-            throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImgSize} px");
+        if (_preprocessor.CropSize != encoder.Config.ImageSize)
+            throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImageSize} px");
     }
 
     /// <summary>Loads the tile encoder named by <see cref="ServerOptions.ModelDir"/> on the chosen device and dtype.</summary>
@@ -42,7 +42,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         return new TileEncoderBackend(encoder, encoder.Preprocessor.WithMaxAspectRatio(options.MaxAspectRatio));
     }
 
-    public int Dim => _encoder.Config.NumFeatures;
+    public int Dim => _encoder.Config.OutputDim;
 
     public int TokenDim => _encoder.Config.EmbedDim;
 

@@ -109,7 +109,7 @@ public sealed class TilePreprocessor
     /// <param name="width">Image width in pixels.</param>
     /// <param name="height">Image height in pixels.</param>
     /// <param name="source">Names the image in the error (a path, a request row).</param>
-    public (int Width, int Height) ResizedSize(int width, int height, string source = "image")
+    public (int Width, int Height) GetResizedSize(int width, int height, string source = "image")
     {
         if (width <= 0 || height <= 0)
             throw new GigaPathException($"{source}: image size must be positive, got {width}x{height}");
@@ -140,11 +140,11 @@ public sealed class TilePreprocessor
 
     /// <summary>Pillow resize (<see cref="Interpolation"/>) of the shorter side to <see cref="ResizeSize"/>; returns the input unchanged when already that size.</summary>
     /// <param name="image">The decoded image (not modified).</param>
-    /// <param name="source">Names the image in errors (see <see cref="ResizedSize"/>).</param>
+    /// <param name="source">Names the image in errors (see <see cref="GetResizedSize"/>).</param>
     public RgbImage Resize(RgbImage image, string source = "image")
     {
         ArgumentNullException.ThrowIfNull(image);
-        var (w, h) = ResizedSize(image.Width, image.Height, source);
+        var (w, h) = GetResizedSize(image.Width, image.Height, source);
         return w == image.Width && h == image.Height ? image : PillowResample.Resize(image, w, h, Interpolation);
     }
 

@@ -45,10 +45,10 @@ internal sealed class SlidePipeline
         if (slideEncoder is not null)
         {
             SlideEncoder.CheckTileEncoder(tileEncoder.Config.Encoder, $"the tile encoder ({tileEncoder.Source ?? "in memory"})");
-            if (slideEncoder.Config.InChans != tileEncoder.Config.NumFeatures)
+            if (slideEncoder.Config.InputChannels != tileEncoder.Config.OutputDim)
                 throw new GigaPathException(
-                    $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InChans}-wide tile embeddings " +
-                    $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.NumFeatures}-wide ones; use a matching model pair");
+                    $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InputChannels}-wide tile embeddings " +
+                    $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.OutputDim}-wide ones; use a matching model pair");
         }
         _tileEncoder = tileEncoder;
         _slideEncoder = slideEncoder;
@@ -175,7 +175,7 @@ internal sealed class SlidePipeline
     public StreamedTileEmbeddings EmbedTiles(ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, string? saveTilesDir = null,
         IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
     {
-        int n = tiles.Count, dim = _tileEncoder.Config.NumFeatures;
+        int n = tiles.Count, dim = _tileEncoder.Config.OutputDim;
         var features = new float[checked((long)n * dim)];
 
         float[] Read(int i, TilePreprocessor preprocessor)

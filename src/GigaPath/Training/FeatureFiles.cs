@@ -23,7 +23,7 @@ internal static class FeatureFiles
     public const int ReferenceTileSize = 256;
 
     /// <summary>The slide encoder's per-tile outputs [N, D] as <c>embed-slide</c> and <c>run</c> write them.</summary>
-    public const string ContextualKey = IO.SlideEmbeddingFile.TileEmbeddingsCtx;
+    public const string ContextualKey = IO.SlideEmbeddingFile.ContextualTileEmbeddings;
 
     /// <summary>Files the pipeline and <c>predict</c> write next to feature files, which are not feature files themselves.</summary>
     private static readonly string[] CompanionSuffixes = [".slide.safetensors", ".attention.safetensors"];

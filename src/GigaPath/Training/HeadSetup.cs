@@ -46,8 +46,8 @@ internal static class HeadSetup
                 if (useContextual && slideModel is not null)
                 {
                     contextual = ContextualTiles.Load(slideModel);
-                    if (contextual.Config.InChans != cohort.Dim)
-                        throw new GigaPathException($"{slideModel}: the slide encoder takes {contextual.Config.InChans}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
+                    if (contextual.Config.InputChannels != cohort.Dim)
+                        throw new GigaPathException($"{slideModel}: the slide encoder takes {contextual.Config.InputChannels}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
                     config = config with
                     {
                         TileInput = HeadConfig.ContextualInput, InputDim = contextual.Config.EmbedDim,
@@ -69,8 +69,8 @@ internal static class HeadSetup
                 SlideEncoderConfig encoderConfig;
                 using (var encoder = SlideEncoder.Load(slideModel))
                     encoderConfig = encoder.Config;
-                if (encoderConfig.InChans != cohort.Dim)
-                    throw new GigaPathException($"{slideModel}: the slide encoder takes {encoderConfig.InChans}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
+                if (encoderConfig.InputChannels != cohort.Dim)
+                    throw new GigaPathException($"{slideModel}: the slide encoder takes {encoderConfig.InputChannels}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
                 FeatLayers.Parse(options.FeatLayer, encoderConfig.Depth);
                 var config = baseConfig with
                 {

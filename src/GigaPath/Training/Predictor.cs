@@ -82,8 +82,8 @@ internal static class Predictor
         {
             if (contextual is not null)
             {
-                if (info.Dim != contextual.Config.InChans)
-                    throw new GigaPathException($"{info.Path}: tile features are {info.Dim} wide but the slide encoder takes {contextual.Config.InChans}");
+                if (info.Dim != contextual.Config.InputChannels)
+                    throw new GigaPathException($"{info.Path}: tile features are {info.Dim} wide but the slide encoder takes {contextual.Config.InputChannels}");
             }
             else if (info.ContextualDim != config.InputDim)
             {

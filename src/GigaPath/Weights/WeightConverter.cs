@@ -4,7 +4,32 @@ using static TorchSharp.torch;
 namespace GigaPath.Weights;
 
 /// <summary>What <see cref="WeightConverter.Convert"/> wrote.</summary>
-public sealed record ConversionResult(string Output, int TensorCount, long ParameterCount, long DataBytes, string SourceSha256);
+public sealed record ConversionResult
+{
+    internal ConversionResult(string output, int tensorCount, long parameterCount, long dataBytes, string sourceSha256)
+    {
+        Output = output;
+        TensorCount = tensorCount;
+        ParameterCount = parameterCount;
+        DataBytes = dataBytes;
+        SourceSha256 = sourceSha256;
+    }
+
+    /// <summary>The safetensors file written.</summary>
+    public string Output { get; }
+
+    /// <summary>Number of tensors written.</summary>
+    public int TensorCount { get; }
+
+    /// <summary>Number of scalars in those tensors.</summary>
+    public long ParameterCount { get; }
+
+    /// <summary>Bytes of tensor data written.</summary>
+    public long DataBytes { get; }
+
+    /// <summary>SHA-256 of the source checkpoint (also in the file's metadata).</summary>
+    public string SourceSha256 { get; }
+}
 
 /// <summary>
 /// Converts a checkpoint (PyTorch <c>.bin</c>/<c>.pth</c>, safetensors, or a sharded index) into one safetensors file

@@ -109,12 +109,12 @@ public class InputBudgetTests
     [Test]
     public void ImagesAtTheAspectLimitAreResizedAndTheLimitCanBeRaised()
     {
-        Assert.That(TilePreprocessor.Default.ResizedSize(16, 1), Is.EqualTo((4096, 256)));
-        Assert.That(TilePreprocessor.Default.ResizedSize(1, 16), Is.EqualTo((256, 4096)));
+        Assert.That(TilePreprocessor.Default.GetResizedSize(16, 1), Is.EqualTo((4096, 256)));
+        Assert.That(TilePreprocessor.Default.GetResizedSize(1, 16), Is.EqualTo((256, 4096)));
         Assert.That(TilePreprocessor.Default.Preprocess(new RgbImage(4096, 256)), Has.Length.EqualTo(3 * 224 * 224));
         var wide = TilePreprocessor.Default.WithMaxAspectRatio(100);
-        Assert.That(wide.ResizedSize(100, 1), Is.EqualTo((25600, 256)));
-        Assert.Throws<ImageTooLargeException>(() => wide.ResizedSize(101, 1));
+        Assert.That(wide.GetResizedSize(100, 1), Is.EqualTo((25600, 256)));
+        Assert.Throws<ImageTooLargeException>(() => wide.GetResizedSize(101, 1));
         Assert.Throws<GigaPathException>(() => TilePreprocessor.Default.WithMaxAspectRatio(0.5));
         Assert.Throws<GigaPathException>(() => TilePreprocessor.Default.WithMaxAspectRatio(double.NaN));
         // The resampler itself refuses buffers it could not index, whoever calls it.

@@ -94,7 +94,7 @@ public class SlideScoringTests
             using var x = TorchSharp.torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
             using var c = TorchSharp.torch.tensor(tiles.Coords!, [tiles.Count, 2]);
             using var library = encoder.Embed(x, c);
-            foreach (var (name, tensor) in new[] { ("slide_embedding", library.EmbedGlobalPool), ("last_hidden_state", library.LastHiddenState) })
+            foreach (var (name, tensor) in new[] { ("slide_embedding", library.MeanPooledEmbedding), ("last_hidden_state", library.LastHiddenState) })
             {
                 var served = answer.ReadFloats(name).Data;
                 var direct = tensor.data<float>().ToArray();

@@ -50,14 +50,14 @@ internal sealed class ConfigReader
             throw Error("model_args", "is missing or not an object; it must give at least img_size (and what the architecture's defaults do not: patch_size, embed_dim, depth, num_heads, mlp_ratio, init_values)");
         var pretrained = _root["pretrained_cfg"] as JsonObject
             ?? throw Error("pretrained_cfg", $"is missing. timm reads a config.json without pretrained_cfg in its legacy form and silently drops model_args, " +
-                $"building {timm.Name} with its defaults (patch {timm.PatchSize}, img {timm.ImgSize}) and resampling the checkpoint to fit. " +
+                $"building {timm.Name} with its defaults (patch {timm.PatchSize}, img {timm.ImageSize}) and resampling the checkpoint to fit. " +
                 "Add the pretrained_cfg block (input_size, mean, std) so that timm and this engine build the same model");
 
         foreach (var (key, value) in args)
             CheckModelArg(key, value);
 
         int inChans = Int(args, "model_args", "in_chans", 3);
-        int imgSize = ImgSize(args, timm.ImgSize);
+        int imgSize = ImageSize(args, timm.ImageSize);
         int numClasses = Int(args, "model_args", "num_classes", 0);
         if (numClasses != 0 || Int(_root, "", "num_classes", 0) != 0)
             throw Error(numClasses != 0 ? "model_args.num_classes" : "num_classes", "must be 0: this engine returns embeddings and has no classifier head");
@@ -79,7 +79,7 @@ internal sealed class ConfigReader
 
         // A card's code-level kwargs override config.json (timm: dict(model_args, **kwargs)); the architecture's
         // defaults are overridden by both.
-        double? initValues = args.ContainsKey("init_values") ? NullableDouble(args, "model_args", "init_values") : timm.InitValues;
+        double? initValues = args.ContainsKey("init_values") ? NullableDouble(args, "model_args", "init_values") : timm.LayerScaleInit;
         if (kind.CodeInitValues is { } codeInit) initValues = codeInit;
         if (initValues is null)
             throw Error("model_args.init_values", $"is missing or null, so timm would build no LayerScale; encoder {kind.Name} has LayerScale (ls1.gamma, ls2.gamma)");
@@ -90,21 +90,21 @@ internal sealed class ConfigReader
             Encoder = kind.Name,
             Architecture = architecture,
             SourceName = _source,
-            ImgSize = imgSize,
-            InChans = inChans,
+            ImageSize = imgSize,
+            InputChannels = inChans,
             PatchSize = values.PatchSize,
             EmbedDim = embedDim,
             Depth = Int(args, "model_args", "depth", timm.Depth),
-            NumHeads = Int(args, "model_args", "num_heads", timm.NumHeads),
+            HeadCount = Int(args, "model_args", "num_heads", timm.HeadCount),
             MlpRatio = values.MlpRatio,
-            InitValues = initValues,
+            LayerScaleInit = initValues,
             RegisterTokens = values.RegisterTokens,
             NoEmbedClass = values.NoEmbedClass,
             Mlp = kind.CodeMlp ?? timm.Mlp,
             Pooling = kind.Pooling,
             GlobalPool = pool,
             Interpolation = Interpolation(pretrained),
-            CropPct = kind.ReferenceCropPct ?? CropPct(pretrained),
+            CropFraction = kind.ReferenceCropPct ?? CropFraction(pretrained),
             Mean = Triple(pretrained, "mean", TileEncoderConfig.ImageNetMean),
             Std = Triple(pretrained, "std", TileEncoderConfig.ImageNetStd),
         };
@@ -203,7 +203,7 @@ internal sealed class ConfigReader
         _ => "null",
     };
 
-    private int ImgSize(JsonObject args, int fallback)
+    private int ImageSize(JsonObject args, int fallback)
     {
         if (args["img_size"] is JsonArray arr)
         {
@@ -220,8 +220,8 @@ internal sealed class ConfigReader
         if (pretrained["input_size"] is not JsonArray arr || arr.Count != 3)
             throw Error("pretrained_cfg.input_size", "must be [channels, height, width]");
         var values = arr.Select(n => Int(n, "pretrained_cfg.input_size", null)).ToArray();
-        if (values[0] != cfg.InChans || values[1] != cfg.ImgSize || values[2] != cfg.ImgSize)
-            throw Error("pretrained_cfg.input_size", $"[{string.Join(", ", values)}] disagrees with model_args (in_chans {cfg.InChans}, img_size {cfg.ImgSize})");
+        if (values[0] != cfg.InputChannels || values[1] != cfg.ImageSize || values[2] != cfg.ImageSize)
+            throw Error("pretrained_cfg.input_size", $"[{string.Join(", ", values)}] disagrees with model_args (in_chans {cfg.InputChannels}, img_size {cfg.ImageSize})");
     }
 
     private int Int(JsonObject obj, string prefix, string key, int? fallback) =>
@@ -270,7 +270,7 @@ internal sealed class ConfigReader
         var other => throw Error("pretrained_cfg.interpolation", $"is \"{other}\"; this engine implements Pillow's \"bicubic\" and \"bilinear\""),
     };
 
-    private double CropPct(JsonObject pretrained)
+    private double CropFraction(JsonObject pretrained)
     {
         string mode = String(pretrained, "pretrained_cfg", "crop_mode", "center");
         if (mode != "center")

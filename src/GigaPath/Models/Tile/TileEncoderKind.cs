@@ -161,7 +161,7 @@ public sealed record TileEncoderKind
     }
 
     /// <summary>The published full-size model's config (nothing downloaded): for <see cref="TileEncoder.Describe"/>, benchmarks and random models.</summary>
-    public TileEncoderConfig PublishedConfig()
+    public TileEncoderConfig GetPublishedConfig()
     {
         var json = new JsonObject
         {
