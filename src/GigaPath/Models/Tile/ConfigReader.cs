@@ -4,11 +4,11 @@ using System.Text.Json.Nodes;
 
 namespace GigaPath.Models.Tile;
 
-/// <summary>Reads the fields of a timm-style config.json, one typed getter per kind, each failure naming the field.</summary>
+/// <summary>Reads the fields of a timm-style config.json through <see cref="ConfigJson"/>, each failure naming the field.</summary>
 internal sealed class ConfigReader
 {
     private readonly JsonObject _root;
-    private readonly string _source;
+    private readonly ConfigJson _json;
 
     /// <summary>model_args that change the architecture: accepted only with the value this port implements.</summary>
     private static readonly Dictionary<string, JsonValueKind[]> FixedArgs = new()
@@ -34,13 +34,13 @@ internal sealed class ConfigReader
         "drop_rate", "pos_drop_rate", "patch_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "weight_init",
     ];
 
-    public ConfigReader(JsonObject root, string source)
+    public ConfigReader(ConfigJson json)
     {
-        _root = root;
-        _source = source;
+        _root = json.Root;
+        _json = json;
     }
 
-    private ModelConfigException Error(string field, string why) => new($"{_source}: {field} {why}", _source, field);
+    private ModelConfigException Error(string field, string why) => _json.Error(field, why);
 
     /// <summary>Reads the config as encoder <paramref name="encoderName"/>, or as the one named encoder it fits.</summary>
     public TileEncoderConfig Read(string? encoderName)
@@ -89,7 +89,7 @@ internal sealed class ConfigReader
             ReadFromJson = true,
             Encoder = kind.Name,
             Architecture = architecture,
-            SourceName = _source,
+            SourceName = _json.Source,
             ImageSize = imgSize,
             InputChannels = inChans,
             PatchSize = values.PatchSize,
@@ -227,41 +227,14 @@ internal sealed class ConfigReader
     private int Int(JsonObject obj, string prefix, string key, int? fallback) =>
         Int(obj[key], prefix.Length == 0 ? key : $"{prefix}.{key}", fallback);
 
-    private int Int(JsonNode? node, string field, int? fallback)
-    {
-        if (node is null)
-            return fallback ?? throw Error(field, "is missing");
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
-        {
-            if (v.TryGetValue<int>(out int i)) return i;
-            if (v.TryGetValue<double>(out double d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) return (int)d;
-        }
-        throw Error(field, $"must be an integer, got {node.ToJsonString()}");
-    }
+    private int Int(JsonNode? node, string field, int? fallback) => _json.Int(node, field, fallback);
 
     private double Double(JsonObject obj, string prefix, string key) =>
         NullableDouble(obj, prefix, key) ?? throw Error($"{prefix}.{key}", "is missing");
 
-    private double? NullableDouble(JsonObject obj, string prefix, string key)
-    {
-        var node = obj[key];
-        if (node is null) return null;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out double d))
-            return d;
-        throw Error($"{prefix}.{key}", $"must be a number, got {node.ToJsonString()}");
-    }
+    private double? NullableDouble(JsonObject obj, string prefix, string key) => _json.OptionalDouble(obj[key], $"{prefix}.{key}");
 
-    private bool Bool(JsonObject obj, string prefix, string key, bool fallback)
-    {
-        var node = obj[key];
-        if (node is null) return fallback;
-        return node.GetValueKind() switch
-        {
-            JsonValueKind.True => true,
-            JsonValueKind.False => false,
-            _ => throw Error($"{prefix}.{key}", $"must be true or false, got {node.ToJsonString()}"),
-        };
-    }
+    private bool Bool(JsonObject obj, string prefix, string key, bool fallback) => _json.Bool(obj[key], $"{prefix}.{key}", fallback);
 
     private ResizeInterpolation Interpolation(JsonObject pretrained) => String(pretrained, "pretrained_cfg", "interpolation", "bicubic") switch
     {
@@ -279,21 +252,9 @@ internal sealed class ConfigReader
         return NullableDouble(pretrained, "pretrained_cfg", "crop_pct") ?? 0.875;
     }
 
-    private string String(JsonObject obj, string prefix, string key, string fallback)
-    {
-        string field = prefix.Length == 0 ? key : $"{prefix}.{key}";
-        var node = obj[key];
-        if (node is null) return fallback;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
-        throw Error(field, $"must be a string, got {node.ToJsonString()}");
-    }
+    private string String(JsonObject obj, string prefix, string key, string fallback) =>
+        _json.String(obj[key], prefix.Length == 0 ? key : $"{prefix}.{key}", fallback);
 
-    private IReadOnlyList<double> Triple(JsonObject pretrained, string key, IReadOnlyList<double> fallback)
-    {
-        var node = pretrained[key];
-        if (node is null) return fallback;
-        if (node is JsonArray arr && arr.All(n => n is JsonValue v && v.GetValueKind() == JsonValueKind.Number))
-            return arr.Select(n => n!.GetValue<double>()).ToArray();
-        throw Error($"pretrained_cfg.{key}", $"must be an array of numbers, got {node.ToJsonString()}");
-    }
+    private IReadOnlyList<double> Triple(JsonObject pretrained, string key, IReadOnlyList<double> fallback) =>
+        _json.OptionalNumbers(pretrained[key], $"pretrained_cfg.{key}") ?? fallback;
 }

@@ -191,18 +191,7 @@ public sealed record TileEncoderConfig
     /// </summary>
     public static TileEncoderConfig FromJson(string json, string sourceName, string? encoder = null)
     {
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new ModelConfigException($"{sourceName}: not valid JSON ({e.Message})", sourceName, null, e);
-        }
-        if (root is not JsonObject obj)
-            throw new ModelConfigException($"{sourceName}: expected a JSON object", sourceName);
-        return new ConfigReader(obj, sourceName).Read(encoder).Validate();
+        return new ConfigReader(ConfigJson.Parse(json, sourceName)).Read(encoder).Validate();
     }
 
     /// <summary>

@@ -36,6 +36,19 @@ public class SlideEncoderConfigTests
     }
 
     [Test]
+    public void FieldErrorsReadLikeTheTileEncoderConfigs()
+    {
+        // Both model configs go through the same strict reader: the message names the file and the field, and so does Field.
+        var json = SlideEncoderConfig.ProvGigaPath.ToJson().Replace("\"depth\": 12", "\"depth\": \"12\"", StringComparison.Ordinal);
+        var e = Assert.Throws<ModelConfigException>(() => SlideEncoderConfig.FromJson(json, "slide/config.json"))!;
+        Assert.That(e.Message, Is.EqualTo("slide/config.json: depth must be an integer, got \"12\""));
+        Assert.That((e.ConfigSource, e.Field), Is.EqualTo(("slide/config.json", "depth")));
+        var segments = SlideEncoderConfig.ProvGigaPath.ToJson().Replace("\"segment_length\": [", "\"segment_length\": [1.5, ", StringComparison.Ordinal);
+        Assert.That(Assert.Throws<ModelConfigException>(() => SlideEncoderConfig.FromJson(segments, "s.json"))!.Field, Is.EqualTo("segment_length[0]"));
+        Assert.That(Assert.Throws<ModelConfigException>(() => SlideEncoderConfig.FromJson("[1]", "s.json"))!.Message, Is.EqualTo("s.json: must hold a JSON object"));
+    }
+
+    [Test]
     public void WrittenConfigReadsBackEqual()
     {
         var dir = FixturePaths.TempDir();
