@@ -25,7 +25,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
         var precision = new PrecisionArguments();
         var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
-        var maxTiles = new Option<long>(TileFeatureBudget.Default.Setting)
+        var maxTiles = new Option<long>("--max-tiles")
         {
             Description = "Most tiles accepted; files declaring more are refused before reading (default: the slide encoder's 1000 x 1000 grid cells)",
             DefaultValueFactory = _ => TileFeatureBudget.Default.MaxTiles,
@@ -58,7 +58,7 @@ public sealed class EmbedSlideCommand : ICliCommand
             OnWarning = w => Console.Error.WriteLine($"warning: {w}"),
         };
         if (request.MaxTiles <= 0)
-            throw new GigaPathException($"{TileFeatureBudget.Default.Setting}: must be positive, got {request.MaxTiles}");
+            throw new GigaPathException($"--max-tiles: must be positive, got {request.MaxTiles}");
         // The model's input width is checked from the file's declared shape, before its data is read.
         var inChans = SlideEncoder.ReadConfig(request.Model).InputChannels;
         var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles, ExpectedDim = inChans });

@@ -60,13 +60,13 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         }
         catch (ImageTooLargeException e)
         {
-            // The decoder's pixel limit is the server's setting; the aspect-ratio message names its option itself.
-            var message = e.Width * e.Height > maxPixels ? $"{e.Message}; raise the limit with the server's --max-image-pixels" : e.Message;
+            // The decoder's pixel limit is the server's setting; the aspect-ratio message names the library option, mapped here.
+            var message = e.Width * e.Height > maxPixels ? $"{e.Message}; raise the limit with the server's --max-image-pixels" : ServerFlags.Describe(e.Message);
             throw new ApiException(413, message, row, e);
         }
         catch (GigaPathException e)
         {
-            throw new ApiException(422, e.Message, row, e);
+            throw new ApiException(422, ServerFlags.Describe(e.Message), row, e);
         }
     }
 

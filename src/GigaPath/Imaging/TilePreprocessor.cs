@@ -38,9 +38,6 @@ public sealed class TilePreprocessor
     /// <summary>Default for <see cref="MaxAspectRatio"/>: tiles are square; 16:1 still resizes to at most 4096 × 256 px.</summary>
     public const double DefaultMaxAspectRatio = 16;
 
-    /// <summary>The option (of <c>embed-tiles</c> and <c>serve</c>) that sets <see cref="MaxAspectRatio"/>, named in errors.</summary>
-    public const string MaxAspectRatioOption = "--max-aspect-ratio";
-
     /// <summary>
     /// Longest side over shortest side an image may have. The resize scales the short side to
     /// <see cref="ResizeSize"/>, so a thin image grows in proportion to its aspect ratio (a 40 KB 10000×1 PNG becomes
@@ -55,7 +52,7 @@ public sealed class TilePreprocessor
     /// <summary>Returns <paramref name="value"/> when it is a valid <see cref="MaxAspectRatio"/> (finite, at least 1), else throws naming the option.</summary>
     public static double CheckMaxAspectRatio(double value) => value >= 1 && double.IsFinite(value)
         ? value
-        : throw new GigaPathException($"{MaxAspectRatioOption}: must be a finite number >= 1, got {value}");
+        : throw new GigaPathException($"{OptionNames.MaxAspectRatio}: must be a finite number >= 1, got {value}") { Option = OptionNames.MaxAspectRatio };
 
     private readonly double _maxAspectRatio = DefaultMaxAspectRatio;
 
@@ -122,7 +119,7 @@ public sealed class TilePreprocessor
             throw new ImageTooLargeException(
                 $"{source}: a {width}x{height} image has an aspect ratio of {(double)longSide / shortSide:0.##}:1, above the limit of " +
                 $"{MaxAspectRatio:0.##}:1 (resizing its short side to {ResizeSize} px would make it {rw}x{rh}); " +
-                $"raise the limit with {MaxAspectRatioOption}", width, height);
+                $"raise the limit with {OptionNames.MaxAspectRatio}", width, height) { Option = OptionNames.MaxAspectRatio };
         }
         if (width <= height)
             return (ResizeSize, LongSide(height, width, source));

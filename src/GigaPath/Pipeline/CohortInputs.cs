@@ -128,7 +128,7 @@ internal readonly record struct ShardSpec(int Index, int Count)
             && int.TryParse(parts[1].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             && n >= 1 && k < n)
             return new ShardSpec(k, n);
-        throw new GigaPathException($"--shard '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
+        throw new GigaPathException($"{OptionNames.Shard} '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
     }
 
     public override string ToString() => $"{Index}/{Count}";

@@ -363,7 +363,7 @@ internal sealed class SlidePipeline
         "luminance" => TissueMethod.LuminanceOtsu,
         "saturation" => TissueMethod.SaturationOtsu,
         "none" => TissueMethod.None,
-        _ => throw new GigaPathException($"--tissue '{text}' is not supported (use luminance, saturation or none)"),
+        _ => throw new GigaPathException($"{OptionNames.TissueMethod} '{text}' is not supported (use luminance, saturation or none)"),
     };
 
     public static string MppSourceName(MppSource source) => source == MppSource.Metadata ? "metadata" : "override";

@@ -23,15 +23,15 @@ internal static class TileEmbedding
     {
         var clock = Stopwatch.StartNew();
         if (!request.OutputPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            throw new GigaPathException($"--out {request.OutputPath}: the output file name must end in .safetensors");
+            throw new GigaPathException($"{OptionNames.TileOutputPath} {request.OutputPath}: the output file name must end in .safetensors");
         if ((request.PixelFile is null) == (request.Images.Count == 0))
-            throw new GigaPathException("give either tile images/folders or --pixels FILE.safetensors (exactly one of them)");
+            throw new GigaPathException($"give either tile images/folders or {OptionNames.PixelFile} (a .safetensors file), exactly one of them");
         if (request.BatchSize <= 0)
-            throw new GigaPathException($"--batch-size must be positive, got {request.BatchSize}");
+            throw new GigaPathException($"{OptionNames.TileBatchSize} must be positive, got {request.BatchSize}");
         TilePreprocessor.CheckMaxAspectRatio(request.MaxAspectRatio);
         var files = request.PixelFile is null ? ImageFileInputs.Expand(request.Images) : null;
         if (request.PixelFile is not null && !File.Exists(request.PixelFile))
-            throw new GigaPathException($"{request.PixelFile}: --pixels file not found");
+            throw new GigaPathException($"{request.PixelFile}: {OptionNames.PixelFile} file not found");
 
         using var encoder = TileEncoder.Load(request.ModelDir, request.Encoder);
         var options = new TileEmbeddingOptions { BatchSize = request.BatchSize, ReturnTokens = request.Tokens, MaxAspectRatio = request.MaxAspectRatio };

@@ -34,7 +34,7 @@ internal static class Predictor
     {
         log ??= TextWriter.Null;
         if (request.AttentionFormat is not ("csv" or "safetensors"))
-            throw new GigaPathException($"--attention-format: '{request.AttentionFormat}' is not csv or safetensors");
+            throw new GigaPathException($"{OptionNames.AttentionFormat}: '{request.AttentionFormat}' is not csv or safetensors");
         var device = DeviceSelection.ParseDevice(request.Device);
         var dtype = DeviceSelection.ParseDType(request.DType, device);
         DeviceSelection.EnsureSupported(device, dtype);

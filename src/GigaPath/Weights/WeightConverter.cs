@@ -47,7 +47,7 @@ public static class WeightConverter
     {
         IO.FileIdentity.RequireRegularFile(input, "checkpoint");
         if (dtype is { } d && !IsFloating(d))
-            throw new GigaPathException($"--dtype {d}: weights can only be converted to a floating-point dtype (float32, bfloat16, float16)");
+            throw new GigaPathException($"{OptionNames.ConvertDType} {d}: weights can only be converted to a floating-point dtype (float32, bfloat16, float16)");
         if (File.Exists(input) && Path.GetFullPath(input) == Path.GetFullPath(output))
             throw new GigaPathException($"{output}: the output would overwrite the input checkpoint; choose another file");
         if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
@@ -87,7 +87,7 @@ public static class WeightConverter
         if (key is null)
             return TensorSources.Open(input);
         if (input.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || input.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || Directory.Exists(input))
-            throw new GigaPathException($"{input}: --key applies to a PyTorch checkpoint file (.bin, .pth, .pt) only");
+            throw new GigaPathException($"{input}: {OptionNames.ConvertKey} applies to a PyTorch checkpoint file (.bin, .pth, .pt) only");
         return PyTorchCheckpoint.Open(input, key);
     }
 

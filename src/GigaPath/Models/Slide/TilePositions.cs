@@ -36,10 +36,10 @@ internal static class TilePositions
     /// <summary>Resolves the positions of <paramref name="tiles"/> for an encoder whose grid step is <paramref name="tileSize"/>.</summary>
     /// <param name="tiles">The slide's tile features with their coordinates and file attributes.</param>
     /// <param name="tileSize">The encoder's grid step in pixels.</param>
-    /// <param name="level0TileSize">The tile width in level-0 pixels when the file does not say (<see cref="Level0TileSizeOption"/>).</param>
+    /// <param name="level0TileSize">The tile width in level-0 pixels when the file does not say (<c>level0TileSize</c>).</param>
     public static ResolvedPositions Resolve(TileFeatures tiles, int tileSize, double? level0TileSize = null)
     {
-        const string option = Level0TileSizeOption;
+        const string option = OptionNames.Level0TileSize;
         if (tiles.TilingCoords is { } tiling)
             return new ResolvedPositions(tiling, new TilePlacement(TilePlacementRule.TilingCoordinates));
         var coords = tiles.Coords
@@ -65,9 +65,6 @@ internal static class TilePositions
         }
         return new ResolvedPositions(result, new TilePlacement(rule, step, source));
     }
-
-    /// <summary>The library's name of the level-0 tile size argument (<see cref="SlideEncoder.Embed(TileFeatures, bool, double?)"/>), named in errors.</summary>
-    public const string Level0TileSizeOption = "level0TileSize";
 
     /// <summary>The tile step in level-0 pixels from the file's attributes (TRIDENT's, else CLAM's), with the facts that gave it; null when they do not say.</summary>
     public static (double Step, string Source, TilePlacementRule Rule)? Level0Step(IReadOnlyDictionary<string, object> attributes)
