@@ -68,13 +68,10 @@ public sealed class EmbedSlideCommand : ICliCommand
         using var result = encoder.EmbedAsync(features, request.AllLayers, request.PatchSizeLevel0, cancellation).GetAwaiter().GetResult();
         double seconds = clock.Elapsed.TotalSeconds;
 
-        var metadata = new Dictionary<string, string>
+        var metadata = new Provenance { SlideModelSha256 = encoder.WeightsSha256 }.AddTo(new Dictionary<string, string>
         {
-            ["engine"] = EngineInfo.Name,
-            ["engine_version"] = EngineInfo.Version,
             ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
             ["model_config"] = encoder.Config.ToString(),
-            ["weights_sha256"] = encoder.WeightsSha256,
             ["slide_embedding"] = pool == SlidePooling.Cls
                 ? "LN_out(LN_enc(h_K))[cls] (reference forward, global_pool=False)"
                 : "LN_out(mean over tiles of LN_enc(h_K)) (reference forward, global_pool=True)",
@@ -83,7 +80,7 @@ public sealed class EmbedSlideCommand : ICliCommand
             ["tiles_file"] = Path.GetFileName(request.Tiles),
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
             ["positions"] = result.Placement!.ToString(),
-        };
+        });
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
         SlideEmbeddingFile.Write(request.Out, result, pool, metadata);

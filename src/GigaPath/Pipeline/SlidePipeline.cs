@@ -250,27 +250,23 @@ internal sealed class SlidePipeline
             ["level_mpp"] = plan.LevelMpp,
             ["tile_mpp"] = plan.TileMpp,
             ["coordinates"] = CoordinateContract,
-            ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
             ["encoder"] = _tileEncoder.Config.Encoder,
-            ["engine"] = $"{EngineInfo.Name} {EngineInfo.Version}",
         };
+        new Provenance { TileModelSha256 = _tileEncoder.WeightsSha256 }.AddToAttributes(attributes);
         var features = new TileFeatures(embedded.Features, embedded.Count, embedded.Dim, Level0Coords(tiles),
             new Dictionary<string, object>(), path) { TilingCoords = TilingCoords(tiles) };
         TileFeatureFile.WriteH5(path, features, attributes);
     }
 
-    private Dictionary<string, string> EmbeddingMetadata(SlideEncoder slideEncoder, SlideJob job, int tiles) => new()
-    {
-        ["slide_id"] = job.SlideId,
-        ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
-        ["all_layers"] = Options.AllLayers ? "true" : "false",
-        ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
-        ["slide_model_sha256"] = slideEncoder.WeightsSha256,
-        ["slide_model_config"] = slideEncoder.Config.ToString(),
-        ["coords"] = "tiling resolution (coords_tiling of the .h5)",
-        ["engine"] = EngineInfo.Name,
-        ["engine_version"] = EngineInfo.Version,
-    };
+    private Dictionary<string, string> EmbeddingMetadata(SlideEncoder slideEncoder, SlideJob job, int tiles) =>
+        new Provenance { TileModelSha256 = _tileEncoder.WeightsSha256, SlideModelSha256 = slideEncoder.WeightsSha256 }.AddTo(new()
+        {
+            ["slide_id"] = job.SlideId,
+            ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
+            ["all_layers"] = Options.AllLayers ? "true" : "false",
+            ["slide_model_config"] = slideEncoder.Config.ToString(),
+            ["coords"] = "tiling resolution (coords_tiling of the .h5)",
+        });
 
     private static OutputRecord Describe(string file) =>
         new(Path.GetFileName(file), new FileInfo(file).Length, FileHashing.Sha256(file));

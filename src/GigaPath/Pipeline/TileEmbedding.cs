@@ -72,14 +72,11 @@ internal static class TileEmbedding
             ["format"] = "pt",
             ["encoder"] = encoder.Config.Encoder,
             ["model_config"] = encoder.Config.Describe(),
-            ["model_sha256"] = encoder.WeightsSha256,
             ["dtype"] = DeviceSelection.Name(encoder.Options.DType),
             ["device"] = encoder.Options.Device.ToString(),
-            ["engine"] = EngineInfo.Name,
-            ["engine_version"] = EngineInfo.Version,
-            ["torchsharp_version"] = EngineInfo.TorchSharpVersion,
             ["num_tiles"] = result.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        new Provenance { TileModelSha256 = encoder.WeightsSha256 }.AddTo(metadata);
         if (encoder.Source is not null)
             metadata["model"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(encoder.Source)));
         foreach (var (k, v) in extraMetadata ?? new Dictionary<string, string>())

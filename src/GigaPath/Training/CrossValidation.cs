@@ -96,7 +96,7 @@ internal static class CrossValidation
             MeanStd.Of(foldReports.Select(f => f.WeightedF1)),
             MeanStd.Of(foldReports.Select(f => f.Accuracy)),
             graded && foldReports.All(f => f.QuadraticKappa is not null) ? MeanStd.Of(foldReports.Select(f => f.QuadraticKappa!.Value)) : null,
-            pooled, foldReports, options.Describe(), $"{EngineInfo.Name} {EngineInfo.Version}")
+            pooled, foldReports, options.Describe(), Provenance.Current.ToString())
         {
             Predictions = predictions,
         };

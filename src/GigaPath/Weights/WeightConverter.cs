@@ -65,21 +65,19 @@ public static class WeightConverter
         if (entries.Count == 0)
             throw new WeightFormatException($"{source.Description}: holds no tensors");
 
-        var metadata = new Dictionary<string, string>
+        var provenance = new Provenance { SourceSha256 = FileHashing.Sha256(hashed) };
+        var metadata = provenance.AddTo(new Dictionary<string, string>
         {
             ["format"] = "pt",
             ["source"] = Path.GetFileName(Path.GetFullPath(input)),
-            ["source_sha256"] = FileHashing.Sha256(hashed),
-            ["engine"] = EngineInfo.Name,
-            ["engine_version"] = EngineInfo.Version,
-        };
+        });
         if (source is PyTorchCheckpoint { NestedKey: { } nested })
             metadata["source_key"] = nested;
         if (dtype is { } cast)
             metadata["dtype"] = DeviceSelection.Name(cast);
 
         SafeTensorsWriter.Write(output, entries, e => source.Load(e.Name, TensorDTypes.ToScalarType(e.DType)), metadata);
-        return new ConversionResult(output, entries.Count, entries.Sum(e => e.ElementCount), entries.Sum(e => e.ByteLength), metadata["source_sha256"]);
+        return new ConversionResult(output, entries.Count, entries.Sum(e => e.ElementCount), entries.Sum(e => e.ByteLength), provenance.SourceSha256);
     }
 
     private static ITensorSource Open(string input, string? key)

@@ -43,7 +43,7 @@ public class EmbedSlideCommandTests
         Assert.That(file.Contains("layer_3"), Is.False);
         Assert.That(file.Metadata["pool"], Is.EqualTo(pool));
         Assert.That(file.Metadata["dtype"], Is.EqualTo("float32"));
-        Assert.That(file.Metadata["weights_sha256"], Has.Length.EqualTo(64));
+        Assert.That(file.Metadata["slide_model_sha256"], Has.Length.EqualTo(64));
         Assert.That(file.Metadata["engine_version"], Is.Not.Empty);
     }
 

@@ -38,7 +38,7 @@ public class EmbedTilesCommandTests
         Parity.Check("tile_encoder_tiny embed-tiles --pixels: tokens", TinyTileFixture.MaxAbsDiff(result.Load("tokens"), expected.Load("tokens")));
         Assert.That(result.Info("embeddings").DType, Is.EqualTo(TensorDType.F32));
         var meta = result.Metadata;
-        Assert.That(meta["model_sha256"], Is.EqualTo(FileHashing.Sha256(FixturePaths.Get("tile_encoder_tiny", "model.safetensors"))));
+        Assert.That(meta["tile_model_sha256"], Is.EqualTo(FileHashing.Sha256(FixturePaths.Get("tile_encoder_tiny", "model.safetensors"))));
         Assert.That(meta["dtype"], Is.EqualTo("float32"));
         Assert.That(meta["engine_version"], Is.EqualTo(EngineInfo.Version));
         Assert.That(meta["model_config"], Does.Contain("vit_giant_patch14_dinov2").And.Contain("dim 48"));

@@ -163,12 +163,11 @@ public sealed class SlideEncoder : IDisposable
         Directory.CreateDirectory(dir);
         using var scope = torch.NewDisposeScope();
         var tensors = _model.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.detach().cpu().to_type(ScalarType.Float32)));
-        SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string>
+        SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors, Provenance.Current.AddTo(new Dictionary<string, string>
         {
             ["format"] = "pt",
             ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
-            ["engine"] = $"{EngineInfo.Name} {EngineInfo.Version}",
-        });
+        }));
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson() + "\n");
     }
 

@@ -352,12 +352,7 @@ public sealed class TileEncoder : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Directory.CreateDirectory(dir);
-        var metadata = new Dictionary<string, string>
-        {
-            ["format"] = "pt",
-            ["engine"] = EngineInfo.Name,
-            ["engine_version"] = EngineInfo.Version,
-        };
+        var metadata = Provenance.Current.AddTo(new Dictionary<string, string> { ["format"] = "pt" });
         SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), Model.state_dict(), metadata);
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson());
     }
