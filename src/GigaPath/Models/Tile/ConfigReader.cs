@@ -104,7 +104,7 @@ internal sealed class ConfigReader
             Pooling = kind.Pooling,
             GlobalPool = pool,
             Interpolation = Interpolation(pretrained),
-            CropFraction = kind.ReferenceCropPct ?? CropFraction(pretrained),
+            CropFraction = kind.ReferenceCropFraction ?? CropFraction(pretrained),
             Mean = Triple(pretrained, "mean", TileEncoderConfig.ImageNetMean),
             Std = Triple(pretrained, "std", TileEncoderConfig.ImageNetStd),
         };
