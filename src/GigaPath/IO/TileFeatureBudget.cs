@@ -87,7 +87,7 @@ public sealed record TileFeatureBudget(long MaxTiles, int? ExpectedDim = null)
         {
             var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains);
             if (name is null) return;
-            CheckShape(path, name, file.Info(name).Shape);
+            CheckShape(path, name, file.GetInfo(name).Shape);
         }
     }
 

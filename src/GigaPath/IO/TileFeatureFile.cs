@@ -90,7 +90,7 @@ public static class TileFeatureFile
         using var file = AsFeatureFile(path, () => SafeTensorsFile.Open(path));
         var name = FeatureNames.FirstOrDefault(file.Contains)
             ?? throw new GigaPathException($"{path}: no tile embeddings (expected a tensor named {string.Join(", ", FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
-        var shape = file.Info(name).Shape;
+        var shape = file.GetInfo(name).Shape;
         var (count, dim) = Matrix(path, name, shape, null);
         var features = count == 0 ? [] : file.ReadFloats(name).Data;
         double[]? coords = file.Contains("coords") ? ReadCoords(file, path, "coords", name, count) : null;

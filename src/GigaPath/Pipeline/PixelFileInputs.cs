@@ -37,7 +37,7 @@ internal sealed class PixelFileInputs : TileSource, IDisposable
         {
             if (!file.Contains(TensorName))
                 throw new GigaPathException($"{path}: no tensor '{TensorName}' (file has: {string.Join(", ", file.Names.Take(12))})");
-            var info = file.Info(TensorName);
+            var info = file.GetInfo(TensorName);
             var expected = $"[N, {config.InputChannels}, {config.ImageSize}, {config.ImageSize}] F32";
             var s = info.Shape;
             if (info.DType != TensorDType.F32)
@@ -63,7 +63,7 @@ internal sealed class PixelFileInputs : TileSource, IDisposable
         long perTile = _tileShape.Aggregate(1L, (a, b) => a * b);
         var tile = new float[perTile];
         // By offset: the tensor may be 2 GiB or more (about 3,500 tiles of 224 px), a tile never is.
-        _file.RawBytes(TensorName, index * perTile * sizeof(float), checked((int)(perTile * sizeof(float))))
+        _file.GetRawBytes(TensorName, index * perTile * sizeof(float), checked((int)(perTile * sizeof(float))))
             .CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tile.AsSpan()));
         return tile;
     }

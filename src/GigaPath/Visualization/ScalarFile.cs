@@ -24,7 +24,7 @@ internal static class ScalarFile
         if (!file.Contains("coords")) throw new GigaPathException($"{path}: no 'coords' tensor");
         var (coords, shape) = file.ReadFloats("coords");
         if (shape.Length != 2 || shape[1] != 2) throw new GigaPathException($"{path}: 'coords' must be [N, 2], got [{string.Join(", ", shape)}]");
-        var oneD = file.Names.Where(n => file.Info(n).Shape.Length == 1).ToList();
+        var oneD = file.Names.Where(n => file.GetInfo(n).Shape.Length == 1).ToList();
         var name = column ?? (file.Contains("attention") ? "attention" : oneD.Count == 1 ? oneD[0] : null)
             ?? throw new GigaPathException($"{path}: say which tensor holds the values ({OptionNames.ScalarColumn}); 1-D tensors: {string.Join(", ", oneD)}");
         if (!file.Contains(name)) throw new GigaPathException($"{path}: no tensor named '{name}'");

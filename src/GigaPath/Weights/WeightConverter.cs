@@ -57,7 +57,7 @@ public static class WeightConverter
         var hashed = source is ShardedSafeTensors sharded ? sharded.ShardFiles : [input];
         var entries = source.Names.Select(n =>
         {
-            var info = source.Info(n);
+            var info = source.GetInfo(n);
             var stored = TensorDTypes.ToScalarType(info.DType);
             var target = dtype is { } t && IsFloating(stored) ? TensorDTypes.FromScalarType(t) : info.DType;
             return new TensorInfo(n, target, info.Shape);

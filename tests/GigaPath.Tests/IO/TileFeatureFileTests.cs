@@ -84,8 +84,8 @@ public class TileFeatureFileTests
         TileFeatureFile.WriteSafetensors(path, original, new Dictionary<string, object> { ["patch_size"] = 256, ["target_mpp"] = 0.5 });
         using (var file = SafeTensorsFile.Open(path))
         {
-            Assert.That(file.Info("features").DType, Is.EqualTo(TensorDType.F32));
-            Assert.That(file.Info("coords").DType, Is.EqualTo(TensorDType.I64));
+            Assert.That(file.GetInfo("features").DType, Is.EqualTo(TensorDType.F32));
+            Assert.That(file.GetInfo("coords").DType, Is.EqualTo(TensorDType.I64));
             Assert.That(file.Metadata["patch_size"], Is.EqualTo("256"));
         }
         var read = TileFeatureFile.Read(path);

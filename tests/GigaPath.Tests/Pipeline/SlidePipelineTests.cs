@@ -107,7 +107,7 @@ public class SlidePipelineTests
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("slide_embedding"), expected.MeanPooledEmbedding), Is.EqualTo(0));
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("last_hidden_state"), expected.LastHiddenState), Is.EqualTo(0));
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("tile_embeddings_ctx"), expected.ContextualTileEmbeddings), Is.EqualTo(0));
-        Assert.That(file.Info("last_hidden_state").Shape, Is.EqualTo(new long[] { 1, 49, 32 }));
+        Assert.That(file.GetInfo("last_hidden_state").Shape, Is.EqualTo(new long[] { 1, 49, 32 }));
     }
 
     [Test]

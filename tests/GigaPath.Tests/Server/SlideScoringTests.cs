@@ -86,7 +86,7 @@ public class SlideScoringTests
             File.WriteAllBytes(path, await response.Content.ReadAsByteArrayAsync());
             using var answer = SafeTensorsFile.Open(path);
             Assert.That(answer.Names, Is.EqualTo(new[] { "slide_embedding", "last_hidden_state", "tile_embeddings_ctx" }));
-            Assert.That(answer.Info("tile_embeddings_ctx").Shape, Is.EqualTo(new long[] { 150, 64 }));
+            Assert.That(answer.GetInfo("tile_embeddings_ctx").Shape, Is.EqualTo(new long[] { 150, 64 }));
             Assert.That(answer.Metadata["pool"], Is.EqualTo("mean"));
 
             var tiles = Input();

@@ -43,7 +43,7 @@ public class SlideEncoderFixtureTests
         TestContext.Out.WriteLine($"parity: {fixture} ({weights}), {report.Count} tensors: max |diff| {report.Values.Max():E2}");
         foreach (var (name, diff) in report.OrderByDescending(kv => kv.Value).Take(5))
             TestContext.Out.WriteLine($"  {name}: {diff:E2}");
-        Assert.That(result.ContextualTileEmbeddings.shape, Is.EqualTo(new[] { input.Info("coords").Shape[1], encoder.Config.EmbedDim }));
+        Assert.That(result.ContextualTileEmbeddings.shape, Is.EqualTo(new[] { input.GetInfo("coords").Shape[1], encoder.Config.EmbedDim }));
         Assert.That(result.Warnings, Is.Empty);
     }
 
