@@ -24,7 +24,7 @@ public sealed class EmbedTilesCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var precision = new PrecisionArguments();
         var tokens = new Option<bool>("--tokens") { Description = "Also write all final-norm tokens [N, T, D] (class token, registers, then patches)" };
-        var maxAspect = new Option<double>(TilePreprocessor.MaxAspectRatioOption)
+        var maxAspect = new Option<double>("--max-aspect-ratio")
         {
             Description = "Thinnest image accepted (longest / shortest side); thinner images are refused before the resize, which would blow them up",
             DefaultValueFactory = _ => TilePreprocessor.DefaultMaxAspectRatio,

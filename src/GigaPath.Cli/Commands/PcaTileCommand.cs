@@ -30,15 +30,15 @@ public sealed class PcaTileCommand : ICliCommand
             using (var file = SafeTensorsFile.Open(path))
             {
                 if (!file.Contains(name)) throw new GigaPathException($"{path}: no '{name}' tensor (embed-tiles writes it with --tokens); found: {string.Join(", ", file.Names)}");
-                var shape = file.Info(name).Shape;
+                var shape = file.GetInfo(name).Shape;
                 if (shape.Length != 3) throw new GigaPathException($"{path}: '{name}' must be [N, tokens, D], got [{string.Join(", ", shape)}]");
                 if (i < 0 || i >= shape[0]) throw new GigaPathException($"--index {i} is outside 0..{shape[0] - 1} ({path} holds {shape[0]} tiles)");
                 dim = checked((int)shape[2]);
-                long rowBytes = shape[1] * shape[2] * TensorDTypes.SizeOf(file.Info(name).DType);
-                if (file.Info(name).DType == TensorDType.F32)
+                long rowBytes = shape[1] * shape[2] * TensorDTypes.SizeOf(file.GetInfo(name).DType);
+                if (file.GetInfo(name).DType == TensorDType.F32)
                 {
                     // Only this tile's rows are touched in the memory-mapped file.
-                    row = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.RawBytes(name, i * rowBytes, checked((int)rowBytes))).ToArray();
+                    row = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.GetRawBytes(name, i * rowBytes, checked((int)rowBytes))).ToArray();
                 }
                 else
                 {

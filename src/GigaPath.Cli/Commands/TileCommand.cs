@@ -36,7 +36,7 @@ public sealed class TileCommand : ICliCommand
                 catch (GigaPathException e)
                 {
                     failed++;
-                    Console.Error.WriteLine($"error: {job.SlideId}: {e.Message}");
+                    Console.Error.WriteLine($"error: {job.SlideId}: {CliRunner.Describe(e.Message)}");
                 }
             }
             Console.WriteLine($"outputs: {Path.GetFullPath(outDir)}");

@@ -41,7 +41,7 @@ internal static class CohortConsole
         to.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"tiles: {summary.TilesComputed} embedded, {summary.TilesPerSecond:F2} tiles/s end to end; {summary.Elapsed.TotalSeconds:F1} s in all"));
         foreach (var o in summary.Outcomes.Where(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed or SlideStatus.Busy or SlideStatus.SettingsChanged))
-            to.WriteLine($"  {Label(o.Status)} {o.Job.SlideId}: {o.Message}");
+            to.WriteLine($"  {Label(o.Status)} {o.Job.SlideId}: {CliRunner.Describe(o.Message)}");
         if (summary.Count(SlideStatus.Failed) > 0)
             to.WriteLine($"failure records: {Path.Combine(Path.GetFullPath(outDir), SlideOutputs.FailedFolder)}/ (rerun with --retry-failed to redo them)");
         to.WriteLine($"outputs: {Path.GetFullPath(outDir)}");
@@ -60,7 +60,7 @@ internal static class CohortConsole
     {
         SlideStatus.Done => string.Create(CultureInfo.InvariantCulture, $"done: {o.Tiles} tiles in {o.Elapsed.TotalSeconds:F1} s ({o.TilesPerSecond:F2} tiles/s)"),
         SlideStatus.Skipped => "skipped: already complete",
-        _ => $"{Label(o.Status)}: {o.Message}",
+        _ => $"{Label(o.Status)}: {CliRunner.Describe(o.Message)}",
     };
 
     /// <summary>Log lines for files and CI logs: start and end of each slide, tile progress at most every 10 s.</summary>

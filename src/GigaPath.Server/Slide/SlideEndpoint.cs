@@ -48,7 +48,7 @@ internal static class SlideEndpoint
             }
             catch (GigaPathException e)
             {
-                throw new ApiException(422, e.Message, inner: e);
+                throw new ApiException(422, ServerFlags.Describe(e.Message), inner: e);
             }
         }, ctx.RequestAborted);
         metrics.RecordSlide();
@@ -92,14 +92,14 @@ internal static class SlideEndpoint
             lease.Grow(Math.Min(mostValues, fileBytes * (extension == ".h5" ? 1032 : 2)), "reading the tile-feature file");
             try
             {
-                var tiles = TileFeatureFile.Read(path, new TileFeatureBudget(options.MaxSlideTiles, "the server's --max-slide-tiles", inputDim));
+                var tiles = TileFeatureFile.Read(path, new TileFeatureBudget(options.MaxSlideTiles, inputDim));
                 return new SlideRequest(tiles with { Source = "request body" }, pool, allLayers, level0);
             }
             catch (GigaPathException e)
             {
                 // Over a budget: 413, like a body over --max-slide-body-bytes; otherwise the file is malformed.
                 throw new ApiException(e is BudgetExceededException ? 413 : 400,
-                    "request body: " + e.Message.Replace(path + ": ", "", StringComparison.Ordinal).Replace(path, "body", StringComparison.Ordinal), inner: e);
+                    "request body: " + ServerFlags.Describe(e.Message).Replace(path + ": ", "", StringComparison.Ordinal).Replace(path, "body", StringComparison.Ordinal), inner: e);
             }
         }
         finally

@@ -9,9 +9,8 @@ namespace GigaPath.IO;
 /// file then "holds" 3,000,000 × 192 floats, which reading materialises (12 GB).
 /// </summary>
 /// <param name="MaxTiles">Most tiles (rows of the embeddings) accepted.</param>
-/// <param name="Setting">The option or setting that raises <paramref name="MaxTiles"/>, named in the error.</param>
 /// <param name="ExpectedDim">The embedding length the caller needs, checked before reading (null: any).</param>
-public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? ExpectedDim = null)
+public sealed record TileFeatureBudget(long MaxTiles, int? ExpectedDim = null)
 {
     /// <summary>
     /// The slide encoder's grid: 1000 × 1000 cells (<c>slide_ngrids</c>). More tiles than cells cannot all have
@@ -26,8 +25,8 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
     /// </summary>
     public const long MaxHdf5Expansion = 1032;
 
-    /// <summary>The library's default: <see cref="SlideGridCells"/> tiles, raised by the caller's own option.</summary>
-    public static TileFeatureBudget Default { get; } = new(SlideGridCells, "--max-tiles");
+    /// <summary>The library's default: <see cref="SlideGridCells"/> tiles.</summary>
+    public static TileFeatureBudget Default { get; } = new(SlideGridCells);
 
     private static readonly string[] Hdf5Coordinates = ["coords", TileFeatureH5.TilingCoordsName];
 
@@ -88,7 +87,7 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
         {
             var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains);
             if (name is null) return;
-            CheckShape(path, name, file.Info(name).Shape);
+            CheckShape(path, name, file.GetInfo(name).Shape);
         }
     }
 
@@ -103,7 +102,7 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
     }
 
     private BudgetExceededException OverTiles(string path, string name, long[] shape) =>
-        new($"{path}: '{name}' has shape [{string.Join(", ", shape)}]: {RowsOf(shape):N0} tiles, above the limit of {MaxTiles:N0}; raise it with {Setting}");
+        new($"{path}: '{name}' has shape [{string.Join(", ", shape)}]: {RowsOf(shape):N0} tiles, above the limit of {MaxTiles:N0}; raise it with {OptionNames.MaxTiles}") { Option = OptionNames.MaxTiles };
 
     /// <summary>Rows of an [N, D] or [1, N, D] matrix (the reader's two layouts).</summary>
     private static long RowsOf(long[] shape) => shape.Length == 3 && shape[0] == 1 ? shape[1] : shape[0];

@@ -43,13 +43,31 @@ public static class TileFeatureFile
 
     private static TileFeatures SniffAndRead(string path)
     {
-        Span<byte> head = stackalloc byte[8];
+        Span<byte> head = stackalloc byte[9];
+        int read;
         using (var fs = File.OpenRead(path))
+            read = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (read >= 8 && head[..8].SequenceEqual(TileFeatureH5.Signature))
+            return TileFeatureH5.Read(path);
+        // A safetensors file starts with its header's length (8 bytes, little-endian) and then the JSON header's '{'.
+        if (read == 9 && head[8] == (byte)'{')
+            return ReadSafetensors(path);
+        throw new FeatureFileFormatException(
+            $"{path}: not a tile-feature file (neither safetensors nor HDF5; .pt files are read by their extension); " +
+            "expected embeddings under one of " + string.Join(", ", FeatureNames) + " with coords", path);
+    }
+
+    /// <summary>Runs a reader, reporting a malformed container as a malformed tile-feature file (it was given as one).</summary>
+    private static T AsFeatureFile<T>(string path, Func<T> read)
+    {
+        try
         {
-            if (fs.Read(head) == 8 && head.SequenceEqual(TileFeatureH5.Signature))
-                return TileFeatureH5.Read(path);
+            return read();
         }
-        return ReadSafetensors(path);
+        catch (WeightFormatException e)
+        {
+            throw new FeatureFileFormatException(e.Message, path, e);
+        }
     }
 
     /// <summary>
@@ -61,7 +79,7 @@ public static class TileFeatureFile
     /// <summary>CLAM's <c>.pt</c> features (see <see cref="ReadTorchTensor(string)"/>), the declared shape held to <paramref name="budget"/> before any data is read.</summary>
     public static TileFeatures ReadTorchTensor(string path, TileFeatureBudget budget)
     {
-        var (data, shape) = TorchSaveReader.ReadFloats(File.OpenRead(path), path, s => budget.CheckShape(path, "tensor", s));
+        var (data, shape) = AsFeatureFile(path, () => TorchSaveReader.ReadFloats(File.OpenRead(path), path, s => budget.CheckShape(path, "tensor", s)));
         var (count, dim) = Matrix(path, "tensor", shape, null);
         return new TileFeatures(data, count, dim, null, new Dictionary<string, object>(), path).Validate();
     }
@@ -69,10 +87,10 @@ public static class TileFeatureFile
     /// <summary>Reads tile features from a safetensors file (one of <see cref="FeatureNames"/>, optional <c>coords</c> and <c>coords_tiling</c>).</summary>
     public static TileFeatures ReadSafetensors(string path)
     {
-        using var file = SafeTensorsFile.Open(path);
+        using var file = AsFeatureFile(path, () => SafeTensorsFile.Open(path));
         var name = FeatureNames.FirstOrDefault(file.Contains)
             ?? throw new GigaPathException($"{path}: no tile embeddings (expected a tensor named {string.Join(", ", FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
-        var shape = file.Info(name).Shape;
+        var shape = file.GetInfo(name).Shape;
         var (count, dim) = Matrix(path, name, shape, null);
         var features = count == 0 ? [] : file.ReadFloats(name).Data;
         double[]? coords = file.Contains("coords") ? ReadCoords(file, path, "coords", name, count) : null;

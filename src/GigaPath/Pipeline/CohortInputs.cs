@@ -128,68 +128,8 @@ internal readonly record struct ShardSpec(int Index, int Count)
             && int.TryParse(parts[1].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             && n >= 1 && k < n)
             return new ShardSpec(k, n);
-        throw new GigaPathException($"--shard '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
+        throw new GigaPathException($"{OptionNames.Shard} '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
     }
 
     public override string ToString() => $"{Index}/{Count}";
-}
-
-/// <summary>RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks.</summary>
-internal static class Csv
-{
-    public sealed record Row(int Line, List<string> Fields);
-
-    public static List<Row> Parse(string text, string source)
-    {
-        var rows = new List<Row>();
-        var fields = new List<string>();
-        var field = new System.Text.StringBuilder();
-        int line = 1, rowLine = 1;
-        bool quoted = false, any = false;
-        for (int i = 0; i < text.Length; i++)
-        {
-            char c = text[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
-                else if (c == '"') quoted = false;
-                else
-                {
-                    if (c == '\n') line++;
-                    field.Append(c);
-                }
-                continue;
-            }
-            switch (c)
-            {
-                case '"' when field.Length == 0:
-                    quoted = true;
-                    any = true;
-                    break;
-                case ',':
-                    fields.Add(field.ToString());
-                    field.Clear();
-                    any = true;
-                    break;
-                case '\r':
-                    break;
-                case '\n':
-                    if (any || field.Length > 0) { fields.Add(field.ToString()); rows.Add(new Row(rowLine, fields)); }
-                    fields = [];
-                    field.Clear();
-                    any = false;
-                    line++;
-                    rowLine = line;
-                    break;
-                default:
-                    field.Append(c);
-                    any = true;
-                    break;
-            }
-        }
-        if (quoted)
-            throw new GigaPathException($"{source}, line {rowLine}: unterminated quoted field");
-        if (any || field.Length > 0) { fields.Add(field.ToString()); rows.Add(new Row(rowLine, fields)); }
-        return rows;
-    }
 }

@@ -121,7 +121,7 @@ internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new GigaPathException($"--out {options.OutDir}: cannot create the output folder or its {SlideOutputs.LockFolder} folder ({e.Message}); choose a writable folder", e);
+            throw new GigaPathException($"{OptionNames.OutDir} {options.OutDir}: cannot create the output folder or its {SlideOutputs.LockFolder} folder ({e.Message}); choose a writable folder", e);
         }
     }
 
@@ -176,7 +176,7 @@ internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options
 
     private static string SettingsChangedMessage(SlideOutputs outputs, string changed) =>
         $"{outputs.Manifest} describes complete outputs made with other settings ({changed}); they were left as they are. " +
-        "Rerun with --force to recompute them (the old outputs are replaced only once the new ones are complete), or use another --out";
+        $"Rerun with {OptionNames.Force} to recompute them (the old outputs are replaced only once the new ones are complete), or use another {OptionNames.OutDir}";
 
     private static void RecordFailure(SlideOutputs outputs, SlideJob job, Exception e, string message)
     {
@@ -190,11 +190,11 @@ internal sealed class CohortRunner(SlidePipeline pipeline, CohortOptions options
         try
         {
             var record = JsonSerializer.Deserialize<FailureRecord>(File.ReadAllText(path), SlideManifest.Json);
-            return $"failed in an earlier run: {record?.Error} (rerun with --retry-failed; record: {path})";
+            return $"failed in an earlier run: {record?.Error} (rerun with {OptionNames.RetryFailed}; record: {path})";
         }
         catch (Exception e) when (e is JsonException or IOException)
         {
-            return $"failed in an earlier run (rerun with --retry-failed; record: {path})";
+            return $"failed in an earlier run (rerun with {OptionNames.RetryFailed}; record: {path})";
         }
     }
 

@@ -39,10 +39,10 @@ internal sealed record PipelineOptions
 
     internal void Validate()
     {
-        if (BatchSize < 1) throw new GigaPathException($"--batch-size must be at least 1, got {BatchSize}");
-        if (Readers < 1) throw new GigaPathException($"--readers must be at least 1, got {Readers}");
+        if (BatchSize < 1) throw new GigaPathException($"{OptionNames.BatchSize} must be at least 1, got {BatchSize}");
+        if (Readers < 1) throw new GigaPathException($"{OptionNames.Readers} must be at least 1, got {Readers}");
         if (QueueBatches < 1) throw new GigaPathException($"the read-ahead queue must hold at least 1 batch, got {QueueBatches}");
-        if (MaxTiles is < 1) throw new GigaPathException($"--max-tiles must be at least 1, got {MaxTiles}");
+        if (MaxTiles is < 1) throw new GigaPathException($"{OptionNames.PipelineMaxTiles} must be at least 1, got {MaxTiles}");
         if (ThumbnailSize < 16) throw new GigaPathException($"thumbnail size must be at least 16 pixels, got {ThumbnailSize}");
     }
 }

@@ -45,10 +45,10 @@ internal sealed class SlidePipeline
         if (slideEncoder is not null)
         {
             SlideEncoder.CheckTileEncoder(tileEncoder.Config.Encoder, $"the tile encoder ({tileEncoder.Source ?? "in memory"})");
-            if (slideEncoder.Config.InChans != tileEncoder.Config.NumFeatures)
+            if (slideEncoder.Config.InputChannels != tileEncoder.Config.OutputDim)
                 throw new GigaPathException(
-                    $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InChans}-wide tile embeddings " +
-                    $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.NumFeatures}-wide ones; use a matching model pair");
+                    $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InputChannels}-wide tile embeddings " +
+                    $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.OutputDim}-wide ones; use a matching model pair");
         }
         _tileEncoder = tileEncoder;
         _slideEncoder = slideEncoder;
@@ -175,7 +175,7 @@ internal sealed class SlidePipeline
     public StreamedTileEmbeddings EmbedTiles(ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, string? saveTilesDir = null,
         IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
     {
-        int n = tiles.Count, dim = _tileEncoder.Config.NumFeatures;
+        int n = tiles.Count, dim = _tileEncoder.Config.OutputDim;
         var features = new float[checked((long)n * dim)];
 
         float[] Read(int i, TilePreprocessor preprocessor)
@@ -250,27 +250,23 @@ internal sealed class SlidePipeline
             ["level_mpp"] = plan.LevelMpp,
             ["tile_mpp"] = plan.TileMpp,
             ["coordinates"] = CoordinateContract,
-            ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
             ["encoder"] = _tileEncoder.Config.Encoder,
-            ["engine"] = $"{EngineInfo.Name} {EngineInfo.Version}",
         };
+        new Provenance { TileModelSha256 = _tileEncoder.WeightsSha256 }.AddToAttributes(attributes);
         var features = new TileFeatures(embedded.Features, embedded.Count, embedded.Dim, Level0Coords(tiles),
             new Dictionary<string, object>(), path) { TilingCoords = TilingCoords(tiles) };
         TileFeatureFile.WriteH5(path, features, attributes);
     }
 
-    private Dictionary<string, string> EmbeddingMetadata(SlideEncoder slideEncoder, SlideJob job, int tiles) => new()
-    {
-        ["slide_id"] = job.SlideId,
-        ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
-        ["all_layers"] = Options.AllLayers ? "true" : "false",
-        ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
-        ["slide_model_sha256"] = slideEncoder.WeightsSha256,
-        ["slide_model_config"] = slideEncoder.Config.ToString(),
-        ["coords"] = "tiling resolution (coords_tiling of the .h5)",
-        ["engine"] = EngineInfo.Name,
-        ["engine_version"] = EngineInfo.Version,
-    };
+    private Dictionary<string, string> EmbeddingMetadata(SlideEncoder slideEncoder, SlideJob job, int tiles) =>
+        new Provenance { TileModelSha256 = _tileEncoder.WeightsSha256, SlideModelSha256 = slideEncoder.WeightsSha256 }.AddTo(new()
+        {
+            ["slide_id"] = job.SlideId,
+            ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
+            ["all_layers"] = Options.AllLayers ? "true" : "false",
+            ["slide_model_config"] = slideEncoder.Config.ToString(),
+            ["coords"] = "tiling resolution (coords_tiling of the .h5)",
+        });
 
     private static OutputRecord Describe(string file) =>
         new(Path.GetFileName(file), new FileInfo(file).Length, FileHashing.Sha256(file));
@@ -363,7 +359,7 @@ internal sealed class SlidePipeline
         "luminance" => TissueMethod.LuminanceOtsu,
         "saturation" => TissueMethod.SaturationOtsu,
         "none" => TissueMethod.None,
-        _ => throw new GigaPathException($"--tissue '{text}' is not supported (use luminance, saturation or none)"),
+        _ => throw new GigaPathException($"{OptionNames.TissueMethod} '{text}' is not supported (use luminance, saturation or none)"),
     };
 
     public static string MppSourceName(MppSource source) => source == MppSource.Metadata ? "metadata" : "override";

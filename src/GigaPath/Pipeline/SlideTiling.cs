@@ -31,7 +31,7 @@ internal static class SlideTiling
     /// <summary>Plans <paramref name="job"/> and writes its plan and thumbnail (and tiles) into <paramref name="outDir"/>.</summary>
     public static TilingPlan Run(SlideJob job, TilingOptions options, string outDir, bool saveTiles, int readers, CancellationToken cancellation = default)
     {
-        if (readers < 1) throw new GigaPathException($"--readers must be at least 1, got {readers}");
+        if (readers < 1) throw new GigaPathException($"{OptionNames.Readers} must be at least 1, got {readers}");
         var outputs = new SlideOutputs(outDir, job.SlideId);
         double? mpp = job.SlideMpp ?? options.SlideMpp;
         using var slide = SlideOpener.Open(job.Path, mpp);

@@ -23,15 +23,15 @@ internal static class TileEmbedding
     {
         var clock = Stopwatch.StartNew();
         if (!request.OutputPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            throw new GigaPathException($"--out {request.OutputPath}: the output file name must end in .safetensors");
+            throw new GigaPathException($"{OptionNames.TileOutputPath} {request.OutputPath}: the output file name must end in .safetensors");
         if ((request.PixelFile is null) == (request.Images.Count == 0))
-            throw new GigaPathException("give either tile images/folders or --pixels FILE.safetensors (exactly one of them)");
+            throw new GigaPathException($"give either tile images/folders or {OptionNames.PixelFile} (a .safetensors file), exactly one of them");
         if (request.BatchSize <= 0)
-            throw new GigaPathException($"--batch-size must be positive, got {request.BatchSize}");
+            throw new GigaPathException($"{OptionNames.TileBatchSize} must be positive, got {request.BatchSize}");
         TilePreprocessor.CheckMaxAspectRatio(request.MaxAspectRatio);
         var files = request.PixelFile is null ? ImageFileInputs.Expand(request.Images) : null;
         if (request.PixelFile is not null && !File.Exists(request.PixelFile))
-            throw new GigaPathException($"{request.PixelFile}: --pixels file not found");
+            throw new GigaPathException($"{request.PixelFile}: {OptionNames.PixelFile} file not found");
 
         using var encoder = TileEncoder.Load(request.ModelDir, request.Encoder);
         var options = new TileEmbeddingOptions { BatchSize = request.BatchSize, ReturnTokens = request.Tokens, MaxAspectRatio = request.MaxAspectRatio };
@@ -72,14 +72,11 @@ internal static class TileEmbedding
             ["format"] = "pt",
             ["encoder"] = encoder.Config.Encoder,
             ["model_config"] = encoder.Config.Describe(),
-            ["model_sha256"] = encoder.WeightsSha256,
             ["dtype"] = DeviceSelection.Name(encoder.Options.DType),
             ["device"] = encoder.Options.Device.ToString(),
-            ["engine"] = EngineInfo.Name,
-            ["engine_version"] = EngineInfo.Version,
-            ["torchsharp_version"] = EngineInfo.TorchSharpVersion,
             ["num_tiles"] = result.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        new Provenance { TileModelSha256 = encoder.WeightsSha256 }.AddTo(metadata);
         if (encoder.Source is not null)
             metadata["model"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(encoder.Source)));
         foreach (var (k, v) in extraMetadata ?? new Dictionary<string, string>())

@@ -121,9 +121,9 @@ internal sealed record MachineReport
         text.AppendLine($"{EngineInfo.Name} {EngineInfo.Version}, TorchSharp {EngineInfo.TorchSharpVersion} (backend {DeviceSelection.BuildBackend})");
         text.AppendLine($"CPU:          {Cpu.Model} ({Cpu.Architecture.ToString().ToLowerInvariant()}), {Cpu.LogicalCores} logical cores, libtorch {TorchThreads} threads");
         text.AppendLine($"features:     {(on.Count > 0 ? string.Join(" ", on) : "none of interest")}{(absent.Count > 0 ? $" (not: {string.Join(" ", absent)})" : "")}");
-        text.AppendLine($"fast on cpu:  {string.Join(", ", CpuFastDTypes)}; bfloat16: {CpuBf16.Why}; --dtype auto = {CpuAuto}");
+        text.AppendLine($"fast on cpu:  {string.Join(", ", CpuFastDTypes)}; bfloat16: {CpuBf16.Why}; dtype auto = {CpuAuto}");
         text.AppendLine(CudaDevices > 0
-            ? $"CUDA:         {CudaDevices} device(s); fast: float32, bfloat16, float16; --dtype auto = bfloat16"
+            ? $"CUDA:         {CudaDevices} device(s); fast: float32, bfloat16, float16; dtype auto = bfloat16"
             : $"CUDA:         not available (backend {DeviceSelection.BuildBackend})");
         if (FmaPeak is { } peak)
         {

@@ -59,7 +59,7 @@ internal static class SlideOpener
                 ? ImageFileSlide.Open(path, mpp)
                 : throw new GigaPathException(
                     $"{path}: not a whole-slide image (OpenSlide does not recognise it) but a plain image, which has no " +
-                    "resolution metadata; pass --slide-mpp (micrometres per pixel) to read it as a one-level slide");
+                    $"resolution metadata; pass {OptionNames.SlideMpp} (micrometres per pixel) to read it as a one-level slide");
         throw new GigaPathException(
             $"{path}: not a whole-slide image OpenSlide {OpenSlideSlide.LibraryVersion} can read, nor a PNG/JPEG/TIFF image");
     }

@@ -45,8 +45,8 @@ internal sealed record TilingOptions
     internal void Validate()
     {
         if (TileSize < 1) throw new GigaPathException($"tile size must be at least 1 pixel, got {TileSize}");
-        CheckPositive(TargetMpp, "target MPP (--target-mpp)");
-        if (SlideMpp is { } s) CheckPositive(s, "slide MPP (--slide-mpp)");
+        CheckPositive(TargetMpp, $"target MPP ({OptionNames.TargetMpp})");
+        if (SlideMpp is { } s) CheckPositive(s, $"slide MPP ({OptionNames.SlideMpp})");
         if (!(MppTolerance >= 0 && MppTolerance < 1)) throw new GigaPathException($"MPP tolerance must be in [0, 1), got {MppTolerance}");
         if (!(MinTissueFraction >= 0 && MinTissueFraction < 1))
             throw new GigaPathException($"minimum tissue fraction must be in [0, 1), got {MinTissueFraction}");

@@ -24,7 +24,7 @@ internal static class TilingPlanner
         if (options.MaxGridSide is { } max && (columns > max || rows > max))
             throw new GigaPathException(
                 $"{slide.Path}: the tile grid is {columns} x {rows} tiles at {F(options.TargetMpp)} µm/px, larger than the slide encoder's {max} x {max} position grid; " +
-                "use a coarser --target-mpp or a larger tile size, or tile without the slide encoder");
+                $"use a coarser {OptionNames.TargetMpp} or a larger tile size, or tile without the slide encoder");
 
         double step0 = readSize * ds;
         TissueMask? mask = null;
@@ -85,11 +85,11 @@ internal static class TilingPlanner
         var (x, y) = (slide.MppX, slide.MppY);
         if (x is null && y is null)
             throw new GigaPathException(
-                $"{slide.Path}: no MPP metadata (openslide.mpp-x/mpp-y absent), so its resolution is unknown; pass --slide-mpp (micrometres per level-0 pixel)");
+                $"{slide.Path}: no MPP metadata (openslide.mpp-x/mpp-y absent), so its resolution is unknown; pass {OptionNames.SlideMpp} (micrometres per level-0 pixel)");
         double mx = x ?? y!.Value, my = y ?? x!.Value;
         if (Math.Abs(mx - my) > 0.01 * Math.Max(mx, my))
             throw new GigaPathException(
-                $"{slide.Path}: pixels are not square (mpp-x {F(mx)}, mpp-y {F(my)} µm/px); pass --slide-mpp to tile it as square anyway");
+                $"{slide.Path}: pixels are not square (mpp-x {F(mx)}, mpp-y {F(my)} µm/px); pass {OptionNames.SlideMpp} to tile it as square anyway");
         return ((mx + my) / 2, MppSource.Metadata);
     }
 
@@ -107,7 +107,7 @@ internal static class TilingPlanner
         if (level < 0)
             throw new GigaPathException(
                 $"{slide.Path}: its finest level is {F(slideMpp)} µm/px, coarser than the target {F(target)} µm/px; tiles would have to be " +
-                "upsampled. Pass a --target-mpp at least as coarse as the slide (or --slide-mpp if its metadata is wrong)");
+                $"upsampled. Pass a {OptionNames.TargetMpp} at least as coarse as the slide (or {OptionNames.SlideMpp} if its metadata is wrong)");
         double levelMpp = slideMpp * slide.LevelDownsample(level);
         if (Math.Abs(levelMpp - target) <= tol * target) return (level, options.TileSize, false);
         int readSize = (int)Math.Round(options.TileSize * target / levelMpp, MidpointRounding.AwayFromZero);

@@ -54,7 +54,7 @@ internal static class CrossValidation
         using var largeBlocks = NativeAllocator.MapLargeBlocks();
         if (options.Head == HeadKind.Slide && NativeAllocator.Active && !NativeAllocator.HugePageMappings)
             log.WriteLine("note: malloc's mappings get no transparent huge pages here, so large blocks stay in the heap and peak memory " +
-                          "can be ~0.5 GiB higher at 10k tiles; start the process with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (./gigapath does)");
+                          "can be ~0.5 GiB higher at 10k tiles; start the process with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (the repository's gigapath launcher script does)");
 
         log.WriteLine($"{cohort.Count} slides, {cohort.Labels.Classes.Count} classes ({string.Join(", ", cohort.Labels.Classes)}), " +
                       $"{folds.Count} folds, head {options.Head.ToString().ToLowerInvariant()}, input width {config.InputDim}, {torch.get_num_threads()} thread(s)");
@@ -96,7 +96,7 @@ internal static class CrossValidation
             MeanStd.Of(foldReports.Select(f => f.WeightedF1)),
             MeanStd.Of(foldReports.Select(f => f.Accuracy)),
             graded && foldReports.All(f => f.QuadraticKappa is not null) ? MeanStd.Of(foldReports.Select(f => f.QuadraticKappa!.Value)) : null,
-            pooled, foldReports, options.Describe(), $"{EngineInfo.Name} {EngineInfo.Version}")
+            pooled, foldReports, options.Describe(), Provenance.Current.ToString())
         {
             Predictions = predictions,
         };

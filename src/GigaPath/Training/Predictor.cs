@@ -34,7 +34,7 @@ internal static class Predictor
     {
         log ??= TextWriter.Null;
         if (request.AttentionFormat is not ("csv" or "safetensors"))
-            throw new GigaPathException($"--attention-format: '{request.AttentionFormat}' is not csv or safetensors");
+            throw new GigaPathException($"{OptionNames.AttentionFormat}: '{request.AttentionFormat}' is not csv or safetensors");
         var device = DeviceSelection.ParseDevice(request.Device);
         var dtype = DeviceSelection.ParseDType(request.DType, device);
         DeviceSelection.EnsureSupported(device, dtype);
@@ -82,8 +82,8 @@ internal static class Predictor
         {
             if (contextual is not null)
             {
-                if (info.Dim != contextual.Config.InChans)
-                    throw new GigaPathException($"{info.Path}: tile features are {info.Dim} wide but the slide encoder takes {contextual.Config.InChans}");
+                if (info.Dim != contextual.Config.InputChannels)
+                    throw new GigaPathException($"{info.Path}: tile features are {info.Dim} wide but the slide encoder takes {contextual.Config.InputChannels}");
             }
             else if (info.ContextualDim != config.InputDim)
             {

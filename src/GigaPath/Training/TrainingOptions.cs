@@ -94,7 +94,7 @@ internal sealed class TrainingOptions
         "linear" => HeadKind.Linear,
         "abmil" => HeadKind.Abmil,
         "slide" => HeadKind.Slide,
-        _ => throw new GigaPathException($"--head: unknown head '{text}' (expected slide, abmil or linear)"),
+        _ => throw new GigaPathException($"{OptionNames.Head}: unknown head '{text}' (expected slide, abmil or linear)"),
     };
 
     /// <summary>All keys <see cref="Set"/> accepts.</summary>

@@ -32,7 +32,7 @@ internal static class TokenPcaMap
         var fg = Enumerable.Range(0, count).Select(i => foregroundLarger ? scaled[i * first.K] > threshold : scaled[i * first.K] < threshold).ToArray();
         int nFg = fg.Count(f => f);
         if (nFg < 2)
-            throw new GigaPathException($"only {nFg} of {count} tokens fall in the foreground at threshold {threshold}; change --threshold or --fg-larger");
+            throw new GigaPathException($"only {nFg} of {count} tokens fall in the foreground at threshold {threshold}; change {OptionNames.ForegroundThreshold} or {OptionNames.ForegroundLarger}");
 
         var fgRows = Enumerable.Range(0, count).Where(i => fg[i]).ToArray();
         var fgData = fgRows.SelectMany(i => patches.AsSpan(i * dim, dim).ToArray()).ToArray();

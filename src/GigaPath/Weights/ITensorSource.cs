@@ -19,7 +19,7 @@ public interface ITensorSource : IDisposable
     bool Contains(string name);
 
     /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> naming the key when absent.</summary>
-    TensorInfo Info(string name);
+    TensorInfo GetInfo(string name);
 
     /// <summary>A new CPU tensor with the stored values, converted to <paramref name="dtype"/> when given. The caller owns it.</summary>
     Tensor Load(string name, ScalarType? dtype = null);

@@ -168,7 +168,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     public bool Contains(string name) => _entries.ContainsKey(name);
 
     /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> listing the stored names when absent.</summary>
-    public TensorInfo Info(string name)
+    public TensorInfo GetInfo(string name)
     {
         if (!_entries.TryGetValue(name, out var e))
             throw new WeightFormatException($"{Path}: no tensor named '{name}' (file has: {Preview(_order)})");
@@ -182,7 +182,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     }
 
     /// <summary>The raw little-endian bytes of a tensor, straight from the mapping (valid until disposal).</summary>
-    public ReadOnlySpan<byte> RawBytes(string name)
+    public ReadOnlySpan<byte> GetRawBytes(string name)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var (info, begin) = _entries.TryGetValue(name, out var e) ? e : throw new WeightFormatException($"{Path}: no tensor named '{name}'");
@@ -196,7 +196,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     /// <paramref name="length"/> raw bytes of tensor <paramref name="name"/> from byte <paramref name="offset"/>, straight
     /// from the mapping (valid until disposal): a piece of a tensor of any size, 2 GiB or more included.
     /// </summary>
-    public ReadOnlySpan<byte> RawBytes(string name, long offset, int length)
+    public ReadOnlySpan<byte> GetRawBytes(string name, long offset, int length)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var (info, begin) = _entries.TryGetValue(name, out var e) ? e : throw new WeightFormatException($"{Path}: no tensor named '{name}'");
@@ -218,7 +218,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     /// <summary>Reads tensor <paramref name="name"/> into a new CPU tensor owned by the caller (dispose it), converted to <paramref name="dtype"/> when given.</summary>
     public Tensor Load(string name, ScalarType? dtype = null)
     {
-        var info = Info(name);
+        var info = GetInfo(name);
         var stored = TensorDTypes.ToScalarType(info.DType);
         var t = torch.empty(info.Shape, stored);
         CopyBytes(name, t);
@@ -234,7 +234,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     /// <summary>Copies tensor <paramref name="name"/> into <paramref name="destination"/> (same shape; any device and dtype), without an intermediate full-size copy where possible.</summary>
     public void CopyInto(string name, Tensor destination)
     {
-        var info = Info(name);
+        var info = GetInfo(name);
         if (info.ElementCount != destination.numel())
             throw new WeightFormatException($"{Path}: tensor '{name}' has {info.ElementCount} elements {info.ShapeText}, destination has {destination.numel()} [{string.Join(", ", destination.shape)}]");
         var stored = TensorDTypes.ToScalarType(info.DType);

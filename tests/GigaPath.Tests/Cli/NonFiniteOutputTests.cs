@@ -83,7 +83,7 @@ public class NonFiniteOutputTests
         var nan = PoisonedWeights.Copy(TinySlide, Path.Combine(_dir, "nan-slide"), "encoder.layers.1.ffn.fc2.bias");
         using var encoder = SlideEncoder.Load(nan);
         using var scope = NewDisposeScope();
-        var features = randn(6, encoder.Config.InChans, generator: new Generator(3));
+        var features = randn(6, encoder.Config.InputChannels, generator: new Generator(3));
         var coords = tensor(Enumerable.Range(0, 6).SelectMany(i => new long[] { i % 3 * 256, i / 3 * 256 }).ToArray(), [6, 2]);
         var error = Assert.Throws<GigaPathException>(() => encoder.Embed(features, coords).Dispose())!;
         TestContext.Out.WriteLine(error.Message);

@@ -149,7 +149,7 @@ public class CohortResumeTests
         var kept = Run(dir, options: new PipelineOptions { BatchSize = 4, Pooling = SlidePooling.Cls });
         Assert.That(kept.Count(SlideStatus.SettingsChanged), Is.EqualTo(3), "complete outputs of other settings are left alone unless forced");
         Assert.That(kept.AnyFailed, Is.True, "nothing was produced for the settings asked for: the run does not succeed");
-        Assert.That(kept.Outcomes[0].Message, Does.Contain("pool").And.Contain("--force"));
+        Assert.That(kept.Outcomes[0].Message, Does.Contain("pool").And.Contain("CohortOptions.Force"));
         Assert.That(File.ReadAllBytes(new SlideOutputs(dir, "a-crop").SlideEmbedding), Is.EqualTo(before));
         var cls = Run(dir, options: new PipelineOptions { BatchSize = 4, Pooling = SlidePooling.Cls }, force: true);
         Assert.That(cls.Count(SlideStatus.Done), Is.EqualTo(3), "another pooling is another result");

@@ -69,7 +69,7 @@ public class PredictCommandTests
         Assert.That(b.Single().Probabilities, Is.EqualTo(a.Single().Probabilities));
         using var att = SafeTensorsFile.Open(Path.Combine(dir, "attention", "slide_005.attention.safetensors"));
         Assert.That(att.ReadFloats("attention").Data, Is.EqualTo(b.Single().Attention));
-        Assert.That(att.Info("coords").Shape, Is.EqualTo(new long[] { a.Single().Attention!.Length, 2 }));
+        Assert.That(att.GetInfo("coords").Shape, Is.EqualTo(new long[] { a.Single().Attention!.Length, 2 }));
     }
 
     [Test]

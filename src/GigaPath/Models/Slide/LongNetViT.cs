@@ -13,7 +13,7 @@ internal sealed class PatchEmbed : nn.Module
 
     public PatchEmbed(SlideEncoderConfig config) : base("PatchEmbed")
     {
-        proj = nn.Linear(config.InChans, config.EmbedDim);
+        proj = nn.Linear(config.InputChannels, config.EmbedDim);
         RegisterComponents();
     }
 }
@@ -178,8 +178,8 @@ internal sealed class LongNetViT : nn.Module
     {
         var kept = Enumerable.Range(0, layers).Select(_ => new HashSet<int>()).ToArray();
         long budget = KeptAttentionBytes / elementSize, used = 0;
-        var records = DilatedAttentionKernel.BranchRecords(batch, length, Config.NumHeads, Config.HeadDim, Config.SegmentLength,
-            Config.DilatedRatio, blocking);
+        var records = DilatedAttentionKernel.BranchRecords(batch, length, Config.HeadCount, Config.HeadDim, Config.SegmentLengths,
+            Config.DilationRatios, blocking);
         foreach (var record in records.OrderByDescending(r => r.KeysPerRow).ThenBy(r => r.Branch))
         {
             foreach (var layer in kept)
@@ -197,7 +197,7 @@ internal sealed class LongNetViT : nn.Module
     /// per token about 16 D-wide tensors (norm inputs and outputs, q, k, v, the attention's saved block outputs,
     /// projections, residuals) and 4 F-wide ones (fc1, GELU, sub-LN, its normalised input).
     /// </summary>
-    public long ActivationBytes(long length, int layers) => 4L * length * layers * (16L * Config.EmbedDim + 4L * Config.FfnDim);
+    public long ActivationBytes(long length, int layers) => 4L * length * layers * (16L * Config.EmbedDim + 4L * Config.FeedForwardDim);
 
     /// <summary>LN_out(S)[:, 0] - the reference's head with global_pool = False.</summary>
     public Tensor HeadCls(Tensor state) => norm.forward(state.select(1, 0));
