@@ -251,7 +251,7 @@ internal sealed class SlidePipeline
         TargetMpp = plan.TargetMpp,
         TileSize = plan.TileSize,
         SlideMpp = plan.SlideMpp,
-        MppSource = MppSourceName(plan.MppSource),
+        MppSource = PatchAttributes.MppSourceName(plan.MppSource),
         Level = plan.Level,
         LevelDownsample = plan.LevelDownsample,
         LevelMpp = plan.LevelMpp,
@@ -262,7 +262,7 @@ internal sealed class SlidePipeline
         GridRows = plan.GridRows,
         TissueMethod = TissueName(plan.TissueMethod),
         MinTissueFraction = plan.MinTissueFraction,
-        TissueThreshold = plan.Mask is { } m && double.IsFinite(m.Threshold) ? m.Threshold : null,
+        TissueThreshold = plan.TissueThreshold is { } threshold && double.IsFinite(threshold) ? threshold : null,
         PlannedTiles = plan.Tiles.Count,
         TileCount = embedded,
         Coordinates = PatchAttributes.CoordinateContract,
@@ -310,14 +310,4 @@ internal sealed class SlidePipeline
         TissueMethod.SaturationOtsu => "saturation",
         _ => "none",
     };
-
-    public static TissueMethod ParseTissue(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "luminance" => TissueMethod.LuminanceOtsu,
-        "saturation" => TissueMethod.SaturationOtsu,
-        "none" => TissueMethod.None,
-        _ => throw new GigaPathException($"--tissue '{text}' is not supported (use luminance, saturation or none)"),
-    };
-
-    public static string MppSourceName(MppSource source) => PatchAttributes.MppSourceName(source);
 }
