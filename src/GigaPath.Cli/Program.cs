@@ -66,7 +66,7 @@ public static class CliRunner
         [OptionNames.TissueMethod] = "--tissue",
         [OptionNames.TargetMpp] = "--target-mpp",
         [OptionNames.SlideMpp] = "--slide-mpp",
-        [OptionNames.OutDir] = "--out",
+        [OptionNames.OutputDirectory] = "--out",
         [OptionNames.Force] = "--force",
         [OptionNames.RetryFailed] = "--retry-failed",
         [OptionNames.TileOutputPath] = "--out",

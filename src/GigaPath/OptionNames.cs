@@ -28,7 +28,7 @@ internal static class OptionNames
     public const string TissueMethod = "TilingOptions.TissueMethod";
     public const string TargetMpp = "TilingOptions.TargetMpp";
     public const string SlideMpp = "TilingOptions.SlideMpp";
-    public const string OutDir = "CohortOptions.OutDir";
+    public const string OutputDirectory = "CohortOptions.OutputDirectory";
     public const string Force = "CohortOptions.Force";
     public const string RetryFailed = "CohortOptions.RetryFailed";
     public const string TileOutputPath = "TileEmbeddingRequest.OutputPath";

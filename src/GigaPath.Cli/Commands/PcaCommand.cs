@@ -73,7 +73,7 @@ public sealed class PcaCommand : ICliCommand
                 what = $"PCA RGB of {tiles!.Count} tiles (component variances {string.Join(", ", pca.Variance.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))})";
             }
             var outPath = parse.GetValue(output)!;
-            AtomicFile.WriteAllBytes(outPath, ImageDecoder.EncodePng(image));
+            image.SavePng(outPath);
             Console.WriteLine($"{outPath}: {image.Width}x{image.Height}, {what}");
             return 0;
         }));

@@ -49,7 +49,7 @@ public sealed class PcaTileCommand : ICliCommand
             var tile = ImageDecoder.DecodeFile(parse.GetValue(image)!);
             var result = TokenPcaMap.Render(row, dim, tile, parse.GetValue(threshold), parse.GetValue(larger));
             var outPath = parse.GetValue(output)!;
-            AtomicFile.WriteAllBytes(outPath, ImageDecoder.EncodePng(result.Image));
+            result.Image.SavePng(outPath);
             Console.WriteLine($"{outPath}: {result.Foreground.Count(f => f)} of {result.Foreground.Length} tokens in the foreground");
             return 0;
         }));

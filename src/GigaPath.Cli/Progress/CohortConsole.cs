@@ -31,8 +31,9 @@ internal static class CohortConsole
         return summary!;
     }
 
-    public static void PrintSummary(CohortSummary summary, string outDir, TextWriter to)
+    public static void PrintSummary(CohortSummary summary, CohortOptions cohort, TextWriter to)
     {
+        var outDir = cohort.OutputDirectory;
         to.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"slides: {summary.Count(SlideStatus.Done)} done, {summary.Count(SlideStatus.Skipped)} skipped (already complete), " +
             $"{summary.Count(SlideStatus.Failed)} failed, {summary.Count(SlideStatus.PreviouslyFailed)} failed earlier (not retried), " +
@@ -43,7 +44,7 @@ internal static class CohortConsole
         foreach (var o in summary.Outcomes.Where(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed or SlideStatus.Busy or SlideStatus.SettingsChanged))
             to.WriteLine($"  {Label(o.Status)} {o.Job.SlideId}: {CliRunner.Describe(o.Message)}");
         if (summary.Count(SlideStatus.Failed) > 0)
-            to.WriteLine($"failure records: {Path.Combine(Path.GetFullPath(outDir), SlideOutputs.FailedFolder)}/ (rerun with --retry-failed to redo them)");
+            to.WriteLine($"failure records: {cohort.FailureRecordDirectory}/ (rerun with --retry-failed to redo them)");
         to.WriteLine($"outputs: {Path.GetFullPath(outDir)}");
     }
 
@@ -58,7 +59,7 @@ internal static class CohortConsole
 
     private static string Describe(SlideOutcome o) => o.Status switch
     {
-        SlideStatus.Done => string.Create(CultureInfo.InvariantCulture, $"done: {o.Tiles} tiles in {o.Elapsed.TotalSeconds:F1} s ({o.TilesPerSecond:F2} tiles/s)"),
+        SlideStatus.Done => string.Create(CultureInfo.InvariantCulture, $"done: {o.TileCount} tiles in {o.Elapsed.TotalSeconds:F1} s ({o.TilesPerSecond:F2} tiles/s)"),
         SlideStatus.Skipped => "skipped: already complete",
         _ => $"{Label(o.Status)}: {CliRunner.Describe(o.Message)}",
     };

@@ -7,10 +7,19 @@ namespace GigaPath.Slides;
 /// Plans a slide's tiles: resolves its resolution, picks the pyramid level to read, lays the grid at the target
 /// resolution and keeps the tiles with tissue. <see cref="ReadTile"/> then reads any planned tile, from any thread.
 /// </summary>
-internal static class TilingPlanner
+public static class TilingPlanner
 {
+    /// <summary>
+    /// Plans <paramref name="slide"/>'s tiles. The slide's resolution is <see cref="TilingOptions.SlideMpp"/> when given,
+    /// else its metadata. Throws <see cref="GigaPathException"/> when the resolution is unknown or too coarse, the slide
+    /// is smaller than one tile, the grid exceeds <see cref="TilingOptions.MaxGridSide"/> or no tile holds tissue.
+    /// </summary>
+    /// <param name="slide">An open slide (<see cref="SlideOpener.Open"/>).</param>
+    /// <param name="options">Tile size, resolution and tissue rule.</param>
     public static TilingPlan Plan(ISlide slide, TilingOptions options)
     {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var (slideMpp, source) = ResolveMpp(slide, options);
         var (level, readSize, resampled) = ChooseLevel(slide, options, slideMpp);
@@ -72,8 +81,14 @@ internal static class TilingPlanner
 
     /// <summary>The tile's pixels at the tiling resolution: the planned read, resized with Pillow-exact bicubic when
     /// the level read is not at the target resolution. Thread-safe.</summary>
+    /// <param name="slide">The slide <paramref name="plan"/> was made for.</param>
+    /// <param name="plan">The slide's plan.</param>
+    /// <param name="tile">One of the plan's <see cref="TilingPlan.Tiles"/>.</param>
     public static RgbImage ReadTile(ISlide slide, TilingPlan plan, TileLocation tile)
     {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(tile);
         var region = slide.ReadRegion(tile.Level0X, tile.Level0Y, plan.Level, plan.ReadSize, plan.ReadSize);
         return plan.Resampled ? PillowResample.ResizeBicubic(region, plan.TileSize, plan.TileSize) : region;
     }

@@ -209,7 +209,7 @@ public sealed class SlideEncoder : IDisposable
         CancellationToken cancellationToken = default) =>
         Task.Run(() => Embed(tiles, allLayers, level0TileSize, cancellationToken), cancellationToken);
 
-    private SlideEmbeddings Embed(TileFeatures tiles, bool allLayers, double? level0TileSize, CancellationToken cancellation)
+    internal SlideEmbeddings Embed(TileFeatures tiles, bool allLayers, double? level0TileSize, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(tiles);
         CheckTileEncoder(tiles.TileEncoder, tiles.Source);

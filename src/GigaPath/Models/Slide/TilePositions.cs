@@ -1,4 +1,5 @@
 using System.Globalization;
+using GigaPath.IO;
 
 namespace GigaPath.Models.Slide;
 
@@ -66,42 +67,18 @@ internal static class TilePositions
         return new ResolvedPositions(result, new TilePlacement(rule, step, source));
     }
 
-    /// <summary>The tile step in level-0 pixels from the file's attributes (TRIDENT's, else CLAM's), with the facts that gave it; null when they do not say.</summary>
-    public static (double Step, string Source, TilePlacementRule Rule)? Level0Step(IReadOnlyDictionary<string, object> attributes)
-    {
-        if (Number(attributes, "patch_size_level0") is { } psl0 && psl0 > 0)
-            return (psl0, $"patch_size_level0 = {F(psl0)} (TRIDENT)", TilePlacementRule.TridentPatchSize);
-        if (Number(attributes, "patch_size") is not { } ps || ps <= 0 || Number(attributes, "patch_level") is not { } level)
-            return null;
-        if (Number(attributes, "downsample") is { } ds && ds >= 1)
-            return (ps * Math.Floor(ds), $"patch_size {F(ps)} × downsample {F(Math.Floor(ds))} at patch_level {F(level)} (CLAM)", TilePlacementRule.ClamPatchSize);
-        return level == 0 ? (ps, $"patch_size {F(ps)} at patch_level 0 (CLAM)", TilePlacementRule.ClamPatchSize) : null;
-    }
+    /// <summary>The tile step in level-0 pixels from the file's attributes (see <see cref="PatchAttributes.Level0Step"/>).</summary>
+    public static (double Step, string Source, TilePlacementRule Rule)? Level0Step(IReadOnlyDictionary<string, object> attributes) =>
+        PatchAttributes.Level0Step(attributes);
 
-    private static string MissingDescription(IReadOnlyDictionary<string, object> a)
-    {
-        var missing = new List<string> { TilingRule, "patch_size_level0" };
-        if (Number(a, "patch_size") is null) missing.Add("patch_size");
-        if (Number(a, "patch_level") is null) missing.Add("patch_level");
-        else if (Number(a, "patch_level") != 0 && Number(a, "downsample") is null) missing.Add("downsample (patch_level is not 0)");
-        return "missing: " + string.Join(", ", missing);
-    }
+    private static string MissingDescription(IReadOnlyDictionary<string, object> a) =>
+        "missing: " + string.Join(", ", PatchAttributes.MissingForLevel0Step(a).Prepend(TilingRule));
 
     private static double Positive(double value, string flag, string source) =>
         double.IsFinite(value) && value > 0 ? value : throw new GigaPathException($"{source}: {flag} must be a positive number of level-0 pixels, got {F(value)}");
 
-    /// <summary>A numeric attribute (number, numeric string, or the first element of an array such as CLAM's <c>downsample</c> pair).</summary>
-    internal static double? Number(IReadOnlyDictionary<string, object> attributes, string key)
-    {
-        if (!attributes.TryGetValue(key, out var v)) return null;
-        return v switch
-        {
-            string s => double.TryParse(s.Trim('[', ']', '(', ')').Split(',')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : null,
-            System.Collections.IEnumerable e => e.Cast<object>().Select(o => (double?)Convert.ToDouble(o, CultureInfo.InvariantCulture)).FirstOrDefault(),
-            IConvertible c => c.ToDouble(CultureInfo.InvariantCulture),
-            _ => null,
-        };
-    }
+    /// <summary>A numeric attribute (see <see cref="PatchAttributes.Number"/>).</summary>
+    internal static double? Number(IReadOnlyDictionary<string, object> attributes, string key) => PatchAttributes.Number(attributes, key);
 
     private static string F(double v) => TilePlacement.Format(v);
 }
