@@ -40,11 +40,11 @@ internal static class SlideEndpoint
         if (request.Tiles.Coords is null && request.Tiles.TilingCoords is null)
             throw new ApiException(400, "the tile-feature file has no 'coords'; the slide encoder needs each tile's (x, y)");
 
-        var result = await runner.RunAsync(() =>
+        var result = await runner.RunAsync(async () =>
         {
             try
             {
-                return backend.Encode(request.Tiles, request.Pool, request.AllLayers, request.Level0TileSize);
+                return await backend.EncodeAsync(request.Tiles, request.Pool, request.AllLayers, request.Level0TileSize, ctx.RequestAborted);
             }
             catch (GigaPathException e)
             {
@@ -113,7 +113,7 @@ internal static class SlideEndpoint
         var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-out-{Guid.NewGuid():N}.safetensors");
         try
         {
-            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlidePoolingNames.Name(pool) };
+            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlidePoolingNames.ToName(pool) };
             if (result.Warnings.Count > 0) metadata["warnings"] = string.Join("\n", result.Warnings);
             if (result.Positions is not null) metadata["positions"] = result.Positions;
             using (var scope = torch.NewDisposeScope())
