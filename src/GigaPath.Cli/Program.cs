@@ -71,6 +71,7 @@ public static class CliRunner
         [OptionNames.RetryFailed] = "--retry-failed",
         [OptionNames.TileOutputPath] = "--out",
         [OptionNames.PixelFile] = "--pixels",
+        [OptionNames.IncludeTokens] = "--tokens",
         [OptionNames.TileBatchSize] = "--batch-size",
         [OptionNames.Head] = "--head",
         [OptionNames.SlideModel] = "--slide-model",

@@ -17,9 +17,9 @@ internal static class OptionNames
     public const string ConvertDType = "WeightConverter.Convert(dtype)";
     public const string ConvertKey = "WeightConverter.Convert(key)";
     public const string PcaComponent = "FeatureMaps.PcaComponent(component)";
-    public const string ScalarColumn = "ScalarFile.Read(column)";
-    public const string ForegroundThreshold = "TokenPcaMap.Render(threshold)";
-    public const string ForegroundLarger = "TokenPcaMap.Render(foregroundLarger)";
+    public const string ScalarColumn = "TileValues.Read(column)";
+    public const string ForegroundThreshold = "TokenPcaMap.Draw(threshold)";
+    public const string ForegroundLarger = "TokenPcaMap.Draw(foregroundLarger)";
     public const string Shard = "ShardSpec";
     public const string BatchSize = "PipelineOptions.BatchSize";
     public const string Readers = "PipelineOptions.Readers";
@@ -33,6 +33,7 @@ internal static class OptionNames
     public const string RetryFailed = "CohortOptions.RetryFailed";
     public const string TileOutputPath = "TileEmbeddingRequest.OutputPath";
     public const string PixelFile = "TileEmbeddingRequest.PixelFile";
+    public const string IncludeTokens = "TileEmbeddingRequest.IncludeTokens";
     public const string TileBatchSize = "TileEmbeddingRequest.BatchSize";
     public const string Head = "TrainingOptions.Head";
     public const string SlideModel = "the slide encoder (slideModel)";

@@ -47,7 +47,7 @@ public sealed class EmbedSlideCommand : ICliCommand
 
     private static int Run(EmbedSlideRequest request, CancellationToken cancellation)
     {
-        var pool = SlidePoolingNames.Parse(request.Pool, "--pool");
+        var pool = PoolingArgument.Parse(request.Pool);
         var device = DeviceSelection.ParseDevice(request.Device);
         var options = new SlideEncoderOptions
         {
@@ -87,7 +87,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         var layers = result.GetLayerEmbeddings(pool);
 
         Console.WriteLine(
-            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.Name(pool)} pooling) from {result.TileCount} tiles" +
+            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.ToName(pool)} pooling) from {result.TileCount} tiles" +
             $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s; positions: {result.Placement}");
         return 0;
     }

@@ -58,7 +58,7 @@ public sealed class RunCommand : ICliCommand
                 Tiling = tiling.Build(parse, tileEncoder.Config.Kind),
                 BatchSize = parse.GetValue(batchSize),
                 Readers = parse.GetValue(tiling.Readers),
-                Pooling = SlidePoolingNames.Parse(parse.GetValue(pool), "--pool"),
+                Pooling = PoolingArgument.Parse(parse.GetValue(pool)),
                 AllLayers = parse.GetValue(allLayers),
                 SaveTiles = parse.GetValue(tiling.SaveTiles),
                 MaxTiles = parse.GetValue(maxTiles),

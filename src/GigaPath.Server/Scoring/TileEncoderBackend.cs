@@ -70,11 +70,11 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         }
     }
 
-    public float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output)
+    public float[][] Embed(IReadOnlyList<float[]> pixels, IReadOnlyList<string> names, TileOutput output, CancellationToken cancellationToken)
     {
+        // The library's pack-and-encode step, the one its own tile loader runs: bad tiles are named by request and row.
+        using var result = _encoder.EmbedBatch(TileSource.FromPreprocessed(pixels, names), returnTokens: output == TileOutput.PatchMap, cancellationToken);
         using var scope = torch.NewDisposeScope();
-        var batch = _preprocessor.ToBatch(pixels);
-        using var result = _encoder.Embed(batch, returnTokens: output == TileOutput.PatchMap);
         // The map is the patch rows of forward_features ([B, prefix + g*g, D]: class token, registers, patches) turned
         // channels first: [B, D, g, g].
         var values = output == TileOutput.Cls

@@ -42,7 +42,7 @@ public static class SlideEmbeddingFile
         var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
             ["format"] = "pt",
-            ["pool"] = SlidePoolingNames.Name(pooling),
+            ["pool"] = SlidePoolingNames.ToName(pooling),
         };
         SafeTensorsWriter.Write(path, GetTensors(encoding, pooling), meta);
     }

@@ -34,8 +34,15 @@ public sealed record TileFeatureBudget(long MaxTiles, int? ExpectedDim = null)
     /// <remarks>A file that cannot be parsed here is left to the reader, which reports what is wrong with it.</remarks>
     public void Check(string path)
     {
-        if (IsHdf5(path)) CheckHdf5(path);
-        else CheckSafetensors(path);
+        if (IsHdf5(path))
+        {
+            using var file = TileFeatureH5.Open(path);
+            CheckHdf5(path, new FileInfo(path).Length, file);
+        }
+        else
+        {
+            CheckSafetensors(path);
+        }
     }
 
     private static bool IsHdf5(string path)
@@ -45,11 +52,12 @@ public sealed record TileFeatureBudget(long MaxTiles, int? ExpectedDim = null)
         return fs.Read(head) == 8 && head.SequenceEqual(TileFeatureH5.Signature);
     }
 
-    private void CheckHdf5(string path)
+    /// <summary>
+    /// Holds an opened HDF5 feature file of <paramref name="fileLength"/> bytes to the budget (links, virtual
+    /// datasets, external storage and filters were checked when it was opened); <paramref name="path"/> names it.
+    /// </summary>
+    internal void CheckHdf5(string path, long fileLength, TileFeatureH5.Opened file)
     {
-        long fileLength = new FileInfo(path).Length;
-        // Links, virtual datasets, external storage and filters are checked first (refused with a message naming the dataset).
-        using var file = TileFeatureH5.Open(path);
         if (!file.Sets.TryGetValue("features", out var features)) return;
         var shape = features.Dims;
         CheckShape(path, "features", shape);
@@ -84,11 +92,15 @@ public sealed record TileFeatureBudget(long MaxTiles, int? ExpectedDim = null)
             return; // the reader reports it
         }
         using (file)
-        {
-            var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains);
-            if (name is null) return;
-            CheckShape(path, name, file.GetInfo(name).Shape);
-        }
+            CheckSafetensors(path, file);
+    }
+
+    /// <summary>Holds an opened safetensors feature file to the budget; <paramref name="path"/> names it.</summary>
+    internal void CheckSafetensors(string path, SafeTensorsFile file)
+    {
+        var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains);
+        if (name is null) return;
+        CheckShape(path, name, file.GetInfo(name).Shape);
     }
 
     /// <summary>Throws when an [N, D] or [1, N, D] shape declares more tiles than <see cref="MaxTiles"/> or another width than <see cref="ExpectedDim"/>.</summary>

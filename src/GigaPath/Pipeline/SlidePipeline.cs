@@ -64,7 +64,7 @@ internal sealed class SlidePipeline
             TissueMethod = TissueName(t.TissueMethod),
             MinTissueFraction = t.MinTissueFraction,
             MaskMpp = t.MaskMpp,
-            Pool = SlidePoolingNames.Name(Options.Pooling),
+            Pool = SlidePoolingNames.ToName(Options.Pooling),
             AllLayers = Options.AllLayers,
             MaxTiles = Options.MaxTiles,
             SaveTiles = Options.SaveTiles,

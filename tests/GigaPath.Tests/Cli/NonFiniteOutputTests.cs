@@ -1,3 +1,4 @@
+using GigaPath.Models.Heads;
 using GigaPath.Imaging;
 using GigaPath.Models.Slide;
 using GigaPath.Models.Tile;
@@ -102,7 +103,7 @@ public class NonFiniteOutputTests
         {
             var trained = Path.Combine(cohort.Root, "linear");
             CrossValidation.Run(new CrossValidationRequest(cohort.LabelsPath, cohort.FeaturesDir, trained,
-                new TrainingOptions(TrainingOptions.ParseHead("linear")) { Folds = 3 }));
+                new TrainingOptions(HeadKind.Linear) { Folds = 3 }));
             var head = Path.Combine(trained, "fold_0");
             var nan = PoisonedWeights.Copy(head, Path.Combine(cohort.Root, "nan-head"), "weight", "head.safetensors");
             var outCsv = Path.Combine(cohort.Root, "p.csv");

@@ -173,11 +173,11 @@ public class SlideScoringTests
         public int InputDim => 2;
         public string Description => "gated";
 
-        public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null)
+        public Task<SlideResult> EncodeAsync(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize, CancellationToken cancellationToken)
         {
             Entered.Release();
             Gate.Wait(TimeSpan.FromSeconds(30));
-            return new SlideResult(new[] { new NamedTensor("slide_embedding", new float[] { tiles.Count }, new long[] { 1, 1 }) }, Array.Empty<string>());
+            return Task.FromResult(new SlideResult(new[] { new NamedTensor("slide_embedding", new float[] { tiles.Count }, new long[] { 1, 1 }) }, Array.Empty<string>()));
         }
 
         public void Dispose() { }

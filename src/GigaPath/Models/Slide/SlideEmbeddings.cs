@@ -74,18 +74,33 @@ public sealed class SlideEmbeddings : IDisposable
     }
 }
 
-/// <summary>The one parser and printer of pooling names ("cls", "mean") for the CLI, the server and output files.</summary>
-internal static class SlidePoolingNames
+/// <summary>
+/// The names of <see cref="SlidePooling"/> values ("cls", "mean") as slide-embedding files record them (the
+/// <c>pool</c> metadata) and as command lines and requests spell them: the one parser and printer of those names.
+/// </summary>
+public static class SlidePoolingNames
 {
-    /// <summary>"cls" or "mean" (any case); null gives <paramref name="fallback"/>. Anything else is an error naming <paramref name="what"/>.</summary>
-    public static SlidePooling Parse(string? text, string what, SlidePooling fallback = SlidePooling.Mean) =>
-        text?.Trim().ToLowerInvariant() switch
+    /// <summary>Parses "cls" or "mean" (any case, surrounding white space ignored).</summary>
+    /// <param name="text">The name.</param>
+    /// <param name="pooling">The pooling it names; <see cref="SlidePooling.Mean"/> when it names none.</param>
+    /// <returns>Whether <paramref name="text"/> names a pooling.</returns>
+    public static bool TryParse(string? text, out SlidePooling pooling)
+    {
+        switch (text?.Trim().ToLowerInvariant())
         {
-            null => fallback,
-            "cls" => SlidePooling.Cls,
-            "mean" => SlidePooling.Mean,
-            _ => throw new GigaPathException($"{what} '{text}' is not supported (use cls or mean)"),
-        };
+            case "cls": pooling = SlidePooling.Cls; return true;
+            case "mean": pooling = SlidePooling.Mean; return true;
+            default: pooling = SlidePooling.Mean; return false;
+        }
+    }
 
-    public static string Name(SlidePooling pooling) => pooling == SlidePooling.Cls ? "cls" : "mean";
+    /// <summary>"cls" or "mean" (any case); null gives <paramref name="fallback"/>. Anything else is an error naming <paramref name="what"/>.</summary>
+    internal static SlidePooling Parse(string? text, string what, SlidePooling fallback = SlidePooling.Mean) =>
+        text is null ? fallback
+        : TryParse(text, out var pooling) ? pooling
+        : throw new GigaPathException($"{what} '{text}' is not supported (use cls or mean)");
+
+    /// <summary>The name of <paramref name="pooling"/>: "cls" or "mean".</summary>
+    /// <param name="pooling">A pooling.</param>
+    public static string ToName(SlidePooling pooling) => pooling == SlidePooling.Cls ? "cls" : "mean";
 }

@@ -272,16 +272,47 @@ public sealed class TileEncoder : IDisposable
     }
 
     /// <summary>
-    /// One batch of preprocessed tiles through the model, for the loader: non-finite pixels or outputs are named by
-    /// <paramref name="name"/> (the tile's row in the batch → how a person finds it).
+    /// Embeds every tile of <paramref name="tiles"/> in one forward pass, on the calling thread: each tile is read and
+    /// preprocessed (<see cref="Preprocessor"/>; pixels from <see cref="TileSource.FromPreprocessed"/> are taken as
+    /// they are), the tiles are packed into one batch and embedded. This is the step the loader behind
+    /// <see cref="Embed(TileSource, TileEmbeddingOptions?, IProgress{TileProgress}?, CancellationToken)"/> runs for each
+    /// of its batches; call it to batch tiles yourself (a server gathering the tiles of several requests). A tile that
+    /// cannot be read, or whose pixels or embedding are not finite, throws <see cref="GigaPathException"/> naming it
+    /// (<see cref="TileSource.Describe"/>). Returns float32 CPU tensors owned by the result (dispose it).
     /// </summary>
-    internal TileEmbeddings EmbedTiles(Tensor pixels, bool returnTokens, Func<long, string> name, CancellationToken cancellation)
+    /// <param name="tiles">The batch's tiles; keep the count to what one forward pass should take.</param>
+    /// <param name="returnTokens">Whether to return all final-norm tokens too.</param>
+    /// <param name="cancellationToken">Checked between tiles and before each block of the model.</param>
+    /// <exception cref="OperationCanceledException">Cancelled; nothing is returned.</exception>
+    public TileEmbeddings EmbedBatch(TileSource tiles, bool returnTokens = false, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        CheckFinite(pixels, name);
+        ArgumentNullException.ThrowIfNull(tiles);
+        if (tiles.Count == 0)
+            throw new GigaPathException("no tiles to embed");
+        var pixels = new float[tiles.Count][];
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            pixels[i] = tiles.Read(i, Preprocessor);
+        }
+        return EmbedPreprocessed(pixels, tiles, 0, Preprocessor, returnTokens, cancellationToken);
+    }
+
+    /// <summary>
+    /// The pack-and-encode step of <see cref="EmbedBatch"/> and of the loader: tiles <paramref name="start"/>… of
+    /// <paramref name="source"/>, already read, packed into one batch and embedded; bad tiles are named by the source.
+    /// </summary>
+    internal TileEmbeddings EmbedPreprocessed(IReadOnlyList<float[]> pixels, TileSource source, int start, TilePreprocessor preprocessor,
+        bool returnTokens, CancellationToken cancellation)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var batch = preprocessor.ToBatch(pixels);
+        Func<long, string> name = row => source.Describe(start + (int)row);
+        CheckFinite(batch, name);
         try
         {
-            return EmbedChecked(pixels, returnTokens, cancellation);
+            return EmbedChecked(batch, returnTokens, cancellation);
         }
         catch (NonFiniteOutputException e)
         {
