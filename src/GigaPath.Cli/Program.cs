@@ -54,7 +54,6 @@ public static class CliRunner
         [OptionNames.CudaBackend] = "a CUDA build (-p:TorchBackend=cuda)",
         [OptionNames.ConvertDType] = "--dtype",
         [OptionNames.ConvertKey] = "--key",
-        [OptionNames.PcaComponent] = "--component",
         [OptionNames.ScalarColumn] = "--scalar-column",
         [OptionNames.ForegroundThreshold] = "--threshold",
         [OptionNames.ForegroundLarger] = "--fg-larger",

@@ -68,7 +68,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         using var result = encoder.EmbedAsync(features, request.AllLayers, request.PatchSizeLevel0, cancellation).GetAwaiter().GetResult();
         double seconds = clock.Elapsed.TotalSeconds;
 
-        var metadata = new Provenance { SlideModelSha256 = encoder.WeightsSha256 }.AddTo(new Dictionary<string, string>
+        var metadata = new Dictionary<string, string>
         {
             ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
             ["model_config"] = encoder.Config.ToString(),
@@ -80,10 +80,10 @@ public sealed class EmbedSlideCommand : ICliCommand
             ["tiles_file"] = Path.GetFileName(request.Tiles),
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
             ["positions"] = result.Placement!.ToString(),
-        });
+        };
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
-        SlideEmbeddingFile.Write(request.Out, result, pool, metadata);
+        SlideEmbeddingFile.WriteWithProvenance(request.Out, result, pool, encoder, metadata);
         var layers = result.GetLayerEmbeddings(pool);
 
         Console.WriteLine(

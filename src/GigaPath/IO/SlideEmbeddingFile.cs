@@ -1,4 +1,5 @@
 using GigaPath.Models.Slide;
+using GigaPath.Runtime;
 using GigaPath.Weights;
 using static TorchSharp.torch;
 
@@ -45,5 +46,22 @@ public static class SlideEmbeddingFile
             ["pool"] = SlidePoolingNames.ToName(pooling),
         };
         SafeTensorsWriter.Write(path, GetTensors(encoding, pooling), meta);
+    }
+
+    /// <summary>
+    /// Writes the file atomically, recording who made it: this engine and its version, and the SHA-256 of
+    /// <paramref name="encoder"/>'s weights (<c>slide_model_sha256</c>), added to <paramref name="metadata"/> with
+    /// <c>pool</c>.
+    /// </summary>
+    /// <param name="path">The .safetensors file to write.</param>
+    /// <param name="encoding">The encoder's output.</param>
+    /// <param name="pooling">Which slide embedding to write as <c>slide_embedding</c>.</param>
+    /// <param name="encoder">The slide encoder that made <paramref name="encoding"/>.</param>
+    /// <param name="metadata">More metadata to record; null for none.</param>
+    public static void WriteWithProvenance(string path, SlideEmbeddings encoding, SlidePooling pooling, SlideEncoder encoder, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        Write(path, encoding, pooling, new Provenance { SlideModelSha256 = encoder.WeightsSha256 }.AddTo(meta));
     }
 }

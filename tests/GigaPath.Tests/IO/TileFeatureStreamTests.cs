@@ -68,7 +68,7 @@ public class TileFeatureStreamTests
             TileFeatureFile.Read(new MemoryStream(bytes), "request body", new TileFeatureBudget(10, ExpectedDim: 8)));
         Assert.That(width!.Message, Does.StartWith("request body: 'features' has shape [3, 4]"));
 
-        var truncated = Assert.Throws<WeightFormatException>(() => TileFeatureFile.Read(new MemoryStream(bytes[..(bytes.Length - 5)]), "upload 7"));
+        var truncated = Assert.Throws<FeatureFileFormatException>(() => TileFeatureFile.Read(new MemoryStream(bytes[..(bytes.Length - 5)]), "upload 7"));
         Assert.That(truncated!.Message, Does.StartWith("upload 7: tensor"));
         var h5 = Path.Combine(_dir, "slide.h5");
         TileFeatureFile.WriteH5(h5, Tiles());
