@@ -91,9 +91,9 @@ public class AttentionKernelBenchmarks
     {
         var c = SlideEncoderConfig.ProvGigaPath;
         double flops = 0;
-        for (int b = 0; b < c.SegmentLength.Count; b++)
+        for (int b = 0; b < c.SegmentLengths.Count; b++)
         {
-            double s = Math.Min(c.SegmentLength[b], length), r = c.DilatedRatio[b];
+            double s = Math.Min(c.SegmentLengths[b], length), r = c.DilationRatios[b];
             flops += 4.0 * Heads * Math.Ceiling(length / s) * s / r * (s / r) * HeadDim;
         }
         return flops;
@@ -111,7 +111,7 @@ public class AttentionKernelBenchmarks
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var c = SlideEncoderConfig.ProvGigaPath;
-        DilatedAttentionKernel.Forward(_q!, _k!, _v!, c.SegmentLength, c.DilatedRatio, AttentionBlocking.Default);
+        DilatedAttentionKernel.Forward(_q!, _k!, _v!, c.SegmentLengths, c.DilationRatios, AttentionBlocking.Default);
     }
 
     [Benchmark]

@@ -53,8 +53,8 @@ public class FinetuneStepBenchmarks
         var device = DeviceSelection.ParseDevice(Device);
         var dtype = DeviceSelection.ParseDType(DType);
         var config = SlideEncoderConfig.ProvGigaPath;
-        (_features, _coords) = SlideInputs.Make(Tiles, config.InChans);
-        var (warmFeatures, warmCoords) = SlideInputs.Make(256, config.InChans);
+        (_features, _coords) = SlideInputs.Make(Tiles, config.InputChannels);
+        var (warmFeatures, warmCoords) = SlideInputs.Make(256, config.InputChannels);
 
         // The inference forward at the same N, measured in this run after an untimed one at that N. Forward and step
         // each run on a small slide first, so that the untimed run at N shows what a new size costs (the heap's growth)
@@ -71,7 +71,7 @@ public class FinetuneStepBenchmarks
         {
             Kind = HeadKind.Slide,
             Classes = ["a", "b"],
-            InputDim = config.InChans,
+            InputDim = config.InputChannels,
             FeatLayer = "5-11",
             Dropout = 0.1,
             SlideEncoder = SlideClassificationHead.EncoderConfigJson(config),

@@ -8,11 +8,11 @@ public static class ModelCost
     /// <summary>≈ 456 GFLOP per 224×224 tile for the full Prov-GigaPath tile encoder (any named encoder: registers and a GELU MLP included).</summary>
     public static double TileEncoderFlopsPerTile(TileEncoderConfig c)
     {
-        double d = c.EmbedDim, n = c.SeqLen;
-        double perTokenBlock = 3 * d * d + d * d + d * c.MlpPackedHidden + c.MlpHidden * d;
+        double d = c.EmbedDim, n = c.SequenceLength;
+        double perTokenBlock = 3 * d * d + d * d + d * c.MlpPackedHiddenDim + c.MlpHiddenDim * d;
         double attention = 2 * n * d; // scores and A·V per query token
         double blocks = c.Depth * n * (perTokenBlock + attention);
-        double patch = c.NumPatches * (double)c.InChans * c.PatchSize * c.PatchSize * d;
+        double patch = c.PatchCount * (double)c.InputChannels * c.PatchSize * c.PatchSize * d;
         return 2 * (blocks + patch);
     }
 
@@ -24,8 +24,8 @@ public static class ModelCost
     public static double TileEncoderExecutedFlopsPerTile(TileEncoderConfig c)
     {
         if (c.Pooling != TileEmbeddingPooling.ClassToken) return TileEncoderFlopsPerTile(c);
-        double d = c.EmbedDim, n = c.SeqLen;
-        double skippedPerToken = d * d + d * d + d * c.MlpPackedHidden + c.MlpHidden * d + 2 * n * d; // q, proj, MLP, attention row
+        double d = c.EmbedDim, n = c.SequenceLength;
+        double skippedPerToken = d * d + d * d + d * c.MlpPackedHiddenDim + c.MlpHiddenDim * d + 2 * n * d; // q, proj, MLP, attention row
         return TileEncoderFlopsPerTile(c) - 2 * (n - 1) * skippedPerToken;
     }
 }

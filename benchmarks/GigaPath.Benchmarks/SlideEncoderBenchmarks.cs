@@ -49,11 +49,11 @@ public class SlideEncoderBenchmarks
             Attention = Attention == "dense" ? SlideAttention.DenseBaseline : SlideAttention.Dilated,
         });
         // Warm-up on a small slide (kernel selection, allocator growth): the measured cases run once (LongCases).
-        var (warmFeatures, warmCoords) = SlideInputs.Make(256, SlideEncoderConfig.ProvGigaPath.InChans);
+        var (warmFeatures, warmCoords) = SlideInputs.Make(256, SlideEncoderConfig.ProvGigaPath.InputChannels);
         using (var warm = _encoder.Embed(warmFeatures, warmCoords)) { }
         warmFeatures.Dispose();
         warmCoords.Dispose();
-        (_features, _coords) = SlideInputs.Make(Tiles, SlideEncoderConfig.ProvGigaPath.InChans);
+        (_features, _coords) = SlideInputs.Make(Tiles, SlideEncoderConfig.ProvGigaPath.InputChannels);
         CaseRecords.Set(this, nameof(Encode), new CaseRecord { ItemsPerOp = Tiles, ItemName = "tiles" });
         _measured.Reset();
         PeakMemory.Reset();

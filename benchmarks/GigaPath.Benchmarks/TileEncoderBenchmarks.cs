@@ -51,7 +51,7 @@ public class TileEncoderBenchmarks
         var dtype = DeviceSelection.ParseDType(DType);
         _encoder = SharedModels.TileEncoder(device, dtype, Encoder);
         var config = _encoder.Config;
-        _pixels = torch.randn(Batch, 3, config.ImgSize, config.ImgSize, generator: new Generator(7));
+        _pixels = torch.randn(Batch, 3, config.ImageSize, config.ImageSize, generator: new Generator(7));
         CaseRecords.Set(this, nameof(Embed), new CaseRecord
         {
             ItemsPerOp = Batch,
@@ -94,7 +94,7 @@ public static class SharedModels
         _tile?.Encoder.Dispose();
         _tile = null;
         GC.Collect();
-        var model = GigaPath.Models.Tile.TileEncoder.CreateRandom(TileEncoderKind.Get(encoder).PublishedConfig(), seed: 1, new EncoderOptions { Device = device, DType = dtype });
+        var model = GigaPath.Models.Tile.TileEncoder.CreateRandom(TileEncoderKind.Get(encoder).GetPublishedConfig(), seed: 1, new EncoderOptions { Device = device, DType = dtype });
         _tile = (key, model);
         return model;
     }

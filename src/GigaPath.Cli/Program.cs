@@ -42,6 +42,47 @@ public static class CliRunner
     public const int UserError = 2;
     public const int InternalError = 3;
 
+    /// <summary>The command-line flag of each library option that library messages name.</summary>
+    public static IReadOnlyDictionary<string, string> Flags { get; } = new Dictionary<string, string>
+    {
+        [OptionNames.MaxAspectRatio] = "--max-aspect-ratio",
+        [OptionNames.MaxTiles] = "--max-tiles",
+        [OptionNames.Level0TileSize] = "--patch-size-level0",
+        [OptionNames.DType] = "--dtype",
+        [OptionNames.Device] = "--device",
+        [OptionNames.AllowSlowDType] = "--allow-slow-dtype",
+        [OptionNames.CudaBackend] = "a CUDA build (-p:TorchBackend=cuda)",
+        [OptionNames.ConvertDType] = "--dtype",
+        [OptionNames.ConvertKey] = "--key",
+        [OptionNames.ScalarColumn] = "--scalar-column",
+        [OptionNames.ForegroundThreshold] = "--threshold",
+        [OptionNames.ForegroundLarger] = "--fg-larger",
+        [OptionNames.Shard] = "--shard",
+        [OptionNames.BatchSize] = "--batch-size",
+        [OptionNames.Readers] = "--readers",
+        [OptionNames.PipelineMaxTiles] = "--max-tiles",
+        [OptionNames.SaveTiles] = "--save-tiles",
+        [OptionNames.TissueMethod] = "--tissue",
+        [OptionNames.TargetMpp] = "--target-mpp",
+        [OptionNames.SlideMpp] = "--slide-mpp",
+        [OptionNames.OutputDirectory] = "--out",
+        [OptionNames.Force] = "--force",
+        [OptionNames.RetryFailed] = "--retry-failed",
+        [OptionNames.TileOutputPath] = "--out",
+        [OptionNames.PixelFile] = "--pixels",
+        [OptionNames.IncludeTokens] = "--tokens",
+        [OptionNames.TileBatchSize] = "--batch-size",
+        [OptionNames.Head] = "--head",
+        [OptionNames.SlideModel] = "--slide-model",
+        [OptionNames.AttentionFormat] = "--attention-format",
+    };
+
+    /// <summary>A library message as the command line says it: the library's option names become this CLI's flags.</summary>
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(message))]
+    public static string? Describe(string? message) => message is null ? null : OptionNames.ForHost(message, Flags);
+
+    private static string Describe(GigaPathException e) => OptionNames.ForHost(e.Message, Flags);
+
     public static int Run(Func<int> body)
     {
         try
@@ -50,7 +91,7 @@ public static class CliRunner
         }
         catch (GigaPathException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {Describe(e)}");
             return UserError;
         }
         catch (FileNotFoundException e)
@@ -89,7 +130,7 @@ public static class CliRunner
             }
             catch (GigaPathException e)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
+                Console.Error.WriteLine($"error: {Describe(e)}");
                 return UserError;
             }
             catch (OperationCanceledException)

@@ -10,6 +10,12 @@ public class GigaPathException : Exception
     public GigaPathException(string message) : base(message) { }
     /// <summary>Creates the exception with a message and the lower-level exception that caused it.</summary>
     public GigaPathException(string message, Exception inner) : base(message, inner) { }
+
+    /// <summary>
+    /// The library option or argument the error is about (e.g. <c>TileEmbeddingOptions.MaxAspectRatio</c>), named in
+    /// the message; null when the error is not about one. Hosts such as the CLI map it to their own flag.
+    /// </summary>
+    public string? Option { get; init; }
 }
 
 /// <summary>A weight file, tensor file or checkpoint that is malformed or does not match the model.</summary>

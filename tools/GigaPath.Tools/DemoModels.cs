@@ -16,26 +16,26 @@ internal static class DemoModels
     /// <summary>ViT (the giant's family: LayerScale, SwiGLU, CLS pooling) at 224 px, patch 16, width 192, 3 blocks, 3 heads.</summary>
     public static TileEncoderConfig Tile { get; } = new TileEncoderConfig
     {
-        ImgSize = 224,
+        ImageSize = 224,
         PatchSize = 16,
         EmbedDim = 192,
         Depth = 3,
-        NumHeads = 3,
+        HeadCount = 3,
         MlpRatio = 5.33334,
-        InitValues = 1e-5,
+        LayerScaleInit = 1e-5,
         SourceName = "gigapath demo tile encoder (untrained)",
     }.Validate();
 
     /// <summary>LongNetViT taking the demo tile embeddings: width 128, 2 layers, segments [64, 128, 256], ratios [1, 2, 4].</summary>
     public static SlideEncoderConfig Slide { get; } = new SlideEncoderConfig
     {
-        InChans = 192,
+        InputChannels = 192,
         EmbedDim = 128,
         Depth = 2,
-        NumHeads = 4,
-        FfnDim = 256,
-        SegmentLength = [64, 128, 256],
-        DilatedRatio = [1, 2, 4],
+        HeadCount = 4,
+        FeedForwardDim = 256,
+        SegmentLengths = [64, 128, 256],
+        DilationRatios = [1, 2, 4],
         SourceName = "demo slide encoder",
     }.Validate();
 

@@ -134,7 +134,7 @@ static int MakeSyntheticCohort(string dir, string[] rest)
             default: return Fail($"unexpected argument '{rest[i]}'\n{Usage}");
         }
     }
-    SyntheticCohort.Write(dir, slides, tiles, SlideEncoderConfig.ProvGigaPath.InChans, seed);
+    SyntheticCohort.Write(dir, slides, tiles, SlideEncoderConfig.ProvGigaPath.InputChannels, seed);
     Console.WriteLine($"wrote {slides} synthetic slides of {tiles} tiles and labels.csv to {Path.GetFullPath(dir)}");
     return 0;
 }

@@ -49,7 +49,7 @@ double createSeconds = clock.Elapsed.TotalSeconds;
 long afterModel = PeakRss();
 
 using var scope = torch.NewDisposeScope();
-var x = randn([tiles, config.InChans], generator: new Generator(1));
+var x = randn([tiles, config.InputChannels], generator: new Generator(1));
 int side = (int)Math.Ceiling(Math.Sqrt(tiles));
 var cell = arange(tiles, dtype: ScalarType.Int64);
 var coords = stack([(cell % side) * 256, (cell / side) * 256], 1);
@@ -58,7 +58,7 @@ if (options.TryGetValue("--write", out var dir))
 {
     encoder.Save(Path.Combine(dir, "model"));
     TileFeatureFile.WriteSafetensors(Path.Combine(dir, "tiles.safetensors"),
-        new TileFeatures(x.data<float>().ToArray(), tiles, config.InChans,
+        new TileFeatures(x.data<float>().ToArray(), tiles, config.InputChannels,
             coords.to_type(ScalarType.Float64).data<double>().ToArray(), new Dictionary<string, object>()));
     Console.WriteLine($"wrote {dir}/model and {dir}/tiles.safetensors");
     return 0;
@@ -70,7 +70,7 @@ double encodeSeconds = clock.Elapsed.TotalSeconds;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"N={tiles} depth={depth} dtype={DeviceSelection.Name(dtype)} threads={torch.get_num_threads()}: " +
     $"model {createSeconds:F1} s, encode {encodeSeconds:F1} s, peak RSS after model {afterModel / 1048576.0:F0} MiB, " +
-    $"peak RSS total {PeakRss() / 1048576.0:F0} MiB, |embedding| {result.EmbedGlobalPool.norm().item<float>():F3}"));
+    $"peak RSS total {PeakRss() / 1048576.0:F0} MiB, |embedding| {result.MeanPooledEmbedding.norm().item<float>():F3}"));
 return 0;
 
 static long PeakRss()

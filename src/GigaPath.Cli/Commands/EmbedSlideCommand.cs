@@ -25,7 +25,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda[:N]", DefaultValueFactory = _ => "cpu" };
         var precision = new PrecisionArguments();
         var allowUnexpected = new Option<bool>("--allow-unexpected-keys") { Description = "Ignore checkpoint entries the slide encoder does not use (missing ones are still an error)" };
-        var maxTiles = new Option<long>(TileFeatureBudget.Default.Setting)
+        var maxTiles = new Option<long>("--max-tiles")
         {
             Description = "Most tiles accepted; files declaring more are refused before reading (default: the slide encoder's 1000 x 1000 grid cells)",
             DefaultValueFactory = _ => TileFeatureBudget.Default.MaxTiles,
@@ -47,7 +47,7 @@ public sealed class EmbedSlideCommand : ICliCommand
 
     private static int Run(EmbedSlideRequest request, CancellationToken cancellation)
     {
-        var pool = SlidePoolingNames.Parse(request.Pool, "--pool");
+        var pool = PoolingArgument.Parse(request.Pool);
         var device = DeviceSelection.ParseDevice(request.Device);
         var options = new SlideEncoderOptions
         {
@@ -58,9 +58,9 @@ public sealed class EmbedSlideCommand : ICliCommand
             OnWarning = w => Console.Error.WriteLine($"warning: {w}"),
         };
         if (request.MaxTiles <= 0)
-            throw new GigaPathException($"{TileFeatureBudget.Default.Setting}: must be positive, got {request.MaxTiles}");
+            throw new GigaPathException($"--max-tiles: must be positive, got {request.MaxTiles}");
         // The model's input width is checked from the file's declared shape, before its data is read.
-        var inChans = SlideEncoder.ReadConfig(request.Model).InChans;
+        var inChans = SlideEncoder.ReadConfig(request.Model).InputChannels;
         var features = TileFeatureFile.Read(request.Tiles, TileFeatureBudget.Default with { MaxTiles = request.MaxTiles, ExpectedDim = inChans });
         var clock = Stopwatch.StartNew();
         using var encoder = SlideEncoder.Load(request.Model, options);
@@ -74,11 +74,8 @@ public sealed class EmbedSlideCommand : ICliCommand
 
         var metadata = new Dictionary<string, string>
         {
-            ["engine"] = EngineInfo.Name,
-            ["engine_version"] = EngineInfo.Version,
             ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
             ["model_config"] = encoder.Config.ToString(),
-            ["weights_sha256"] = encoder.WeightsSha256,
             ["slide_embedding"] = pool == SlidePooling.Cls
                 ? "LN_out(LN_enc(h_K))[cls] (reference forward, global_pool=False)"
                 : "LN_out(mean over tiles of LN_enc(h_K)) (reference forward, global_pool=True)",
@@ -86,19 +83,19 @@ public sealed class EmbedSlideCommand : ICliCommand
             ["device"] = request.Device,
             ["tiles_file"] = Path.GetFileName(request.Tiles),
             ["n_tiles"] = result.TileCount.ToString(CultureInfo.InvariantCulture),
-            ["positions"] = result.Positions!,
+            ["positions"] = result.Placement!.ToString(),
         };
         metadata["seconds"] = seconds.ToString("F1", CultureInfo.InvariantCulture);
         metadata["tiles_per_second"] = tilesPerSecond.ToString("F1", CultureInfo.InvariantCulture);
         metadata["peak_rss_bytes"] = peakBytes.ToString(CultureInfo.InvariantCulture);
         if (result.Warnings.Count > 0)
             metadata["warnings"] = string.Join("\n", result.Warnings);
-        SlideEmbeddingFile.Write(request.Out, result, pool, metadata);
-        var layers = result.LayerEmbeddings(pool);
+        SlideEmbeddingFile.WriteWithProvenance(request.Out, result, pool, encoder, metadata);
+        var layers = result.GetLayerEmbeddings(pool);
 
         Console.WriteLine(
-            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.Name(pool)} pooling) from {result.TileCount} tiles" +
-            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s ({tilesPerSecond:F1} tiles/s, peak RSS {peakBytes / 1048576.0:F0} MiB); positions: {result.Positions}");
+            $"{request.Out}: slide_embedding [1, {encoder.Config.EmbedDim}] ({SlidePoolingNames.ToName(pool)} pooling) from {result.TileCount} tiles" +
+            $"{(layers is null ? "" : $", {layers.Count} layer embeddings")} in {seconds:F1} s ({tilesPerSecond:F1} tiles/s, peak RSS {peakBytes / 1048576.0:F0} MiB); positions: {result.Placement}");
         return 0;
     }
 }

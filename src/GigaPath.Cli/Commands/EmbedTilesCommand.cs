@@ -24,7 +24,7 @@ public sealed class EmbedTilesCommand : ICliCommand
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var precision = new PrecisionArguments();
         var tokens = new Option<bool>("--tokens") { Description = "Also write all final-norm tokens [N, T, D] (class token, registers, then patches)" };
-        var maxAspect = new Option<double>(TilePreprocessor.MaxAspectRatioOption)
+        var maxAspect = new Option<double>("--max-aspect-ratio")
         {
             Description = "Thinnest image accepted (longest / shortest side); thinner images are refused before the resize, which would blow them up",
             DefaultValueFactory = _ => TilePreprocessor.DefaultMaxAspectRatio,
@@ -39,14 +39,14 @@ public sealed class EmbedTilesCommand : ICliCommand
             var onDevice = DeviceSelection.ParseDevice(parse.GetValue(device));
             var request = new TileEmbeddingRequest
             {
-                ModelDir = parse.GetValue(model)!,
+                ModelDirectory = parse.GetValue(model)!,
                 OutputPath = parse.GetValue(output)!,
                 Images = parse.GetValue(inputs) ?? [],
                 PixelFile = parse.GetValue(pixels),
                 BatchSize = parse.GetValue(batchSize),
-                Tokens = parse.GetValue(tokens),
+                IncludeTokens = parse.GetValue(tokens),
                 MaxAspectRatio = parse.GetValue(maxAspect),
-                Encoder = new TileEncoderOptions
+                EncoderOptions = new TileEncoderOptions
                 {
                     Encoder = parse.GetValue(encoder),
                     Device = onDevice,
@@ -56,8 +56,8 @@ public sealed class EmbedTilesCommand : ICliCommand
             };
             var summary = TileEmbedding.Execute(request, new ConsoleProgress(), cancellation);
             Console.Error.WriteLine();
-            Console.WriteLine($"wrote {summary.OutputPath}: {summary.Tiles} tiles x {summary.Dim}" +
-                $"{(summary.HasCoords ? ", coords" : "")}{(summary.HasTokens ? ", tokens" : "")} in {summary.Elapsed.TotalSeconds:F1} s");
+            Console.WriteLine($"wrote {summary.OutputPath}: {summary.TileCount} tiles x {summary.Dimension}" +
+                $"{(summary.HasCoordinates ? ", coords" : "")}{(summary.HasTokens ? ", tokens" : "")} in {summary.Elapsed.TotalSeconds:F1} s");
             return 0;
         }));
         return cmd;

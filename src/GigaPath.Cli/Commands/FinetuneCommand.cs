@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using GigaPath.Cli.Progress;
+using GigaPath.Models.Heads;
 using GigaPath.Training;
 
 namespace GigaPath.Cli.Commands;
@@ -34,12 +36,11 @@ public sealed class FinetuneCommand : ICliCommand
         foreach (var o in new Option[] { labels, features, head, output, folds, slideModel, epochs, seed, config, lr, dtype, device, featLayer, freeze, globalPool, level0, set })
             cmd.Options.Add(o);
 
-        cmd.SetAction(parse => CliRunner.Run(() =>
+        cmd.SetAction(parse => CliRunner.Run(cancellation =>
         {
-            var options = new TrainingOptions(TrainingOptions.ParseHead(parse.GetValue(head)!));
+            var options = new TrainingOptions(ParseHead(parse.GetValue(head)!));
             if (parse.GetValue(config) is { } configPath)
-                foreach (var (k, v, where) in TaskConfigFile.Read(configPath))
-                    options.Set(k, v, where);
+                options.ApplyFile(configPath);
             foreach (var kv in parse.GetValue(set) ?? [])
             {
                 int eq = kv.IndexOf('=');
@@ -53,18 +54,27 @@ public sealed class FinetuneCommand : ICliCommand
             if (parse.GetValue(dtype) is { } dt) options.Set("dtype", dt, "--dtype");
             if (parse.GetValue(device) is { } dv) options.Set("device", dv, "--device");
             if (parse.GetValue(featLayer) is { } fl) options.Set("feat_layer", fl, "--feat-layer");
-            if (parse.GetValue(freeze)) options.Freeze = true;
+            if (parse.GetValue(freeze)) options.Set("freeze", "true", "--freeze");
             if (parse.GetValue(level0) is double p0) options.Set("patch_size_level0", p0.ToString("R", CultureInfo.InvariantCulture), "--patch-size-level0");
-            if (parse.GetValue(globalPool)) options.GlobalPool = true;
+            if (parse.GetValue(globalPool)) options.Set("global_pool", "true", "--global-pool");
 
             var request = new CrossValidationRequest(parse.GetValue(labels)!, parse.GetValue(features)!, parse.GetValue(output)!, options, parse.GetValue(slideModel));
-            var report = CrossValidation.Run(request, Console.Out);
-            Console.WriteLine($"report: {Path.Combine(request.OutputDirectory, "report.json")}");
-            _ = report;
+            var result = CrossValidation.RunAsync(request, ConsoleLines.Instance, cancellation).GetAwaiter().GetResult();
+            Console.WriteLine($"report: {Path.Combine(request.OutputDirectory, Path.GetFileName(result.ReportPath))}");
             return 0;
         }));
         return cmd;
     }
+
+    /// <summary>slide, abmil or linear (any case).</summary>
+    private static HeadKind ParseHead(string text) =>
+        text.Trim().ToLowerInvariant() switch
+        {
+            "slide" => HeadKind.Slide,
+            "abmil" => HeadKind.Abmil,
+            "linear" => HeadKind.Linear,
+            _ => throw new GigaPathException($"--head: unknown head '{text}' (expected slide, abmil or linear)"),
+        };
 
     private static string Inv(int v) => v.ToString(CultureInfo.InvariantCulture);
 }

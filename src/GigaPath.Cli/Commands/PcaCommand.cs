@@ -3,7 +3,6 @@ using System.Globalization;
 using GigaPath.Imaging;
 using GigaPath.IO;
 using GigaPath.Visualization;
-using GigaPath.Weights;
 
 namespace GigaPath.Cli.Commands;
 
@@ -47,33 +46,32 @@ public sealed class PcaCommand : ICliCommand
                 TilePixels = parse.GetValue(tilePixels),
                 Alpha = parse.GetValue(alpha),
             };
-            var tiles = featurePath is null ? null : TileFeatureFile.Read(featurePath).RequireUsable();
-            if (tiles is not null) options = FeatureMaps.WithFileAttributes(options, tiles.Attributes);
+            var tiles = featurePath is null ? null : TileFeatureFile.Read(featurePath);
 
-            RgbImage image;
+            SlideMapImage map;
             string what;
             if (scalarPath is not null)
             {
-                var (coords, values, column) = ScalarFile.Read(scalarPath, parse.GetValue(scalarColumn));
-                if (tiles is not null && tiles.Count != values.Length)
-                    throw new GigaPathException($"{scalarPath}: {values.Length} values but {featurePath} has {tiles.Count} tiles");
-                image = SlideMap.RenderScalar(coords, parse.GetValue(rank) ? FeatureMaps.Ranks(values) : values, options, out _);
-                what = $"'{column}' of {values.Length} tiles{(parse.GetValue(rank) ? " (ranks)" : "")}";
+                var values = TileValues.Read(scalarPath, parse.GetValue(scalarColumn));
+                if (tiles is not null && tiles.Count != values.Count)
+                    throw new GigaPathException($"{scalarPath}: {values.Count} values but {featurePath} has {tiles.Count} tiles");
+                map = SlideMap.DrawValues(parse.GetValue(rank) ? values.ToRanks() : values, tiles is null ? options : options.CompleteFrom(tiles));
+                what = $"'{values.Name}' of {values.Count} tiles{(parse.GetValue(rank) ? " (ranks)" : "")}";
             }
             else if (parse.GetValue(component) is int k)
             {
-                var (img, pca) = FeatureMaps.PcaComponent(tiles!, k, options);
-                image = img;
-                what = $"principal component {k} (variance {pca.Variance[k - 1]:G4})";
+                if (k < 1) throw new GigaPathException($"--component must be 1 or more, got {k}");
+                map = SlideMap.DrawComponent(tiles!, k, options);
+                what = $"principal component {k} (variance {map.ComponentVariances[k - 1]:G4})";
             }
             else
             {
-                var (img, pca, _) = FeatureMaps.PcaRgb(tiles!, options);
-                image = img;
-                what = $"PCA RGB of {tiles!.Count} tiles (component variances {string.Join(", ", pca.Variance.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))})";
+                map = SlideMap.DrawPca(tiles!, options);
+                what = $"PCA RGB of {tiles!.Count} tiles (component variances {string.Join(", ", map.ComponentVariances.Select(v => v.ToString("G4", CultureInfo.InvariantCulture)))})";
             }
+            var image = map.Image;
             var outPath = parse.GetValue(output)!;
-            AtomicFile.WriteAllBytes(outPath, ImageDecoder.EncodePng(image));
+            image.SavePng(outPath);
             Console.WriteLine($"{outPath}: {image.Width}x{image.Height}, {what}");
             return 0;
         }));

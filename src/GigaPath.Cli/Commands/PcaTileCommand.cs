@@ -1,7 +1,6 @@
 using System.CommandLine;
 using GigaPath.Imaging;
 using GigaPath.Visualization;
-using GigaPath.Weights;
 
 namespace GigaPath.Cli.Commands;
 
@@ -22,35 +21,20 @@ public sealed class PcaTileCommand : ICliCommand
         foreach (var o in new Option[] { tokens, index, image, output, threshold, larger, key }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliRunner.Run(() =>
         {
-            var path = parse.GetValue(tokens)!;
-            var name = parse.GetValue(key)!;
-            int i = parse.GetValue(index);
-            float[] row;
-            int dim;
-            using (var file = SafeTensorsFile.Open(path))
-            {
-                if (!file.Contains(name)) throw new GigaPathException($"{path}: no '{name}' tensor (embed-tiles writes it with --tokens); found: {string.Join(", ", file.Names)}");
-                var shape = file.Info(name).Shape;
-                if (shape.Length != 3) throw new GigaPathException($"{path}: '{name}' must be [N, tokens, D], got [{string.Join(", ", shape)}]");
-                if (i < 0 || i >= shape[0]) throw new GigaPathException($"--index {i} is outside 0..{shape[0] - 1} ({path} holds {shape[0]} tiles)");
-                dim = checked((int)shape[2]);
-                long rowBytes = shape[1] * shape[2] * TensorDTypes.SizeOf(file.Info(name).DType);
-                if (file.Info(name).DType == TensorDType.F32)
-                {
-                    // Only this tile's rows are touched in the memory-mapped file.
-                    row = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(file.RawBytes(name, i * rowBytes, checked((int)rowBytes))).ToArray();
-                }
-                else
-                {
-                    using var scope = TorchSharp.torch.NewDisposeScope();
-                    row = file.Load(name, TorchSharp.torch.ScalarType.Float32)[i].contiguous().data<float>().ToArray();
-                }
-            }
             var tile = ImageDecoder.DecodeFile(parse.GetValue(image)!);
-            var result = TokenPcaMap.Render(row, dim, tile, parse.GetValue(threshold), parse.GetValue(larger));
+            int i = parse.GetValue(index);
+            TokenPcaMapResult result;
+            try
+            {
+                result = TokenPcaMap.DrawFromFile(parse.GetValue(tokens)!, i, tile, parse.GetValue(threshold), parse.GetValue(larger), parse.GetValue(key)!);
+            }
+            catch (ArgumentOutOfRangeException e) when (e.ParamName == "index")
+            {
+                throw new GigaPathException($"--index {i}: {e.Message.Split(" (Parameter")[0]}", e);
+            }
             var outPath = parse.GetValue(output)!;
-            AtomicFile.WriteAllBytes(outPath, ImageDecoder.EncodePng(result.Image));
-            Console.WriteLine($"{outPath}: {result.Foreground.Count(f => f)} of {result.Foreground.Length} tokens in the foreground");
+            result.Image.SavePng(outPath);
+            Console.WriteLine($"{outPath}: {result.Foreground.Count(f => f)} of {result.Foreground.Count} tokens in the foreground");
             return 0;
         }));
         return cmd;

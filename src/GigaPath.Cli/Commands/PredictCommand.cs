@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GigaPath.Cli.Progress;
 using GigaPath.Training;
 
 namespace GigaPath.Cli.Commands;
@@ -21,12 +22,18 @@ public sealed class PredictCommand : ICliCommand
         var cmd = new Command("predict", "Score slides with a trained head: probabilities per slide, attention per tile.");
         cmd.Arguments.Add(inputs);
         foreach (var o in new Option[] { head, output, attention, format, device, dtype, slideModel, level0 }) cmd.Options.Add(o);
-        cmd.SetAction(parse => CliRunner.Run(() =>
+        cmd.SetAction(parse => CliRunner.Run(cancellation =>
         {
+            var attentionFormat = parse.GetValue(format)!.Trim().ToLowerInvariant() switch
+            {
+                "csv" => AttentionFileFormat.Csv,
+                "safetensors" => AttentionFileFormat.SafeTensors,
+                var other => throw new GigaPathException($"--attention-format: '{other}' is not csv or safetensors"),
+            };
             var request = new PredictionRequest(parse.GetValue(head)!, parse.GetValue(inputs)!, parse.GetValue(output)!,
-                parse.GetValue(attention), parse.GetValue(format)!, parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(slideModel),
+                parse.GetValue(attention), attentionFormat, parse.GetValue(device)!, parse.GetValue(dtype)!, parse.GetValue(slideModel),
                 parse.GetValue(level0));
-            var results = Predictor.Run(request, Console.Out);
+            var results = Predictor.RunAsync(request, ConsoleLines.Instance, cancellation).GetAwaiter().GetResult();
             Console.WriteLine($"{results.Count} slide(s) scored: {Path.GetFullPath(request.OutputCsv)}");
             return 0;
         }));

@@ -58,17 +58,17 @@ public sealed class RunCommand : ICliCommand
                 Tiling = tiling.Build(parse, tileEncoder.Config.Kind),
                 BatchSize = parse.GetValue(batchSize),
                 Readers = parse.GetValue(tiling.Readers),
-                Pooling = SlidePoolingNames.Parse(parse.GetValue(pool), "--pool"),
+                Pooling = PoolingArgument.Parse(parse.GetValue(pool)),
                 AllLayers = parse.GetValue(allLayers),
                 SaveTiles = parse.GetValue(tiling.SaveTiles),
                 MaxTiles = parse.GetValue(maxTiles),
             };
             var cohort = new CohortOptions
             {
-                OutDir = outDir,
+                OutputDirectory = outDir,
                 RetryFailed = parse.GetValue(retryFailed),
                 Force = parse.GetValue(force),
-                Shard = parse.GetValue(shard) is { } s ? ShardSpec.Parse(s) : null,
+                Shard = parse.GetValue(shard) is { } s ? ParseShard(s) : null,
             };
             bool bars = CohortConsole.UseBars(parse.GetValue(progressMode)!);
             var jobs = CohortInputs.Expand(parse.GetValue(inputs)!, outDir);
@@ -76,17 +76,22 @@ public sealed class RunCommand : ICliCommand
             using var slideEncoder = parse.GetValue(slideModel) is { } slidePath
                 ? SlideEncoder.Load(slidePath, new SlideEncoderOptions { Device = onDevice, DType = dtype, AllowSlowDType = allowSlow })
                 : null;
-            var pipeline = new SlidePipeline(tileEncoder, slideEncoder, options);
+            var runner = new CohortRunner(tileEncoder, slideEncoder, options, cohort);
             int mine = cohort.Shard is { } part ? CohortInputs.Shard(jobs, part).Count : jobs.Count;
             Console.Error.WriteLine($"gigapath run: {tileEncoder.Config.Encoder} tiles of {options.Tiling.TileSize} px at {options.Tiling.TargetMpp} µm/px" +
                 $"{(slideEncoder is null ? ", tile features only" : "")}; {mine} slide(s){(cohort.Shard is { } p ? $" in shard {p} of {jobs.Count}" : "")} -> {Path.GetFullPath(outDir)}");
 
             // The first Ctrl-C stops after cleaning up the slide in progress; a second one kills the process.
             using var interrupt = new CtrlC("interrupted: cleaning up the slide in progress; rerun the same command to resume");
-            var summary = CohortConsole.Run(bars, observer => new CohortRunner(pipeline, cohort, observer).Run(jobs, interrupt.Token));
-            CohortConsole.PrintSummary(summary, outDir, Console.Out);
-            return summary.AnyFailed ? SlidesFailedExitCode : 0;
+            var summary = CohortConsole.Run(bars, observer => runner.Run(jobs, observer, interrupt.Token));
+            CohortConsole.PrintSummary(summary, cohort, Console.Out);
+            return summary.HasFailures ? SlidesFailedExitCode : 0;
         }));
         return cmd;
     }
+
+    private static ShardSpec ParseShard(string text) =>
+        ShardSpec.TryParse(text, out var shard)
+            ? shard
+            : throw new GigaPathException($"--shard '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
 }

@@ -34,7 +34,7 @@ public sealed class ServeCommand : ICliCommand
         var maxPixels = Long("--max-image-pixels", defaults.MaxImagePixels, "Largest image (width x height, checked from the header before decoding)");
         var memoryBudget = Long(ServerOptions.MemoryBudgetOption, defaults.MemoryBudgetBytes, "Request memory in flight across the server (bodies, decoded pixels, tiles waiting for a batch, parsed tile features); more is refused with 503");
         var maxSlideTiles = Long("--max-slide-tiles", defaults.MaxSlideTiles, "Most tiles in one /score/slide request (checked before reading the tiles)");
-        var maxAspect = new Option<double>(GigaPath.Imaging.TilePreprocessor.MaxAspectRatioOption)
+        var maxAspect = new Option<double>("--max-aspect-ratio")
         {
             Description = "Thinnest /score image accepted (longest / shortest side), checked before the resize to 256 px",
             DefaultValueFactory = _ => defaults.MaxAspectRatio,

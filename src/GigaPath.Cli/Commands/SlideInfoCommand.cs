@@ -32,12 +32,7 @@ public sealed class SlideInfoCommand : ICliCommand
                 SlideMpp = parse.GetValue(slideMpp),
                 TargetMpp = parse.GetValue(targetMpp),
                 TileSize = parse.GetValue(tileSize),
-                TissueMethod = parse.GetValue(tissue) switch
-                {
-                    "saturation" => TissueMethod.SaturationOtsu,
-                    "none" => TissueMethod.None,
-                    _ => TissueMethod.LuminanceOtsu,
-                },
+                TissueMethod = TilingArguments.ParseTissue(parse.GetValue(tissue)!),
                 MinTissueFraction = parse.GetValue(minTissue),
             };
             var plan = TilingPlanner.Plan(slide, options);
@@ -55,7 +50,7 @@ public sealed class SlideInfoCommand : ICliCommand
     private static void PrintSlide(ISlide slide, bool allProperties)
     {
         Console.WriteLine($"slide: {slide.Path}");
-        Console.WriteLine($"vendor: {slide.Vendor}" + (slide is OpenSlideSlide ? $" (OpenSlide {OpenSlideSlide.LibraryVersion})" : ""));
+        Console.WriteLine($"vendor: {slide.Vendor}" + (slide.Vendor != SlideOpener.PlainImageVendor ? $" (OpenSlide {SlideOpener.OpenSlideVersion})" : ""));
         Console.WriteLine($"mpp: {N(slide.MppX)} x {N(slide.MppY)} µm/px, objective: {N(slide.ObjectivePower)}");
         for (int i = 0; i < slide.LevelCount; i++)
         {
@@ -74,8 +69,8 @@ public sealed class SlideInfoCommand : ICliCommand
         Console.WriteLine($"tiling: {plan.TileSize} px at {N(plan.TargetMpp)} µm/px (slide {N(plan.SlideMpp)} µm/px from {plan.MppSource.ToString().ToLowerInvariant()})");
         Console.WriteLine($"read: level {plan.Level} ({N(plan.LevelMpp)} µm/px), {plan.ReadSize} px per tile" +
                           (plan.Resampled ? $", resized to {plan.TileSize} (Pillow bicubic)" : "") + $"; tile MPP {N(plan.TileMpp)}");
-        var tissue = plan.Mask is { } m
-            ? $"tissue fraction > {N(plan.MinTissueFraction)} ({plan.TissueMethod}, threshold {N(m.Threshold)})"
+        var tissue = plan.TissueThreshold is { } threshold
+            ? $"tissue fraction > {N(plan.MinTissueFraction)} ({plan.TissueMethod}, threshold {N(threshold)})"
             : "no tissue detection";
         Console.WriteLine($"grid: {plan.GridColumns} x {plan.GridRows} whole tiles; kept {plan.Tiles.Count}: {tissue}");
     }

@@ -29,14 +29,14 @@ public sealed class TileCommand : ICliCommand
             {
                 try
                 {
-                    var plan = SlideTiling.Run(job, options, outDir, parse.GetValue(tiling.SaveTiles), parse.GetValue(tiling.Readers));
+                    var plan = SlideTiling.Write(job, options, outDir, parse.GetValue(tiling.SaveTiles), parse.GetValue(tiling.Readers));
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{job.SlideId}: {plan.Tiles.Count} tiles of {plan.GridColumns}x{plan.GridRows} at {plan.TileMpp:0.####} µm/px (level {plan.Level}, read {plan.ReadSize} px, slide {plan.SlideMpp:0.####} µm/px from {SlidePipeline.MppSourceName(plan.MppSource)})"));
+                        $"{job.SlideId}: {plan.Tiles.Count} tiles of {plan.GridColumns}x{plan.GridRows} at {plan.TileMpp:0.####} µm/px (level {plan.Level}, read {plan.ReadSize} px, slide {plan.SlideMpp:0.####} µm/px from {plan.MppSource.ToString().ToLowerInvariant()})"));
                 }
                 catch (GigaPathException e)
                 {
                     failed++;
-                    Console.Error.WriteLine($"error: {job.SlideId}: {e.Message}");
+                    Console.Error.WriteLine($"error: {job.SlideId}: {CliRunner.Describe(e.Message)}");
                 }
             }
             Console.WriteLine($"outputs: {Path.GetFullPath(outDir)}");

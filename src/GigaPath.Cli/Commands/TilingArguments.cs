@@ -25,8 +25,17 @@ internal sealed class TilingArguments
         TargetMpp = parse.GetValue(TargetMpp) ?? (encoder ?? TileEncoderKind.Get(SlideEncoder.TileEncoderName)).DefaultMicronsPerPixel,
         TileSize = parse.GetValue(TileSize) ?? (encoder ?? TileEncoderKind.Get(SlideEncoder.TileEncoderName)).DefaultTileSize,
         SlideMpp = parse.GetValue(SlideMpp),
-        TissueMethod = SlidePipeline.ParseTissue(parse.GetValue(Tissue)!),
+        TissueMethod = ParseTissue(parse.GetValue(Tissue)!),
         MinTissueFraction = parse.GetValue(MinTissue),
+    };
+
+    /// <summary>The <c>--tissue</c> value as a <see cref="TissueMethod"/>.</summary>
+    public static TissueMethod ParseTissue(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "luminance" => TissueMethod.LuminanceOtsu,
+        "saturation" => TissueMethod.SaturationOtsu,
+        "none" => TissueMethod.None,
+        _ => throw new GigaPathException($"--tissue '{text}' is not supported (use luminance, saturation or none)"),
     };
 
     /// <summary>

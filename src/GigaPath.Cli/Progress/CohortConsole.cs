@@ -31,8 +31,9 @@ internal static class CohortConsole
         return summary!;
     }
 
-    public static void PrintSummary(CohortSummary summary, string outDir, TextWriter to)
+    public static void PrintSummary(CohortSummary summary, CohortOptions cohort, TextWriter to)
     {
+        var outDir = cohort.OutputDirectory;
         to.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"slides: {summary.Count(SlideStatus.Done)} done, {summary.Count(SlideStatus.Skipped)} skipped (already complete), " +
             $"{summary.Count(SlideStatus.Failed)} failed, {summary.Count(SlideStatus.PreviouslyFailed)} failed earlier (not retried), " +
@@ -41,9 +42,9 @@ internal static class CohortConsole
         to.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"tiles: {summary.TilesComputed} embedded, {summary.TilesPerSecond:F2} tiles/s end to end; {summary.Elapsed.TotalSeconds:F1} s in all"));
         foreach (var o in summary.Outcomes.Where(o => o.Status is SlideStatus.Failed or SlideStatus.PreviouslyFailed or SlideStatus.Busy or SlideStatus.SettingsChanged))
-            to.WriteLine($"  {Label(o.Status)} {o.Job.SlideId}: {o.Message}");
+            to.WriteLine($"  {Label(o.Status)} {o.Job.SlideId}: {CliRunner.Describe(o.Message)}");
         if (summary.Count(SlideStatus.Failed) > 0)
-            to.WriteLine($"failure records: {Path.Combine(Path.GetFullPath(outDir), SlideOutputs.FailedFolder)}/ (rerun with --retry-failed to redo them)");
+            to.WriteLine($"failure records: {cohort.FailureRecordDirectory}/ (rerun with --retry-failed to redo them)");
         to.WriteLine($"outputs: {Path.GetFullPath(outDir)}");
     }
 
@@ -58,9 +59,9 @@ internal static class CohortConsole
 
     private static string Describe(SlideOutcome o) => o.Status switch
     {
-        SlideStatus.Done => string.Create(CultureInfo.InvariantCulture, $"done: {o.Tiles} tiles in {o.Elapsed.TotalSeconds:F1} s ({o.TilesPerSecond:F2} tiles/s)"),
+        SlideStatus.Done => string.Create(CultureInfo.InvariantCulture, $"done: {o.TileCount} tiles in {o.Elapsed.TotalSeconds:F1} s ({o.TilesPerSecond:F2} tiles/s)"),
         SlideStatus.Skipped => "skipped: already complete",
-        _ => $"{Label(o.Status)}: {o.Message}",
+        _ => $"{Label(o.Status)}: {CliRunner.Describe(o.Message)}",
     };
 
     /// <summary>Log lines for files and CI logs: start and end of each slide, tile progress at most every 10 s.</summary>

@@ -11,11 +11,14 @@ namespace GigaPath.Server.Batching;
 /// Dynamic batching in front of one model instance: requests from any number of clients add their images to a
 /// bounded queue; a single worker takes up to <c>batchSize</c> images (waiting at most <c>maxDelay</c> after the
 /// first for more) and embeds them in one forward pass. Admission is all-or-nothing per request, so a request is
-/// either queued whole or refused (the caller answers 503) and never half-embedded.
+/// either queued whole or refused (the caller answers 503) and never half-embedded. Each batch goes through the
+/// library's pack-and-encode step (<see cref="ITileEmbeddingBackend.Embed"/>, <c>TileEncoder.EmbedBatch</c>) with a
+/// token that is cancelled once every request in the batch has gone away: an aborted request's images are dropped
+/// while they wait, and a forward that only they needed stops within one block, so the worker moves on to others.
 /// </summary>
 internal sealed class EmbeddingQueue : IAsyncDisposable
 {
-    private sealed record WorkItem(float[] Pixels, TileOutput Output, TaskCompletionSource<float[]> Result, CancellationToken Cancel);
+    private sealed record WorkItem(float[] Pixels, string Name, TileOutput Output, TaskCompletionSource<float[]> Result, CancellationToken Cancel);
 
     private readonly ITileEmbeddingBackend _backend;
     private readonly int _batchSize;
@@ -50,9 +53,12 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
 
     /// <summary>
     /// Queues all of <paramref name="pixels"/>, or none when they do not fit (returns false) or the queue is
-    /// closed. The task yields one <paramref name="output"/> per image, in order.
+    /// closed. The task yields one <paramref name="output"/> per image, in order; it is cancelled when
+    /// <paramref name="cancel"/> (the request's abort) fires before its images are embedded.
+    /// <paramref name="names"/> name each image in errors.
     /// </summary>
-    public bool TryEnqueue(IReadOnlyList<float[]> pixels, TileOutput output, CancellationToken cancel, [NotNullWhen(true)] out Task<float[][]>? result)
+    public bool TryEnqueue(IReadOnlyList<float[]> pixels, IReadOnlyList<string> names, TileOutput output, CancellationToken cancel,
+        [NotNullWhen(true)] out Task<float[][]>? result)
     {
         result = null;
         if (!TryReserve(pixels.Count)) return false;
@@ -60,7 +66,7 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
         for (int i = 0; i < pixels.Count; i++)
         {
             var tcs = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_channel.Writer.TryWrite(new WorkItem(pixels[i], output, tcs, cancel)))
+            if (!_channel.Writer.TryWrite(new WorkItem(pixels[i], names[i], output, tcs, cancel)))
             {
                 // Closed while we were queueing (shutdown): fail what we could not hand over.
                 Interlocked.Add(ref _pending, -(pixels.Count - i));
@@ -144,11 +150,7 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
             foreach (var group in live.GroupBy(i => i.Output))
             {
                 var items = group.ToList();
-                var outputs = _backend.Embed(items.Select(i => i.Pixels).ToList(), group.Key);
-                if (outputs.Length != items.Count)
-                    throw new InvalidOperationException($"backend returned {outputs.Length} embeddings for {items.Count} images");
-                for (int i = 0; i < items.Count; i++)
-                    items[i].Result.TrySetResult(outputs[i]);
+                EmbedGroup(items, group.Key);
             }
             _metrics.RecordBatch(live.Count, Stopwatch.GetElapsedTime(start));
         }
@@ -162,6 +164,44 @@ internal sealed class EmbeddingQueue : IAsyncDisposable
         {
             Interlocked.Add(ref _pending, -batch.Count);
         }
+    }
+
+    /// <summary>One forward for <paramref name="items"/>, stopped once all of their requests are aborted.</summary>
+    private void EmbedGroup(List<WorkItem> items, TileOutput output)
+    {
+        using var abandoned = WhenAllCancelled(items.Select(i => i.Cancel).Distinct().ToList(), out var registrations);
+        try
+        {
+            var outputs = _backend.Embed(items.Select(i => i.Pixels).ToList(), items.Select(i => i.Name).ToList(), output, abandoned.Token);
+            if (outputs.Length != items.Count)
+                throw new InvalidOperationException($"backend returned {outputs.Length} embeddings for {items.Count} images");
+            for (int i = 0; i < items.Count; i++)
+                items[i].Result.TrySetResult(outputs[i]);
+        }
+        catch (OperationCanceledException) when (abandoned.IsCancellationRequested)
+        {
+            _logger.LogInformation("stopped a forward of {Count} images: every request in it was aborted", items.Count);
+            foreach (var item in items) item.Result.TrySetCanceled(item.Cancel);
+        }
+        finally
+        {
+            foreach (var r in registrations) r.Dispose();
+        }
+    }
+
+    /// <summary>A source cancelled once every one of <paramref name="tokens"/> is (never, if one cannot be).</summary>
+    private static CancellationTokenSource WhenAllCancelled(IReadOnlyList<CancellationToken> tokens, out List<CancellationTokenRegistration> registrations)
+    {
+        var source = new CancellationTokenSource();
+        registrations = new List<CancellationTokenRegistration>(tokens.Count);
+        if (tokens.Count == 0 || tokens.Any(t => !t.CanBeCanceled)) return source;
+        int remaining = tokens.Count;
+        foreach (var token in tokens)
+            registrations.Add(token.Register(() =>
+            {
+                if (Interlocked.Decrement(ref remaining) == 0) source.Cancel();
+            }));
+        return source;
     }
 
     /// <summary>Stops admitting, embeds everything already queued, then returns.</summary>

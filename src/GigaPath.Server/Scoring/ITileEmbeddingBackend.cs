@@ -45,8 +45,11 @@ public interface ITileEmbeddingBackend : IDisposable
     float[] Preprocess(byte[] encodedImage, int row, long maxPixels, Action<int, int>? onSize = null);
 
     /// <summary>
-    /// Embeds a batch of preprocessed images, one array per input, in order: float[Dim] for <see cref="TileOutput.Cls"/>,
-    /// float[TokenDim × GridSize × GridSize] (channels first, then patch rows, row-major) for <see cref="TileOutput.PatchMap"/>.
+    /// Embeds a batch of preprocessed images in one forward pass, one array per input, in order: float[Dim] for
+    /// <see cref="TileOutput.Cls"/>, float[TokenDim × GridSize × GridSize] (channels first, then patch rows, row-major)
+    /// for <see cref="TileOutput.PatchMap"/>. <paramref name="names"/> say where each image came from (its request
+    /// and row), for errors. Stops with <see cref="OperationCanceledException"/> when
+    /// <paramref name="cancellationToken"/> is cancelled (every request in the batch went away).
     /// </summary>
-    float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output);
+    float[][] Embed(IReadOnlyList<float[]> pixels, IReadOnlyList<string> names, TileOutput output, CancellationToken cancellationToken);
 }

@@ -21,14 +21,16 @@ internal static class ScoreEndpoint
         var output = FeatureFormats.NegotiateOutput(ctx.Request);
         using var lease = budget.Open();
         var body = await RequestBody.ReadAsync(ctx, options.MaxBodyBytes, "--max-body-bytes", lease);
-        var pixels = Decode(body, options, backend, queue, budget, lease, metrics);
+        var pixels = Decode(body, options, backend, queue, budget, lease, metrics, ctx.RequestAborted);
         // The body is garbage from here on; the tiles and their answers wait for the batch.
         lease.Shrink(lease.Bytes);
         long answerBytes = backend.Dim * (output == TileOutput.Cls ? 1L : (long)backend.GridSize * backend.GridSize) * sizeof(float);
         // The embedding, its torch.save bytes and their base64 text (UTF-16 while written).
         lease.Grow(pixels.Sum(p => (long)p.Length * sizeof(float)) + pixels.Length * answerBytes * 4, $"{pixels.Length} tiles and their answers");
 
-        if (!queue.TryEnqueue(pixels, output, ctx.RequestAborted, out var pending))
+        // Errors name a tile by request and row: a batch holds the tiles of several requests.
+        var names = Enumerable.Range(0, pixels.Length).Select(row => $"request {ctx.TraceIdentifier} row {row}").ToList();
+        if (!queue.TryEnqueue(pixels, names, output, ctx.RequestAborted, out var pending))
             throw QueueFull(queue.Depth, queue.Capacity);
         var embeddings = await pending;
         long[] shape = output == TileOutput.Cls ? [backend.Dim] : [1, backend.TokenDim, backend.GridSize, backend.GridSize];
@@ -36,7 +38,7 @@ internal static class ScoreEndpoint
     }
 
     private static float[][] Decode(ReadOnlyMemory<byte> body, ServerOptions options, ITileEmbeddingBackend backend, Batching.EmbeddingQueue queue,
-        MemoryBudget budget, MemoryBudget.Lease lease, ServerMetrics metrics)
+        MemoryBudget budget, MemoryBudget.Lease lease, ServerMetrics metrics, CancellationToken cancellationToken)
     {
         using var rows = ScoreRequest.Parse(body, options.MaxImagesPerRequest);
 
@@ -49,6 +51,7 @@ internal static class ScoreEndpoint
         var pixels = new float[rows.Count][];
         for (int row = 0; row < rows.Count; row++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var decoding = budget.Open();
             decoding.Grow(rows.DecodingBytes(row), $"row {row}: its base64 text");
             var bytes = rows.Decode(row);

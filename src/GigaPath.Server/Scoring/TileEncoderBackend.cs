@@ -23,8 +23,8 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
     {
         _encoder = encoder;
         _preprocessor = preprocessor ?? encoder.Preprocessor;
-        if (_preprocessor.CropSize != encoder.Config.ImgSize)
-            throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImgSize} px");
+        if (_preprocessor.CropSize != encoder.Config.ImageSize)
+            throw new GigaPathException($"preprocessing crops to {_preprocessor.CropSize} px but the tile encoder takes {encoder.Config.ImageSize} px");
     }
 
     /// <summary>Loads the tile encoder named by <see cref="ServerOptions.ModelDir"/> on the chosen device and dtype.</summary>
@@ -42,7 +42,7 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         return new TileEncoderBackend(encoder, encoder.Preprocessor.WithMaxAspectRatio(options.MaxAspectRatio));
     }
 
-    public int Dim => _encoder.Config.NumFeatures;
+    public int Dim => _encoder.Config.OutputDim;
 
     public int TokenDim => _encoder.Config.EmbedDim;
 
@@ -60,21 +60,21 @@ public sealed class TileEncoderBackend : ITileEmbeddingBackend
         }
         catch (ImageTooLargeException e)
         {
-            // The decoder's pixel limit is the server's setting; the aspect-ratio message names its option itself.
-            var message = e.Width * e.Height > maxPixels ? $"{e.Message}; raise the limit with the server's --max-image-pixels" : e.Message;
+            // The decoder's pixel limit is the server's setting; the aspect-ratio message names the library option, mapped here.
+            var message = e.Width * e.Height > maxPixels ? $"{e.Message}; raise the limit with the server's --max-image-pixels" : ServerFlags.Describe(e.Message);
             throw new ApiException(413, message, row, e);
         }
         catch (GigaPathException e)
         {
-            throw new ApiException(422, e.Message, row, e);
+            throw new ApiException(422, ServerFlags.Describe(e.Message), row, e);
         }
     }
 
-    public float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output)
+    public float[][] Embed(IReadOnlyList<float[]> pixels, IReadOnlyList<string> names, TileOutput output, CancellationToken cancellationToken)
     {
+        // The library's pack-and-encode step, the one its own tile loader runs: bad tiles are named by request and row.
+        using var result = _encoder.EmbedBatch(TileSource.FromPreprocessed(pixels, names), returnTokens: output == TileOutput.PatchMap, cancellationToken);
         using var scope = torch.NewDisposeScope();
-        var batch = _preprocessor.ToBatch(pixels);
-        using var result = _encoder.Embed(batch, returnTokens: output == TileOutput.PatchMap);
         // The map is the patch rows of forward_features ([B, prefix + g*g, D]: class token, registers, patches) turned
         // channels first: [B, D, g, g].
         var values = output == TileOutput.Cls

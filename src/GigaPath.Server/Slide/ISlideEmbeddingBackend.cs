@@ -14,8 +14,9 @@ public interface ISlideEmbeddingBackend : IDisposable
     /// <summary>
     /// Encodes one slide (tiles with coordinates; positions from the tiles' own metadata, else
     /// <paramref name="level0TileSize"/>, as <c>embed-slide</c> finds them); bad input throws <see cref="GigaPathException"/>.
+    /// Cancelling <paramref name="cancellationToken"/> (the request was aborted) stops the forward before its next layer.
     /// </summary>
-    SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null);
+    Task<SlideResult> EncodeAsync(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize, CancellationToken cancellationToken);
 }
 
 /// <summary>One output tensor of a slide encoding, float32 row-major.</summary>

@@ -27,19 +27,19 @@ public sealed class SlideEncoderBackend : ISlideEmbeddingBackend
             new SlideEncoderOptions { Device = device, DType = DeviceSelection.ParseDType(options.DType, device), AllowSlowDType = options.AllowSlowDType }));
     }
 
-    public int InputDim => _encoder.Config.InChans;
+    public int InputDim => _encoder.Config.InputChannels;
 
     public string Description =>
         $"{_encoder.WeightsPath ?? "in-memory model"} (sha256 {_encoder.WeightsSha256[..12]}, {_encoder.Options.Device}, {DeviceSelection.Name(_encoder.Options.DType)})";
 
-    public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null)
+    public async Task<SlideResult> EncodeAsync(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize, CancellationToken cancellationToken)
     {
         // The call embed-slide makes: the same positions from the same file, the same tensors.
-        using var encoding = _encoder.Embed(tiles, allLayers, level0TileSize);
-        var outputs = SlideEmbeddingFile.Tensors(encoding, pool)
+        using var encoding = await _encoder.EmbedAsync(tiles, allLayers, level0TileSize, cancellationToken).ConfigureAwait(false);
+        var outputs = SlideEmbeddingFile.GetTensors(encoding, pool)
             .Select(kv => new NamedTensor(kv.Key, kv.Value.data<float>().ToArray(), kv.Value.shape))
             .ToList();
-        return new SlideResult(outputs, encoding.Warnings, encoding.Positions);
+        return new SlideResult(outputs, encoding.Warnings, encoding.Placement?.ToString());
     }
 
     public void Dispose() => _encoder.Dispose();

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using GigaPath.IO;
 using GigaPath.Server.Hosting;
@@ -40,19 +41,19 @@ internal static class SlideEndpoint
         if (request.Tiles.Coords is null && request.Tiles.TilingCoords is null)
             throw new ApiException(400, "the tile-feature file has no 'coords'; the slide encoder needs each tile's (x, y)");
 
-        var result = await runner.RunAsync(() =>
+        var result = await runner.RunAsync(async () =>
         {
             try
             {
-                return backend.Encode(request.Tiles, request.Pool, request.AllLayers, request.Level0TileSize);
+                return await backend.EncodeAsync(request.Tiles, request.Pool, request.AllLayers, request.Level0TileSize, ctx.RequestAborted);
             }
             catch (GigaPathException e)
             {
-                throw new ApiException(422, e.Message, inner: e);
+                throw new ApiException(422, ServerFlags.Describe(e.Message), inner: e);
             }
         }, ctx.RequestAborted);
         metrics.RecordSlide();
-        if (binaryOut) await WriteSafeTensorsAsync(ctx, result, request.Pool);
+        if (binaryOut) await WriteSafeTensorsAsync(ctx, result, request.Pool, lease);
         else await WriteJsonAsync(ctx, result);
     }
 
@@ -64,10 +65,10 @@ internal static class SlideEndpoint
         accepts.Any(a => Is(a.MediaType.Value, SafeTensorsTypes));
 
     /// <summary>
-    /// Streams the body to a temporary file and reads it with the library's tile-feature reader, after reserving what
-    /// reading it can take: at most --max-slide-tiles rows of the encoder's width, and no more than the file can hold
-    /// (a safetensors file's values at most double when widened to float32; an HDF5 file's data is at most 1032 times
-    /// its size, the reader's ratio limit).
+    /// Reads the body into memory (reserved as it is read) and parses it with the library's tile-feature reader, in
+    /// memory, after reserving what reading it can take: at most --max-slide-tiles rows of the encoder's width, and no
+    /// more than the file can hold (a safetensors file's values at most double when widened to float32; an HDF5 file's
+    /// data is at most 1032 times its size, the reader's ratio limit).
     /// </summary>
     private static async Task<SlideRequest> ReadFileBodyAsync(HttpContext ctx, ServerOptions options, string extension, int inputDim, MemoryBudget.Lease lease)
     {
@@ -82,53 +83,45 @@ internal static class SlideEndpoint
                 throw new ApiException(400, $"patch_size_level0 must be a positive number (the tile width in level-0 pixels), got '{p0Text}'");
             level0 = p0;
         }
-        var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-{Guid.NewGuid():N}{extension}");
+        var body = await RequestBody.ReadAsync(ctx, options.MaxSlideBodyBytes, "--max-slide-body-bytes", lease);
+        long mostValues = options.MaxSlideTiles * (inputDim * (long)sizeof(float) + 4 * sizeof(double));
+        lease.Grow(Math.Min(mostValues, body.Length * (extension == ".h5" ? 1032L : 2)), "reading the tile-feature file");
+        if (!MemoryMarshal.TryGetArray(body, out var bytes))
+            throw new InvalidOperationException("the request body is not held in an array");
         try
         {
-            await using (var fs = File.Create(path))
-                await RequestBody.CopyToAsync(ctx, fs, options.MaxSlideBodyBytes, "--max-slide-body-bytes");
-            long fileBytes = new FileInfo(path).Length;
-            long mostValues = options.MaxSlideTiles * (inputDim * (long)sizeof(float) + 4 * sizeof(double));
-            lease.Grow(Math.Min(mostValues, fileBytes * (extension == ".h5" ? 1032 : 2)), "reading the tile-feature file");
-            try
-            {
-                var tiles = TileFeatureFile.Read(path, new TileFeatureBudget(options.MaxSlideTiles, "the server's --max-slide-tiles", inputDim));
-                return new SlideRequest(tiles with { Source = "request body" }, pool, allLayers, level0);
-            }
-            catch (GigaPathException e)
-            {
-                // Over a budget: 413, like a body over --max-slide-body-bytes; otherwise the file is malformed.
-                throw new ApiException(e is BudgetExceededException ? 413 : 400,
-                    "request body: " + e.Message.Replace(path + ": ", "", StringComparison.Ordinal).Replace(path, "body", StringComparison.Ordinal), inner: e);
-            }
+            using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+            var tiles = TileFeatureFile.Read(stream, RequestBodyName, new TileFeatureBudget(options.MaxSlideTiles, inputDim));
+            return new SlideRequest(tiles, pool, allLayers, level0);
         }
-        finally
+        catch (GigaPathException e)
         {
-            File.Delete(path);
+            // Over a budget: 413, like a body over --max-slide-body-bytes; otherwise the file is malformed.
+            throw new ApiException(e is BudgetExceededException ? 413 : 400, ServerFlags.Describe(e.Message), inner: e);
         }
     }
 
-    private static async Task WriteSafeTensorsAsync(HttpContext ctx, SlideResult result, SlidePooling pool)
+    private const string RequestBodyName = "request body";
+
+    /// <summary>The outputs as a safetensors file, serialised in memory (reserved in <paramref name="lease"/>) and sent.</summary>
+    private static async Task WriteSafeTensorsAsync(HttpContext ctx, SlideResult result, SlidePooling pool, MemoryBudget.Lease lease)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"gigapath-slide-out-{Guid.NewGuid():N}.safetensors");
-        try
+        var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlidePoolingNames.ToName(pool) };
+        if (result.Warnings.Count > 0) metadata["warnings"] = string.Join("\n", result.Warnings);
+        if (result.Positions is not null) metadata["positions"] = result.Positions;
+        long dataBytes = result.Outputs.Sum(o => (long)o.Data.Length * sizeof(float));
+        // The file's data, and the tensors it is written from.
+        lease.Grow(2 * dataBytes, "the safetensors answer");
+        using var file = new MemoryStream(checked((int)Math.Min(Array.MaxLength, dataBytes + 4096)));
+        using (var scope = torch.NewDisposeScope())
         {
-            var metadata = new Dictionary<string, string> { ["format"] = "pt", ["pool"] = SlidePoolingNames.Name(pool) };
-            if (result.Warnings.Count > 0) metadata["warnings"] = string.Join("\n", result.Warnings);
-            if (result.Positions is not null) metadata["positions"] = result.Positions;
-            using (var scope = torch.NewDisposeScope())
-            {
-                var tensors = result.Outputs.Select(o => KeyValuePair.Create(o.Name, torch.tensor(o.Data).reshape(o.Shape)));
-                SafeTensorsWriter.Write(path, tensors, metadata);
-            }
-            ctx.Response.StatusCode = StatusCodes.Status200OK;
-            ctx.Response.ContentType = "application/x-safetensors";
-            await ctx.Response.SendFileAsync(path, ctx.RequestAborted);
+            var tensors = result.Outputs.Select(o => KeyValuePair.Create(o.Name, torch.tensor(o.Data).reshape(o.Shape)));
+            SafeTensorsWriter.WriteTo(file, tensors, metadata);
         }
-        finally
-        {
-            File.Delete(path);
-        }
+        ctx.Response.StatusCode = StatusCodes.Status200OK;
+        ctx.Response.ContentType = "application/x-safetensors";
+        ctx.Response.ContentLength = file.Length;
+        await ctx.Response.Body.WriteAsync(file.GetBuffer().AsMemory(0, (int)file.Length), ctx.RequestAborted);
     }
 
     /// <summary>A JSON object with one nested array per output, shaped like the tensor, and the warnings.</summary>

@@ -88,17 +88,10 @@ internal sealed record SlideRequest(TileFeatures Tiles, SlidePooling Pool, bool 
         return new SlideRequest(features, pool, allLayers, level0);
     }
 
-    public static SlidePooling ParsePool(string? value)
-    {
-        try
-        {
-            return SlidePoolingNames.Parse(value, "pool");
-        }
-        catch (GigaPathException e)
-        {
-            throw new ApiException(400, e.Message);
-        }
-    }
+    public static SlidePooling ParsePool(string? value) =>
+        value is null ? SlidePooling.Mean
+        : SlidePoolingNames.TryParse(value, out var pooling) ? pooling
+        : throw new ApiException(400, $"pool '{value}' is not supported (use cls or mean)");
 
     /// <summary>
     /// Parsed values in fixed-size chunks, each reserved in the request's lease before it is allocated: unlike a

@@ -19,7 +19,7 @@ internal sealed class SlideRunner
     /// <summary>Requests admitted: the one running and those waiting.</summary>
     public int Depth => Volatile.Read(ref _admitted);
 
-    public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancel)
+    public async Task<T> RunAsync<T>(Func<Task<T>> work, CancellationToken cancel)
     {
         if (Interlocked.Increment(ref _admitted) > _capacity + 1)
         {

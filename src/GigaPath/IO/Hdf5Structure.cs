@@ -47,7 +47,8 @@ internal sealed class Hdf5Structure : IDisposable
     private const int MaxLinks = 1 << 20;
     private const int MaxTreeDepth = 32;
 
-    private readonly FileStream _file;
+    private readonly Stream _file;
+    private readonly bool _leaveOpen;
     private readonly string _path;
     private readonly long _length;
     private readonly long _base;
@@ -141,10 +142,11 @@ internal sealed class Hdf5Structure : IDisposable
 
     private sealed record Link(string Name, int Kind, long Address, string? Target, string? File);
 
-    private Hdf5Structure(string path, FileStream file)
+    private Hdf5Structure(string path, Stream file, bool leaveOpen = false)
     {
         _path = path;
         _file = file;
+        _leaveOpen = leaveOpen;
         _length = file.Length;
         long signature = -1;
         for (long at = 0; at + 8 <= _length && at <= 1L << 40; at = at == 0 ? 512 : at * 2)
@@ -198,7 +200,16 @@ internal sealed class Hdf5Structure : IDisposable
         }
     }
 
-    public void Dispose() => _file.Dispose();
+    /// <summary>
+    /// Reads the HDF5 file that the seekable <paramref name="stream"/> holds from position 0 (left open);
+    /// <paramref name="name"/> stands for it in messages.
+    /// </summary>
+    public static Hdf5Structure Open(Stream stream, string name) => new(name, stream, leaveOpen: true);
+
+    public void Dispose()
+    {
+        if (!_leaveOpen) _file.Dispose();
+    }
 
     /// <summary>The names linked from the root group (for messages), without following any of them.</summary>
     public IReadOnlyList<string> RootNames() => Links(_root, "/").Select(l => l.Name).ToList();

@@ -1,4 +1,5 @@
 using GigaPath.Models.Slide;
+using GigaPath.Runtime;
 using GigaPath.Weights;
 using static TorchSharp.torch;
 
@@ -16,23 +17,23 @@ public static class SlideEmbeddingFile
     /// <summary>Tensor name of the encoder output [1, N+1, D] (CLS token first).</summary>
     public const string LastHiddenState = "last_hidden_state";
     /// <summary>Tensor name of the contextualised tile embeddings [N, D], in input order.</summary>
-    public const string TileEmbeddingsCtx = "tile_embeddings_ctx";
+    public const string ContextualTileEmbeddings = "tile_embeddings_ctx";
 
     /// <summary>Tensor name of layer <paramref name="i"/>'s embedding [1, D] (0 = the input embedding, K = the last layer).</summary>
-    public static string LayerName(int i) => $"layer_{i}";
+    public static string GetLayerName(int i) => $"layer_{i}";
 
     /// <summary>The named tensors of <paramref name="encoding"/> as written, in file order (views, not copies).</summary>
-    public static List<KeyValuePair<string, Tensor>> Tensors(SlideEmbeddings encoding, SlidePooling pooling)
+    public static List<KeyValuePair<string, Tensor>> GetTensors(SlideEmbeddings encoding, SlidePooling pooling)
     {
         var tensors = new List<KeyValuePair<string, Tensor>>
         {
-            new(SlideEmbedding, encoding.SlideEmbedding(pooling)),
+            new(SlideEmbedding, encoding.GetSlideEmbedding(pooling)),
             new(LastHiddenState, encoding.LastHiddenState),
         };
-        var layers = encoding.LayerEmbeddings(pooling);
+        var layers = encoding.GetLayerEmbeddings(pooling);
         if (layers is not null)
-            tensors.AddRange(layers.Select((t, i) => new KeyValuePair<string, Tensor>(LayerName(i), t)));
-        tensors.Add(new(TileEmbeddingsCtx, encoding.TileEmbeddingsCtx));
+            tensors.AddRange(layers.Select((t, i) => new KeyValuePair<string, Tensor>(GetLayerName(i), t)));
+        tensors.Add(new(ContextualTileEmbeddings, encoding.ContextualTileEmbeddings));
         return tensors;
     }
 
@@ -42,8 +43,25 @@ public static class SlideEmbeddingFile
         var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal)
         {
             ["format"] = "pt",
-            ["pool"] = SlidePoolingNames.Name(pooling),
+            ["pool"] = SlidePoolingNames.ToName(pooling),
         };
-        SafeTensorsWriter.Write(path, Tensors(encoding, pooling), meta);
+        SafeTensorsWriter.Write(path, GetTensors(encoding, pooling), meta);
+    }
+
+    /// <summary>
+    /// Writes the file atomically, recording who made it: this engine and its version, and the SHA-256 of
+    /// <paramref name="encoder"/>'s weights (<c>slide_model_sha256</c>), added to <paramref name="metadata"/> with
+    /// <c>pool</c>.
+    /// </summary>
+    /// <param name="path">The .safetensors file to write.</param>
+    /// <param name="encoding">The encoder's output.</param>
+    /// <param name="pooling">Which slide embedding to write as <c>slide_embedding</c>.</param>
+    /// <param name="encoder">The slide encoder that made <paramref name="encoding"/>.</param>
+    /// <param name="metadata">More metadata to record; null for none.</param>
+    public static void WriteWithProvenance(string path, SlideEmbeddings encoding, SlidePooling pooling, SlideEncoder encoder, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(encoder);
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        Write(path, encoding, pooling, new Provenance { SlideModelSha256 = encoder.WeightsSha256 }.AddTo(meta));
     }
 }

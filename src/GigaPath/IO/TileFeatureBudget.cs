@@ -9,9 +9,8 @@ namespace GigaPath.IO;
 /// file then "holds" 3,000,000 × 192 floats, which reading materialises (12 GB).
 /// </summary>
 /// <param name="MaxTiles">Most tiles (rows of the embeddings) accepted.</param>
-/// <param name="Setting">The option or setting that raises <paramref name="MaxTiles"/>, named in the error.</param>
 /// <param name="ExpectedDim">The embedding length the caller needs, checked before reading (null: any).</param>
-public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? ExpectedDim = null)
+public sealed record TileFeatureBudget(long MaxTiles, int? ExpectedDim = null)
 {
     /// <summary>
     /// The slide encoder's grid: 1000 × 1000 cells (<c>slide_ngrids</c>). More tiles than cells cannot all have
@@ -26,8 +25,8 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
     /// </summary>
     public const long MaxHdf5Expansion = 1032;
 
-    /// <summary>The library's default: <see cref="SlideGridCells"/> tiles, raised by the caller's own option.</summary>
-    public static TileFeatureBudget Default { get; } = new(SlideGridCells, "--max-tiles");
+    /// <summary>The library's default: <see cref="SlideGridCells"/> tiles.</summary>
+    public static TileFeatureBudget Default { get; } = new(SlideGridCells);
 
     private static readonly string[] Hdf5Coordinates = ["coords", TileFeatureH5.TilingCoordsName];
 
@@ -35,8 +34,15 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
     /// <remarks>A file that cannot be parsed here is left to the reader, which reports what is wrong with it.</remarks>
     public void Check(string path)
     {
-        if (IsHdf5(path)) CheckHdf5(path);
-        else CheckSafetensors(path);
+        if (IsHdf5(path))
+        {
+            using var file = TileFeatureH5.Open(path);
+            CheckHdf5(path, new FileInfo(path).Length, file);
+        }
+        else
+        {
+            CheckSafetensors(path);
+        }
     }
 
     private static bool IsHdf5(string path)
@@ -46,11 +52,12 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
         return fs.Read(head) == 8 && head.SequenceEqual(TileFeatureH5.Signature);
     }
 
-    private void CheckHdf5(string path)
+    /// <summary>
+    /// Holds an opened HDF5 feature file of <paramref name="fileLength"/> bytes to the budget (links, virtual
+    /// datasets, external storage and filters were checked when it was opened); <paramref name="path"/> names it.
+    /// </summary>
+    internal void CheckHdf5(string path, long fileLength, TileFeatureH5.Opened file)
     {
-        long fileLength = new FileInfo(path).Length;
-        // Links, virtual datasets, external storage and filters are checked first (refused with a message naming the dataset).
-        using var file = TileFeatureH5.Open(path);
         if (!file.Sets.TryGetValue("features", out var features)) return;
         var shape = features.Dims;
         CheckShape(path, "features", shape);
@@ -85,11 +92,15 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
             return; // the reader reports it
         }
         using (file)
-        {
-            var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains);
-            if (name is null) return;
-            CheckShape(path, name, file.Info(name).Shape);
-        }
+            CheckSafetensors(path, file);
+    }
+
+    /// <summary>Holds an opened safetensors feature file to the budget; <paramref name="path"/> names it.</summary>
+    internal void CheckSafetensors(string path, SafeTensorsFile file)
+    {
+        var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains);
+        if (name is null) return;
+        CheckShape(path, name, file.GetInfo(name).Shape);
     }
 
     /// <summary>Throws when an [N, D] or [1, N, D] shape declares more tiles than <see cref="MaxTiles"/> or another width than <see cref="ExpectedDim"/>.</summary>
@@ -103,7 +114,7 @@ public sealed record TileFeatureBudget(long MaxTiles, string Setting, int? Expec
     }
 
     private BudgetExceededException OverTiles(string path, string name, long[] shape) =>
-        new($"{path}: '{name}' has shape [{string.Join(", ", shape)}]: {RowsOf(shape):N0} tiles, above the limit of {MaxTiles:N0}; raise it with {Setting}");
+        new($"{path}: '{name}' has shape [{string.Join(", ", shape)}]: {RowsOf(shape):N0} tiles, above the limit of {MaxTiles:N0}; raise it with {OptionNames.MaxTiles}") { Option = OptionNames.MaxTiles };
 
     /// <summary>Rows of an [N, D] or [1, N, D] matrix (the reader's two layouts).</summary>
     private static long RowsOf(long[] shape) => shape.Length == 3 && shape[0] == 1 ? shape[1] : shape[0];

@@ -41,15 +41,107 @@ public static class TileFeatureFile
         };
     }
 
-    private static TileFeatures SniffAndRead(string path)
+    /// <summary>
+    /// Reads a tile-feature file from <paramref name="stream"/> (to its end), in memory, without a temporary file: its
+    /// format is found from its first bytes (HDF5, CLAM's <c>torch.save</c> zip, else safetensors), and it is held to
+    /// <paramref name="budget"/> before its data is read, as <see cref="Read(string, TileFeatureBudget)"/> does.
+    /// A stream that is not seekable, or not at its start, is first copied into memory. Errors name
+    /// <paramref name="name"/> (the request, the upload) where they would name the file.
+    /// </summary>
+    /// <param name="stream">The file's bytes.</param>
+    /// <param name="name">What the stream is, for messages; <see cref="TileFeatures.Source"/> of the result.</param>
+    /// <param name="budget">The limits; null for <see cref="TileFeatureBudget.Default"/>.</param>
+    /// <exception cref="GigaPathException">Malformed data (<see cref="BudgetExceededException"/> over the budget), naming <paramref name="name"/>.</exception>
+    public static TileFeatures Read(Stream stream, string name, TileFeatureBudget? budget = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(name);
+        if (stream.CanSeek && stream.Position == 0)
+            return ReadSeekable(stream, name, budget ?? TileFeatureBudget.Default);
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        copy.Position = 0;
+        return ReadSeekable(copy, name, budget ?? TileFeatureBudget.Default);
+    }
+
+    /// <summary>
+    /// <see cref="Read(Stream, string, TileFeatureBudget?)"/> that copies <paramref name="stream"/> into memory
+    /// asynchronously first (a request body, a download), then reads it.
+    /// </summary>
+    /// <param name="stream">The file's bytes, read to its end.</param>
+    /// <param name="name">What the stream is, for messages.</param>
+    /// <param name="budget">The limits; null for <see cref="TileFeatureBudget.Default"/>.</param>
+    /// <param name="cancellationToken">Stops the copy.</param>
+    public static async Task<TileFeatures> ReadAsync(Stream stream, string name, TileFeatureBudget? budget = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(name);
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+        copy.Position = 0;
+        cancellationToken.ThrowIfCancellationRequested();
+        return ReadSeekable(copy, name, budget ?? TileFeatureBudget.Default);
+    }
+
+    /// <summary>The tile features in <paramref name="stream"/>, seekable and at position 0, by its first bytes.</summary>
+    private static TileFeatures ReadSeekable(Stream stream, string name, TileFeatureBudget budget)
     {
         Span<byte> head = stackalloc byte[8];
-        using (var fs = File.OpenRead(path))
+        int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        stream.Position = 0;
+        if (n == 8 && head.SequenceEqual(TileFeatureH5.Signature))
         {
-            if (fs.Read(head) == 8 && head.SequenceEqual(TileFeatureH5.Signature))
-                return TileFeatureH5.Read(path);
+            using (var file = TileFeatureH5.Open(stream, name))
+                budget.CheckHdf5(name, stream.Length, file);
+            stream.Position = 0;
+            return TileFeatureH5.Read(stream, name);
         }
-        return ReadSafetensors(path);
+        var bytes = AllBytes(stream);
+        // The zip reader disposes the stream it reads: it gets its own view of the bytes, never the caller's stream.
+        if (n >= 4 && head[..4].SequenceEqual("PK\u0003\u0004"u8))
+            return ReadTorchTensor(new MemoryStream(bytes, writable: false), name, budget);
+        using var safetensors = AsFeatureFile(name, () => SafeTensorsFile.Open(bytes, name));
+        budget.CheckSafetensors(name, safetensors);
+        return ReadSafetensors(safetensors, name);
+    }
+
+    /// <summary>The bytes of <paramref name="stream"/> from position 0: a memory stream's own buffer when it holds exactly them, else a copy.</summary>
+    private static byte[] AllBytes(Stream stream)
+    {
+        if (stream is MemoryStream memory && memory.TryGetBuffer(out var buffer) && buffer.Offset == 0 && buffer.Count == buffer.Array!.Length)
+            return buffer.Array;
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+
+    private static TileFeatures SniffAndRead(string path)
+    {
+        Span<byte> head = stackalloc byte[9];
+        int read;
+        using (var fs = File.OpenRead(path))
+            read = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (read >= 8 && head[..8].SequenceEqual(TileFeatureH5.Signature))
+            return TileFeatureH5.Read(path);
+        // A safetensors file starts with its header's length (8 bytes, little-endian) and then the JSON header's '{'.
+        if (read == 9 && head[8] == (byte)'{')
+            return ReadSafetensors(path);
+        throw new FeatureFileFormatException(
+            $"{path}: not a tile-feature file (neither safetensors nor HDF5; .pt files are read by their extension); " +
+            "expected embeddings under one of " + string.Join(", ", FeatureNames) + " with coords", path);
+    }
+
+    /// <summary>Runs a reader, reporting a malformed container as a malformed tile-feature file (it was given as one).</summary>
+    private static T AsFeatureFile<T>(string path, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (WeightFormatException e)
+        {
+            throw new FeatureFileFormatException(e.Message, path, e);
+        }
     }
 
     /// <summary>
@@ -61,7 +153,13 @@ public static class TileFeatureFile
     /// <summary>CLAM's <c>.pt</c> features (see <see cref="ReadTorchTensor(string)"/>), the declared shape held to <paramref name="budget"/> before any data is read.</summary>
     public static TileFeatures ReadTorchTensor(string path, TileFeatureBudget budget)
     {
-        var (data, shape) = TorchSaveReader.ReadFloats(File.OpenRead(path), path, s => budget.CheckShape(path, "tensor", s));
+        ArgumentNullException.ThrowIfNull(budget);
+        return ReadTorchTensor(File.OpenRead(path), path, budget);
+    }
+
+    private static TileFeatures ReadTorchTensor(Stream stream, string path, TileFeatureBudget budget)
+    {
+        var (data, shape) = AsFeatureFile(path, () => TorchSaveReader.ReadFloats(stream, path, s => budget.CheckShape(path, "tensor", s)));
         var (count, dim) = Matrix(path, "tensor", shape, null);
         return new TileFeatures(data, count, dim, null, new Dictionary<string, object>(), path).Validate();
     }
@@ -69,10 +167,15 @@ public static class TileFeatureFile
     /// <summary>Reads tile features from a safetensors file (one of <see cref="FeatureNames"/>, optional <c>coords</c> and <c>coords_tiling</c>).</summary>
     public static TileFeatures ReadSafetensors(string path)
     {
-        using var file = SafeTensorsFile.Open(path);
+        using var file = AsFeatureFile(path, () => SafeTensorsFile.Open(path));
+        return ReadSafetensors(file, path);
+    }
+
+    private static TileFeatures ReadSafetensors(SafeTensorsFile file, string path)
+    {
         var name = FeatureNames.FirstOrDefault(file.Contains)
             ?? throw new GigaPathException($"{path}: no tile embeddings (expected a tensor named {string.Join(", ", FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
-        var shape = file.Info(name).Shape;
+        var shape = file.GetInfo(name).Shape;
         var (count, dim) = Matrix(path, name, shape, null);
         var features = count == 0 ? [] : file.ReadFloats(name).Data;
         double[]? coords = file.Contains("coords") ? ReadCoords(file, path, "coords", name, count) : null;

@@ -43,14 +43,25 @@ internal static class TileFeatureH5
     }
 
     /// <summary>Opens <paramref name="path"/> for reading its tile features; refusals name the file and the dataset.</summary>
-    public static Opened Open(string path)
+    public static Opened Open(string path) => Open(path, () => Hdf5Structure.Open(path), () => H5File.OpenRead(path));
+
+    /// <summary>Opens the HDF5 file that the seekable <paramref name="stream"/> holds from position 0 (left open); <paramref name="name"/> stands for it in messages.</summary>
+    public static Opened Open(Stream stream, string name) =>
+        Open(name, () => Hdf5Structure.Open(stream, name), () =>
+        {
+            // PureHDF looks for the superblock from the stream's position; the structure check has moved it.
+            stream.Position = 0;
+            return H5File.Open(stream, leaveOpen: true);
+        });
+
+    private static Opened Open(string path, Func<Hdf5Structure> openStructure, Func<PureHDF.VOL.Native.NativeFile> openFile)
     {
         var sets = new Dictionary<string, Hdf5Structure.DatasetFacts>(StringComparer.Ordinal);
         IReadOnlyList<string> names = [];
         var bigEndian = new Dictionary<string, Dictionary<string, object>>(StringComparer.Ordinal);
         try
         {
-            using var structure = Hdf5Structure.Open(path);
+            using var structure = openStructure();
             foreach (var name in DatasetNames)
                 if (structure.Dataset(name) is { } facts) sets[name] = facts;
             if (!sets.ContainsKey("features")) names = structure.RootNames();
@@ -63,7 +74,7 @@ internal static class TileFeatureH5
         }
         try
         {
-            return new Opened(H5File.OpenRead(path), sets, names, bigEndian);
+            return new Opened(openFile(), sets, names, bigEndian);
         }
         catch (Exception e)
         {
@@ -74,6 +85,18 @@ internal static class TileFeatureH5
     public static TileFeatures Read(string path)
     {
         using var file = Open(path);
+        return Read(file, path);
+    }
+
+    /// <summary>The tile features of the HDF5 file that the seekable <paramref name="stream"/> holds; <paramref name="name"/> stands for it in messages.</summary>
+    public static TileFeatures Read(Stream stream, string name)
+    {
+        using var file = Open(stream, name);
+        return Read(file, name);
+    }
+
+    private static TileFeatures Read(Opened file, string path)
+    {
         if (!file.Sets.TryGetValue("features", out var featureFacts))
             throw new GigaPathException($"{path}: no 'features' dataset (file has: {string.Join(", ", file.RootNames)})");
         // Every shape is checked before any data is read, so the sizes are known (and can be held to a budget) first.

@@ -43,4 +43,11 @@ public sealed class RgbImage
             Buffer.BlockCopy(Pixels, ((y + row) * Width + x) * 3, dst, row * w * 3, w * 3);
         return new RgbImage(w, h, dst);
     }
+
+    /// <summary>
+    /// Writes the image as a PNG to <paramref name="path"/>, atomically: a temporary file is written and then renamed, so
+    /// a reader never sees a partial file and an interrupted write leaves an earlier file as it was.
+    /// </summary>
+    /// <param name="path">The PNG file to write; its folder is created when missing.</param>
+    public void SavePng(string path) => AtomicFile.WriteAllBytes(path, ImageDecoder.EncodePng(this));
 }

@@ -38,9 +38,6 @@ public sealed class TilePreprocessor
     /// <summary>Default for <see cref="MaxAspectRatio"/>: tiles are square; 16:1 still resizes to at most 4096 × 256 px.</summary>
     public const double DefaultMaxAspectRatio = 16;
 
-    /// <summary>The option (of <c>embed-tiles</c> and <c>serve</c>) that sets <see cref="MaxAspectRatio"/>, named in errors.</summary>
-    public const string MaxAspectRatioOption = "--max-aspect-ratio";
-
     /// <summary>
     /// Longest side over shortest side an image may have. The resize scales the short side to
     /// <see cref="ResizeSize"/>, so a thin image grows in proportion to its aspect ratio (a 40 KB 10000×1 PNG becomes
@@ -55,7 +52,7 @@ public sealed class TilePreprocessor
     /// <summary>Returns <paramref name="value"/> when it is a valid <see cref="MaxAspectRatio"/> (finite, at least 1), else throws naming the option.</summary>
     public static double CheckMaxAspectRatio(double value) => value >= 1 && double.IsFinite(value)
         ? value
-        : throw new GigaPathException($"{MaxAspectRatioOption}: must be a finite number >= 1, got {value}");
+        : throw new GigaPathException($"{OptionNames.MaxAspectRatio}: must be a finite number >= 1, got {value}") { Option = OptionNames.MaxAspectRatio };
 
     private readonly double _maxAspectRatio = DefaultMaxAspectRatio;
 
@@ -109,7 +106,7 @@ public sealed class TilePreprocessor
     /// <param name="width">Image width in pixels.</param>
     /// <param name="height">Image height in pixels.</param>
     /// <param name="source">Names the image in the error (a path, a request row).</param>
-    public (int Width, int Height) ResizedSize(int width, int height, string source = "image")
+    public (int Width, int Height) GetResizedSize(int width, int height, string source = "image")
     {
         if (width <= 0 || height <= 0)
             throw new GigaPathException($"{source}: image size must be positive, got {width}x{height}");
@@ -122,7 +119,7 @@ public sealed class TilePreprocessor
             throw new ImageTooLargeException(
                 $"{source}: a {width}x{height} image has an aspect ratio of {(double)longSide / shortSide:0.##}:1, above the limit of " +
                 $"{MaxAspectRatio:0.##}:1 (resizing its short side to {ResizeSize} px would make it {rw}x{rh}); " +
-                $"raise the limit with {MaxAspectRatioOption}", width, height);
+                $"raise the limit with {OptionNames.MaxAspectRatio}", width, height) { Option = OptionNames.MaxAspectRatio };
         }
         if (width <= height)
             return (ResizeSize, LongSide(height, width, source));
@@ -140,11 +137,11 @@ public sealed class TilePreprocessor
 
     /// <summary>Pillow resize (<see cref="Interpolation"/>) of the shorter side to <see cref="ResizeSize"/>; returns the input unchanged when already that size.</summary>
     /// <param name="image">The decoded image (not modified).</param>
-    /// <param name="source">Names the image in errors (see <see cref="ResizedSize"/>).</param>
+    /// <param name="source">Names the image in errors (see <see cref="GetResizedSize"/>).</param>
     public RgbImage Resize(RgbImage image, string source = "image")
     {
         ArgumentNullException.ThrowIfNull(image);
-        var (w, h) = ResizedSize(image.Width, image.Height, source);
+        var (w, h) = GetResizedSize(image.Width, image.Height, source);
         return w == image.Width && h == image.Height ? image : PillowResample.Resize(image, w, h, Interpolation);
     }
 

@@ -10,11 +10,17 @@ namespace GigaPath.Models;
 /// </summary>
 public sealed record ModelDescription
 {
+    internal ModelDescription(string model, IReadOnlyList<ParameterShape> parameters)
+    {
+        Model = model;
+        Parameters = parameters;
+    }
+
     /// <summary>What was described (the config's one-line summary).</summary>
-    public required string Model { get; init; }
+    public string Model { get; }
 
     /// <summary>Every parameter in state-dict order, with the checkpoint name a weight file must use.</summary>
-    public required IReadOnlyList<ParameterShape> Parameters { get; init; }
+    public IReadOnlyList<ParameterShape> Parameters { get; }
 
     /// <summary>Total number of scalar parameters.</summary>
     public long ParameterCount => Parameters.Sum(p => p.Count);
@@ -36,7 +42,7 @@ public sealed record ModelDescription
             var parameters = module.named_parameters()
                 .Select(p => new ParameterShape(p.name, p.parameter.shape.ToArray()))
                 .ToList();
-            return new ModelDescription { Model = model, Parameters = parameters };
+            return new ModelDescription(model, parameters);
         }
         finally
         {
@@ -46,10 +52,20 @@ public sealed record ModelDescription
 }
 
 /// <summary>One parameter of a <see cref="ModelDescription"/>.</summary>
-/// <param name="Name">State-dict name, e.g. <c>blocks.0.attn.qkv.weight</c>.</param>
-/// <param name="Shape">Its shape, e.g. [4608, 1536].</param>
-public sealed record ParameterShape(string Name, IReadOnlyList<long> Shape)
+public sealed record ParameterShape
 {
+    internal ParameterShape(string name, IReadOnlyList<long> shape)
+    {
+        Name = name;
+        Shape = shape;
+    }
+
+    /// <summary>State-dict name, e.g. <c>blocks.0.attn.qkv.weight</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>Its shape, e.g. [4608, 1536].</summary>
+    public IReadOnlyList<long> Shape { get; }
+
     /// <summary>Number of scalars: the product of <see cref="Shape"/>.</summary>
     public long Count => Shape.Aggregate(1L, (a, b) => a * b);
 }

@@ -4,13 +4,13 @@ using GigaPath.IO;
 namespace GigaPath.Pipeline;
 
 /// <summary>
-/// Turns the <c>run</c> command's inputs into slide jobs: slide files, folders (their slide files, not recursive) and
-/// CSV manifests with a <c>path</c> (or <c>slide_path</c>) column and optional <c>slide_id</c> and <c>mpp</c> (the
-/// slide's level-0 µm/px) columns; relative paths in a CSV are relative to the CSV's folder.
+/// Turns a cohort's inputs into slide jobs: slide files, folders (their slide files, not recursive) and CSV manifests
+/// with a <c>path</c> (or <c>slide_path</c>) column and optional <c>slide_id</c> and <c>mpp</c> (the slide's level-0
+/// µm/px) columns; relative paths in a CSV are relative to the CSV's folder.
 /// </summary>
-internal static class CohortInputs
+public static class CohortInputs
 {
-    /// <summary>File extensions taken from a folder (OpenSlide formats, and plain images for use with --slide-mpp).</summary>
+    /// <summary>File extensions taken from a folder (OpenSlide formats, and plain images, which need a given MPP).</summary>
     public static readonly IReadOnlyList<string> SlideExtensions =
         [".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".png", ".jpg", ".jpeg"];
 
@@ -19,13 +19,16 @@ internal static class CohortInputs
 
     /// <summary>
     /// Jobs sorted by slide id. A path that does not exist becomes a job too (it fails as a missing file, recorded
-    /// with the others). Duplicate slide ids are an error, since they would share outputs. Files inside
-    /// <paramref name="excludeDir"/> (the output folder) are not taken from folders.
+    /// with the others). Duplicate slide ids, or one file listed twice, throw <see cref="GigaPathException"/>, since
+    /// they would share outputs.
     /// </summary>
-    public static IReadOnlyList<SlideJob> Expand(IEnumerable<string> inputs, string? excludeDir = null)
+    /// <param name="inputs">Slide files, folders of slides and CSV manifests.</param>
+    /// <param name="excludeDirectory">A folder whose files are not taken as slides (the output folder); may be null.</param>
+    public static IReadOnlyList<SlideJob> Expand(IEnumerable<string> inputs, string? excludeDirectory = null)
     {
+        ArgumentNullException.ThrowIfNull(inputs);
         var jobs = new List<SlideJob>();
-        var exclude = excludeDir is null ? null : Path.TrimEndingDirectorySeparator(Path.GetFullPath(excludeDir));
+        var exclude = excludeDirectory is null ? null : Path.TrimEndingDirectorySeparator(Path.GetFullPath(excludeDirectory));
         foreach (var input in inputs)
         {
             if (Directory.Exists(input))
@@ -75,6 +78,7 @@ internal static class CohortInputs
     }
 
     /// <summary>Reads a CSV manifest; every error names the file and the line.</summary>
+    /// <param name="path">The CSV file.</param>
     public static IReadOnlyList<SlideJob> ReadCsv(string path)
     {
         if (!File.Exists(path))
@@ -113,83 +117,65 @@ internal static class CohortInputs
     }
 
     /// <summary>The jobs of shard <paramref name="shard"/>: every N-th slide in slide-id order, starting at K.</summary>
-    public static IReadOnlyList<SlideJob> Shard(IReadOnlyList<SlideJob> jobs, ShardSpec shard) =>
-        jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).Where((_, i) => i % shard.Count == shard.Index).ToList();
+    /// <param name="jobs">All the cohort's slides.</param>
+    /// <param name="shard">Which shard.</param>
+    public static IReadOnlyList<SlideJob> Shard(IReadOnlyList<SlideJob> jobs, ShardSpec shard)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (shard.Count < 1) throw new ArgumentOutOfRangeException(nameof(shard), "a shard of no shards (default ShardSpec)");
+        return jobs.OrderBy(j => j.SlideId, StringComparer.Ordinal).Where((_, i) => i % shard.Count == shard.Index).ToList();
+    }
 }
 
-/// <summary>Shard K of N (0 ≤ K &lt; N), as <c>--shard K/N</c>.</summary>
-internal readonly record struct ShardSpec(int Index, int Count)
+/// <summary>Shard K of N (0 ≤ K &lt; N): every N-th slide in slide-id order, starting at K. Text form <c>K/N</c>.</summary>
+public readonly record struct ShardSpec
 {
-    public static ShardSpec Parse(string text)
+    /// <summary>Shard <paramref name="index"/> of <paramref name="count"/>.</summary>
+    /// <param name="index">K, from 0 to <paramref name="count"/> - 1.</param>
+    /// <param name="count">N, at least 1.</param>
+    public ShardSpec(int index, int count)
     {
-        var parts = text.Split('/');
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, count);
+        Index = index;
+        Count = count;
+    }
+
+    /// <summary>K: which shard, from 0.</summary>
+    public int Index { get; }
+
+    /// <summary>N: how many shards.</summary>
+    public int Count { get; }
+
+    /// <summary>Parses <c>K/N</c> (e.g. <c>0/4</c>); throws <see cref="GigaPathException"/> otherwise.</summary>
+    /// <param name="text">The shard as <c>K/N</c>.</param>
+    public static ShardSpec Parse(string text) =>
+        TryParse(text, out var shard)
+            ? shard
+            : throw new GigaPathException($"{OptionNames.Shard} '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+            {
+                Option = OptionNames.Shard,
+            };
+
+    /// <summary>Parses <c>K/N</c> with 0 ≤ K &lt; N; false for anything else.</summary>
+    /// <param name="text">The shard as <c>K/N</c>.</param>
+    /// <param name="shard">The shard, when the text is one.</param>
+    public static bool TryParse(string? text, out ShardSpec shard)
+    {
+        var parts = text?.Split('/') ?? [];
         if (parts.Length == 2
             && int.TryParse(parts[0].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var k)
             && int.TryParse(parts[1].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             && n >= 1 && k < n)
-            return new ShardSpec(k, n);
-        throw new GigaPathException($"--shard '{text}': expected K/N with 0 <= K < N (e.g. 0/4 ... 3/4; Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)");
-    }
-
-    public override string ToString() => $"{Index}/{Count}";
-}
-
-/// <summary>RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks.</summary>
-internal static class Csv
-{
-    public sealed record Row(int Line, List<string> Fields);
-
-    public static List<Row> Parse(string text, string source)
-    {
-        var rows = new List<Row>();
-        var fields = new List<string>();
-        var field = new System.Text.StringBuilder();
-        int line = 1, rowLine = 1;
-        bool quoted = false, any = false;
-        for (int i = 0; i < text.Length; i++)
         {
-            char c = text[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
-                else if (c == '"') quoted = false;
-                else
-                {
-                    if (c == '\n') line++;
-                    field.Append(c);
-                }
-                continue;
-            }
-            switch (c)
-            {
-                case '"' when field.Length == 0:
-                    quoted = true;
-                    any = true;
-                    break;
-                case ',':
-                    fields.Add(field.ToString());
-                    field.Clear();
-                    any = true;
-                    break;
-                case '\r':
-                    break;
-                case '\n':
-                    if (any || field.Length > 0) { fields.Add(field.ToString()); rows.Add(new Row(rowLine, fields)); }
-                    fields = [];
-                    field.Clear();
-                    any = false;
-                    line++;
-                    rowLine = line;
-                    break;
-                default:
-                    field.Append(c);
-                    any = true;
-                    break;
-            }
+            shard = new ShardSpec(k, n);
+            return true;
         }
-        if (quoted)
-            throw new GigaPathException($"{source}, line {rowLine}: unterminated quoted field");
-        if (any || field.Length > 0) { fields.Add(field.ToString()); rows.Add(new Row(rowLine, fields)); }
-        return rows;
+        shard = default;
+        return false;
     }
+
+    /// <summary>The shard as <c>K/N</c>.</summary>
+    public override string ToString() => $"{Index}/{Count}";
 }

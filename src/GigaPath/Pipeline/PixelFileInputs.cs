@@ -37,13 +37,13 @@ internal sealed class PixelFileInputs : TileSource, IDisposable
         {
             if (!file.Contains(TensorName))
                 throw new GigaPathException($"{path}: no tensor '{TensorName}' (file has: {string.Join(", ", file.Names.Take(12))})");
-            var info = file.Info(TensorName);
-            var expected = $"[N, {config.InChans}, {config.ImgSize}, {config.ImgSize}] F32";
+            var info = file.GetInfo(TensorName);
+            var expected = $"[N, {config.InputChannels}, {config.ImageSize}, {config.ImageSize}] F32";
             var s = info.Shape;
             if (info.DType != TensorDType.F32)
                 throw new GigaPathException($"{path}: tensor '{TensorName}' is {TensorDTypes.Code(info.DType)} {info.ShapeText}, expected {expected} (normalised pixels)");
-            if (s.Length != 4 || s[1] != config.InChans || s[2] != config.ImgSize || s[3] != config.ImgSize)
-                throw new GigaPathException($"{path}: tensor '{TensorName}' has shape {info.ShapeText}, expected {expected}; the model takes exactly {config.ImgSize}x{config.ImgSize} tiles");
+            if (s.Length != 4 || s[1] != config.InputChannels || s[2] != config.ImageSize || s[3] != config.ImageSize)
+                throw new GigaPathException($"{path}: tensor '{TensorName}' has shape {info.ShapeText}, expected {expected}; the model takes exactly {config.ImageSize}x{config.ImageSize} tiles");
             if (s[0] == 0 || s[0] > int.MaxValue)
                 throw new GigaPathException($"{path}: tensor '{TensorName}' has {s[0]} tiles {info.ShapeText}");
             return new PixelFileInputs(path, file, (int)s[0], s[1..]);
@@ -63,7 +63,7 @@ internal sealed class PixelFileInputs : TileSource, IDisposable
         long perTile = _tileShape.Aggregate(1L, (a, b) => a * b);
         var tile = new float[perTile];
         // By offset: the tensor may be 2 GiB or more (about 3,500 tiles of 224 px), a tile never is.
-        _file.RawBytes(TensorName, index * perTile * sizeof(float), checked((int)(perTile * sizeof(float))))
+        _file.GetRawBytes(TensorName, index * perTile * sizeof(float), checked((int)(perTile * sizeof(float))))
             .CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tile.AsSpan()));
         return tile;
     }

@@ -188,7 +188,7 @@ internal sealed record RunSettings
     /// </summary>
     public string? Mismatch(RunSettings done)
     {
-        if (SaveTiles && !done.SaveTiles) return "tiles were not saved (--save-tiles)";
+        if (SaveTiles && !done.SaveTiles) return $"tiles were not saved ({OptionNames.SaveTiles})";
         var a = JsonSerializer.SerializeToElement(this with { SaveTiles = false }, SlideManifest.Json);
         var b = JsonSerializer.SerializeToElement(done with { SaveTiles = false }, SlideManifest.Json);
         foreach (var p in a.EnumerateObject())

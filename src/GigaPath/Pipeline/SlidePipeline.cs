@@ -8,8 +8,6 @@ using GigaPath.Models.Tile;
 using GigaPath.Runtime;
 using GigaPath.Slides;
 using GigaPath.Weights;
-using TorchSharp;
-using static TorchSharp.torch;
 
 namespace GigaPath.Pipeline;
 
@@ -24,12 +22,6 @@ internal sealed record StreamedTileEmbeddings(float[] Features, int Count, int D
 /// </summary>
 internal sealed class SlidePipeline
 {
-    /// <summary>Documented in every manifest and in the HDF5 attributes.</summary>
-    public const string CoordinateContract =
-        "coords: level-0 pixel (x, y) of each tile's top-left corner; coords_tiling: the same corner in pixels at the " +
-        "tiling resolution (grid index x tile size, neighbours one tile apart), the coordinates given to the slide " +
-        "encoder; tiles in row-major order";
-
     private readonly TileEncoder _tileEncoder;
     private readonly SlideEncoder? _slideEncoder;
 
@@ -45,10 +37,10 @@ internal sealed class SlidePipeline
         if (slideEncoder is not null)
         {
             SlideEncoder.CheckTileEncoder(tileEncoder.Config.Encoder, $"the tile encoder ({tileEncoder.Source ?? "in memory"})");
-            if (slideEncoder.Config.InChans != tileEncoder.Config.NumFeatures)
+            if (slideEncoder.Config.InputChannels != tileEncoder.Config.OutputDim)
                 throw new GigaPathException(
-                    $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InChans}-wide tile embeddings " +
-                    $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.NumFeatures}-wide ones; use a matching model pair");
+                    $"the slide encoder ({slideEncoder.WeightsPath ?? "in memory"}) takes {slideEncoder.Config.InputChannels}-wide tile embeddings " +
+                    $"but the tile encoder ({tileEncoder.Source ?? "in memory"}) makes {tileEncoder.Config.OutputDim}-wide ones; use a matching model pair");
         }
         _tileEncoder = tileEncoder;
         _slideEncoder = slideEncoder;
@@ -72,7 +64,7 @@ internal sealed class SlidePipeline
             TissueMethod = TissueName(t.TissueMethod),
             MinTissueFraction = t.MinTissueFraction,
             MaskMpp = t.MaskMpp,
-            Pool = SlidePoolingNames.Name(Options.Pooling),
+            Pool = SlidePoolingNames.ToName(Options.Pooling),
             AllLayers = Options.AllLayers,
             MaxTiles = Options.MaxTiles,
             SaveTiles = Options.SaveTiles,
@@ -113,8 +105,10 @@ internal sealed class SlidePipeline
             var embedded = EmbedTiles(slide, plan, tiles, tilesDir, progress, cancellation);
             cancellation.ThrowIfCancellationRequested();
 
+            // The tiles' coordinates, computed once: written to the .h5 and given to the slide encoder.
+            var features = ToTileFeatures(job, slide, plan, tiles, embedded);
             long t = Stopwatch.GetTimestamp();
-            using var encoding = _slideEncoder is null ? null : EncodeSlide(_slideEncoder, embedded, tiles);
+            using var encoding = _slideEncoder?.Embed(features, Options.AllLayers, level0TileSize: null, cancellation);
             var slideTime = Stopwatch.GetElapsedTime(t);
             cancellation.ThrowIfCancellationRequested();
 
@@ -123,7 +117,7 @@ internal sealed class SlidePipeline
             var thumbTime = Stopwatch.GetElapsedTime(t);
 
             t = Stopwatch.GetTimestamp();
-            WriteH5(staged.H5, job, slide, plan, tiles, embedded);
+            TileFeatureFile.WriteH5(staged.H5, features);
             if (encoding is not null)
                 SlideEmbeddingFile.Write(staged.SlideEmbedding, encoding, Options.Pooling, EmbeddingMetadata(_slideEncoder!, job, tiles.Count));
             var (slideSha, hashTime) = hashing.GetAwaiter().GetResult();
@@ -175,7 +169,7 @@ internal sealed class SlidePipeline
     public StreamedTileEmbeddings EmbedTiles(ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, string? saveTilesDir = null,
         IProgress<TileProgress>? progress = null, CancellationToken cancellation = default)
     {
-        int n = tiles.Count, dim = _tileEncoder.Config.NumFeatures;
+        int n = tiles.Count, dim = _tileEncoder.Config.OutputDim;
         var features = new float[checked((long)n * dim)];
 
         float[] Read(int i, TilePreprocessor preprocessor)
@@ -199,78 +193,33 @@ internal sealed class SlidePipeline
         return new StreamedTileEmbeddings(features, n, dim, loader.Elapsed, loader.EncoderTime, loader.ReadTime, loader.WaitTime);
     }
 
-    /// <summary>Runs the slide encoder on the tiles in order, with their tiling-resolution coordinates.</summary>
-    private SlideEmbeddings EncodeSlide(SlideEncoder slideEncoder, StreamedTileEmbeddings embedded, IReadOnlyList<TileLocation> tiles)
+    /// <summary>
+    /// The slide's tile features as written to its .h5 and given to the slide encoder: level-0 <c>coords</c>,
+    /// tiling-resolution <c>coords_tiling</c> (the slide encoder's positions) and the patch attributes of
+    /// <see cref="PatchAttributes.ForTiling"/>.
+    /// </summary>
+    private TileFeatures ToTileFeatures(SlideJob job, ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, StreamedTileEmbeddings embedded)
     {
-        // No dispose scope here: the encoding's tensors are moved to the caller's scope and must outlive this call.
-        using var x = torch.tensor(embedded.Features, [embedded.Count, embedded.Dim]);
-        using var coords = torch.tensor(TilingCoords(tiles).Select(v => (long)v).ToArray(), [tiles.Count, 2], ScalarType.Int64);
-        return slideEncoder.Embed(x, coords, Options.AllLayers);
-    }
-
-    public static double[] Level0Coords(IReadOnlyList<TileLocation> tiles) =>
-        tiles.SelectMany(t => new double[] { t.Level0X, t.Level0Y }).ToArray();
-
-    public static double[] TilingCoords(IReadOnlyList<TileLocation> tiles) =>
-        tiles.SelectMany(t => new double[] { t.TilingX, t.TilingY }).ToArray();
-
-    private void WriteH5(string path, SlideJob job, ISlide slide, TilingPlan plan, IReadOnlyList<TileLocation> tiles, StreamedTileEmbeddings embedded)
-    {
-        var (lw, lh) = slide.LevelDimensions(plan.Level);
-        var (w0, h0) = slide.LevelDimensions(0);
-        // One attribute set that means the same thing to CLAM and TRIDENT (docs/h5-attributes.md): patch_size is what is
-        // read at patch_level (CLAM's Whole_Slide_Bag_FP reads exactly that; custom_downsample says how much it was then
-        // shrunk to tile_size), and TRIDENT's magnifications are those of the pixels read, so its patcher reads the same
-        // region (patch_size × level0_magnification / target_magnification level-0 pixels).
-        double customDownsample = (double)plan.ReadSize / plan.TileSize;
-        var attributes = new Dictionary<string, object>
+        var level0 = new double[tiles.Count * 2];
+        var tiling = new double[tiles.Count * 2];
+        for (int i = 0; i < tiles.Count; i++)
         {
-            ["name"] = job.SlideId,
-            ["patch_size"] = plan.ReadSize,
-            ["patch_level"] = plan.Level,
-            ["custom_downsample"] = customDownsample == Math.Floor(customDownsample) ? (object)(long)customDownsample : customDownsample,
-            ["patch_size_level0"] = (long)Math.Round(plan.Level0Step),
-            ["level0_magnification"] = 10.0 / plan.SlideMpp,
-            ["target_magnification"] = 10.0 / plan.LevelMpp,
-            ["overlap"] = 0,
-            ["level0_width"] = w0,
-            ["level0_height"] = h0,
-            // "." (the file's own folder), not an absolute path: the same slide gives the same bytes wherever it is written.
-            ["savetodir"] = ".",
-            ["save_path"] = ".",
-            ["tile_size"] = plan.TileSize,
-            ["read_size"] = plan.ReadSize,
-            ["downsample"] = new[] { plan.LevelDownsample, plan.LevelDownsample },
-            ["level_dim"] = new[] { lw, lh },
-            ["downsampled_level_dim"] = new[] { lw, lh },
-            ["level0_dim"] = new[] { w0, h0 },
-            ["target_mpp"] = plan.TargetMpp,
-            ["slide_mpp"] = plan.SlideMpp,
-            ["mpp_source"] = MppSourceName(plan.MppSource),
-            ["level_mpp"] = plan.LevelMpp,
-            ["tile_mpp"] = plan.TileMpp,
-            ["coordinates"] = CoordinateContract,
-            ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
-            ["encoder"] = _tileEncoder.Config.Encoder,
-            ["engine"] = $"{EngineInfo.Name} {EngineInfo.Version}",
-        };
-        var features = new TileFeatures(embedded.Features, embedded.Count, embedded.Dim, Level0Coords(tiles),
-            new Dictionary<string, object>(), path) { TilingCoords = TilingCoords(tiles) };
-        TileFeatureFile.WriteH5(path, features, attributes);
+            (level0[2 * i], level0[2 * i + 1]) = (tiles[i].Level0X, tiles[i].Level0Y);
+            (tiling[2 * i], tiling[2 * i + 1]) = (tiles[i].TilingX, tiles[i].TilingY);
+        }
+        var attributes = PatchAttributes.ForTiling(job.SlideId, slide, plan, _tileEncoder.Config.Encoder, _tileEncoder.WeightsSha256);
+        return new TileFeatures(embedded.Features, embedded.Count, embedded.Dim, level0, attributes, job.Path) { TilingCoords = tiling };
     }
 
-    private Dictionary<string, string> EmbeddingMetadata(SlideEncoder slideEncoder, SlideJob job, int tiles) => new()
-    {
-        ["slide_id"] = job.SlideId,
-        ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
-        ["all_layers"] = Options.AllLayers ? "true" : "false",
-        ["tile_model_sha256"] = _tileEncoder.WeightsSha256,
-        ["slide_model_sha256"] = slideEncoder.WeightsSha256,
-        ["slide_model_config"] = slideEncoder.Config.ToString(),
-        ["coords"] = "tiling resolution (coords_tiling of the .h5)",
-        ["engine"] = EngineInfo.Name,
-        ["engine_version"] = EngineInfo.Version,
-    };
+    private Dictionary<string, string> EmbeddingMetadata(SlideEncoder slideEncoder, SlideJob job, int tiles) =>
+        new Provenance { TileModelSha256 = _tileEncoder.WeightsSha256, SlideModelSha256 = slideEncoder.WeightsSha256 }.AddTo(new()
+        {
+            ["slide_id"] = job.SlideId,
+            ["num_tiles"] = tiles.ToString(CultureInfo.InvariantCulture),
+            ["all_layers"] = Options.AllLayers ? "true" : "false",
+            ["slide_model_config"] = slideEncoder.Config.ToString(),
+            ["coords"] = "tiling resolution (coords_tiling of the .h5)",
+        });
 
     private static OutputRecord Describe(string file) =>
         new(Path.GetFileName(file), new FileInfo(file).Length, FileHashing.Sha256(file));
@@ -298,7 +247,7 @@ internal sealed class SlidePipeline
         TargetMpp = plan.TargetMpp,
         TileSize = plan.TileSize,
         SlideMpp = plan.SlideMpp,
-        MppSource = MppSourceName(plan.MppSource),
+        MppSource = PatchAttributes.MppSourceName(plan.MppSource),
         Level = plan.Level,
         LevelDownsample = plan.LevelDownsample,
         LevelMpp = plan.LevelMpp,
@@ -309,10 +258,10 @@ internal sealed class SlidePipeline
         GridRows = plan.GridRows,
         TissueMethod = TissueName(plan.TissueMethod),
         MinTissueFraction = plan.MinTissueFraction,
-        TissueThreshold = plan.Mask is { } m && double.IsFinite(m.Threshold) ? m.Threshold : null,
+        TissueThreshold = plan.TissueThreshold is { } threshold && double.IsFinite(threshold) ? threshold : null,
         PlannedTiles = plan.Tiles.Count,
         TileCount = embedded,
-        Coordinates = CoordinateContract,
+        Coordinates = PatchAttributes.CoordinateContract,
     };
 
     private TimingRecord Timings(int tiles, TimeSpan plan, StreamedTileEmbeddings e, TimeSpan slide, TimeSpan thumb, TimeSpan write, TimeSpan hash, TimeSpan total)
@@ -357,14 +306,4 @@ internal sealed class SlidePipeline
         TissueMethod.SaturationOtsu => "saturation",
         _ => "none",
     };
-
-    public static TissueMethod ParseTissue(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "luminance" => TissueMethod.LuminanceOtsu,
-        "saturation" => TissueMethod.SaturationOtsu,
-        "none" => TissueMethod.None,
-        _ => throw new GigaPathException($"--tissue '{text}' is not supported (use luminance, saturation or none)"),
-    };
-
-    public static string MppSourceName(MppSource source) => source == MppSource.Metadata ? "metadata" : "override";
 }

@@ -6,7 +6,8 @@ namespace GigaPath.Pipeline;
 
 /// <summary>
 /// The one tile-embedding loop: a <see cref="TileSource"/>'s tiles are decoded and preprocessed by reader tasks ahead of
-/// the encoder (<see cref="TileStream"/>), packed into batches in input order, embedded, and any bad tile (unreadable,
+/// the encoder (<see cref="TileStream"/>), packed into batches in input order, embedded (<see cref="TileEncoder.EmbedPreprocessed"/>, the step
+/// <see cref="TileEncoder.EmbedBatch"/> makes public), and any bad tile (unreadable,
 /// non-finite pixels, non-finite output) is named by its source. <see cref="TileEncoder"/>'s embedding methods,
 /// <c>embed-tiles</c> and the slide pipeline all run through it. Single consumer: call <see cref="Next"/> from one thread.
 /// </summary>
@@ -60,9 +61,8 @@ internal sealed class TileLoader : IDisposable
         _cancellation.ThrowIfCancellationRequested();
         if (_stream.Next() is not { } batch)
             return null;
-        using var pixels = _preprocessor.ToBatch(batch.Tiles);
         long t0 = Stopwatch.GetTimestamp();
-        var result = _encoder.EmbedTiles(pixels, _tokens, row => _source.Describe(batch.Start + (int)row), _cancellation);
+        var result = _encoder.EmbedPreprocessed(batch.Tiles, _source, batch.Start, _preprocessor, _tokens, _cancellation);
         _encoderTicks += Stopwatch.GetTimestamp() - t0;
         return (batch.Start, result);
     }

@@ -60,7 +60,7 @@ internal static class DTypeAdvisor
             ? $"{measured:F0}× slower than float32 (measured here on a 256³ matrix product)"
             : ExpectedSlowdown;
         return $"dtype bfloat16 would run {slowdown}: this CPU ({cpu.Model}) has {verdict.Why}, so libtorch emulates " +
-               "bfloat16 matrix products. Use --dtype float32 (the default, exact) or --dtype auto; " +
-               "--allow-slow-dtype forces bfloat16 anyway (library: AllowSlowDType in the encoder options)";
+               $"bfloat16 matrix products. Use {OptionNames.DType} float32 (the default, exact) or auto; " +
+               $"{OptionNames.AllowSlowDType} forces bfloat16 anyway";
     }
 }

@@ -16,7 +16,7 @@ public static class DeviceSelection
             case "cuda":
             case var s when s.StartsWith("cuda:", StringComparison.Ordinal):
                 if (!cuda.is_available())
-                    throw new GigaPathException($"device '{name}' requested but CUDA is not available (this build uses TorchBackend={BuildBackend}; build with -p:TorchBackend=cuda on a machine with an NVIDIA GPU)");
+                    throw new GigaPathException($"device '{name}' requested but CUDA is not available (this build uses TorchBackend={BuildBackend}; use {OptionNames.CudaBackend} on a machine with an NVIDIA GPU)") { Option = OptionNames.Device };
                 return new Device(name!.Trim().ToLowerInvariant());
             default:
                 throw new GigaPathException($"unknown device '{name}' (expected cpu, cuda or cuda:N)");
@@ -56,9 +56,9 @@ public static class DeviceSelection
         if (device.type is not (DeviceType.CPU or DeviceType.CUDA))
             throw new GigaPathException($"device '{device}' is not supported (use cpu, cuda or cuda:N)");
         if (dtype == ScalarType.Float16 && device.type == DeviceType.CPU)
-            throw new GigaPathException("dtype float16 is only supported on CUDA: float16 matrix products on the CPU are orders of magnitude slower (no fast fp16 GEMM); use float32 or --dtype auto (bfloat16 where the CPU has bf16 hardware), or --device cuda");
+            throw new GigaPathException($"dtype float16 is only supported on CUDA: float16 matrix products on the CPU are orders of magnitude slower (no fast fp16 GEMM); use float32 or {OptionNames.DType} auto (bfloat16 where the CPU has bf16 hardware), or {OptionNames.Device} cuda") { Option = OptionNames.DType };
         if (!allowSlowDType && DTypeAdvisor.Refusal(device, dtype, CpuFeatures.Current, DTypeAdvisor.Bf16Here) is { } refusal)
-            throw new GigaPathException(refusal);
+            throw new GigaPathException(refusal) { Option = OptionNames.DType };
     }
 
     /// <summary>The lower-case name of <paramref name="dtype"/> as written in output metadata ("float32", "bfloat16", "float16").</summary>
@@ -75,7 +75,7 @@ public static class DeviceSelection
     /// besides broken weights; in float32 it is not worth suggesting.
     /// </summary>
     internal static string OverflowHint(ScalarType dtype) =>
-        dtype == ScalarType.Float32 ? "" : $", or {Name(dtype)} overflowed (try --dtype float32)";
+        dtype == ScalarType.Float32 ? "" : $", or {Name(dtype)} overflowed (try {OptionNames.DType} float32)";
 
     /// <summary>The TorchSharp backend this library was built with: "cpu" or "cuda".</summary>
     public static string BuildBackend =>

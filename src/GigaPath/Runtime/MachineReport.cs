@@ -9,27 +9,38 @@ namespace GigaPath.Runtime;
 /// <summary>A GEMM rate measured by <see cref="MachineReport"/>'s probe.</summary>
 internal sealed record GemmMeasurement(string Device, string DType, int N, double Gflops);
 
-/// <summary>What <c>gigapath info</c> reports: the CPU, its features, the dtypes it runs fast, CUDA, and (with the probe) measured rates.</summary>
-internal sealed record MachineReport
+/// <summary>
+/// What this machine runs fast, for logs and bug reports: the engine's versions, the CPU and its features, the dtypes it
+/// runs at full speed, the CUDA devices and, when probed, the measured fp32 FMA peak and libtorch GEMM rates. Made by
+/// <see cref="Collect"/>; read as text (<see cref="ToText"/>) or JSON (<see cref="ToJsonText"/>).
+/// </summary>
+public sealed class MachineReport
 {
-    public required CpuFeatures Cpu { get; init; }
-    public required int TorchThreads { get; init; }
-    public required Bf16Verdict CpuBf16 { get; init; }
-    public required int CudaDevices { get; init; }
-    public FmaPeakResult? FmaPeak { get; init; }
-    public IReadOnlyList<GemmMeasurement> Gemm { get; init; } = [];
+    private MachineReport(CpuFeatures cpu, int torchThreads, Bf16Verdict cpuBf16, int cudaDevices, FmaPeakResult? fmaPeak, IReadOnlyList<GemmMeasurement> gemm)
+    {
+        Cpu = cpu;
+        TorchThreads = torchThreads;
+        CpuBf16 = cpuBf16;
+        CudaDevices = cudaDevices;
+        FmaPeak = fmaPeak;
+        Gemm = gemm;
+    }
+
+    internal CpuFeatures Cpu { get; }
+    internal int TorchThreads { get; }
+    internal Bf16Verdict CpuBf16 { get; }
+
+    internal int CudaDevices { get; }
+
+    internal FmaPeakResult? FmaPeak { get; }
+    internal IReadOnlyList<GemmMeasurement> Gemm { get; }
 
     /// <summary>Collects the report; <paramref name="probe"/> adds the FMA peak and GEMM rates (a few seconds).</summary>
-    public static MachineReport Collect(bool probe)
+    /// <param name="probe">Also measure the fp32 FMA peak and libtorch's float32/bfloat16 GEMM rates.</param>
+    public static MachineReport Collect(bool probe = false)
     {
         int cudaDevices = cuda.is_available() ? cuda.device_count() : 0;
-        var report = new MachineReport
-        {
-            Cpu = CpuFeatures.Current,
-            TorchThreads = torch.get_num_threads(),
-            CpuBf16 = DTypeAdvisor.Bf16Here(),
-            CudaDevices = cudaDevices,
-        };
+        var report = new MachineReport(CpuFeatures.Current, torch.get_num_threads(), DTypeAdvisor.Bf16Here(), cudaDevices, null, []);
         if (!probe) return report;
         var gemm = new List<GemmMeasurement>();
         var devices = cudaDevices > 0 ? new[] { CPU, CUDA } : new[] { CPU };
@@ -46,15 +57,16 @@ internal sealed record MachineReport
                 gemm.Add(new GemmMeasurement(device.type == DeviceType.CUDA ? "cuda" : "cpu", DeviceSelection.Name(dtype), n, gflops));
             }
         }
-        return report with { FmaPeak = Runtime.FmaPeak.Measure(TimeSpan.FromSeconds(0.25)), Gemm = gemm };
+        return new MachineReport(report.Cpu, report.TorchThreads, report.CpuBf16, cudaDevices, Runtime.FmaPeak.Measure(TimeSpan.FromSeconds(0.25)), gemm);
     }
 
     /// <summary>dtypes that run at full speed on the CPU, fastest last.</summary>
-    public IReadOnlyList<string> CpuFastDTypes => CpuBf16.Fast ? ["float32", "bfloat16"] : ["float32"];
+    internal IReadOnlyList<string> CpuFastDTypes => CpuBf16.Fast ? ["float32", "bfloat16"] : ["float32"];
 
-    public string CpuAuto => CpuBf16.Fast ? "bfloat16" : "float32";
+    /// <summary>The dtype the automatic choice picks on the CPU.</summary>
+    internal string CpuAuto => CpuBf16.Fast ? "bfloat16" : "float32";
 
-    public JsonObject ToJson()
+    internal JsonObject ToJson()
     {
         var features = new JsonObject();
         var on = Cpu.Names();
@@ -111,8 +123,10 @@ internal sealed record MachineReport
         return json;
     }
 
+    /// <summary>The report as indented JSON (for scripts).</summary>
     public string ToJsonText() => ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
+    /// <summary>The report as lines of text for a person.</summary>
     public string ToText()
     {
         var on = Cpu.Names();
@@ -121,9 +135,9 @@ internal sealed record MachineReport
         text.AppendLine($"{EngineInfo.Name} {EngineInfo.Version}, TorchSharp {EngineInfo.TorchSharpVersion} (backend {DeviceSelection.BuildBackend})");
         text.AppendLine($"CPU:          {Cpu.Model} ({Cpu.Architecture.ToString().ToLowerInvariant()}), {Cpu.LogicalCores} logical cores, libtorch {TorchThreads} threads");
         text.AppendLine($"features:     {(on.Count > 0 ? string.Join(" ", on) : "none of interest")}{(absent.Count > 0 ? $" (not: {string.Join(" ", absent)})" : "")}");
-        text.AppendLine($"fast on cpu:  {string.Join(", ", CpuFastDTypes)}; bfloat16: {CpuBf16.Why}; --dtype auto = {CpuAuto}");
+        text.AppendLine($"fast on cpu:  {string.Join(", ", CpuFastDTypes)}; bfloat16: {CpuBf16.Why}; dtype auto = {CpuAuto}");
         text.AppendLine(CudaDevices > 0
-            ? $"CUDA:         {CudaDevices} device(s); fast: float32, bfloat16, float16; --dtype auto = bfloat16"
+            ? $"CUDA:         {CudaDevices} device(s); fast: float32, bfloat16, float16; dtype auto = bfloat16"
             : $"CUDA:         not available (backend {DeviceSelection.BuildBackend})");
         if (FmaPeak is { } peak)
         {

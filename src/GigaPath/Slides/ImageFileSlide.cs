@@ -11,7 +11,7 @@ internal sealed class ImageFileSlide : ISlide
     private readonly RgbImage _image;
 
     public string Path { get; }
-    public string Vendor => "image";
+    public string Vendor => SlideOpener.PlainImageVendor;
     public int LevelCount => 1;
     public double? MppX { get; }
     public double? MppY => MppX;

@@ -1,8 +1,17 @@
 namespace GigaPath.Slides;
 
-/// <summary>Opens any slide path: an OpenSlide format, or a plain image when the user gives its resolution.</summary>
-internal static class SlideOpener
+/// <summary>Opens any slide path: an OpenSlide format, or a plain image when the caller gives its resolution.</summary>
+public static class SlideOpener
 {
+    /// <summary>The <see cref="ISlide.Vendor"/> of a plain image (PNG, JPEG, TIFF) opened as a one-level slide.</summary>
+    public const string PlainImageVendor = "image";
+
+    /// <summary>
+    /// The version of the OpenSlide library that reads whole-slide formats; throws <see cref="GigaPathException"/>
+    /// when it is not installed.
+    /// </summary>
+    public static string OpenSlideVersion => OpenSlideSlide.LibraryVersion;
+
     /// <summary>Extensions only whole-slide formats use (a .tif may be a plain image; these never are).</summary>
     private static readonly HashSet<string> WholeSlideExtensions = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -10,10 +19,13 @@ internal static class SlideOpener
     };
 
     /// <summary>
-    /// Opens <paramref name="path"/>. Files OpenSlide recognises open as <see cref="OpenSlideSlide"/> (their MPP
-    /// metadata is kept; an override is applied later by the tiling options). Plain PNG/JPEG/TIFF images that OpenSlide
-    /// does not read open as <see cref="ImageFileSlide"/>, which needs <paramref name="slideMppOverride"/>.
+    /// Opens <paramref name="path"/>. Files OpenSlide recognises open with OpenSlide (their MPP metadata is kept; an
+    /// override is applied later by <see cref="TilingOptions.SlideMpp"/>). Plain PNG/JPEG/TIFF images that OpenSlide does
+    /// not read open as a one-level slide, which needs <paramref name="slideMppOverride"/>. Refusals (a missing,
+    /// truncated or unreadable file) throw <see cref="GigaPathException"/> naming the file.
     /// </summary>
+    /// <param name="path">The slide file.</param>
+    /// <param name="slideMppOverride">Micrometres per level-0 pixel; required for plain images.</param>
     public static ISlide Open(string path, double? slideMppOverride = null)
     {
         if (Directory.Exists(path))
@@ -59,7 +71,7 @@ internal static class SlideOpener
                 ? ImageFileSlide.Open(path, mpp)
                 : throw new GigaPathException(
                     $"{path}: not a whole-slide image (OpenSlide does not recognise it) but a plain image, which has no " +
-                    "resolution metadata; pass --slide-mpp (micrometres per pixel) to read it as a one-level slide");
+                    $"resolution metadata; pass {OptionNames.SlideMpp} (micrometres per pixel) to read it as a one-level slide");
         throw new GigaPathException(
             $"{path}: not a whole-slide image OpenSlide {OpenSlideSlide.LibraryVersion} can read, nor a PNG/JPEG/TIFF image");
     }

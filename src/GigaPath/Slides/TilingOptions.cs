@@ -1,7 +1,7 @@
 namespace GigaPath.Slides;
 
 /// <summary>How tissue is told from background on the low-resolution scan.</summary>
-internal enum TissueMethod
+public enum TissueMethod
 {
     /// <summary>Prov-GigaPath's rule: Otsu threshold on luminance (mean of R, G, B); foreground is the darker class.</summary>
     LuminanceOtsu,
@@ -15,7 +15,7 @@ internal enum TissueMethod
 }
 
 /// <summary>What to tile: tile size and resolution, resolution source, tissue rule, grid limit.</summary>
-internal sealed record TilingOptions
+public sealed record TilingOptions
 {
     /// <summary>Tile side in pixels at <see cref="TargetMpp"/> (Prov-GigaPath: 256).</summary>
     public int TileSize { get; init; } = 256;
@@ -30,6 +30,7 @@ internal sealed record TilingOptions
     /// (0.499 µm/px counts as 0.5), and a level may be this much coarser than the target.</summary>
     public double MppTolerance { get; init; } = 0.05;
 
+    /// <summary>How tissue is told from background (Prov-GigaPath: <see cref="Slides.TissueMethod.LuminanceOtsu"/>).</summary>
     public TissueMethod TissueMethod { get; init; } = TissueMethod.LuminanceOtsu;
 
     /// <summary>A tile is kept when its tissue fraction is strictly greater than this (Prov-GigaPath: 0.1).</summary>
@@ -45,8 +46,8 @@ internal sealed record TilingOptions
     internal void Validate()
     {
         if (TileSize < 1) throw new GigaPathException($"tile size must be at least 1 pixel, got {TileSize}");
-        CheckPositive(TargetMpp, "target MPP (--target-mpp)");
-        if (SlideMpp is { } s) CheckPositive(s, "slide MPP (--slide-mpp)");
+        CheckPositive(TargetMpp, $"target MPP ({OptionNames.TargetMpp})");
+        if (SlideMpp is { } s) CheckPositive(s, $"slide MPP ({OptionNames.SlideMpp})");
         if (!(MppTolerance >= 0 && MppTolerance < 1)) throw new GigaPathException($"MPP tolerance must be in [0, 1), got {MppTolerance}");
         if (!(MinTissueFraction >= 0 && MinTissueFraction < 1))
             throw new GigaPathException($"minimum tissue fraction must be in [0, 1), got {MinTissueFraction}");

@@ -7,10 +7,19 @@ namespace GigaPath.Slides;
 /// Plans a slide's tiles: resolves its resolution, picks the pyramid level to read, lays the grid at the target
 /// resolution and keeps the tiles with tissue. <see cref="ReadTile"/> then reads any planned tile, from any thread.
 /// </summary>
-internal static class TilingPlanner
+public static class TilingPlanner
 {
+    /// <summary>
+    /// Plans <paramref name="slide"/>'s tiles. The slide's resolution is <see cref="TilingOptions.SlideMpp"/> when given,
+    /// else its metadata. Throws <see cref="GigaPathException"/> when the resolution is unknown or too coarse, the slide
+    /// is smaller than one tile, the grid exceeds <see cref="TilingOptions.MaxGridSide"/> or no tile holds tissue.
+    /// </summary>
+    /// <param name="slide">An open slide (<see cref="SlideOpener.Open"/>).</param>
+    /// <param name="options">Tile size, resolution and tissue rule.</param>
     public static TilingPlan Plan(ISlide slide, TilingOptions options)
     {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var (slideMpp, source) = ResolveMpp(slide, options);
         var (level, readSize, resampled) = ChooseLevel(slide, options, slideMpp);
@@ -24,7 +33,7 @@ internal static class TilingPlanner
         if (options.MaxGridSide is { } max && (columns > max || rows > max))
             throw new GigaPathException(
                 $"{slide.Path}: the tile grid is {columns} x {rows} tiles at {F(options.TargetMpp)} µm/px, larger than the slide encoder's {max} x {max} position grid; " +
-                "use a coarser --target-mpp or a larger tile size, or tile without the slide encoder");
+                $"use a coarser {OptionNames.TargetMpp} or a larger tile size, or tile without the slide encoder");
 
         double step0 = readSize * ds;
         TissueMask? mask = null;
@@ -72,8 +81,14 @@ internal static class TilingPlanner
 
     /// <summary>The tile's pixels at the tiling resolution: the planned read, resized with Pillow-exact bicubic when
     /// the level read is not at the target resolution. Thread-safe.</summary>
+    /// <param name="slide">The slide <paramref name="plan"/> was made for.</param>
+    /// <param name="plan">The slide's plan.</param>
+    /// <param name="tile">One of the plan's <see cref="TilingPlan.Tiles"/>.</param>
     public static RgbImage ReadTile(ISlide slide, TilingPlan plan, TileLocation tile)
     {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(tile);
         var region = slide.ReadRegion(tile.Level0X, tile.Level0Y, plan.Level, plan.ReadSize, plan.ReadSize);
         return plan.Resampled ? PillowResample.ResizeBicubic(region, plan.TileSize, plan.TileSize) : region;
     }
@@ -85,11 +100,11 @@ internal static class TilingPlanner
         var (x, y) = (slide.MppX, slide.MppY);
         if (x is null && y is null)
             throw new GigaPathException(
-                $"{slide.Path}: no MPP metadata (openslide.mpp-x/mpp-y absent), so its resolution is unknown; pass --slide-mpp (micrometres per level-0 pixel)");
+                $"{slide.Path}: no MPP metadata (openslide.mpp-x/mpp-y absent), so its resolution is unknown; pass {OptionNames.SlideMpp} (micrometres per level-0 pixel)");
         double mx = x ?? y!.Value, my = y ?? x!.Value;
         if (Math.Abs(mx - my) > 0.01 * Math.Max(mx, my))
             throw new GigaPathException(
-                $"{slide.Path}: pixels are not square (mpp-x {F(mx)}, mpp-y {F(my)} µm/px); pass --slide-mpp to tile it as square anyway");
+                $"{slide.Path}: pixels are not square (mpp-x {F(mx)}, mpp-y {F(my)} µm/px); pass {OptionNames.SlideMpp} to tile it as square anyway");
         return ((mx + my) / 2, MppSource.Metadata);
     }
 
@@ -107,7 +122,7 @@ internal static class TilingPlanner
         if (level < 0)
             throw new GigaPathException(
                 $"{slide.Path}: its finest level is {F(slideMpp)} µm/px, coarser than the target {F(target)} µm/px; tiles would have to be " +
-                "upsampled. Pass a --target-mpp at least as coarse as the slide (or --slide-mpp if its metadata is wrong)");
+                $"upsampled. Pass a {OptionNames.TargetMpp} at least as coarse as the slide (or {OptionNames.SlideMpp} if its metadata is wrong)");
         double levelMpp = slideMpp * slide.LevelDownsample(level);
         if (Math.Abs(levelMpp - target) <= tol * target) return (level, options.TileSize, false);
         int readSize = (int)Math.Round(options.TileSize * target / levelMpp, MidpointRounding.AwayFromZero);

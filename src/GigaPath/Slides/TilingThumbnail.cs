@@ -8,13 +8,19 @@ namespace GigaPath.Slides;
 /// A picture of a tiling plan for a person to check: the slide's thumbnail, mask cells tinted green in proportion to
 /// their tissue fraction, and every kept tile outlined in blue.
 /// </summary>
-internal static class TilingThumbnail
+public static class TilingThumbnail
 {
     private static readonly SKColor Tint = new(0, 200, 60);
     private static readonly SKColor Outline = new(20, 60, 230);
 
+    /// <summary>Renders the picture of <paramref name="plan"/>.</summary>
+    /// <param name="slide">The slide <paramref name="plan"/> was made for.</param>
+    /// <param name="plan">The slide's plan.</param>
+    /// <param name="maxSide">Longest side of the picture in pixels.</param>
     public static RgbImage Render(ISlide slide, TilingPlan plan, int maxSide = 1024)
     {
+        ArgumentNullException.ThrowIfNull(slide);
+        ArgumentNullException.ThrowIfNull(plan);
         var thumb = slide.GetThumbnail(maxSide);
         var (w0, h0) = slide.LevelDimensions(0);
         float sx = (float)(thumb.Width / (double)w0), sy = (float)(thumb.Height / (double)h0);
@@ -44,9 +50,13 @@ internal static class TilingThumbnail
         return CopyOut(bitmap);
     }
 
-    /// <summary>Renders and writes a PNG atomically.</summary>
+    /// <summary>Renders the picture and writes it as a PNG, atomically (a reader never sees a partial file).</summary>
+    /// <param name="path">The PNG file to write.</param>
+    /// <param name="slide">The slide <paramref name="plan"/> was made for.</param>
+    /// <param name="plan">The slide's plan.</param>
+    /// <param name="maxSide">Longest side of the picture in pixels.</param>
     public static void Write(string path, ISlide slide, TilingPlan plan, int maxSide = 1024) =>
-        AtomicFile.WriteAllBytes(path, ImageDecoder.EncodePng(Render(slide, plan, maxSide)));
+        Render(slide, plan, maxSide).SavePng(path);
 
     private static void CopyIn(RgbImage src, SKBitmap dst)
     {

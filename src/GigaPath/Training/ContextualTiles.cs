@@ -37,12 +37,12 @@ internal sealed class ContextualTiles : IDisposable
 
     public SlideBag Apply(SlideBag bag)
     {
-        if (bag.Dim != Config.InChans)
-            throw new GigaPathException($"{bag.Path}: tile features are {bag.Dim} wide but the slide encoder {Source} takes {Config.InChans}");
+        if (bag.Dim != Config.InputChannels)
+            throw new GigaPathException($"{bag.Path}: tile features are {bag.Dim} wide but the slide encoder {Source} takes {Config.InputChannels}");
         var coords = bag.RequireEncoderCoords().Select(v => (double)v).ToArray();
         var tiles = new TileFeatures(bag.Features, bag.Count, bag.Dim, null, new Dictionary<string, object>(), bag.Path) { TilingCoords = coords };
         using var encoding = _encoder.Embed(tiles);
-        var contextual = encoding.TileEmbeddingsCtx.contiguous().data<float>().ToArray();
+        var contextual = encoding.ContextualTileEmbeddings.contiguous().data<float>().ToArray();
         return bag with { Contextual = contextual, ContextualDim = Config.EmbedDim };
     }
 

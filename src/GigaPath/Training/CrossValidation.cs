@@ -4,17 +4,44 @@ using TorchSharp;
 
 namespace GigaPath.Training;
 
-/// <summary>Inputs of one <c>gigapath finetune</c> run.</summary>
-internal sealed record CrossValidationRequest(string LabelsPath, string FeaturesDirectory, string OutputDirectory, TrainingOptions Options, string? SlideModel = null);
+/// <summary>Inputs of one cross-validation run (<see cref="CrossValidation.RunAsync"/>).</summary>
+/// <param name="LabelsPath">CSV with columns <c>slide_id,label</c> and optionally <c>fold</c>.</param>
+/// <param name="FeaturesDirectory">Folder of <c>&lt;slide_id&gt;.safetensors</c> or <c>.h5</c> tile-feature files.</param>
+/// <param name="OutputDirectory">Where the report, predictions and each fold's head are written.</param>
+/// <param name="Options">The head and its settings.</param>
+/// <param name="SlideModel">The slide encoder folder (config.json and weights): required for <see cref="HeadKind.Slide"/>;
+/// with <see cref="HeadKind.Abmil"/>, its contextual tile outputs are pooled.</param>
+public sealed record CrossValidationRequest(string LabelsPath, string FeaturesDirectory, string OutputDirectory, TrainingOptions Options, string? SlideModel = null);
 
 /// <summary>
 /// k-fold cross-validation of one head: loads and checks the cohort, plans the folds (all before any training), trains
 /// one head per fold, scores its test fold, saves <c>fold_k/head.safetensors</c> + <c>head.json</c>, and writes the
-/// report. Same inputs and seed give the same numbers.
+/// report (<c>report.json</c>, <c>report.md</c>, <c>predictions.csv</c>). Same inputs and seed give the same numbers.
 /// </summary>
-internal static class CrossValidation
+public static class CrossValidation
 {
-    public static CrossValidationReport Run(CrossValidationRequest request, TextWriter? log = null)
+    /// <summary>
+    /// Runs the cross-validation on the thread pool. <paramref name="progress"/> hears a line per fold and epoch (what
+    /// <c>gigapath finetune</c> prints); cancellation is checked before each slide's training step and between folds.
+    /// </summary>
+    /// <param name="request">The cohort, the options and where to write.</param>
+    /// <param name="progress">Told each progress line; null for none.</param>
+    /// <param name="cancellationToken">Stops the run; what is written stays, the report is not.</param>
+    /// <returns>The metrics over folds and where the report and heads are.</returns>
+    /// <exception cref="GigaPathException">Bad labels, feature files or options; the message names the file or setting.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public static Task<CrossValidationResult> RunAsync(CrossValidationRequest request, IProgress<string>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Task.Run(() =>
+        {
+            using var log = new ProgressWriter(progress);
+            return new CrossValidationResult(Run(request, log, cancellationToken), request.OutputDirectory);
+        }, cancellationToken);
+    }
+
+    internal static CrossValidationReport Run(CrossValidationRequest request, TextWriter? log = null, CancellationToken cancellation = default)
     {
         log ??= TextWriter.Null;
         int previousThreads = torch.get_num_threads();
@@ -22,7 +49,7 @@ internal static class CrossValidation
         torch.set_num_threads(threads);
         try
         {
-            return RunWithThreads(request, log);
+            return RunWithThreads(request, log, cancellation);
         }
         finally
         {
@@ -30,7 +57,7 @@ internal static class CrossValidation
         }
     }
 
-    private static CrossValidationReport RunWithThreads(CrossValidationRequest request, TextWriter log)
+    private static CrossValidationReport RunWithThreads(CrossValidationRequest request, TextWriter log, CancellationToken cancellation)
     {
         var options = request.Options;
         var device = DeviceSelection.ParseDevice(options.Device);
@@ -54,7 +81,7 @@ internal static class CrossValidation
         using var largeBlocks = NativeAllocator.MapLargeBlocks();
         if (options.Head == HeadKind.Slide && NativeAllocator.Active && !NativeAllocator.HugePageMappings)
             log.WriteLine("note: malloc's mappings get no transparent huge pages here, so large blocks stay in the heap and peak memory " +
-                          "can be ~0.5 GiB higher at 10k tiles; start the process with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (./gigapath does)");
+                          "can be ~0.5 GiB higher at 10k tiles; start the process with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (the repository's gigapath launcher script does)");
 
         log.WriteLine($"{cohort.Count} slides, {cohort.Labels.Classes.Count} classes ({string.Join(", ", cohort.Labels.Classes)}), " +
                       $"{folds.Count} folds, head {options.Head.ToString().ToLowerInvariant()}, input width {config.InputDim}, {torch.get_num_threads()} thread(s)");
@@ -62,13 +89,14 @@ internal static class CrossValidation
         var predictions = new List<OutOfFoldPrediction>();
         foreach (var fold in folds)
         {
-            var trained = trainer.Train(cohort, fold, config, createHead, options, log);
+            cancellation.ThrowIfCancellationRequested();
+            var trained = trainer.Train(cohort, fold, config, createHead, options, log, cancellation);
             using var head = trained.Head;
             var labels = new List<int>();
             var probs = new List<double[]>();
             foreach (var i in fold.Test)
             {
-                var p = HeadEvaluator.Predict(head, cohort.Bag(i), device, torch.ScalarType.Float32).Probabilities;
+                var p = HeadEvaluator.Predict(head, cohort.Bag(i), device, torch.ScalarType.Float32).ProbabilityValues;
                 var row = cohort.Slides[i].Row;
                 labels.Add(row.ClassIndex);
                 probs.Add(p);
@@ -96,7 +124,7 @@ internal static class CrossValidation
             MeanStd.Of(foldReports.Select(f => f.WeightedF1)),
             MeanStd.Of(foldReports.Select(f => f.Accuracy)),
             graded && foldReports.All(f => f.QuadraticKappa is not null) ? MeanStd.Of(foldReports.Select(f => f.QuadraticKappa!.Value)) : null,
-            pooled, foldReports, options.Describe(), $"{EngineInfo.Name} {EngineInfo.Version}")
+            pooled, foldReports, options.Describe(), Provenance.Current.ToString())
         {
             Predictions = predictions,
         };

@@ -23,7 +23,7 @@ internal static class FeatureFiles
     public const int ReferenceTileSize = 256;
 
     /// <summary>The slide encoder's per-tile outputs [N, D] as <c>embed-slide</c> and <c>run</c> write them.</summary>
-    public const string ContextualKey = IO.SlideEmbeddingFile.TileEmbeddingsCtx;
+    public const string ContextualKey = IO.SlideEmbeddingFile.ContextualTileEmbeddings;
 
     /// <summary>Files the pipeline and <c>predict</c> write next to feature files, which are not feature files themselves.</summary>
     private static readonly string[] CompanionSuffixes = [".slide.safetensors", ".attention.safetensors"];
@@ -83,10 +83,10 @@ internal static class FeatureFiles
             using var file = SafeTensorsFile.Open(path);
             var name = TileFeatureFile.FeatureNames.FirstOrDefault(file.Contains)
                 ?? throw new GigaPathException($"{path}: no tile features (expected a tensor named {string.Join(", ", TileFeatureFile.FeatureNames)}; file has: {string.Join(", ", file.Names.Take(12))})");
-            var (count, dim) = TileFeatureFile.Matrix(path, name, file.Info(name).Shape, null);
+            var (count, dim) = TileFeatureFile.Matrix(path, name, file.GetInfo(name).Shape, null);
             if (file.Contains("coords"))
             {
-                var (n, _) = TileFeatureFile.Matrix(path, "coords", file.Info("coords").Shape, 2);
+                var (n, _) = TileFeatureFile.Matrix(path, "coords", file.GetInfo("coords").Shape, 2);
                 if (n != count) throw new GigaPathException($"{path}: '{name}' holds {count} tiles but 'coords' holds {n}");
             }
             return new FeatureFileInfo(path, count, dim, file.Contains(SlideEmbeddingKey) ? SlideEmbeddingWidth(file) : CompanionWidth(path),
@@ -183,7 +183,7 @@ internal static class FeatureFiles
 
     private static int ContextualWidth(SafeTensorsFile file, int count)
     {
-        var (n, dim) = TileFeatureFile.Matrix(file.Path, ContextualKey, file.Info(ContextualKey).Shape, null);
+        var (n, dim) = TileFeatureFile.Matrix(file.Path, ContextualKey, file.GetInfo(ContextualKey).Shape, null);
         if (n != count)
             throw new GigaPathException($"{file.Path}: '{ContextualKey}' holds {n} tiles but the tile features hold {count}");
         return dim;
@@ -207,7 +207,7 @@ internal static class FeatureFiles
 
     private static int SlideEmbeddingWidth(SafeTensorsFile file)
     {
-        var shape = file.Info(SlideEmbeddingKey).Shape;
+        var shape = file.GetInfo(SlideEmbeddingKey).Shape;
         if (shape.Length == 1) return checked((int)shape[0]);
         if (shape.Length == 2 && shape[0] == 1) return checked((int)shape[1]);
         throw new GigaPathException($"{file.Path}: tensor '{SlideEmbeddingKey}' must be [D] or [1, D], got [{string.Join(", ", shape)}]");

@@ -6,7 +6,40 @@ using static TorchSharp.torch;
 namespace GigaPath.Training;
 
 /// <summary>A head's prediction for one slide: class probabilities and, for attention pooling, per-tile attention.</summary>
-internal sealed record SlidePrediction(string SlideId, double[] Probabilities, float[]? Attention, float[]? AttentionScores);
+public sealed class SlidePrediction
+{
+    internal SlidePrediction(string slideId, double[] probabilities, float[]? attention, float[]? attentionScores)
+    {
+        SlideId = slideId;
+        ProbabilityValues = probabilities;
+        AttentionValues = attention;
+        AttentionScoreValues = attentionScores;
+    }
+
+    internal double[] ProbabilityValues { get; }
+
+    internal float[]? AttentionValues { get; }
+
+    internal float[]? AttentionScoreValues { get; }
+
+    /// <summary>The slide's id (its feature file's name without the extension).</summary>
+    public string SlideId { get; }
+
+    /// <summary>One probability per class (softmax of the head's logits), in the head's class order.</summary>
+    public IReadOnlyList<double> Probabilities => ProbabilityValues;
+
+    /// <summary>The class with the highest probability (the first on ties); null until a <see cref="Predictor"/> run names it.</summary>
+    public string? PredictedClass { get; internal set; }
+
+    /// <summary>For attention heads: each tile's softmax attention, in the file's tile order; otherwise null.</summary>
+    public IReadOnlyList<float>? Attention => AttentionValues;
+
+    /// <summary>For attention heads: each tile's raw attention score before the softmax; otherwise null.</summary>
+    public IReadOnlyList<float>? AttentionScores => AttentionScoreValues;
+
+    /// <summary>The slide's attention file, when one was written.</summary>
+    public string? AttentionPath { get; internal set; }
+}
 
 /// <summary>Inference with a trained head: evaluation mode, no gradients, all tiles in stored order.</summary>
 internal static class HeadEvaluator

@@ -26,7 +26,7 @@ internal static class HeadSetup
             case HeadKind.Linear:
             {
                 if (slideModel is not null)
-                    throw new GigaPathException("--slide-model: the linear head reads slide vectors from the feature files; it takes no slide encoder");
+                    throw new GigaPathException($"{OptionNames.SlideModel}: the linear head reads slide vectors from the feature files; it takes no slide encoder");
                 string input = options.SlideInput switch
                 {
                     "auto" => cohort.SlideEmbeddingDim is null ? "mean" : "stored",
@@ -42,12 +42,12 @@ internal static class HeadSetup
                 var config = baseConfig with { InputDim = cohort.Dim, HiddenDim = options.HiddenDim, AttentionDim = options.AttentionDim };
                 bool useContextual = options.TileInput == HeadConfig.ContextualInput || (options.TileInput is null && slideModel is not null);
                 if (slideModel is not null && !useContextual)
-                    throw new GigaPathException("--slide-model with tile_input = features: attention pooling would not use the slide encoder; drop one of them");
+                    throw new GigaPathException($"{OptionNames.SlideModel} with tile_input = features: attention pooling would not use the slide encoder; drop one of them");
                 if (useContextual && slideModel is not null)
                 {
                     contextual = ContextualTiles.Load(slideModel);
-                    if (contextual.Config.InChans != cohort.Dim)
-                        throw new GigaPathException($"{slideModel}: the slide encoder takes {contextual.Config.InChans}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
+                    if (contextual.Config.InputChannels != cohort.Dim)
+                        throw new GigaPathException($"{slideModel}: the slide encoder takes {contextual.Config.InputChannels}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
                     config = config with
                     {
                         TileInput = HeadConfig.ContextualInput, InputDim = contextual.Config.EmbedDim,
@@ -57,7 +57,7 @@ internal static class HeadSetup
                 else if (useContextual)
                 {
                     var dim = cohort.ContextualDim ?? throw new GigaPathException(
-                        $"{cohort.FeaturesDirectory}: tile_input = contextual needs '{FeatureFiles.ContextualKey}' for every slide (in <id>.safetensors or the pipeline's <id>.slide.safetensors), or --slide-model to compute them");
+                        $"{cohort.FeaturesDirectory}: tile_input = contextual needs '{FeatureFiles.ContextualKey}' for every slide (in <id>.safetensors or the pipeline's <id>.slide.safetensors), or {OptionNames.SlideModel} to compute them");
                     config = config with { TileInput = HeadConfig.ContextualInput, InputDim = dim };
                 }
                 return (config, HeadFactory.Create);
@@ -65,12 +65,12 @@ internal static class HeadSetup
             default:
             {
                 if (slideModel is null)
-                    throw new GigaPathException("--head slide needs --slide-model (a slide encoder folder or weight file)");
+                    throw new GigaPathException($"{OptionNames.Head} slide needs {OptionNames.SlideModel} (a slide encoder folder or weight file)");
                 SlideEncoderConfig encoderConfig;
                 using (var encoder = SlideEncoder.Load(slideModel))
                     encoderConfig = encoder.Config;
-                if (encoderConfig.InChans != cohort.Dim)
-                    throw new GigaPathException($"{slideModel}: the slide encoder takes {encoderConfig.InChans}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
+                if (encoderConfig.InputChannels != cohort.Dim)
+                    throw new GigaPathException($"{slideModel}: the slide encoder takes {encoderConfig.InputChannels}-wide tile features but the features in {cohort.FeaturesDirectory} are {cohort.Dim} wide");
                 FeatLayers.Parse(options.FeatLayer, encoderConfig.Depth);
                 var config = baseConfig with
                 {

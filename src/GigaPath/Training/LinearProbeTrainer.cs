@@ -11,8 +11,9 @@ namespace GigaPath.Training;
 /// </summary>
 internal sealed class LinearProbeTrainer : IHeadTrainer
 {
-    public TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log)
+    public TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log, CancellationToken cancellation)
     {
+        cancellation.ThrowIfCancellationRequested();
         var slides = fold.Train.Concat(fold.Validation).ToArray();
         var classes = cohort.ClassOf;
         manual_seed(SequenceHeadTrainer.SeedFor(options.Seed, fold.Index));

@@ -8,33 +8,64 @@ using static TorchSharp.torch;
 
 namespace GigaPath.Training;
 
-/// <summary>Inputs of <c>gigapath predict</c>.</summary>
-/// <param name="Head">The trained head file.</param>
-/// <param name="Inputs">Tile-feature files or folders.</param>
-/// <param name="OutputCsv">Where predictions are written.</param>
-/// <param name="AttentionDirectory">Where per-tile attention is written, if anywhere.</param>
-/// <param name="AttentionFormat">csv or safetensors.</param>
+/// <summary>How <see cref="Predictor"/> writes each slide's per-tile attention.</summary>
+public enum AttentionFileFormat
+{
+    /// <summary><c>&lt;slide_id&gt;.attention.csv</c> with columns tile, x, y, attention, score.</summary>
+    Csv,
+
+    /// <summary><c>&lt;slide_id&gt;.attention.safetensors</c> with <c>attention</c>, <c>attention_scores</c> and <c>coords</c>.</summary>
+    SafeTensors,
+}
+
+/// <summary>Inputs of one prediction run (<see cref="Predictor.RunAsync"/>).</summary>
+/// <param name="Head">The trained head: <c>head.safetensors</c> (with <c>head.json</c> beside it), <c>head.json</c>, or its fold folder.</param>
+/// <param name="Inputs">Tile-feature files (.safetensors, .h5) or folders of them.</param>
+/// <param name="OutputCsv">Where the predictions CSV is written (atomically).</param>
+/// <param name="AttentionDirectory">Where per-tile attention is written for attention heads; null for <c>attention</c> beside the CSV.</param>
+/// <param name="AttentionFormat">The attention files' format.</param>
 /// <param name="Device">Device name (cpu, cuda, cuda:N).</param>
-/// <param name="DType">Dtype name.</param>
-/// <param name="Level0TileSize">The tile width in level-0 pixels when the feature files do not say.</param>
-/// <param name="SlideModel">Where the slide encoder is now, for a contextual head whose recorded encoder path moved (its hash must match).</param>
-internal sealed record PredictionRequest(
+/// <param name="DType">Compute dtype name (float32, bfloat16).</param>
+/// <param name="SlideModel">Where the slide encoder is now, for a contextual head whose recorded encoder path moved (its SHA-256 must match).</param>
+/// <param name="Level0TileSize">The tile width in level-0 pixels for feature files that do not say it.</param>
+public sealed record PredictionRequest(
     string Head, IReadOnlyList<string> Inputs, string OutputCsv,
-    string? AttentionDirectory = null, string AttentionFormat = "csv", string Device = "cpu", string DType = "float32", string? SlideModel = null,
-    double? Level0TileSize = null);
+    string? AttentionDirectory = null, AttentionFileFormat AttentionFormat = AttentionFileFormat.Csv, string Device = "cpu", string DType = "float32",
+    string? SlideModel = null, double? Level0TileSize = null);
 
 /// <summary>
 /// Scores feature files with a trained head: one CSV row per slide (slide_id, path, predicted class, one probability
 /// column per class) and, for attention pooling, one file per slide with each tile's coordinates, softmax attention
 /// and raw attention score. Every input is checked against the head before the first slide is scored.
 /// </summary>
-internal static class Predictor
+public static class Predictor
 {
-    public static IReadOnlyList<SlidePrediction> Run(PredictionRequest request, TextWriter? log = null)
+    /// <summary>
+    /// Scores every slide of <paramref name="request"/> on the thread pool, writing the CSV and attention files.
+    /// <paramref name="progress"/> hears one line per slide; cancellation is checked between slides.
+    /// </summary>
+    /// <param name="request">The head, the inputs and where to write.</param>
+    /// <param name="progress">Told a line per slide scored; null for none.</param>
+    /// <param name="cancellationToken">Stops between slides; the CSV is then not written.</param>
+    /// <returns>One prediction per slide, in input order.</returns>
+    /// <exception cref="GigaPathException">A missing or mismatched head or feature file; the message names it.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public static Task<IReadOnlyList<SlidePrediction>> RunAsync(PredictionRequest request, IProgress<string>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Task.Run(() =>
+        {
+            using var log = new ProgressWriter(progress);
+            return Run(request, log, cancellationToken);
+        }, cancellationToken);
+    }
+
+    internal static IReadOnlyList<SlidePrediction> Run(PredictionRequest request, TextWriter? log = null, CancellationToken cancellation = default)
     {
         log ??= TextWriter.Null;
-        if (request.AttentionFormat is not ("csv" or "safetensors"))
-            throw new GigaPathException($"--attention-format: '{request.AttentionFormat}' is not csv or safetensors");
+        if (!Enum.IsDefined(request.AttentionFormat))
+            throw new ArgumentOutOfRangeException(nameof(request), request.AttentionFormat, "unknown attention file format");
         var device = DeviceSelection.ParseDevice(request.Device);
         var dtype = DeviceSelection.ParseDType(request.DType, device);
         DeviceSelection.EnsureSupported(device, dtype);
@@ -63,13 +94,15 @@ internal static class Predictor
         csv.AppendLine(Csv.Line(new[] { "slide_id", "path", "predicted" }.Concat(config.Classes.Select(c => "prob_" + c))));
         foreach (var path in files)
         {
+            cancellation.ThrowIfCancellationRequested();
             var bag = FeatureFiles.Read(path, level0TileSize: request.Level0TileSize);
             if (contextual is not null) bag = contextual.Apply(bag);
             var p = HeadEvaluator.Predict(head, bag, device, dtype);
+            int predicted = Metrics.ArgMax([p.ProbabilityValues])[0];
+            p.PredictedClass = config.Classes[predicted];
             results.Add(p);
-            int predicted = Metrics.ArgMax([p.Probabilities])[0];
             csv.AppendLine(Csv.Line(new[] { bag.SlideId, path, config.Classes[predicted] }.Concat(p.Probabilities.Select(Csv.Number))));
-            if (attention) WriteAttention(attentionDir, request.AttentionFormat, bag, p);
+            if (attention) p.AttentionPath = WriteAttention(attentionDir, request.AttentionFormat, bag, p);
             log.WriteLine($"{bag.SlideId}: {config.Classes[predicted]} ({string.Join(", ", config.Classes.Select((c, i) => $"{c} {p.Probabilities[i]:F4}"))})");
         }
         AtomicFile.WriteAllText(request.OutputCsv, csv.ToString());
@@ -82,8 +115,8 @@ internal static class Predictor
         {
             if (contextual is not null)
             {
-                if (info.Dim != contextual.Config.InChans)
-                    throw new GigaPathException($"{info.Path}: tile features are {info.Dim} wide but the slide encoder takes {contextual.Config.InChans}");
+                if (info.Dim != contextual.Config.InputChannels)
+                    throw new GigaPathException($"{info.Path}: tile features are {info.Dim} wide but the slide encoder takes {contextual.Config.InputChannels}");
             }
             else if (info.ContextualDim != config.InputDim)
             {
@@ -106,13 +139,13 @@ internal static class Predictor
     }
 
     /// <summary>Per-tile attention of one slide: &lt;slide_id&gt;.attention.csv (tile,x,y,attention,score) or .safetensors.</summary>
-    public static string WriteAttention(string directory, string format, SlideBag bag, SlidePrediction p)
+    internal static string WriteAttention(string directory, AttentionFileFormat format, SlideBag bag, SlidePrediction p)
     {
-        var a = p.Attention ?? throw new ArgumentException("prediction has no attention", nameof(p));
-        var s = p.AttentionScores!;
+        var a = p.AttentionValues ?? throw new ArgumentException("prediction has no attention", nameof(p));
+        var s = p.AttentionScoreValues!;
         var coords = bag.Coords ?? new float[2 * bag.Count];
-        var path = Path.Combine(directory, $"{bag.SlideId}.attention.{format}");
-        if (format == "csv")
+        var path = Path.Combine(directory, $"{bag.SlideId}.attention.{(format == AttentionFileFormat.Csv ? "csv" : "safetensors")}");
+        if (format == AttentionFileFormat.Csv)
         {
             var sb = new StringBuilder("tile,x,y,attention,score\n");
             for (int i = 0; i < a.Length; i++)

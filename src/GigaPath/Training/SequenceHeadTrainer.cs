@@ -17,7 +17,7 @@ namespace GigaPath.Training;
 /// </summary>
 internal sealed class SequenceHeadTrainer : IHeadTrainer
 {
-    public TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log)
+    public TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log, CancellationToken cancellation)
     {
         var device = DeviceSelection.ParseDevice(options.Device);
         var dtype = DeviceSelection.ParseDType(options.DType, device);
@@ -61,6 +61,7 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
                     foreach (var (group, scale) in groups) group.LearningRate = lr * scale;
                     replica.PushWeights();
                 }
+                cancellation.ThrowIfCancellationRequested();
                 int slide = fold.Train[order[b]];
                 // The previous slide's step (and validation, the optimizer's update) left its short-lived buffers as
                 // free heap scattered between the weights, gradients and optimizer state; handing it back before each
@@ -149,7 +150,7 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
         double weighted = 0, weightSum = 0;
         foreach (var i in slides)
         {
-            var p = HeadEvaluator.Predict(head, cohort.Bag(i), device, dtype).Probabilities;
+            var p = HeadEvaluator.Predict(head, cohort.Bag(i), device, dtype).ProbabilityValues;
             int y = cohort.Slides[i].Row.ClassIndex;
             double w = weights[y] > 0 ? weights[y] : 1;
             weighted += w * -Math.Log(Math.Max(p[y], 1e-12));

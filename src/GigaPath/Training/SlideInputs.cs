@@ -45,7 +45,7 @@ internal static class SlideInputs
     public static (float[] Values, int Width) TileMatrix(SlideBag bag, HeadConfig config)
     {
         var (values, width, what) = config.TileInput == HeadConfig.ContextualInput
-            ? (bag.Contextual ?? throw new GigaPathException($"{bag.Path}: the head reads contextual tile embeddings ('{FeatureFiles.ContextualKey}'), which neither this file nor {FeatureFiles.SlideFileFor(bag.Path)} holds; give the slide encoder (--slide-model) to compute them"),
+            ? (bag.Contextual ?? throw new GigaPathException($"{bag.Path}: the head reads contextual tile embeddings ('{FeatureFiles.ContextualKey}'), which neither this file nor {FeatureFiles.SlideFileFor(bag.Path)} holds; give {OptionNames.SlideModel} to compute them"),
                 bag.ContextualDim, "contextual tile embeddings")
             : (bag.Features, bag.Dim, "tile features");
         if (width != config.InputDim)

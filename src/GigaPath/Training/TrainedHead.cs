@@ -14,5 +14,5 @@ internal sealed record TrainedHead(SlideHead Head, IReadOnlyList<EpochRecord> Hi
 /// </summary>
 internal interface IHeadTrainer
 {
-    TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log);
+    TrainedHead Train(Cohort cohort, Fold fold, HeadConfig config, Func<HeadConfig, SlideHead> createHead, TrainingOptions options, TextWriter log, CancellationToken cancellation);
 }

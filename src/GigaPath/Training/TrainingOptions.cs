@@ -4,72 +4,77 @@ using GigaPath.Models.Heads;
 namespace GigaPath.Training;
 
 /// <summary>
-/// Every knob of a cross-validated training run. Values come from the head's defaults, then the task file
-/// (<c>--config</c>), then the command line; <see cref="Set"/> is the one place keys are parsed and checked.
-/// Keys are snake_case (the command line spells them with dashes).
+/// Every setting of a cross-validated training run (<see cref="CrossValidation"/>), keyed as in a task file. Values
+/// start at the head's defaults (the reference's recipes); a task file (<see cref="ApplyFile"/>) and single settings
+/// (<see cref="Set"/>) change them, later ones winning. <see cref="Set"/> is the one place keys are parsed and checked.
+/// Keys are snake_case (dashes are accepted too): <see cref="Keys"/> lists them; the readme describes each.
 /// </summary>
-internal sealed class TrainingOptions
+public sealed class TrainingOptions
 {
+    /// <summary>The head these options train.</summary>
     public HeadKind Head { get; private set; }
-    public int Folds { get; set; } = 5;
-    public int Seed { get; set; }
+    internal int Folds { get; set; } = 5;
+    internal int Seed { get; set; }
 
     // optimisation (abmil, slide)
-    public int Epochs { get; set; }
-    public double WarmupEpochs { get; set; } = 1;
+    internal int Epochs { get; set; }
+    internal double WarmupEpochs { get; set; } = 1;
     /// <summary>Peak learning rate; when null it is <see cref="BaseLr"/> × accumulation / 256, as the reference computes it.</summary>
-    public double? Lr { get; set; }
-    public double BaseLr { get; set; }
-    public double MinLr { get; set; } = 1e-6;
-    public string LrScheduler { get; set; } = "cosine";
-    public double WeightDecay { get; set; }
-    public double LayerDecay { get; set; } = 0.95;
-    public int Accumulate { get; set; } = 1;
-    public double Dropout { get; set; }
-    public string ClassWeights { get; set; } = "balanced";
-    public string ModelSelect { get; set; } = "val";
-    public int Patience { get; set; } = 5;
-    public double ValFraction { get; set; } = 0.1;
-    public int MaxTiles { get; set; } = 1_000_000;
-    public bool ShuffleTiles { get; set; }
-    public string DType { get; set; } = "float32";
+    internal double? Lr { get; set; }
+    internal double BaseLr { get; set; }
+    internal double MinLr { get; set; } = 1e-6;
+    internal string LrScheduler { get; set; } = "cosine";
+    internal double WeightDecay { get; set; }
+    internal double LayerDecay { get; set; } = 0.95;
+    internal int Accumulate { get; set; } = 1;
+    internal double Dropout { get; set; }
+    internal string ClassWeights { get; set; } = "balanced";
+    internal string ModelSelect { get; set; } = "val";
+    internal int Patience { get; set; } = 5;
+    internal double ValFraction { get; set; } = 0.1;
+    internal int MaxTiles { get; set; } = 1_000_000;
+    internal bool ShuffleTiles { get; set; }
+    internal string DType { get; set; } = "float32";
     /// <summary>
     /// Run the CPU kernels on one thread so the same seed gives bit-identical numbers: with several threads libtorch's
     /// GEMM and reductions may split work differently from run to run (under load) and the last bits change.
     /// </summary>
-    public bool Deterministic { get; set; } = true;
+    internal bool Deterministic { get; set; } = true;
     /// <summary>Intra-op threads while training; 0 = one when deterministic, else libtorch's default.</summary>
-    public int Threads { get; set; }
-    public string Device { get; set; } = "cpu";
+    internal int Threads { get; set; }
+    internal string Device { get; set; } = "cpu";
     /// <summary>
     /// The tile width in level-0 pixels for feature files whose level-0 <c>coords</c> come without the attributes that
     /// place them on the slide encoder's grid (CLAM's feature files); the file's own attributes win.
     /// </summary>
-    public double? PatchSizeLevel0 { get; set; }
+    internal double? PatchSizeLevel0 { get; set; }
 
     // architecture
-    public int HiddenDim { get; set; } = 256;
+    internal int HiddenDim { get; set; } = 256;
     /// <summary>Attention pooling input: "features", or "contextual" (the slide encoder's tile outputs; implied by a slide model).</summary>
-    public string? TileInput { get; set; }
-    public int AttentionDim { get; set; } = 128;
-    public string FeatLayer { get; set; } = "11";
-    public bool GlobalPool { get; set; }
-    public bool Freeze { get; set; }
+    internal string? TileInput { get; set; }
+    internal int AttentionDim { get; set; } = 128;
+    internal string FeatLayer { get; set; } = "11";
+    internal bool GlobalPool { get; set; }
+    internal bool Freeze { get; set; }
 
     // linear probe
     /// <summary>Inverse L2 strength with scikit-learn's meaning: loss = mean cross-entropy + ||W||² / (2 C n).</summary>
-    public double C { get; set; } = 1.0;
-    public int MaxIter { get; set; } = 500;
-    public bool Standardize { get; set; } = true;
-    public string SlideInput { get; set; } = "auto";
+    internal double C { get; set; } = 1.0;
+    internal int MaxIter { get; set; } = 500;
+    internal bool Standardize { get; set; } = true;
+    internal string SlideInput { get; set; } = "auto";
 
     // task
-    public string TaskName { get; set; } = "task";
-    public IReadOnlyList<string>? Classes { get; set; }
-    public bool? Graded { get; set; }
+    internal string TaskName { get; set; } = "task";
+    internal IReadOnlyList<string>? Classes { get; set; }
+    internal bool? Graded { get; set; }
 
+    /// <summary>The defaults of <paramref name="head"/>'s recipe.</summary>
+    /// <param name="head">The head to train.</param>
     public TrainingOptions(HeadKind head)
     {
+        if (!Enum.IsDefined(head)) throw new ArgumentOutOfRangeException(nameof(head), head, "not a head kind");
         Head = head;
         switch (head)
         {
@@ -87,28 +92,32 @@ internal sealed class TrainingOptions
         }
     }
 
-    public double EffectiveLr => Lr ?? BaseLr * Accumulate / 256.0;
-
-    public static HeadKind ParseHead(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "linear" => HeadKind.Linear,
-        "abmil" => HeadKind.Abmil,
-        "slide" => HeadKind.Slide,
-        _ => throw new GigaPathException($"--head: unknown head '{text}' (expected slide, abmil or linear)"),
-    };
+    internal double EffectiveLr => Lr ?? BaseLr * Accumulate / 256.0;
 
     /// <summary>All keys <see cref="Set"/> accepts.</summary>
-    public static readonly string[] Keys =
+    public static IReadOnlyList<string> Keys => KeyList;
+
+    private static readonly string[] KeyList =
     [
         "folds", "seed", "epochs", "warmup_epochs", "lr", "blr", "min_lr", "lr_scheduler", "weight_decay", "layer_decay",
         "accumulate", "dropout", "class_weights", "model_select", "patience", "val_fraction", "max_tiles", "shuffle_tiles",
-        "dtype", "device", "deterministic", "threads", "hidden_dim", "tile_input", "attention_dim", "feat_layer", "global_pool", "freeze", "c", "max_iter",
+        "dtype", "device", "patch_size_level0", "deterministic", "threads", "hidden_dim", "tile_input", "attention_dim", "feat_layer", "global_pool", "freeze", "c", "max_iter",
         "standardize", "slide_input", "classes", "graded", "name",
     ];
 
-    /// <summary>Sets one option from text; <paramref name="where"/> (file:line or --option) is named in errors.</summary>
-    public void Set(string key, string value, string where)
+    /// <summary>
+    /// Sets one option from its text, as a task file writes it: numbers in invariant culture, booleans as
+    /// true/false (yes/no, 1/0, on/off), lists as <c>a,b</c> or <c>[a, b]</c>.
+    /// </summary>
+    /// <param name="key">One of <see cref="Keys"/> (any case; dashes or underscores).</param>
+    /// <param name="value">The value's text.</param>
+    /// <param name="source">Where the value came from (a file and line, a command-line option), named in errors; null names the key.</param>
+    /// <exception cref="GigaPathException">Unknown key or invalid value; the message names <paramref name="source"/>.</exception>
+    public void Set(string key, string value, string? source = null)
     {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        string where = source ?? $"option '{key}'";
         var k = key.Trim().ToLowerInvariant().Replace('-', '_');
         switch (k)
         {
@@ -149,12 +158,25 @@ internal sealed class TrainingOptions
             case "graded": Graded = Bool(value, where); break;
             case "name": TaskName = value.Trim(); break;
             default:
-                throw new GigaPathException($"{where}: unknown option '{key}' (known: {string.Join(", ", Keys)})");
+                throw new GigaPathException($"{where}: unknown option '{key}' (known: {string.Join(", ", KeyList)})");
         }
     }
 
+    /// <summary>
+    /// Applies a task file: <c>key: value</c> lines (a YAML subset: comments, quoted values, inline lists) or a JSON
+    /// object of options, each through <see cref="Set"/>; errors name the file and line.
+    /// </summary>
+    /// <param name="path">The task file.</param>
+    /// <exception cref="GigaPathException">The file is missing, malformed, or sets an unknown key or invalid value.</exception>
+    public void ApplyFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        foreach (var (key, value, where) in TaskConfigFile.Read(path))
+            Set(key, value, where);
+    }
+
     /// <summary>The settings as strings, for the report.</summary>
-    public IReadOnlyDictionary<string, string> Describe() => new SortedDictionary<string, string>(StringComparer.Ordinal)
+    internal IReadOnlyDictionary<string, string> Describe() => new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
         ["name"] = TaskName, ["head"] = Head.ToString().ToLowerInvariant(), ["folds"] = Inv(Folds), ["seed"] = Inv(Seed), ["epochs"] = Inv(Epochs),
         ["warmup_epochs"] = Inv(WarmupEpochs), ["lr"] = Inv(EffectiveLr), ["min_lr"] = Inv(MinLr), ["lr_scheduler"] = LrScheduler,

@@ -23,7 +23,7 @@ internal static class FeatureMaps
     /// <summary>Heatmap of principal component <paramref name="component"/> (1-based) of the tile features.</summary>
     public static (Imaging.RgbImage Image, PcaResult Pca) PcaComponent(TileFeatures tiles, int component, SlideMapOptions options)
     {
-        if (component < 1) throw new GigaPathException($"--component must be 1 or more, got {component}");
+        if (component < 1) throw new ArgumentOutOfRangeException(nameof(component), component, "components are numbered from 1");
         var pca = Pca.Fit(tiles.Features, tiles.Count, tiles.Dim, component);
         if (pca.K < component)
             throw new GigaPathException($"{tiles.Source}: only {pca.K} components exist for {tiles.Count} tiles of width {tiles.Dim}");

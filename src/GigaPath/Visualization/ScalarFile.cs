@@ -24,9 +24,9 @@ internal static class ScalarFile
         if (!file.Contains("coords")) throw new GigaPathException($"{path}: no 'coords' tensor");
         var (coords, shape) = file.ReadFloats("coords");
         if (shape.Length != 2 || shape[1] != 2) throw new GigaPathException($"{path}: 'coords' must be [N, 2], got [{string.Join(", ", shape)}]");
-        var oneD = file.Names.Where(n => file.Info(n).Shape.Length == 1).ToList();
+        var oneD = file.Names.Where(n => file.GetInfo(n).Shape.Length == 1).ToList();
         var name = column ?? (file.Contains("attention") ? "attention" : oneD.Count == 1 ? oneD[0] : null)
-            ?? throw new GigaPathException($"{path}: say which tensor holds the values (--scalar-column); 1-D tensors: {string.Join(", ", oneD)}");
+            ?? throw new GigaPathException($"{path}: say which tensor holds the values ({OptionNames.ScalarColumn}); 1-D tensors: {string.Join(", ", oneD)}");
         if (!file.Contains(name)) throw new GigaPathException($"{path}: no tensor named '{name}'");
         var (values, vshape) = file.ReadFloats(name);
         if (values.Length != shape[0]) throw new GigaPathException($"{path}: '{name}' holds {values.Length} values for {shape[0]} tiles (shape [{string.Join(", ", vshape)}])");

@@ -19,7 +19,7 @@ public interface ITensorSource : IDisposable
     bool Contains(string name);
 
     /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> naming the key when absent.</summary>
-    TensorInfo Info(string name);
+    TensorInfo GetInfo(string name);
 
     /// <summary>A new CPU tensor with the stored values, converted to <paramref name="dtype"/> when given. The caller owns it.</summary>
     Tensor Load(string name, ScalarType? dtype = null);
@@ -33,7 +33,7 @@ internal static class TensorSourceExtensions
     /// <summary>Reads a tensor as a flat float array with its shape (any float or integer dtype is converted).</summary>
     public static (float[] Data, long[] Shape) ReadFloats(this ITensorSource source, string name)
     {
-        var info = source.Info(name);
+        var info = source.GetInfo(name);
         if (info.ElementCount > Array.MaxLength)
             throw new WeightFormatException($"{source.Description}: '{name}' holds {info.ElementCount} values, more than one array can hold");
         // Straight into the array (a tensor over its memory), not through a native copy: for a slide's features that

@@ -82,7 +82,7 @@ internal sealed class PyTorchCheckpoint : ITensorSource
 
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
-    public TensorInfo Info(string name)
+    public TensorInfo GetInfo(string name)
     {
         if (!_tensors.TryGetValue(name, out var t))
             throw new WeightFormatException($"{Description}: no tensor named '{name}'");
@@ -91,13 +91,13 @@ internal sealed class PyTorchCheckpoint : ITensorSource
 
     public Tensor Load(string name, ScalarType? dtype = null)
     {
-        Info(name);
+        GetInfo(name);
         return _archive.LoadTensor(name, _tensors[name], dtype);
     }
 
     public void CopyInto(string name, Tensor destination)
     {
-        var info = Info(name);
+        var info = GetInfo(name);
         if (info.ElementCount != destination.numel())
             throw new WeightFormatException($"{Description}: tensor '{name}' has {info.ElementCount} elements {info.ShapeText}, destination has {destination.numel()}");
         using var _ = torch.no_grad();

@@ -19,6 +19,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
     private readonly byte* _base;
+    private System.Runtime.InteropServices.GCHandle _pinned;
     private readonly long _dataStart;
     private bool _disposed;
 
@@ -35,16 +36,21 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     /// <summary>Name, dtype and shape of every stored tensor, in header order.</summary>
     public IReadOnlyList<TensorInfo> Tensors => _order.Select(n => _entries[n].Info).ToList();
 
-    private SafeTensorsFile(string path, long length, long dataStart, Dictionary<string, (TensorInfo, long)> entries,
-        List<string> order, Dictionary<string, string> metadata)
+    private SafeTensorsFile(string path, long length, Header header, byte[]? bytes)
     {
         Path = path;
         FileLength = length;
-        _dataStart = dataStart;
-        _entries = entries;
-        _order = order;
-        Metadata = metadata;
-        if (length > 0)
+        _dataStart = header.DataStart;
+        _entries = header.Entries;
+        _order = header.Order;
+        Metadata = header.Metadata;
+        if (bytes is not null)
+        {
+            // A file held in memory (read from a stream): its bytes stay pinned while the object lives.
+            _pinned = System.Runtime.InteropServices.GCHandle.Alloc(bytes, System.Runtime.InteropServices.GCHandleType.Pinned);
+            _base = (byte*)_pinned.AddrOfPinnedObject();
+        }
+        else if (length > 0)
         {
             _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
             _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
@@ -62,8 +68,30 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         long length = new FileInfo(path).Length;
         if (length < 8)
             throw new WeightFormatException($"{path}: not a safetensors file (only {length} bytes; the 8-byte header length is missing)");
-        byte[] header;
+        Header header;
         using (var fs = File.OpenRead(path))
+            header = ReadHeader(path, length, fs);
+        return new SafeTensorsFile(path, length, header, null);
+    }
+
+    /// <summary>
+    /// A safetensors file held in memory (<paramref name="bytes"/>, which must not change while the result lives), checked
+    /// like <see cref="Open(string)"/>; <paramref name="name"/> stands for the file in messages.
+    /// </summary>
+    internal static SafeTensorsFile Open(byte[] bytes, string name)
+    {
+        if (bytes.Length < 8)
+            throw new WeightFormatException($"{name}: not a safetensors file (only {bytes.Length} bytes; the 8-byte header length is missing)");
+        using var stream = new MemoryStream(bytes, writable: false);
+        return new SafeTensorsFile(name, bytes.Length, ReadHeader(name, bytes.Length, stream), bytes);
+    }
+
+    private sealed record Header(long DataStart, Dictionary<string, (TensorInfo, long)> Entries, List<string> Order, Dictionary<string, string> Metadata);
+
+    /// <summary>Reads and checks the header of the <paramref name="length"/>-byte file that <paramref name="fs"/> reads from its start.</summary>
+    private static Header ReadHeader(string path, long length, Stream fs)
+    {
+        byte[] header;
         {
             Span<byte> lenBytes = stackalloc byte[8];
             fs.ReadExactly(lenBytes);
@@ -123,7 +151,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
                 if (ranges[i].Begin < ranges[i - 1].End)
                     throw new WeightFormatException($"{path}: tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data section");
             }
-            return new SafeTensorsFile(path, length, dataStart, entries, order, metadata);
+            return new Header(dataStart, entries, order, metadata);
         }
     }
 
@@ -168,7 +196,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     public bool Contains(string name) => _entries.ContainsKey(name);
 
     /// <summary>Dtype and shape of <paramref name="name"/>; throws <see cref="WeightFormatException"/> listing the stored names when absent.</summary>
-    public TensorInfo Info(string name)
+    public TensorInfo GetInfo(string name)
     {
         if (!_entries.TryGetValue(name, out var e))
             throw new WeightFormatException($"{Path}: no tensor named '{name}' (file has: {Preview(_order)})");
@@ -182,7 +210,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     }
 
     /// <summary>The raw little-endian bytes of a tensor, straight from the mapping (valid until disposal).</summary>
-    public ReadOnlySpan<byte> RawBytes(string name)
+    public ReadOnlySpan<byte> GetRawBytes(string name)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var (info, begin) = _entries.TryGetValue(name, out var e) ? e : throw new WeightFormatException($"{Path}: no tensor named '{name}'");
@@ -196,7 +224,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     /// <paramref name="length"/> raw bytes of tensor <paramref name="name"/> from byte <paramref name="offset"/>, straight
     /// from the mapping (valid until disposal): a piece of a tensor of any size, 2 GiB or more included.
     /// </summary>
-    public ReadOnlySpan<byte> RawBytes(string name, long offset, int length)
+    public ReadOnlySpan<byte> GetRawBytes(string name, long offset, int length)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var (info, begin) = _entries.TryGetValue(name, out var e) ? e : throw new WeightFormatException($"{Path}: no tensor named '{name}'");
@@ -239,7 +267,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     /// <summary>Reads tensor <paramref name="name"/> into a new CPU tensor owned by the caller (dispose it), converted to <paramref name="dtype"/> when given.</summary>
     public Tensor Load(string name, ScalarType? dtype = null)
     {
-        var info = Info(name);
+        var info = GetInfo(name);
         var stored = TensorDTypes.ToScalarType(info.DType);
         var t = torch.empty(info.Shape, stored);
         CopyBytes(name, t);
@@ -255,7 +283,7 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
     /// <summary>Copies tensor <paramref name="name"/> into <paramref name="destination"/> (same shape; any device and dtype), without an intermediate full-size copy where possible.</summary>
     public void CopyInto(string name, Tensor destination)
     {
-        var info = Info(name);
+        var info = GetInfo(name);
         if (info.ElementCount != destination.numel())
             throw new WeightFormatException($"{Path}: tensor '{name}' has {info.ElementCount} elements {info.ShapeText}, destination has {destination.numel()} [{string.Join(", ", destination.shape)}]");
         var stored = TensorDTypes.ToScalarType(info.DType);
@@ -283,5 +311,6 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
             _view.Dispose();
         }
         _map?.Dispose();
+        if (_pinned.IsAllocated) _pinned.Free();
     }
 }

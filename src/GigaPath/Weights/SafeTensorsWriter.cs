@@ -14,6 +14,30 @@ public static class SafeTensorsWriter
     /// <summary>Writes <paramref name="tensors"/> (any device and dtype; copied to the CPU as needed, the caller keeps ownership) in the given order, with <paramref name="metadata"/> as <c>__metadata__</c>, atomically to <paramref name="path"/>.</summary>
     public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        WriteTensors(tensors, metadata, (header, data) => WriteFile(path, header, data));
+    }
+
+    /// <summary>
+    /// Writes <paramref name="tensors"/> as a safetensors file to <paramref name="stream"/> (a response body, a
+    /// memory stream), from its current position; the stream is left open. Unlike the path overloads this is not
+    /// atomic: a failure leaves what was written.
+    /// </summary>
+    /// <param name="stream">A writable stream.</param>
+    /// <param name="tensors">Name and tensor pairs (any device and dtype; copied to the CPU as needed, the caller keeps ownership), in file order.</param>
+    /// <param name="metadata">The <c>__metadata__</c> strings, or null.</param>
+    /// <exception cref="ArgumentException">A name is duplicated or reserved, or the stream is not writable.</exception>
+    public static void WriteTo(Stream stream, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanWrite) throw new ArgumentException("the stream is not writable", nameof(stream));
+        WriteTensors(tensors, metadata, (header, data) => WriteData(stream, header, data));
+    }
+
+    private static void WriteTensors(IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata,
+        Action<byte[], Action<Stream>> write)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
         var items = tensors.ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, _) in items)
@@ -31,7 +55,7 @@ public static class SafeTensorsWriter
         }
 
         var headerBytes = BuildHeader(prepared.Select(p => (p.Name, p.DType, p.Shape)), metadata);
-        WriteFile(path, headerBytes, stream =>
+        write(headerBytes, stream =>
         {
             foreach (var p in prepared)
                 TensorChunks.ForEach(p.Data, (chunk, _) => stream.Write(chunk));
@@ -60,14 +84,17 @@ public static class SafeTensorsWriter
     }
 
     private static void WriteFile(string path, byte[] headerBytes, Action<Stream> writeData) =>
-        AtomicFile.Write(path, stream =>
-        {
-            Span<byte> len = stackalloc byte[8];
-            BitConverter.TryWriteBytes(len, (ulong)headerBytes.Length);
-            stream.Write(len);
-            stream.Write(headerBytes);
-            writeData(stream);
-        });
+        AtomicFile.Write(path, stream => WriteData(stream, headerBytes, writeData));
+
+    /// <summary>The file's bytes: the header's length, the header, then the data.</summary>
+    private static void WriteData(Stream stream, byte[] headerBytes, Action<Stream> writeData)
+    {
+        Span<byte> len = stackalloc byte[8];
+        BitConverter.TryWriteBytes(len, (ulong)headerBytes.Length);
+        stream.Write(len);
+        stream.Write(headerBytes);
+        writeData(stream);
+    }
 
     /// <summary>Writes <paramref name="tensors"/> (any device and dtype; the caller keeps ownership) with <paramref name="metadata"/> as <c>__metadata__</c>, atomically to <paramref name="path"/>.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)

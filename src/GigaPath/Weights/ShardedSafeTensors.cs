@@ -74,7 +74,7 @@ internal sealed class ShardedSafeTensors : ITensorSource
     }
 
     public bool Contains(string name) => _weightMap.ContainsKey(name);
-    public TensorInfo Info(string name) => ShardFor(name).Info(name);
+    public TensorInfo GetInfo(string name) => ShardFor(name).GetInfo(name);
     public Tensor Load(string name, ScalarType? dtype = null) => ShardFor(name).Load(name, dtype);
     public void CopyInto(string name, Tensor destination) => ShardFor(name).CopyInto(name, destination);
 

@@ -29,14 +29,14 @@ internal static class StateDictLoader
                 missing.Add($"{name} {Shape(tensor.shape)}");
                 continue;
             }
-            var info = source.Info(name);
+            var info = source.GetInfo(name);
             if (!info.Shape.SequenceEqual(tensor.shape))
                 mismatched.Add($"{name}: checkpoint {info.ShapeText}, model {Shape(tensor.shape)}");
         }
         var unexpected = options.AllowUnexpected
             ? new List<string>()
             : source.Names.Where(n => !target.ContainsKey(n)).OrderBy(n => n, StringComparer.Ordinal)
-                .Select(n => $"{n} {source.Info(n).ShapeText}").ToList();
+                .Select(n => $"{n} {source.GetInfo(n).ShapeText}").ToList();
 
         if (missing.Count + mismatched.Count + unexpected.Count > 0)
         {

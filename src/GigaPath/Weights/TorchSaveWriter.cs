@@ -15,17 +15,20 @@ namespace GigaPath.Weights;
 /// <c>_rebuild_tensor_v2(persistent_id(('storage', torch.FloatStorage, '0', 'cpu', numel)), 0, shape, stride, False, OrderedDict())</c>.
 /// Output is deterministic: the same tensor gives the same bytes.
 /// </remarks>
-internal static class TorchSaveWriter
+public static class TorchSaveWriter
 {
     private const string Archive = "archive/";
     private const int Alignment = 64;
 
     /// <summary>The bytes of <c>torch.save</c> of a contiguous float32 tensor with the given shape.</summary>
+    /// <param name="values">The tensor's elements in row-major order.</param>
+    /// <param name="shape">Its shape; the product of the dimensions must equal the number of values.</param>
+    /// <exception cref="ArgumentException">The shape has a negative dimension or does not fit the values.</exception>
     public static byte[] Serialize(ReadOnlySpan<float> values, ReadOnlySpan<long> shape) =>
         Serialize(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values), TensorDType.F32, shape);
 
     /// <summary>The bytes of <c>torch.save</c> of a contiguous tensor: <paramref name="data"/> holds its elements, little-endian.</summary>
-    public static byte[] Serialize(ReadOnlySpan<byte> data, TensorDType dtype, ReadOnlySpan<long> shape)
+    internal static byte[] Serialize(ReadOnlySpan<byte> data, TensorDType dtype, ReadOnlySpan<long> shape)
     {
         long numel = 1;
         foreach (var d in shape)

@@ -68,7 +68,7 @@ public class ConvertWeightsCommandTests
         foreach (var name in reference.Names)
         {
             using var scope = NewDisposeScope();
-            Assert.That(converted.Info(name).DType, Is.EqualTo(TensorDType.BF16), name);
+            Assert.That(converted.GetInfo(name).DType, Is.EqualTo(TensorDType.BF16), name);
             var expected = reference.Load(name).to(ScalarType.BFloat16);
             Assert.That(converted.Load(name).equal(expected).all().item<bool>(), Is.True, name);
         }

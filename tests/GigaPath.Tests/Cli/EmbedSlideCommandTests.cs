@@ -39,11 +39,11 @@ public class EmbedSlideCommandTests
             actual[expectedLayerPrefix + i] = file.Load($"layer_{i}");
         var report = SlideEncoderFixtureTests.Compare(expected, actual, actual.Keys);
         TestContext.Out.WriteLine($"parity: slide_encoder_tiny embed-slide --pool {pool} --all-layers, {report.Count} tensors: max |diff| {report.Values.Max():E2}");
-        Assert.That(file.Info("tile_embeddings_ctx").Shape, Is.EqualTo(new long[] { 150, 64 }));
+        Assert.That(file.GetInfo("tile_embeddings_ctx").Shape, Is.EqualTo(new long[] { 150, 64 }));
         Assert.That(file.Contains("layer_3"), Is.False);
         Assert.That(file.Metadata["pool"], Is.EqualTo(pool));
         Assert.That(file.Metadata["dtype"], Is.EqualTo("float32"));
-        Assert.That(file.Metadata["weights_sha256"], Has.Length.EqualTo(64));
+        Assert.That(file.Metadata["slide_model_sha256"], Has.Length.EqualTo(64));
         Assert.That(file.Metadata["engine_version"], Is.Not.Empty);
     }
 

@@ -36,9 +36,9 @@ public class EmbedTilesCommandTests
         Assert.That(result.Names, Is.EquivalentTo(new[] { "embeddings", "tokens" }), "no coords without image names");
         Parity.Check("tile_encoder_tiny embed-tiles --pixels: embeddings", TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("embedding")));
         Parity.Check("tile_encoder_tiny embed-tiles --pixels: tokens", TinyTileFixture.MaxAbsDiff(result.Load("tokens"), expected.Load("tokens")));
-        Assert.That(result.Info("embeddings").DType, Is.EqualTo(TensorDType.F32));
+        Assert.That(result.GetInfo("embeddings").DType, Is.EqualTo(TensorDType.F32));
         var meta = result.Metadata;
-        Assert.That(meta["model_sha256"], Is.EqualTo(FileHashing.Sha256(FixturePaths.Get("tile_encoder_tiny", "model.safetensors"))));
+        Assert.That(meta["tile_model_sha256"], Is.EqualTo(FileHashing.Sha256(FixturePaths.Get("tile_encoder_tiny", "model.safetensors"))));
         Assert.That(meta["dtype"], Is.EqualTo("float32"));
         Assert.That(meta["engine_version"], Is.EqualTo(EngineInfo.Version));
         Assert.That(meta["model_config"], Does.Contain("vit_giant_patch14_dinov2").And.Contain("dim 48"));
@@ -103,6 +103,6 @@ public class EmbedTilesCommandTests
         Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
         using var result = SafeTensorsFile.Open(output);
         Assert.That(result.Metadata["dtype"], Is.EqualTo("bfloat16"));
-        Assert.That(result.Info("embeddings").DType, Is.EqualTo(TensorDType.F32));
+        Assert.That(result.GetInfo("embeddings").DType, Is.EqualTo(TensorDType.F32));
     }
 }

@@ -1,3 +1,4 @@
+using GigaPath.Models.Heads;
 using GigaPath.Imaging;
 using GigaPath.Models.Slide;
 using GigaPath.Models.Tile;
@@ -83,7 +84,7 @@ public class NonFiniteOutputTests
         var nan = PoisonedWeights.Copy(TinySlide, Path.Combine(_dir, "nan-slide"), "encoder.layers.1.ffn.fc2.bias");
         using var encoder = SlideEncoder.Load(nan);
         using var scope = NewDisposeScope();
-        var features = randn(6, encoder.Config.InChans, generator: new Generator(3));
+        var features = randn(6, encoder.Config.InputChannels, generator: new Generator(3));
         var coords = tensor(Enumerable.Range(0, 6).SelectMany(i => new long[] { i % 3 * 256, i / 3 * 256 }).ToArray(), [6, 2]);
         var error = Assert.Throws<GigaPathException>(() => encoder.Embed(features, coords).Dispose())!;
         TestContext.Out.WriteLine(error.Message);
@@ -102,7 +103,7 @@ public class NonFiniteOutputTests
         {
             var trained = Path.Combine(cohort.Root, "linear");
             CrossValidation.Run(new CrossValidationRequest(cohort.LabelsPath, cohort.FeaturesDir, trained,
-                new TrainingOptions(TrainingOptions.ParseHead("linear")) { Folds = 3 }));
+                new TrainingOptions(HeadKind.Linear) { Folds = 3 }));
             var head = Path.Combine(trained, "fold_0");
             var nan = PoisonedWeights.Copy(head, Path.Combine(cohort.Root, "nan-head"), "weight", "head.safetensors");
             var outCsv = Path.Combine(cohort.Root, "p.csv");

@@ -105,7 +105,8 @@ public class PeerLayoutTests
         using var encoder = SlideEncoder.Load(FixturePaths.Get("slide_encoder_tiny"));
         var ours = TileFeatureFile.Read(WriteOurs(slideMpp));
         using var expected = encoder.Embed(ours);
-        Assert.That(expected.Positions, Is.EqualTo("coords_tiling"));
+        Assert.That(expected.Placement?.Rule, Is.EqualTo(TilePlacementRule.TilingCoordinates));
+        Assert.That(expected.Placement?.ToString(), Is.EqualTo("coords_tiling"));
         var cases = new (string File, string Rule)[]
         {
             (WriteTrident(slideMpp), $"patch_size_level0 = {Step(slideMpp)} (TRIDENT)"),
@@ -116,8 +117,8 @@ public class PeerLayoutTests
             var tiles = TileFeatureFile.Read(file);
             Assert.That(TilePositions.Resolve(tiles, 256).TilingCoords, Is.EqualTo(ours.TilingCoords), file);
             using var encoding = encoder.Embed(tiles);
-            Assert.That(encoding.Positions, Does.StartWith(rule), file);
-            Assert.That(TinyTileFixture.MaxAbsDiff(encoding.EmbedGlobalPool, expected.EmbedGlobalPool), Is.LessThanOrEqualTo(1e-5), file);
+            Assert.That(encoding.Placement?.ToString(), Does.StartWith(rule), file);
+            Assert.That(TinyTileFixture.MaxAbsDiff(encoding.MeanPooledEmbedding, expected.MeanPooledEmbedding), Is.LessThanOrEqualTo(1e-5), file);
             Assert.That(TinyTileFixture.MaxAbsDiff(encoding.LastHiddenState, expected.LastHiddenState), Is.LessThanOrEqualTo(1e-5), file);
         }
     }
@@ -128,10 +129,12 @@ public class PeerLayoutTests
         var tiles = TileFeatureFile.Read(WriteClamFeatures(0.25));
         var error = Assert.Throws<GigaPathException>(() => TilePositions.Resolve(tiles, 256))!.Message;
         Assert.That(error, Does.Contain("coords_tiling").And.Contain("patch_size_level0").And.Contain("patch_size").And.Contain("patch_level")
-            .And.Contain("--patch-size-level0"));
+            .And.Contain("level0TileSize"));
         var given = TilePositions.Resolve(tiles, 256, level0TileSize: 512);
         Assert.That(given.TilingCoords, Is.EqualTo(TileFeatureFile.Read(WriteOurs(0.25)).TilingCoords));
-        Assert.That(given.Rule, Does.StartWith("--patch-size-level0 512"));
+        Assert.That(given.Rule, Does.StartWith("given level-0 tile size 512"));
+        Assert.That(given.Placement.Rule, Is.EqualTo(TilePlacementRule.GivenLevel0TileSize));
+        Assert.That(given.Placement.Level0Step, Is.EqualTo(512));
         var contradiction = Assert.Throws<GigaPathException>(() => TilePositions.Resolve(TileFeatureFile.Read(WriteTrident(0.25)), 256, level0TileSize: 256))!;
         Assert.That(contradiction.Message, Does.Contain("contradicts the file's own patch_size_level0 = 512"));
     }

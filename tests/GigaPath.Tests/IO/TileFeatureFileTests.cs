@@ -18,6 +18,23 @@ public class TileFeatureFileTests
     public void TearDown() => Directory.Delete(_dir, true);
 
     [Test]
+    public void AnImageGivenAsTileFeaturesIsAFeatureFileFormatErrorNamingTheFile()
+    {
+        var png = Path.Combine(_dir, "tile.png");
+        File.WriteAllBytes(png, GigaPath.Imaging.ImageDecoder.EncodePng(new GigaPath.Imaging.RgbImage(4, 4)));
+        var e = Assert.Throws<FeatureFileFormatException>(() => TileFeatureFile.Read(png))!;
+        Assert.That(e.FilePath, Is.EqualTo(png));
+        Assert.That(e.Message, Does.StartWith(png + ": not a tile-feature file"));
+
+        // A file named .safetensors whose header is broken is the same kind of error, with the container's reason.
+        var broken = Path.Combine(_dir, "broken.safetensors");
+        File.WriteAllBytes(broken, [8, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'x']);
+        var b = Assert.Throws<FeatureFileFormatException>(() => TileFeatureFile.Read(broken))!;
+        Assert.That(b.FilePath, Is.EqualTo(broken));
+        Assert.That(b.InnerException, Is.InstanceOf<WeightFormatException>());
+    }
+
+    [Test]
     public void ReadsAnH5pyFileInTheClamLayout()
     {
         var tiles = TileFeatureFile.Read(FixturePaths.Get("tile_features_h5py", "clam_layout.h5"));
@@ -67,8 +84,8 @@ public class TileFeatureFileTests
         TileFeatureFile.WriteSafetensors(path, original, new Dictionary<string, object> { ["patch_size"] = 256, ["target_mpp"] = 0.5 });
         using (var file = SafeTensorsFile.Open(path))
         {
-            Assert.That(file.Info("features").DType, Is.EqualTo(TensorDType.F32));
-            Assert.That(file.Info("coords").DType, Is.EqualTo(TensorDType.I64));
+            Assert.That(file.GetInfo("features").DType, Is.EqualTo(TensorDType.F32));
+            Assert.That(file.GetInfo("coords").DType, Is.EqualTo(TensorDType.I64));
             Assert.That(file.Metadata["patch_size"], Is.EqualTo("256"));
         }
         var read = TileFeatureFile.Read(path);

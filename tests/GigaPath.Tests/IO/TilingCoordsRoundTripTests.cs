@@ -36,7 +36,7 @@ public class TilingCoordsRoundTripTests
         Assert.That(positions.Rule, Is.EqualTo("coords_tiling"));
         var level0Only = back with { TilingCoords = null, Attributes = new Dictionary<string, object>(), CoordsAreLevel0 = true };
         Assert.That(Assert.Throws<GigaPathException>(() => TilePositions.Resolve(level0Only, 256))!.Message,
-            Does.Contain("--patch-size-level0").And.Contain("patch_size_level0"), "level-0 coords are never taken as positions");
+            Does.Contain("level0TileSize").And.Contain("patch_size_level0"), "level-0 coords are never taken as positions");
     }
 
     [Test]

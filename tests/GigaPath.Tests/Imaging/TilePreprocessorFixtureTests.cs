@@ -49,7 +49,7 @@ public class TilePreprocessorFixtureTests
         var image = new RgbImage((int)srcShape[1], (int)srcShape[0], src);
 
         var p = TilePreprocessor.Default;
-        Assert.That(p.ResizedSize(image.Width, image.Height), Is.EqualTo((width, height)));
+        Assert.That(p.GetResizedSize(image.Width, image.Height), Is.EqualTo((width, height)));
         Assert.That(resizedShape, Is.EqualTo(new long[] { height, width, 3 }));
         var ourResized = p.Resize(image);
         AssertBytesEqual(ourResized.Pixels, resized, "resized_u8");

@@ -12,7 +12,7 @@ public class TilePreprocessorTests
     [TestCase(512, 1024, 256, 512)]
     [TestCase(333, 410, 256, 315)]
     public void ResizedSizeFollowsTorchvision(int w, int h, int expectedW, int expectedH) =>
-        Assert.That(TilePreprocessor.Default.ResizedSize(w, h), Is.EqualTo((expectedW, expectedH)));
+        Assert.That(TilePreprocessor.Default.GetResizedSize(w, h), Is.EqualTo((expectedW, expectedH)));
 
     [Test]
     public void ShortSideAlreadyRightIsNotResampled()

@@ -71,8 +71,8 @@ public class EncoderApiTests
     public void BothEncodersAreBuiltFromConfigsWrittenInCodeWithTheSameOptionsAndSeeds()
     {
         var options = new EncoderOptions { Device = CPU, DType = ScalarType.Float32 };
-        var tileConfig = new TileEncoderConfig { ImgSize = 32, PatchSize = 16, EmbedDim = 24, Depth = 1, NumHeads = 2, MlpRatio = 4, InitValues = 0.1 };
-        var slideConfig = new SlideEncoderConfig { InChans = 24, EmbedDim = 16, Depth = 1, NumHeads = 2, FfnDim = 32, SegmentLength = [4], DilatedRatio = [1] };
+        var tileConfig = new TileEncoderConfig { ImageSize = 32, PatchSize = 16, EmbedDim = 24, Depth = 1, HeadCount = 2, MlpRatio = 4, LayerScaleInit = 0.1 };
+        var slideConfig = new SlideEncoderConfig { InputChannels = 24, EmbedDim = 16, Depth = 1, HeadCount = 2, FeedForwardDim = 32, SegmentLengths = [4], DilationRatios = [1] };
 
         using var tileA = TileEncoder.CreateRandom(tileConfig, seed: 3, options);
         using var tileB = TileEncoder.CreateRandom(tileConfig, seed: 3, options);
@@ -86,16 +86,16 @@ public class EncoderApiTests
         Assert.That(tiles.Embeddings.shape, Is.EqualTo(new long[] { 3, 24 }));
         using var coords = torch.tensor(new long[] { 0, 0, 256, 0, 0, 256 }, [3, 2]);
         using var slideOut = slide.Embed(tiles.Embeddings, coords);
-        Assert.That(slideOut.SlideEmbedding(SlidePooling.Mean).shape, Is.EqualTo(new long[] { 1, 16 }));
-        Assert.That(slideOut.TileEmbeddingsCtx.shape, Is.EqualTo(new long[] { 3, 16 }));
+        Assert.That(slideOut.GetSlideEmbedding(SlidePooling.Mean).shape, Is.EqualTo(new long[] { 1, 16 }));
+        Assert.That(slideOut.ContextualTileEmbeddings.shape, Is.EqualTo(new long[] { 3, 16 }));
     }
 
     [Test]
     public void ConfigErrorsNameTheCSharpPropertyForACodeConfigAndTheJsonFieldForAFile()
     {
         var code = Assert.Throws<ModelConfigException>(() =>
-            new TileEncoderConfig { ImgSize = 30, PatchSize = 16, EmbedDim = 24, Depth = 1, NumHeads = 2, MlpRatio = 4, InitValues = 0.1 }.Validate())!;
-        Assert.That(code.Message, Does.Contain("ImgSize 30 is not divisible by PatchSize 16"));
+            new TileEncoderConfig { ImageSize = 30, PatchSize = 16, EmbedDim = 24, Depth = 1, HeadCount = 2, MlpRatio = 4, LayerScaleInit = 0.1 }.Validate())!;
+        Assert.That(code.Message, Does.Contain("ImageSize 30 is not divisible by PatchSize 16"));
 
         var json = File.ReadAllText(FixturePaths.Get("tile_encoder_tiny", "config.json")).Replace("\"patch_size\": 16", "\"patch_size\": 15");
         Assume.That(json, Does.Contain("15"));
@@ -103,7 +103,7 @@ public class EncoderApiTests
         Assert.That(file.Message, Does.StartWith("edited.json: model_args.img_size 224 is not divisible by patch_size 15"));
 
         var slide = Assert.Throws<ModelConfigException>(() =>
-            new SlideEncoderConfig { InChans = 24, EmbedDim = 18, Depth = 1, NumHeads = 2, FfnDim = 32, SegmentLength = [4], DilatedRatio = [1] }.Validate())!;
+            new SlideEncoderConfig { InputChannels = 24, EmbedDim = 18, Depth = 1, HeadCount = 2, FeedForwardDim = 32, SegmentLengths = [4], DilationRatios = [1] }.Validate())!;
         Assert.That(slide.Message, Does.Contain("EmbedDim 18 must be a multiple of 4"));
     }
 
@@ -169,7 +169,7 @@ public class EncoderApiTests
         using var c = input.Load("coords");
         using var got = encoder.Embed(x, c);
         using var want = expected.Load("embed_default");
-        Assert.That(TinyTileFixture.MaxAbsDiff(got.EmbedDefault, want), Is.LessThanOrEqualTo(1e-5));
+        Assert.That(TinyTileFixture.MaxAbsDiff(got.ClsEmbedding, want), Is.LessThanOrEqualTo(1e-5));
     }
 
     [Test]

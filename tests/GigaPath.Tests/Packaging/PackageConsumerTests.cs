@@ -99,7 +99,7 @@ public class PackageConsumerTests
             using var result = SafeTensorsFile.Open(Path.Combine(app, "embeddings.safetensors"));
             using var expected = SafeTensorsFile.Open(Path.Combine(fixture, "expected.safetensors"));
             var embeddings = result.Load("embeddings");
-            Assert.That(result.Info("embeddings").DType, Is.EqualTo(TensorDType.F32));
+            Assert.That(result.GetInfo("embeddings").DType, Is.EqualTo(TensorDType.F32));
             Assert.That(embeddings.shape, Is.EqualTo(new long[] { 2, 48 }));
             var diff = TinyTileFixture.MaxAbsDiff(embeddings, expected.Load("embedding"));
             TestContext.Out.WriteLine($"max abs diff to the fixture embedding: {diff:E2}");

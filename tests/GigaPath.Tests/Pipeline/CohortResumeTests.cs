@@ -51,8 +51,8 @@ public class CohortResumeTests
 
     private CohortSummary Run(string outDir, ICohortObserver? observer = null, CancellationToken cancel = default, bool retry = false,
         PipelineOptions? options = null, bool force = false) =>
-        new CohortRunner(new SlidePipeline(_tile, _slide, options ?? new PipelineOptions { BatchSize = 4 }),
-            new CohortOptions { OutDir = outDir, RetryFailed = retry, Force = force }, observer).Run(_jobs, cancel);
+        new CohortRunner(_tile, _slide, options ?? new PipelineOptions { BatchSize = 4 },
+            new CohortOptions { OutputDirectory = outDir, RetryFailed = retry, Force = force }).Run(_jobs, observer, cancel);
 
 
     private void AssertSameAsReference(string dir)
@@ -91,7 +91,7 @@ public class CohortResumeTests
         var resumed = Run(dir);
         Assert.That(resumed.Outcomes.Select(o => (o.Job.SlideId, o.Status)),
             Is.EqualTo(new[] { ("a-crop", SlideStatus.Skipped), ("b-crop", SlideStatus.Done), ("c-cmu", SlideStatus.Done) }));
-        Assert.That(resumed.AnyFailed, Is.False);
+        Assert.That(resumed.HasFailures, Is.False);
         AssertSameAsReference(dir);
     }
 
@@ -148,8 +148,8 @@ public class CohortResumeTests
         var before = File.ReadAllBytes(new SlideOutputs(dir, "a-crop").SlideEmbedding);
         var kept = Run(dir, options: new PipelineOptions { BatchSize = 4, Pooling = SlidePooling.Cls });
         Assert.That(kept.Count(SlideStatus.SettingsChanged), Is.EqualTo(3), "complete outputs of other settings are left alone unless forced");
-        Assert.That(kept.AnyFailed, Is.True, "nothing was produced for the settings asked for: the run does not succeed");
-        Assert.That(kept.Outcomes[0].Message, Does.Contain("pool").And.Contain("--force"));
+        Assert.That(kept.HasFailures, Is.True, "nothing was produced for the settings asked for: the run does not succeed");
+        Assert.That(kept.Outcomes[0].Message, Does.Contain("pool").And.Contain("CohortOptions.Force"));
         Assert.That(File.ReadAllBytes(new SlideOutputs(dir, "a-crop").SlideEmbedding), Is.EqualTo(before));
         var cls = Run(dir, options: new PipelineOptions { BatchSize = 4, Pooling = SlidePooling.Cls }, force: true);
         Assert.That(cls.Count(SlideStatus.Done), Is.EqualTo(3), "another pooling is another result");
@@ -167,7 +167,7 @@ public class CohortResumeTests
         var dir = Path.Combine(_dir, "shards");
         var pipeline = new SlidePipeline(_tile, _slide, new PipelineOptions { BatchSize = 4 });
         var parts = Enumerable.Range(0, 2)
-            .Select(k => new CohortRunner(pipeline, new CohortOptions { OutDir = dir, Shard = new ShardSpec(k, 2) }).Run(_jobs))
+            .Select(k => new CohortRunner(pipeline, new CohortOptions { OutputDirectory = dir, Shard = new ShardSpec(k, 2) }).Run(_jobs))
             .Select(s => s.Outcomes.Select(o => o.Job.SlideId).ToList())
             .ToList();
         Assert.That(parts[0], Is.EqualTo(new[] { "a-crop", "c-cmu" }));

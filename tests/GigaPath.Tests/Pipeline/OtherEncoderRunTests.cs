@@ -77,7 +77,7 @@ public class OtherEncoderRunTests
         var tiles = Path.Combine(dir, "s1.safetensors");
         using (var scope = TorchSharp.torch.NewDisposeScope())
         {
-            var x = TorchSharp.torch.randn(4, PipelineTestData.SlideConfig.InChans);
+            var x = TorchSharp.torch.randn(4, PipelineTestData.SlideConfig.InputChannels);
             var c = TorchSharp.torch.tensor(new long[] { 0, 0, 256, 0, 0, 256, 256, 256 }, [4, 2]);
             var metadata = how == "encoder attribute" ? new Dictionary<string, string> { ["encoder"] = "hoptimus0" } : null;
             GigaPath.Weights.SafeTensorsWriter.Write(tiles, new Dictionary<string, TorchSharp.torch.Tensor> { ["features"] = x, ["coords"] = c }, metadata);

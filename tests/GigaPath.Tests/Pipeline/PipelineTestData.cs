@@ -12,25 +12,25 @@ internal static class PipelineTestData
 {
     public static readonly TileEncoderConfig TileConfig = new TileEncoderConfig
     {
-        ImgSize = 224,
+        ImageSize = 224,
         PatchSize = 16,
         EmbedDim = 32,
         Depth = 2,
-        NumHeads = 2,
+        HeadCount = 2,
         MlpRatio = 4,
-        InitValues = 0.1,
+        LayerScaleInit = 0.1,
         SourceName = "pipeline test tile encoder",
     }.Validate();
 
     public static readonly SlideEncoderConfig SlideConfig = new SlideEncoderConfig
     {
-        InChans = 32,
+        InputChannels = 32,
         EmbedDim = 32,
         Depth = 2,
-        NumHeads = 2,
-        FfnDim = 64,
-        SegmentLength = [16, 32, 64],
-        DilatedRatio = [1, 2, 4],
+        HeadCount = 2,
+        FeedForwardDim = 64,
+        SegmentLengths = [16, 32, 64],
+        DilationRatios = [1, 2, 4],
         SourceName = "pipeline test slide encoder",
     }.Validate();
 

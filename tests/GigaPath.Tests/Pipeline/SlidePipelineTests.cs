@@ -104,10 +104,10 @@ public class SlidePipelineTests
         using var file = SafeTensorsFile.Open(_outputs.SlideEmbedding);
         Assert.That(file.Names, Is.EquivalentTo(new[] { "slide_embedding", "last_hidden_state", "tile_embeddings_ctx" }));
         Assert.That(file.Metadata["pool"], Is.EqualTo("mean"));
-        Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("slide_embedding"), expected.EmbedGlobalPool), Is.EqualTo(0));
+        Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("slide_embedding"), expected.MeanPooledEmbedding), Is.EqualTo(0));
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("last_hidden_state"), expected.LastHiddenState), Is.EqualTo(0));
-        Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("tile_embeddings_ctx"), expected.TileEmbeddingsCtx), Is.EqualTo(0));
-        Assert.That(file.Info("last_hidden_state").Shape, Is.EqualTo(new long[] { 1, 49, 32 }));
+        Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("tile_embeddings_ctx"), expected.ContextualTileEmbeddings), Is.EqualTo(0));
+        Assert.That(file.GetInfo("last_hidden_state").Shape, Is.EqualTo(new long[] { 1, 49, 32 }));
     }
 
     [Test]
@@ -180,11 +180,11 @@ public class SlidePipelineTests
         using var scope = NewDisposeScope();
         using var expected = _slide.Embed(h5, allLayers: true);
         using var file = SafeTensorsFile.Open(outputs.SlideEmbedding);
-        Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("slide_embedding"), expected.EmbedDefault), Is.EqualTo(0), "--pool cls");
+        Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("slide_embedding"), expected.ClsEmbedding), Is.EqualTo(0), "--pool cls");
         for (int i = 0; i <= PipelineTestData.SlideConfig.Depth; i++)
-            Assert.That(TinyTileFixture.MaxAbsDiff(file.Load($"layer_{i}"), expected.Layers![i]), Is.EqualTo(0), $"layer_{i}");
+            Assert.That(TinyTileFixture.MaxAbsDiff(file.Load($"layer_{i}"), expected.ClsLayerEmbeddings![i]), Is.EqualTo(0), $"layer_{i}");
         using var viaAttributes = _slide.Embed(h5 with { TilingCoords = null });
-        Assert.That(viaAttributes.Positions, Does.StartWith("patch_size_level0 = 513 (TRIDENT)"));
+        Assert.That(viaAttributes.Placement?.ToString(), Does.StartWith("patch_size_level0 = 513 (TRIDENT)"));
         Assert.That(TinyTileFixture.MaxAbsDiff(file.Load("last_hidden_state"), viaAttributes.LastHiddenState), Is.EqualTo(0),
             "without coords_tiling, TRIDENT's patch_size_level0 puts the tiles on the same grid");
         using var x = tensor(h5.Features, [h5.Count, h5.Dim]);
@@ -214,7 +214,7 @@ public class SlidePipelineTests
     [Test]
     public void MismatchedModelPairIsRefused()
     {
-        using var wide = SlideEncoder.CreateRandom(PipelineTestData.SlideConfig with { InChans = 48 });
+        using var wide = SlideEncoder.CreateRandom(PipelineTestData.SlideConfig with { InputChannels = 48 });
         var e = Assert.Throws<GigaPathException>(() => _ = new SlidePipeline(_tile, wide, new PipelineOptions()));
         Assert.That(e!.Message, Does.Contain("48-wide").And.Contain("32-wide"));
     }

@@ -55,17 +55,17 @@ public class ExpandingTorchFileTests
         BudgetExceededException? e = null;
         long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
         Assert.That(e!.Message, Does.StartWith(path + ": 'tensor' has shape [2500000, 192]: 2,500,000 tiles, above the limit of 1,000,000")
-            .And.Contain("--max-tiles"));
+            .And.Contain("TileFeatureBudget.MaxTiles"));
         Assert.That(allocated, Is.LessThan(16L << 20), "refused from the pickle, nothing materialised");
 
         // Under a raised tile limit the strides are what is refused: 1.92 GB from 4 bytes of storage.
-        allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path, new TileFeatureBudget(3_000_000, "--max-tiles"))));
+        allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path, new TileFeatureBudget(3_000_000))));
         Assert.That(e!.Message, Does.StartWith(path + ": tensor 'tensor' F32 shape [2500000, 192] stride [0, 0]")
             .And.Contain("materialises 1,920,000,000 bytes from 4 bytes of storage (broadcast or overlapping strides)").And.Contain("64 MiB"));
         Assert.That(allocated, Is.LessThan(16L << 20));
 
         // The model's width is checked before the data too.
-        var dim = Assert.Throws<GigaPathException>(() => TileFeatureFile.Read(path, new TileFeatureBudget(3_000_000, "--max-tiles", ExpectedDim: 1536)));
+        var dim = Assert.Throws<GigaPathException>(() => TileFeatureFile.Read(path, new TileFeatureBudget(3_000_000, ExpectedDim: 1536)));
         Assert.That(dim!.Message, Does.Contain("embeddings of 192 values; this model takes 1536"));
     }
 

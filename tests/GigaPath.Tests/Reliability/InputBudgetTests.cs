@@ -30,7 +30,8 @@ public class InputBudgetTests
 
         BudgetExceededException? e = null;
         long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(path)));
-        Assert.That(e!.Message, Does.Contain("3,000,000 tiles").And.Contain("1,000,000").And.Contain("--max-tiles"));
+        Assert.That(e!.Message, Does.Contain("3,000,000 tiles").And.Contain("1,000,000").And.Contain("TileFeatureBudget.MaxTiles"));
+        Assert.That(e.Option, Is.EqualTo("TileFeatureBudget.MaxTiles"), "the library names its own option, not a CLI flag");
         // Reading it used to allocate 3 M × 194 values (2.3 GB) before anything looked at the count.
         Assert.That(allocated, Is.LessThan(16L << 20), "refused from the header, nothing materialised");
     }
@@ -51,15 +52,15 @@ public class InputBudgetTests
     {
         var h5 = FixturePaths.Get("tile_features_h5py", "clam_layout.h5"); // 7 tiles × 5, gzip-free h5py file
         Assert.That(TileFeatureFile.Read(h5).Count, Is.EqualTo(7));
-        Assert.That(TileFeatureFile.Read(h5, new TileFeatureBudget(7, "--x", ExpectedDim: 5)).Count, Is.EqualTo(7));
-        var over = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(h5, new TileFeatureBudget(6, "the server's --max-slide-tiles")));
-        Assert.That(over!.Message, Does.Contain("7 tiles, above the limit of 6; raise it with the server's --max-slide-tiles"));
-        var dim = Assert.Throws<GigaPathException>(() => TileFeatureFile.Read(h5, new TileFeatureBudget(10, "--x", ExpectedDim: 1536)));
+        Assert.That(TileFeatureFile.Read(h5, new TileFeatureBudget(7, ExpectedDim: 5)).Count, Is.EqualTo(7));
+        var over = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(h5, new TileFeatureBudget(6)));
+        Assert.That(over!.Message, Does.Contain("7 tiles, above the limit of 6; raise it with TileFeatureBudget.MaxTiles"));
+        var dim = Assert.Throws<GigaPathException>(() => TileFeatureFile.Read(h5, new TileFeatureBudget(10, ExpectedDim: 1536)));
         Assert.That(dim!.Message, Does.Contain("embeddings of 5 values; this model takes 1536"));
 
         var st = FixturePaths.Get("slide_encoder_tiny", "input.safetensors"); // 150 tiles
         Assert.That(TileFeatureFile.Read(st).Count, Is.EqualTo(150));
-        var stOver = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(st, new TileFeatureBudget(149, "--max-tiles")));
+        var stOver = Assert.Throws<BudgetExceededException>(() => TileFeatureFile.Read(st, new TileFeatureBudget(149)));
         Assert.That(stOver!.Message, Does.Contain("150 tiles, above the limit of 149"));
     }
 
@@ -102,19 +103,20 @@ public class InputBudgetTests
         ImageTooLargeException? e = null;
         long allocated = HostileInputs.AllocatedBy(() => e = Assert.Throws<ImageTooLargeException>(() => TilePreprocessor.Default.Preprocess(image, "thin.png")));
         Assert.That(e!.Message, Does.StartWith("thin.png: ").And.Contain($"{width}x{height}").And.Contain("16:1")
-            .And.Contain(TilePreprocessor.MaxAspectRatioOption));
+            .And.Contain("TileEmbeddingOptions.MaxAspectRatio").And.Not.Contain("--"));
+        Assert.That(e.Option, Is.EqualTo("TileEmbeddingOptions.MaxAspectRatio"));
         Assert.That(allocated, Is.LessThan(1L << 20), "refused before any resize buffer");
     }
 
     [Test]
     public void ImagesAtTheAspectLimitAreResizedAndTheLimitCanBeRaised()
     {
-        Assert.That(TilePreprocessor.Default.ResizedSize(16, 1), Is.EqualTo((4096, 256)));
-        Assert.That(TilePreprocessor.Default.ResizedSize(1, 16), Is.EqualTo((256, 4096)));
+        Assert.That(TilePreprocessor.Default.GetResizedSize(16, 1), Is.EqualTo((4096, 256)));
+        Assert.That(TilePreprocessor.Default.GetResizedSize(1, 16), Is.EqualTo((256, 4096)));
         Assert.That(TilePreprocessor.Default.Preprocess(new RgbImage(4096, 256)), Has.Length.EqualTo(3 * 224 * 224));
         var wide = TilePreprocessor.Default.WithMaxAspectRatio(100);
-        Assert.That(wide.ResizedSize(100, 1), Is.EqualTo((25600, 256)));
-        Assert.Throws<ImageTooLargeException>(() => wide.ResizedSize(101, 1));
+        Assert.That(wide.GetResizedSize(100, 1), Is.EqualTo((25600, 256)));
+        Assert.Throws<ImageTooLargeException>(() => wide.GetResizedSize(101, 1));
         Assert.Throws<GigaPathException>(() => TilePreprocessor.Default.WithMaxAspectRatio(0.5));
         Assert.Throws<GigaPathException>(() => TilePreprocessor.Default.WithMaxAspectRatio(double.NaN));
         // The resampler itself refuses buffers it could not index, whoever calls it.

@@ -1,3 +1,4 @@
+using GigaPath.Models.Heads;
 using GigaPath.IO;
 using GigaPath.Models.Slide;
 using GigaPath.Tests.Cli;
@@ -91,7 +92,7 @@ public class UnusableSlideTests
             // Probed before training or predicting: refused at the start, naming the file.
             var e = Assert.Throws<GigaPathException>(() => FeatureFiles.Probe(empty));
             Assert.That(e!.Message, Does.StartWith(empty + ": holds no tiles"));
-            var options = new TrainingOptions(TrainingOptions.ParseHead("linear")) { Folds = 2, Epochs = 1 };
+            var options = new TrainingOptions(HeadKind.Linear) { Folds = 2, Epochs = 1 };
             e = Assert.Throws<GigaPathException>(() => CrossValidation.Run(new CrossValidationRequest(cohort.LabelsPath, cohort.FeaturesDir, Path.Combine(cohort.Root, "heads"), options)));
             Assert.That(e!.Message, Does.StartWith(empty + ": holds no tiles"));
 

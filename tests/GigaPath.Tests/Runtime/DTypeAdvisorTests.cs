@@ -51,7 +51,8 @@ public class DTypeAdvisorTests
         var refusal = Refusal(X64());
         Assert.That(refusal, Is.Not.Null);
         Assert.That(refusal, Does.Contain("bfloat16").And.Contain("300×").And.Contain("no AVX512_BF16")
-            .And.Contain("--dtype float32").And.Contain("--dtype auto").And.Contain("--allow-slow-dtype").And.Contain("test CPU"));
+            .And.Contain("EncoderOptions.DType float32").And.Contain("or auto").And.Contain("EncoderOptions.AllowSlowDType").And.Contain("test CPU")
+            .And.Not.Contain("--"));
         Assert.That(Auto(CPU, X64()), Is.EqualTo(ScalarType.Float32));
     }
 
@@ -174,7 +175,7 @@ public class DTypeAdvisorTests
     {
         using var hidden = new HiddenCpuFeatures("avx512_bf16,amx_bf16,amx_tile,bf16");
         var options = new GigaPath.Server.Hosting.ServerOptions { ModelDir = TinyTileFixture.Dir, DType = "bfloat16" };
-        Assert.That(options.Validate, Throws.TypeOf<GigaPathException>().With.Message.Contains("--allow-slow-dtype"));
+        Assert.That(options.Validate, Throws.TypeOf<GigaPathException>().With.Message.Contains("EncoderOptions.AllowSlowDType"));
         Assert.That((options with { AllowSlowDType = true }).Validate, Throws.Nothing);
         Assert.That((options with { DType = "auto" }).Validate, Throws.Nothing);
     }

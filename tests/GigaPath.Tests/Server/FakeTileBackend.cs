@@ -13,6 +13,8 @@ internal sealed class FakeTileBackend : ITileEmbeddingBackend
     public const int EmbeddingDim = 4;
 
     private readonly List<int> _batches = new();
+    private readonly List<IReadOnlyList<string>> _names = new();
+    private int _cancelled;
 
     /// <summary>Embed waits on this; reset it to hold the worker, set it to release.</summary>
     public ManualResetEventSlim Gate { get; } = new(true);
@@ -41,12 +43,33 @@ internal sealed class FakeTileBackend : ITileEmbeddingBackend
     public static float[] ExpectedMap(byte[] image) =>
         new float[] { -image.Length, image[0], image[^1], 2 };
 
-    public float[][] Embed(IReadOnlyList<float[]> pixels, TileOutput output)
+    /// <summary>The names of the images of each batch, in order.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> Names
     {
-        lock (_batches) _batches.Add(pixels.Count);
+        get { lock (_batches) return _names.ToList(); }
+    }
+
+    /// <summary>Batches whose forward was cancelled (every request in them aborted) while held at the gate.</summary>
+    public int Cancelled => Volatile.Read(ref _cancelled);
+
+    public float[][] Embed(IReadOnlyList<float[]> pixels, IReadOnlyList<string> names, TileOutput output, CancellationToken cancellationToken)
+    {
+        lock (_batches)
+        {
+            _batches.Add(pixels.Count);
+            _names.Add(names.ToList());
+        }
         Entered.Release();
-        if (!Gate.Wait(TimeSpan.FromSeconds(30)))
+        // Waits like a forward pass: until released, or until the batch's requests are all gone (the forward's own
+        // per-block check stops it there).
+        int signalled = WaitHandle.WaitAny([Gate.WaitHandle, cancellationToken.WaitHandle], TimeSpan.FromSeconds(30));
+        if (signalled == WaitHandle.WaitTimeout)
             throw new TimeoutException("test gate was never opened");
+        if (signalled == 1)
+        {
+            Interlocked.Increment(ref _cancelled);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
         if (FailNext is { } e)
         {
             FailNext = null;

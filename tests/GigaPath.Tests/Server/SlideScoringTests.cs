@@ -86,7 +86,7 @@ public class SlideScoringTests
             File.WriteAllBytes(path, await response.Content.ReadAsByteArrayAsync());
             using var answer = SafeTensorsFile.Open(path);
             Assert.That(answer.Names, Is.EqualTo(new[] { "slide_embedding", "last_hidden_state", "tile_embeddings_ctx" }));
-            Assert.That(answer.Info("tile_embeddings_ctx").Shape, Is.EqualTo(new long[] { 150, 64 }));
+            Assert.That(answer.GetInfo("tile_embeddings_ctx").Shape, Is.EqualTo(new long[] { 150, 64 }));
             Assert.That(answer.Metadata["pool"], Is.EqualTo("mean"));
 
             var tiles = Input();
@@ -94,7 +94,7 @@ public class SlideScoringTests
             using var x = TorchSharp.torch.tensor(tiles.Features, [tiles.Count, tiles.Dim]);
             using var c = TorchSharp.torch.tensor(tiles.Coords!, [tiles.Count, 2]);
             using var library = encoder.Embed(x, c);
-            foreach (var (name, tensor) in new[] { ("slide_embedding", library.EmbedGlobalPool), ("last_hidden_state", library.LastHiddenState) })
+            foreach (var (name, tensor) in new[] { ("slide_embedding", library.MeanPooledEmbedding), ("last_hidden_state", library.LastHiddenState) })
             {
                 var served = answer.ReadFloats(name).Data;
                 var direct = tensor.data<float>().ToArray();
@@ -173,11 +173,11 @@ public class SlideScoringTests
         public int InputDim => 2;
         public string Description => "gated";
 
-        public SlideResult Encode(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize = null)
+        public Task<SlideResult> EncodeAsync(TileFeatures tiles, SlidePooling pool, bool allLayers, double? level0TileSize, CancellationToken cancellationToken)
         {
             Entered.Release();
             Gate.Wait(TimeSpan.FromSeconds(30));
-            return new SlideResult(new[] { new NamedTensor("slide_embedding", new float[] { tiles.Count }, new long[] { 1, 1 }) }, Array.Empty<string>());
+            return Task.FromResult(new SlideResult(new[] { new NamedTensor("slide_embedding", new float[] { tiles.Count }, new long[] { 1, 1 }) }, Array.Empty<string>()));
         }
 
         public void Dispose() { }

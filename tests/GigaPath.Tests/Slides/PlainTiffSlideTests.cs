@@ -16,7 +16,7 @@ public class PlainTiffSlideTests
             StrippedTiff.Write(path, image);
             Assert.That(OpenSlideSlide.DetectVendor(path), Is.Null, "OpenSlide reads only tiled TIFFs");
             var ex = Assert.Throws<GigaPathException>(() => SlideOpener.Open(path));
-            Assert.That(ex!.Message, Does.Contain("core.tif").And.Contain("--slide-mpp"));
+            Assert.That(ex!.Message, Does.Contain("core.tif").And.Contain("TilingOptions.SlideMpp"));
             using var slide = SlideOpener.Open(path, 0.25);
             Assert.That(slide, Is.InstanceOf<ImageFileSlide>());
             Assert.That(slide.ReadRegion(0, 0, 0, 300, 200).Pixels, Is.EqualTo(image.Pixels));

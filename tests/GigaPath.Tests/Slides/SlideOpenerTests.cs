@@ -17,7 +17,7 @@ public class SlideOpenerTests
     public void PlainImageWithoutMppAsksForIt()
     {
         var ex = Assert.Throws<GigaPathException>(() => SlideOpener.Open(SlideFixtures.BoxesPng));
-        Assert.That(ex!.Message, Does.Contain("boxes.png").And.Contain("--slide-mpp").And.Contain("not a whole-slide image"));
+        Assert.That(ex!.Message, Does.Contain("boxes.png").And.Contain("TilingOptions.SlideMpp").And.Contain("not a whole-slide image"));
     }
 
     [Test]

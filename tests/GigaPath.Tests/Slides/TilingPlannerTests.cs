@@ -112,7 +112,7 @@ public class TilingPlannerTests
     {
         using var slide = SlideOpener.Open(SlideFixtures.BoxesTiff);
         var ex = Assert.Throws<GigaPathException>(() => TilingPlanner.Plan(slide, new TilingOptions { TileSize = 32 }));
-        Assert.That(ex!.Message, Does.Contain("boxes.tiff").And.Contain("no MPP metadata").And.Contain("--slide-mpp"));
+        Assert.That(ex!.Message, Does.Contain("boxes.tiff").And.Contain("no MPP metadata").And.Contain("TilingOptions.SlideMpp"));
         // No tissue detection: its mask would scan level 3, whose pixels OpenSlide returns differently on every open
         // (Fixtures/slides/README.md).
         var plan = TilingPlanner.Plan(slide, new TilingOptions { TileSize = 32, SlideMpp = 0.5, TissueMethod = TissueMethod.None });
@@ -133,7 +133,7 @@ public class TilingPlannerTests
     {
         using var slide = SyntheticSlides.Slide(SyntheticSlides.Image(512, 512), mpp: 1.0);
         var ex = Assert.Throws<GigaPathException>(() => TilingPlanner.Plan(slide, new TilingOptions()));
-        Assert.That(ex!.Message, Does.Contain("synthetic.png").And.Contain("coarser than the target").And.Contain("--target-mpp"));
+        Assert.That(ex!.Message, Does.Contain("synthetic.png").And.Contain("coarser than the target").And.Contain("TilingOptions.TargetMpp"));
     }
 
     [Test]

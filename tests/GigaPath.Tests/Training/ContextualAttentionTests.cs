@@ -86,7 +86,7 @@ public class ContextualAttentionTests
         {
             var e = Assert.Throws<GigaPathException>(() => CrossValidation.Run(
                 new CrossValidationRequest(cohort.LabelsPath, cohort.FeaturesDir, Path.Combine(cohort.Root, "o"), Options(("tile_input", "contextual"), ("folds", "3")))));
-            Assert.That(e!.Message, Does.Contain("tile_embeddings_ctx").And.Contain("--slide-model"));
+            Assert.That(e!.Message, Does.Contain("tile_embeddings_ctx").And.Contain("slideModel"));
         }
         finally { cohort.Delete(); }
     }

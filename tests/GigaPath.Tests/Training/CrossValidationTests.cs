@@ -9,7 +9,7 @@ public class CrossValidationTests
 {
     private static CrossValidationReport Run(SyntheticCohort cohort, string head, string outName, params (string Key, string Value)[] settings)
     {
-        var options = new TrainingOptions(TrainingOptions.ParseHead(head)) { Folds = 4 };
+        var options = new TrainingOptions(Enum.Parse<HeadKind>(head, ignoreCase: true)) { Folds = 4 };
         foreach (var (k, v) in settings) options.Set(k, v, "test");
         var slideModel = head == "slide" ? TinySlideEncoder.Save(cohort.Root) : null;
         var request = new CrossValidationRequest(cohort.LabelsPath, cohort.FeaturesDir, Path.Combine(cohort.Root, outName), options, slideModel);

@@ -1,3 +1,4 @@
+using GigaPath.Models.Heads;
 using System.Globalization;
 using GigaPath.IO;
 using GigaPath.Training;
@@ -17,7 +18,7 @@ public class PredictCommandTests
     public void TrainOnce()
     {
         _cohort = SyntheticCohort.Create(slides: 24, minTiles: 10, maxTiles: 20);
-        var options = new TrainingOptions(TrainingOptions.ParseHead("abmil")) { Folds = 3, Epochs = 4, HiddenDim = 16, AttentionDim = 8 };
+        var options = new TrainingOptions(HeadKind.Abmil) { Folds = 3, Epochs = 4, HiddenDim = 16, AttentionDim = 8 };
         _abmil = Path.Combine(_cohort.Root, "abmil");
         _abmilReport = CrossValidation.Run(new CrossValidationRequest(_cohort.LabelsPath, _cohort.FeaturesDir, _abmil, options));
     }
@@ -64,12 +65,12 @@ public class PredictCommandTests
         var dir = Path.Combine(_cohort.Root, "h5");
         var src = Path.Combine(_cohort.FeaturesDir, "slide_005.safetensors");
         TileFeatureFile.WriteH5(Path.Combine(dir, "slide_005.h5"), TileFeatureFile.Read(src));
-        var a = Predictor.Run(new PredictionRequest(Path.Combine(_abmil, "fold_1", "head.safetensors"), [src], Path.Combine(dir, "a.csv"), AttentionFormat: "safetensors"));
+        var a = Predictor.Run(new PredictionRequest(Path.Combine(_abmil, "fold_1", "head.safetensors"), [src], Path.Combine(dir, "a.csv"), AttentionFormat: AttentionFileFormat.SafeTensors));
         var b = Predictor.Run(new PredictionRequest(Path.Combine(_abmil, "fold_1", "head.json"), [dir], Path.Combine(dir, "b.csv")));
         Assert.That(b.Single().Probabilities, Is.EqualTo(a.Single().Probabilities));
         using var att = SafeTensorsFile.Open(Path.Combine(dir, "attention", "slide_005.attention.safetensors"));
         Assert.That(att.ReadFloats("attention").Data, Is.EqualTo(b.Single().Attention));
-        Assert.That(att.Info("coords").Shape, Is.EqualTo(new long[] { a.Single().Attention!.Length, 2 }));
+        Assert.That(att.GetInfo("coords").Shape, Is.EqualTo(new long[] { a.Single().Attention!.Count, 2 }));
     }
 
     [Test]
@@ -139,7 +140,7 @@ public class PredictCommandTests
             var mean = tensor(tiles.Features, [tiles.Count, tiles.Dim]).mean([0L]).unsqueeze(0);
             SafeTensorsWriter.Write(Path.Combine(dir, id + ".slide.safetensors"), new Dictionary<string, Tensor> { ["slide_embedding"] = mean * 3 });
         }
-        var options = new TrainingOptions(TrainingOptions.ParseHead("linear")) { Folds = 3 };
+        var options = new TrainingOptions(HeadKind.Linear) { Folds = 3 };
         var report = CrossValidation.Run(new CrossValidationRequest(_cohort.LabelsPath, dir, Path.Combine(dir, "cv"), options));
         var config = GigaPath.Models.Heads.HeadCheckpoint.ReadConfig(Path.Combine(dir, "cv", "fold_0"));
         Assert.That(config.SlideInput, Is.EqualTo("stored"));
@@ -161,7 +162,7 @@ public class PredictCommandTests
         for (int i = 0; i < f32.Count; i++)
             Assert.That(bf16[i].Probabilities[1], Is.EqualTo(f32[i].Probabilities[1]).Within(0.02), f32[i].SlideId);
 
-        var options = new TrainingOptions(TrainingOptions.ParseHead("linear")) { Folds = 3 };
+        var options = new TrainingOptions(HeadKind.Linear) { Folds = 3 };
         CrossValidation.Run(new CrossValidationRequest(_cohort.LabelsPath, _cohort.FeaturesDir, Path.Combine(dir, "linear"), options));
         var l32 = Predictor.Run(new PredictionRequest(Path.Combine(dir, "linear", "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "c.csv")));
         var l16 = Predictor.Run(new PredictionRequest(Path.Combine(dir, "linear", "fold_0"), [_cohort.FeaturesDir], Path.Combine(dir, "d.csv"), DType: "bfloat16"));

@@ -7,13 +7,13 @@ public static class TinySlideEncoder
 {
     public static SlideEncoderConfig Config { get; } = new()
     {
-        InChans = SyntheticCohort.Dim,
+        InputChannels = SyntheticCohort.Dim,
         EmbedDim = 32,
         Depth = 2,
-        NumHeads = 4,
-        FfnDim = 64,
-        SegmentLength = [16, 32],
-        DilatedRatio = [1, 2],
+        HeadCount = 4,
+        FeedForwardDim = 64,
+        SegmentLengths = [16, 32],
+        DilationRatios = [1, 2],
     };
 
     /// <summary>Writes the encoder to &lt;root&gt;/slide-model (once) and returns that folder.</summary>

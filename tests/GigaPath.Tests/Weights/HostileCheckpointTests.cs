@@ -186,7 +186,7 @@ public class HostileCheckpointTests
         long length = (1L << 31) + 64;
         var path = SparseCheckpoint(Path.Combine(_dir, "big.pth"), length, new Dictionary<long, byte>());
         using var checkpoint = PyTorchCheckpoint.Open(path);
-        var info = checkpoint.Info("w");
+        var info = checkpoint.GetInfo("w");
         Assert.That(info.Shape, Is.EqualTo(new[] { length }));
         Assert.That(info.ByteLength, Is.EqualTo(length), "more than int.MaxValue, exactly");
     }
@@ -202,7 +202,7 @@ public class HostileCheckpointTests
         var run = Convert(path);
         Assert.That(run.ExitCode, Is.EqualTo(0), run.ToString());
         using var converted = SafeTensorsFile.Open(Path.Combine(_dir, "out.safetensors"));
-        Assert.That(converted.Info("w").ByteLength, Is.EqualTo(length));
+        Assert.That(converted.GetInfo("w").ByteLength, Is.EqualTo(length));
         using var loaded = converted.Load("w");
         foreach (var (at, value) in marks)
             Assert.That(loaded[at].item<byte>(), Is.EqualTo(value), $"byte {at}");

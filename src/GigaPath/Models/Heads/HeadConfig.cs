@@ -6,10 +6,15 @@ namespace GigaPath.Models.Heads;
 
 /// <summary>Which downstream head: logistic regression on slide vectors, gated attention pooling over tiles, or the slide encoder with a linear classifier.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<HeadKind>))]
-internal enum HeadKind
+public enum HeadKind
 {
+    /// <summary>A linear probe: logistic regression on one vector per slide (the mean tile feature or a stored slide embedding).</summary>
     [JsonStringEnumMemberName("linear")] Linear,
+
+    /// <summary>Gated attention-based multiple-instance learning over the tile features (or the slide encoder's contextual tile outputs).</summary>
     [JsonStringEnumMemberName("abmil")] Abmil,
+
+    /// <summary>The slide encoder fine-tuned (or frozen) with a linear classifier, as the reference's PANDA recipe.</summary>
     [JsonStringEnumMemberName("slide")] Slide,
 }
 

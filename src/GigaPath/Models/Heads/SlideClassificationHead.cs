@@ -34,8 +34,8 @@ internal sealed class SlideClassificationHead : SlideHead
     {
         if (config.Kind != HeadKind.Slide) throw new ArgumentException("not a slide head configuration", nameof(config));
         var encoderConfig = EncoderConfigOf(config);
-        if (encoderConfig.InChans != config.InputDim)
-            throw new GigaPathException($"slide head: the slide encoder takes {encoderConfig.InChans}-wide tile features but input_dim is {config.InputDim}");
+        if (encoderConfig.InputChannels != config.InputDim)
+            throw new GigaPathException($"slide head: the slide encoder takes {encoderConfig.InputChannels}-wide tile features but input_dim is {config.InputDim}");
         _layers = FeatLayers.Parse(config.FeatLayer, encoderConfig.Depth);
         slide_encoder = new LongNetViT(encoderConfig, config.Dropout);
         classifier = nn.Sequential(("0", nn.Linear(_layers.Length * encoderConfig.EmbedDim, config.NumClasses)));
@@ -64,7 +64,7 @@ internal sealed class SlideClassificationHead : SlideHead
     public override HeadOutput Forward(SlideTensors slide)
     {
         var (embeddings, coords) = SlideInputValidation.Check(slide.RequireFeatures("slide head"), slide.RequireCoords("slide head"), EncoderConfig);
-        var cells = SlidePositions.ToGridCells(coords, EncoderConfig.TileSize, EncoderConfig.SlideNgrids);
+        var cells = SlidePositions.ToGridCells(coords, EncoderConfig.TileSize, EncoderConfig.PositionGridSize);
         var h0 = slide_encoder.Embed(embeddings, cells, slide_encoder.cls_token.device);
         // The same layers as inference; the states after the last selected layer are never used, so not computed.
         var states = slide_encoder.HiddenStates(h0, _layers.Max(), AttentionBlocking.Default);

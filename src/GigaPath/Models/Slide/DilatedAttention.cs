@@ -39,7 +39,7 @@ internal sealed class DilatedAttention : nn.Module
     public (Tensor Q, Tensor K, Tensor V) Project(Tensor x)
     {
         long b = x.shape[0], l = x.shape[1];
-        long h = _config.NumHeads, hd = _config.HeadDim;
+        long h = _config.HeadCount, hd = _config.HeadDim;
         Tensor Heads(Linear proj)
         {
             using var flat = Projection.Apply(proj, x, keepComputeDtype: true);
@@ -99,8 +99,8 @@ internal sealed class DilatedAttention : nn.Module
         }
         bool differentiable = torch.is_grad_enabled() && (q.requires_grad || k.requires_grad || v.requires_grad);
         return differentiable
-            ? DilatedAttentionFunction.Apply(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, replay)
-            : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLength, _config.DilatedRatio, blocking, record, combination);
+            ? DilatedAttentionFunction.Apply(q, k, v, _config.SegmentLengths, _config.DilationRatios, blocking, replay)
+            : DilatedAttentionKernel.Forward(q, k, v, _config.SegmentLengths, _config.DilationRatios, blocking, record, combination);
     }
 
     /// <summary>

@@ -19,9 +19,9 @@ internal sealed class FeedForwardNetwork : nn.Module
 
     public FeedForwardNetwork(SlideEncoderConfig config, double dropout) : base("FeedForwardNetwork")
     {
-        fc1 = nn.Linear(config.EmbedDim, config.FfnDim);
-        fc2 = nn.Linear(config.FfnDim, config.EmbedDim);
-        ffn_layernorm = nn.LayerNorm(config.FfnDim, config.EncoderLayerNormEps);
+        fc1 = nn.Linear(config.EmbedDim, config.FeedForwardDim);
+        fc2 = nn.Linear(config.FeedForwardDim, config.EmbedDim);
+        ffn_layernorm = nn.LayerNorm(config.FeedForwardDim, config.EncoderLayerNormEps);
         dropout_module = nn.Dropout(dropout);
         RegisterComponents();
     }

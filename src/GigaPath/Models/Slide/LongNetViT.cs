@@ -13,7 +13,7 @@ internal sealed class PatchEmbed : nn.Module
 
     public PatchEmbed(SlideEncoderConfig config) : base("PatchEmbed")
     {
-        proj = nn.Linear(config.InChans, config.EmbedDim);
+        proj = nn.Linear(config.InputChannels, config.EmbedDim);
         RegisterComponents();
     }
 }
@@ -204,8 +204,8 @@ internal sealed class LongNetViT : nn.Module
     {
         var kept = Enumerable.Range(0, layers).Select(_ => new HashSet<int>()).ToArray();
         long budget = KeptAttentionBytes / elementSize, used = 0;
-        var records = DilatedAttentionKernel.BranchRecords(batch, length, Config.NumHeads, Config.HeadDim, Config.SegmentLength,
-            Config.DilatedRatio, blocking);
+        var records = DilatedAttentionKernel.BranchRecords(batch, length, Config.HeadCount, Config.HeadDim, Config.SegmentLengths,
+            Config.DilationRatios, blocking);
         foreach (var record in records.OrderByDescending(r => r.KeysPerRow).ThenBy(r => r.Branch))
         {
             foreach (var layer in kept)
@@ -223,7 +223,7 @@ internal sealed class LongNetViT : nn.Module
     /// per token about 16 D-wide tensors (norm inputs and outputs, q, k, v, the attention's saved block outputs,
     /// projections, residuals) and 4 F-wide ones (fc1, GELU, sub-LN, its normalised input).
     /// </summary>
-    public long ActivationBytes(long length, int layers) => 4L * length * layers * (16L * Config.EmbedDim + 4L * Config.FfnDim);
+    public long ActivationBytes(long length, int layers) => 4L * length * layers * (16L * Config.EmbedDim + 4L * Config.FeedForwardDim);
 
     /// <summary>The dtype q, k and v are projected in: the attention projections' weights' (float32 unless reduced).</summary>
     private ScalarType ProjectionDType => encoder.layers[0].self_attn.q_proj.weight!.dtype;

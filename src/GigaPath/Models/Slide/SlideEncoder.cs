@@ -163,12 +163,11 @@ public sealed class SlideEncoder : IDisposable
         Directory.CreateDirectory(dir);
         using var scope = torch.NewDisposeScope();
         var tensors = _model.state_dict().Select(kv => new KeyValuePair<string, Tensor>(kv.Key, kv.Value.detach().cpu().to_type(ScalarType.Float32)));
-        SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string>
+        SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors, Provenance.Current.AddTo(new Dictionary<string, string>
         {
             ["format"] = "pt",
             ["model"] = "Prov-GigaPath slide encoder (LongNetViT)",
-            ["engine"] = $"{EngineInfo.Name} {EngineInfo.Version}",
-        });
+        }));
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson() + "\n");
     }
 
@@ -193,7 +192,7 @@ public sealed class SlideEncoder : IDisposable
     /// present, else its level-0 <c>coords</c> divided by the level-0 tile size its attributes give (TRIDENT's
     /// <c>patch_size_level0</c>, else CLAM's <c>patch_size</c> × <c>downsample</c>), else by
     /// <paramref name="level0TileSize"/> (level-0 pixels per tile); without any of these it throws.
-    /// <see cref="SlideEmbeddings.Positions"/> records the rule used. See <see cref="Embed(Tensor, Tensor, bool)"/>.
+    /// <see cref="SlideEmbeddings.Placement"/> records the rule used. See <see cref="Embed(Tensor, Tensor, bool)"/>.
     /// </summary>
     public SlideEmbeddings Embed(TileFeatures tiles, bool allLayers = false, double? level0TileSize = null) =>
         Embed(tiles, allLayers, level0TileSize, CancellationToken.None);
@@ -210,7 +209,7 @@ public sealed class SlideEncoder : IDisposable
         CancellationToken cancellationToken = default) =>
         Task.Run(() => Embed(tiles, allLayers, level0TileSize, cancellationToken), cancellationToken);
 
-    private SlideEmbeddings Embed(TileFeatures tiles, bool allLayers, double? level0TileSize, CancellationToken cancellation)
+    internal SlideEmbeddings Embed(TileFeatures tiles, bool allLayers, double? level0TileSize, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(tiles);
         CheckTileEncoder(tiles.TileEncoder, tiles.Source);
@@ -222,12 +221,12 @@ public sealed class SlideEncoder : IDisposable
         using var x = flat.view(tiles.Count, tiles.Dim);
         using var c = torch.tensor(positions.TilingCoords, [tiles.Count, 2]);
         var embeddings = Embed(x, c, allLayers, null, cancellation);
-        embeddings.Positions = positions.Rule;
+        embeddings.Placement = positions.Placement;
         return embeddings;
     }
 
     /// <summary>
-    /// Embeds one slide. <paramref name="tileEmbeddings"/>: [N, InChans] or [1, N, InChans] (any float dtype, any
+    /// Embeds one slide. <paramref name="tileEmbeddings"/>: [N, InputChannels] or [1, N, InputChannels] (any float dtype, any
     /// device; the tile encoder's outputs); <paramref name="coords"/>: [N, 2] or [1, N, 2] pixel (x, y) of each tile's
     /// corner, float or integer (the grid cell is coords / <see cref="SlideEncoderConfig.TileSize"/>). Tiles are used
     /// in the given order (it changes the result, as in the reference). With <paramref name="allLayers"/> the
@@ -245,7 +244,7 @@ public sealed class SlideEncoder : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var (embeddings, coords2) = SlideInputValidation.Check(tileEmbeddings, coords, Config);
-        var cells = SlidePositions.ToGridCells(coords2, Config.TileSize, Config.SlideNgrids);
+        var cells = SlidePositions.ToGridCells(coords2, Config.TileSize, Config.PositionGridSize);
         foreach (var w in cells.Warnings) Options.OnWarning?.Invoke(w);
 
         using var noGrad = torch.no_grad();
@@ -262,12 +261,12 @@ public sealed class SlideEncoder : IDisposable
         var last = Out(encoderOut);
         var result = new SlideEmbeddings
         {
-            EmbedDefault = Out(_model.HeadCls(encoderOut)),
-            EmbedGlobalPool = Out(_model.HeadPooled(encoderOut)),
-            Layers = outputs.LayerCls?.Select(Out).ToList(),
-            LayersPooled = outputs.LayerPooled?.Select(Out).ToList(),
+            ClsEmbedding = Out(_model.HeadCls(encoderOut)),
+            MeanPooledEmbedding = Out(_model.HeadPooled(encoderOut)),
+            ClsLayerEmbeddings = outputs.LayerCls?.Select(Out).ToList(),
+            MeanPooledLayerEmbeddings = outputs.LayerPooled?.Select(Out).ToList(),
             LastHiddenState = last,
-            TileEmbeddingsCtx = last[0].narrow(0, 1, last.shape[1] - 1).MoveToOuterDisposeScope(),
+            ContextualTileEmbeddings = last[0].narrow(0, 1, last.shape[1] - 1).MoveToOuterDisposeScope(),
             Warnings = cells.Warnings,
         };
         try
@@ -292,7 +291,7 @@ public sealed class SlideEncoder : IDisposable
         long tokens = hidden.shape[0];
         string? what = FiniteValues.NonFiniteRows(hidden) is { } bad
             ? (bad.First == 0 ? "the CLS token" : $"tile {bad.First - 1}") + $" ({bad.Count} of {tokens} tokens)"
-            : new[] { encoding.EmbedDefault, encoding.EmbedGlobalPool }.Concat(encoding.Layers ?? []).Concat(encoding.LayersPooled ?? [])
+            : new[] { encoding.ClsEmbedding, encoding.MeanPooledEmbedding }.Concat(encoding.ClsLayerEmbeddings ?? []).Concat(encoding.MeanPooledLayerEmbeddings ?? [])
                 .Any(t => FiniteValues.NonFiniteRows(t) is not null) ? "the slide embedding" : null;
         if (what is null) return;
         throw new GigaPathException(

@@ -7,21 +7,21 @@ namespace GigaPath.Models.Slide;
 public sealed record SlideEncoderConfig
 {
     /// <summary>Width of the incoming tile embeddings (1536 for the Prov-GigaPath tile encoder).</summary>
-    public required int InChans { get; init; }
+    public required int InputChannels { get; init; }
     /// <summary>Token width D of the encoder and of the slide embedding (768 for Prov-GigaPath).</summary>
     public required int EmbedDim { get; init; }
     /// <summary>Number of LongNet encoder layers K (12 for Prov-GigaPath).</summary>
     public required int Depth { get; init; }
     /// <summary>Attention heads per layer; must divide <see cref="EmbedDim"/>.</summary>
-    public required int NumHeads { get; init; }
+    public required int HeadCount { get; init; }
     /// <summary>Hidden width of each layer's feed-forward network (3072 for Prov-GigaPath).</summary>
-    public required int FfnDim { get; init; }
-    /// <summary>Segment length of each dilated-attention branch, zipped pairwise with <see cref="DilatedRatio"/>.</summary>
-    public required IReadOnlyList<int> SegmentLength { get; init; }
-    /// <summary>Dilation of each dilated-attention branch, zipped pairwise with <see cref="SegmentLength"/>.</summary>
-    public required IReadOnlyList<int> DilatedRatio { get; init; }
-    /// <summary>Side of the positional grid: valid grid cells are 0 ≤ gx, gy &lt; SlideNgrids.</summary>
-    public int SlideNgrids { get; init; } = 1000;
+    public required int FeedForwardDim { get; init; }
+    /// <summary>Segment length of each dilated-attention branch, zipped pairwise with <see cref="DilationRatios"/>.</summary>
+    public required IReadOnlyList<int> SegmentLengths { get; init; }
+    /// <summary>Dilation of each dilated-attention branch, zipped pairwise with <see cref="SegmentLengths"/>.</summary>
+    public required IReadOnlyList<int> DilationRatios { get; init; }
+    /// <summary>Side of the positional grid: valid grid cells are 0 ≤ gx, gy &lt; PositionGridSize.</summary>
+    public int PositionGridSize { get; init; } = 1000;
     /// <summary>Pixel size of one grid cell; coordinates are divided by this (fixed at 256 by the reference).</summary>
     public int TileSize { get; init; } = 256;
     /// <summary>Eps of the outer <c>norm</c> LayerNorm.</summary>
@@ -29,8 +29,8 @@ public sealed record SlideEncoderConfig
     /// <summary>Eps of every LayerNorm inside the LongNet encoder.</summary>
     public double EncoderLayerNormEps { get; init; } = 1e-5;
 
-    /// <summary>Width of one attention head: <see cref="EmbedDim"/> / <see cref="NumHeads"/>.</summary>
-    public int HeadDim => EmbedDim / NumHeads;
+    /// <summary>Width of one attention head: <see cref="EmbedDim"/> / <see cref="HeadCount"/>.</summary>
+    public int HeadDim => EmbedDim / HeadCount;
 
     /// <summary>
     /// The published <c>gigapath_slide_enc12l768d</c>: 1536 → 768, 12 layers, 16 heads, FFN 3072, segments derived from
@@ -38,13 +38,13 @@ public sealed record SlideEncoderConfig
     /// </summary>
     public static SlideEncoderConfig ProvGigaPath { get; } = new()
     {
-        InChans = 1536,
+        InputChannels = 1536,
         EmbedDim = 768,
         Depth = 12,
-        NumHeads = 16,
-        FfnDim = 3072,
-        SegmentLength = SegmentLengthsFor(262144, 256),
-        DilatedRatio = [1, 2, 4, 8, 16],
+        HeadCount = 16,
+        FeedForwardDim = 3072,
+        SegmentLengths = SegmentLengthsFor(262144, 256),
+        DilationRatios = [1, 2, 4, 8, 16],
         SourceName = "prov-gigapath",
     };
 
@@ -95,27 +95,27 @@ public sealed record SlideEncoderConfig
         {
             if (v <= 0) throw Fail(json, property, $"must be positive, got {v}");
         }
-        Positive("in_chans", nameof(InChans), InChans);
+        Positive("in_chans", nameof(InputChannels), InputChannels);
         Positive("embed_dim", nameof(EmbedDim), EmbedDim);
         Positive("depth", nameof(Depth), Depth);
-        Positive("num_heads", nameof(NumHeads), NumHeads);
-        Positive("ffn_dim", nameof(FfnDim), FfnDim);
-        Positive("slide_ngrids", nameof(SlideNgrids), SlideNgrids);
+        Positive("num_heads", nameof(HeadCount), HeadCount);
+        Positive("ffn_dim", nameof(FeedForwardDim), FeedForwardDim);
+        Positive("slide_ngrids", nameof(PositionGridSize), PositionGridSize);
         Positive("tile_size", nameof(TileSize), TileSize);
-        if (EmbedDim % NumHeads != 0)
-            throw Fail("embed_dim", nameof(EmbedDim), $"{EmbedDim} is not divisible by {F("num_heads", nameof(NumHeads))} {NumHeads}");
+        if (EmbedDim % HeadCount != 0)
+            throw Fail("embed_dim", nameof(EmbedDim), $"{EmbedDim} is not divisible by {F("num_heads", nameof(HeadCount))} {HeadCount}");
         if (EmbedDim % 4 != 0)
             throw Fail("embed_dim", nameof(EmbedDim), $"{EmbedDim} must be a multiple of 4 (2-D sin-cos positions)");
-        if (SegmentLength is null || SegmentLength.Count == 0)
-            throw Fail("segment_length", nameof(SegmentLength), "must list at least one branch");
-        if (DilatedRatio is null || DilatedRatio.Count != SegmentLength.Count)
-            throw Fail("dilated_ratio", nameof(DilatedRatio), $"has {DilatedRatio?.Count ?? 0} entries but {F("segment_length", nameof(SegmentLength))} has {SegmentLength.Count}; they are zipped pairwise");
-        for (int i = 0; i < SegmentLength.Count; i++)
+        if (SegmentLengths is null || SegmentLengths.Count == 0)
+            throw Fail("segment_length", nameof(SegmentLengths), "must list at least one branch");
+        if (DilationRatios is null || DilationRatios.Count != SegmentLengths.Count)
+            throw Fail("dilated_ratio", nameof(DilationRatios), $"has {DilationRatios?.Count ?? 0} entries but {F("segment_length", nameof(SegmentLengths))} has {SegmentLengths.Count}; they are zipped pairwise");
+        for (int i = 0; i < SegmentLengths.Count; i++)
         {
-            if (SegmentLength[i] <= 0)
-                throw Fail($"segment_length[{i}]", $"{nameof(SegmentLength)}[{i}]", $"must be positive, got {SegmentLength[i]}");
-            if (DilatedRatio[i] <= 0)
-                throw Fail($"dilated_ratio[{i}]", $"{nameof(DilatedRatio)}[{i}]", $"must be positive, got {DilatedRatio[i]}");
+            if (SegmentLengths[i] <= 0)
+                throw Fail($"segment_length[{i}]", $"{nameof(SegmentLengths)}[{i}]", $"must be positive, got {SegmentLengths[i]}");
+            if (DilationRatios[i] <= 0)
+                throw Fail($"dilated_ratio[{i}]", $"{nameof(DilationRatios)}[{i}]", $"must be positive, got {DilationRatios[i]}");
         }
         if (!(OuterNormEps > 0) || !double.IsFinite(OuterNormEps))
             throw Fail("outer_norm_eps", nameof(OuterNormEps), $"must be a positive number, got {OuterNormEps}");
@@ -126,19 +126,19 @@ public sealed record SlideEncoderConfig
 
     /// <summary>Equal when every value that changes the model is equal (the source is ignored).</summary>
     public bool Equals(SlideEncoderConfig? other) =>
-        other is not null && InChans == other.InChans && EmbedDim == other.EmbedDim && Depth == other.Depth &&
-        NumHeads == other.NumHeads && FfnDim == other.FfnDim && SlideNgrids == other.SlideNgrids &&
+        other is not null && InputChannels == other.InputChannels && EmbedDim == other.EmbedDim && Depth == other.Depth &&
+        HeadCount == other.HeadCount && FeedForwardDim == other.FeedForwardDim && PositionGridSize == other.PositionGridSize &&
         TileSize == other.TileSize && OuterNormEps.Equals(other.OuterNormEps) &&
         EncoderLayerNormEps.Equals(other.EncoderLayerNormEps) &&
-        SegmentLength.SequenceEqual(other.SegmentLength) && DilatedRatio.SequenceEqual(other.DilatedRatio);
+        SegmentLengths.SequenceEqual(other.SegmentLengths) && DilationRatios.SequenceEqual(other.DilationRatios);
 
     /// <inheritdoc/>
     public override int GetHashCode() =>
-        HashCode.Combine(InChans, EmbedDim, Depth, NumHeads, FfnDim, string.Join(",", SegmentLength), string.Join(",", DilatedRatio));
+        HashCode.Combine(InputChannels, EmbedDim, Depth, HeadCount, FeedForwardDim, string.Join(",", SegmentLengths), string.Join(",", DilationRatios));
 
     /// <summary>A one-line description recorded in output metadata and messages.</summary>
     public override string ToString() =>
-        $"LongNetViT {InChans}->{EmbedDim}, {Depth} layers, {NumHeads} heads, FFN {FfnDim}, segments [{string.Join(", ", SegmentLength)}], ratios [{string.Join(", ", DilatedRatio)}]";
+        $"LongNetViT {InputChannels}->{EmbedDim}, {Depth} layers, {HeadCount} heads, FFN {FeedForwardDim}, segments [{string.Join(", ", SegmentLengths)}], ratios [{string.Join(", ", DilationRatios)}]";
 
     /// <summary>
     /// Reads and validates a slide-encoder <c>config.json</c> (snake_case keys as in the reference); errors name the

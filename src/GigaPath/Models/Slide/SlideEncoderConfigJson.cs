@@ -6,7 +6,8 @@ namespace GigaPath.Models.Slide;
 /// <summary>
 /// config.json of a slide-encoder folder, in the fixtures' format (snake_case keys as in the reference). Fields that
 /// would change the math must hold the one value this engine implements; descriptive fields are accepted and ignored;
-/// anything else is an error naming the field, so a typo never silently falls back to a default.
+/// anything else is an error naming the field, so a typo never silently falls back to a default. Fields are read
+/// with <see cref="ConfigJson"/>, the same strict reader as the tile encoder's config.
 /// </summary>
 internal static class SlideEncoderConfigJson
 {
@@ -37,24 +38,11 @@ internal static class SlideEncoderConfigJson
         "activation",
     };
 
-    public static SlideEncoderConfig Parse(string json, string source)
-    {
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new ModelConfigException($"{source}: not valid JSON ({e.Message})", source, null, e);
-        }
-        if (root is not JsonObject obj)
-            throw new ModelConfigException($"{source}: must hold a JSON object", source);
-        return Parse(obj, source);
-    }
+    public static SlideEncoderConfig Parse(string json, string source) => Parse(ConfigJson.Parse(json, source).Root, source);
 
     public static SlideEncoderConfig Parse(JsonObject obj, string source)
     {
+        var json = new ConfigJson(obj, source);
         foreach (var (key, value) in obj)
         {
             if (ModelFields.Contains(key) || Informational.Contains(key)) continue;
@@ -73,13 +61,13 @@ internal static class SlideEncoderConfigJson
                 throw new ModelConfigException($"{source}: activation '{act.ToJsonString()}' is not supported (only exact erf gelu)", source);
         }
 
-        int embed = RequiredInt(obj, "embed_dim", source);
-        int heads = RequiredInt(obj, "num_heads", source);
-        int tileSize = OptionalInt(obj, "tile_size", source) ?? 256;
+        int embed = json.Int(obj["embed_dim"], "embed_dim");
+        int heads = json.Int(obj["num_heads"], "num_heads");
+        int tileSize = json.OptionalInt(obj["tile_size"], "tile_size") ?? 256;
 
         int ffn;
-        var mlpRatio = OptionalDouble(obj, "mlp_ratio", source);
-        var ffnDim = OptionalInt(obj, "ffn_dim", source);
+        var mlpRatio = json.OptionalDouble(obj["mlp_ratio"], "mlp_ratio");
+        var ffnDim = json.OptionalInt(obj["ffn_dim"], "ffn_dim");
         if (ffnDim is { } f)
         {
             ffn = f;
@@ -93,8 +81,8 @@ internal static class SlideEncoderConfigJson
         }
 
         int[] segments;
-        var maxWsi = OptionalInt(obj, "max_wsi_size", source);
-        var seg = OptionalIntArray(obj, "segment_length", source);
+        var maxWsi = json.OptionalInt(obj["max_wsi_size"], "max_wsi_size");
+        var seg = json.OptionalIntArray(obj["segment_length"], "segment_length");
         if (seg is not null)
         {
             segments = seg;
@@ -108,22 +96,22 @@ internal static class SlideEncoderConfigJson
 
         var config = new SlideEncoderConfig
         {
-            InChans = RequiredInt(obj, "in_chans", source),
+            InputChannels = json.Int(obj["in_chans"], "in_chans"),
             EmbedDim = embed,
-            Depth = RequiredInt(obj, "depth", source),
-            NumHeads = heads,
-            FfnDim = ffn,
-            SegmentLength = segments,
-            DilatedRatio = OptionalIntArray(obj, "dilated_ratio", source) ?? [1, 2, 4, 8, 16],
-            SlideNgrids = OptionalInt(obj, "slide_ngrids", source) ?? 1000,
+            Depth = json.Int(obj["depth"], "depth"),
+            HeadCount = heads,
+            FeedForwardDim = ffn,
+            SegmentLengths = segments,
+            DilationRatios = json.OptionalIntArray(obj["dilated_ratio"], "dilated_ratio") ?? [1, 2, 4, 8, 16],
+            PositionGridSize = json.OptionalInt(obj["slide_ngrids"], "slide_ngrids") ?? 1000,
             TileSize = tileSize,
-            OuterNormEps = OptionalDouble(obj, "outer_norm_eps", source) ?? 1e-6,
-            EncoderLayerNormEps = OptionalDouble(obj, "encoder_layernorm_eps", source) ?? 1e-5,
+            OuterNormEps = json.OptionalDouble(obj["outer_norm_eps"], "outer_norm_eps") ?? 1e-6,
+            EncoderLayerNormEps = json.OptionalDouble(obj["encoder_layernorm_eps"], "encoder_layernorm_eps") ?? 1e-5,
             SourceName = source,
             ReadFromJson = true,
         }.Validate();
 
-        if (OptionalInt(obj, "head_dim", source) is { } hd && hd != config.HeadDim)
+        if (json.OptionalInt(obj["head_dim"], "head_dim") is { } hd && hd != config.HeadDim)
             throw new ModelConfigException($"{source}: head_dim {hd} disagrees with embed_dim {embed} / num_heads {heads} = {config.HeadDim}", source);
         return config;
     }
@@ -133,15 +121,15 @@ internal static class SlideEncoderConfigJson
         var obj = new JsonObject
         {
             ["model_family"] = "Prov-GigaPath slide encoder (LongNetViT)",
-            ["in_chans"] = c.InChans,
+            ["in_chans"] = c.InputChannels,
             ["embed_dim"] = c.EmbedDim,
             ["depth"] = c.Depth,
-            ["num_heads"] = c.NumHeads,
+            ["num_heads"] = c.HeadCount,
             ["head_dim"] = c.HeadDim,
-            ["ffn_dim"] = c.FfnDim,
-            ["segment_length"] = new JsonArray(c.SegmentLength.Select(v => (JsonNode)v).ToArray()),
-            ["dilated_ratio"] = new JsonArray(c.DilatedRatio.Select(v => (JsonNode)v).ToArray()),
-            ["slide_ngrids"] = c.SlideNgrids,
+            ["ffn_dim"] = c.FeedForwardDim,
+            ["segment_length"] = new JsonArray(c.SegmentLengths.Select(v => (JsonNode)v).ToArray()),
+            ["dilated_ratio"] = new JsonArray(c.DilationRatios.Select(v => (JsonNode)v).ToArray()),
+            ["slide_ngrids"] = c.PositionGridSize,
             ["tile_size"] = c.TileSize,
             ["outer_norm_eps"] = c.OuterNormEps,
             ["encoder_layernorm_eps"] = c.EncoderLayerNormEps,
@@ -163,43 +151,5 @@ internal static class SlideEncoderConfigJson
             var shown = expected is bool eb ? (eb ? "true" : "false") : $"\"{expected}\"";
             throw new ModelConfigException($"{source}: {key} = {value?.ToJsonString() ?? "null"} is not supported (this engine implements {key} = {shown} only)", source);
         }
-    }
-
-    private static int RequiredInt(JsonObject obj, string key, string source) =>
-        OptionalInt(obj, key, source) ?? throw new ModelConfigException($"{source}: required field '{key}' is missing", source);
-
-    private static int? OptionalInt(JsonObject obj, string key, string source)
-    {
-        if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
-        if (node.GetValueKind() == JsonValueKind.Number && node is JsonValue v)
-        {
-            if (v.TryGetValue<int>(out var i)) return i;
-            if (v.TryGetValue<double>(out var d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
-        }
-        throw new ModelConfigException($"{source}: field '{key}' must be an integer, got {node.ToJsonString()}", source);
-    }
-
-    private static double? OptionalDouble(JsonObject obj, string key, string source)
-    {
-        if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
-        if (node.GetValueKind() == JsonValueKind.Number && node is JsonValue v && v.TryGetValue<double>(out var d))
-            return d;
-        throw new ModelConfigException($"{source}: field '{key}' must be a number, got {node.ToJsonString()}", source);
-    }
-
-    private static int[]? OptionalIntArray(JsonObject obj, string key, string source)
-    {
-        if (!obj.TryGetPropertyValue(key, out var node) || node is null) return null;
-        if (node is not JsonArray arr)
-            throw new ModelConfigException($"{source}: field '{key}' must be an array of integers, got {node.ToJsonString()}", source);
-        var result = new int[arr.Count];
-        for (int i = 0; i < arr.Count; i++)
-        {
-            if (arr[i] is JsonValue v && arr[i]!.GetValueKind() == JsonValueKind.Number && v.TryGetValue<int>(out var x))
-                result[i] = x;
-            else
-                throw new ModelConfigException($"{source}: {key}[{i}] must be an integer, got {arr[i]?.ToJsonString() ?? "null"}", source);
-        }
-        return result;
     }
 }

@@ -9,7 +9,7 @@ internal static class SlideInputValidation
     /// <summary>Returns the embeddings as [N, in_chans] and the coords as [N, 2] (views when already so shaped).</summary>
     public static (Tensor Embeddings, Tensor Coords) Check(Tensor tileEmbeddings, Tensor coords, SlideEncoderConfig config)
     {
-        var embeddings = DropBatch(tileEmbeddings, "tile embeddings", $"[N, {config.InChans}] or [1, N, {config.InChans}]");
+        var embeddings = DropBatch(tileEmbeddings, "tile embeddings", $"[N, {config.InputChannels}] or [1, N, {config.InputChannels}]");
         var xy = DropBatch(coords, "coords", "[N, 2] or [1, N, 2]");
         if (xy.shape[1] != 2)
             throw new GigaPathException($"coords: expected [N, 2] or [1, N, 2] (x, y per tile), got {Shape(coords)}");
@@ -18,8 +18,8 @@ internal static class SlideInputValidation
             throw new GigaPathException($"tile embeddings hold {n} tiles but coords hold {xy.shape[0]}; they must match one to one");
         if (n == 0)
             throw new GigaPathException("empty slide: 0 tiles (nothing to encode)");
-        if (embeddings.shape[1] != config.InChans)
-            throw new GigaPathException($"tile embeddings: width {embeddings.shape[1]} does not match the model's in_chans {config.InChans}");
+        if (embeddings.shape[1] != config.InputChannels)
+            throw new GigaPathException($"tile embeddings: width {embeddings.shape[1]} does not match the model's in_chans {config.InputChannels}");
         if (!torch.is_floating_point(embeddings))
             throw new GigaPathException($"tile embeddings: dtype {embeddings.dtype} is not a floating-point type");
         CheckFinite(embeddings);

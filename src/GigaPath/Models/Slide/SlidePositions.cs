@@ -9,7 +9,7 @@ internal sealed record GridCells(long[] Gx, long[] Gy, IReadOnlyList<string> War
     public int Count => Gx.Length;
 
     /// <summary>The reference's pos_embed row index, gx · ngrids + gy + 1 (row 0 is the cls token's zero row).</summary>
-    public long[] PosIndex(int slideNgrids) => Gx.Select((x, i) => x * slideNgrids + Gy[i] + 1).ToArray();
+    public long[] PositionIndices(int positionGridSize) => Gx.Select((x, i) => x * positionGridSize + Gy[i] + 1).ToArray();
 }
 
 /// <summary>
@@ -23,7 +23,7 @@ internal static class SlidePositions
     /// Validates coordinates (finite, non-negative, inside the grid) and maps them to grid cells. Float32 and integer
     /// coordinates are divided in float32 and float64 ones in float64, like the reference's <c>coords / tile_size</c>.
     /// </summary>
-    public static GridCells ToGridCells(Tensor coords, int tileSize, int slideNgrids, string source = "coords")
+    public static GridCells ToGridCells(Tensor coords, int tileSize, int positionGridSize, string source = "coords")
     {
         if (coords.ndim != 2 || coords.shape[1] != 2)
             throw new GigaPathException($"{source}: expected shape [N, 2], got [{string.Join(", ", coords.shape)}]");
@@ -37,8 +37,8 @@ internal static class SlidePositions
             var data = cpu.contiguous().data<double>().ToArray();
             for (int i = 0; i < n; i++)
             {
-                gx[i] = Cell(source, i, "x", data[2 * i], Math.Floor(data[2 * i] / tileSize), tileSize, slideNgrids);
-                gy[i] = Cell(source, i, "y", data[2 * i + 1], Math.Floor(data[2 * i + 1] / tileSize), tileSize, slideNgrids);
+                gx[i] = Cell(source, i, "x", data[2 * i], Math.Floor(data[2 * i] / tileSize), tileSize, positionGridSize);
+                gy[i] = Cell(source, i, "y", data[2 * i + 1], Math.Floor(data[2 * i + 1] / tileSize), tileSize, positionGridSize);
             }
         }
         else
@@ -50,34 +50,34 @@ internal static class SlidePositions
             float t = tileSize;
             for (int i = 0; i < n; i++)
             {
-                gx[i] = Cell(source, i, "x", data[2 * i], MathF.Floor(data[2 * i] / t), tileSize, slideNgrids);
-                gy[i] = Cell(source, i, "y", data[2 * i + 1], MathF.Floor(data[2 * i + 1] / t), tileSize, slideNgrids);
+                gx[i] = Cell(source, i, "x", data[2 * i], MathF.Floor(data[2 * i] / t), tileSize, positionGridSize);
+                gy[i] = Cell(source, i, "y", data[2 * i + 1], MathF.Floor(data[2 * i + 1] / t), tileSize, positionGridSize);
             }
         }
-        return new GridCells(gx, gy, DuplicateWarnings(gx, gy, slideNgrids, source));
+        return new GridCells(gx, gy, DuplicateWarnings(gx, gy, positionGridSize, source));
     }
 
-    private static long Cell(string source, int tile, string axis, double value, double cell, int tileSize, int slideNgrids)
+    private static long Cell(string source, int tile, string axis, double value, double cell, int tileSize, int positionGridSize)
     {
         if (!double.IsFinite(value))
             throw new GigaPathException($"{source}: tile {tile} has {axis} = {value}; coordinates must be finite");
         if (value < 0)
             throw new GigaPathException($"{source}: tile {tile} has {axis} = {value}; coordinates must be non-negative level-0 pixels");
-        if (cell >= slideNgrids)
+        if (cell >= positionGridSize)
             throw new GigaPathException(
-                $"{source}: tile {tile} has {axis} = {value}, grid cell {cell} is outside the {slideNgrids}×{slideNgrids} position grid " +
-                $"(coordinates must be below {(long)slideNgrids * tileSize} px)");
+                $"{source}: tile {tile} has {axis} = {value}, grid cell {cell} is outside the {positionGridSize}×{positionGridSize} position grid " +
+                $"(coordinates must be below {(long)positionGridSize * tileSize} px)");
         return (long)cell;
     }
 
-    private static List<string> DuplicateWarnings(long[] gx, long[] gy, int slideNgrids, string source)
+    private static List<string> DuplicateWarnings(long[] gx, long[] gy, int positionGridSize, string source)
     {
         var first = new Dictionary<long, int>();
         int duplicates = 0;
         string? example = null;
         for (int i = 0; i < gx.Length; i++)
         {
-            long key = gx[i] * slideNgrids + gy[i];
+            long key = gx[i] * positionGridSize + gy[i];
             if (first.TryAdd(key, i)) continue;
             duplicates++;
             example ??= $"tile {i} and tile {first[key]} at grid cell ({gx[i]}, {gy[i]})";

@@ -33,12 +33,12 @@ internal sealed class SlideWorkspace : IDisposable
     /// <summary>Buffers for <paramref name="length"/> tokens (cls included) of <paramref name="config"/>'s model, q/k/v in <paramref name="projectionDType"/>.</summary>
     public static SlideWorkspace Allocate(SlideEncoderConfig config, long batch, long length, ScalarType projectionDType, Device device)
     {
-        long heads = config.NumHeads, headDim = config.HeadDim;
+        long heads = config.HeadCount, headDim = config.HeadDim;
         return new SlideWorkspace(
             Empty([batch, length, heads, headDim], projectionDType, device),
             Empty([batch, length, heads, headDim], projectionDType, device),
             Empty([batch, length, heads, headDim], projectionDType, device),
-            DilatedAttentionKernel.Combination.Allocate(batch, length, heads, headDim, config.SegmentLength, config.DilatedRatio,
+            DilatedAttentionKernel.Combination.Allocate(batch, length, heads, headDim, config.SegmentLengths, config.DilationRatios,
                 projectionDType, device));
     }
 
@@ -47,7 +47,7 @@ internal sealed class SlideWorkspace : IDisposable
     /// aside): 3·D for q, k, v, D for the accumulator, 2·H for the max and denominator.
     /// </summary>
     public static long BytesPerToken(SlideEncoderConfig config, int projectionElementSize = 4) =>
-        3L * config.EmbedDim * projectionElementSize + 4L * (config.EmbedDim + 2L * config.NumHeads);
+        3L * config.EmbedDim * projectionElementSize + 4L * (config.EmbedDim + 2L * config.HeadCount);
 
     /// <summary>
     /// An uninitialised contiguous tensor of <paramref name="shape"/>, not in any dispose scope (the caller owns it): on

@@ -1,4 +1,5 @@
 using System.Globalization;
+using GigaPath.IO;
 
 namespace GigaPath.Models.Slide;
 
@@ -6,8 +7,12 @@ namespace GigaPath.Models.Slide;
 /// The slide encoder's positions for the tiles of a feature file, and the rule that gave them (recorded in outputs).
 /// </summary>
 /// <param name="TilingCoords">[N, 2] (x, y) in pixels at the tiling resolution: grid index × the encoder's tile size.</param>
-/// <param name="Rule">Which of the file's facts gave the grid, e.g. <c>patch_size_level0 = 512 (TRIDENT): level-0 coords / 512</c>.</param>
-internal sealed record ResolvedPositions(double[] TilingCoords, string Rule);
+/// <param name="Placement">Which of the file's facts gave the grid.</param>
+internal sealed record ResolvedPositions(double[] TilingCoords, TilePlacement Placement)
+{
+    /// <summary>The placement as recorded in outputs, e.g. <c>patch_size_level0 = 512 (TRIDENT): level-0 coords / 512</c>.</summary>
+    public string Rule => Placement.ToString();
+}
 
 /// <summary>
 /// Turns a tile-feature file's coordinates into slide-encoder positions with the file's own metadata. Prov-GigaPath's
@@ -19,7 +24,7 @@ internal sealed record ResolvedPositions(double[] TilingCoords, string Rule);
 /// TRIDENT's own slide encoders compute it.</item>
 /// <item><c>patch_size</c> at <c>patch_level</c> (CLAM's attributes): the level-0 step is patch_size × int(downsample),
 /// as CLAM's <c>process_contour</c> lays its grid (<c>downsample</c> may be left out when <c>patch_level</c> is 0).</item>
-/// <item>The level-0 tile size given by the caller (<c>--patch-size-level0</c>).</item>
+/// <item>The level-0 tile size given by the caller (<c>level0TileSize</c>).</item>
 /// <item>Safetensors <c>coords</c> (not known to be level-0): used as they are, as prov-gigapath's
 /// <c>run_inference_with_slide_encoder</c> passes the coordinates in its tile names.</item>
 /// </list>
@@ -32,25 +37,25 @@ internal static class TilePositions
     /// <summary>Resolves the positions of <paramref name="tiles"/> for an encoder whose grid step is <paramref name="tileSize"/>.</summary>
     /// <param name="tiles">The slide's tile features with their coordinates and file attributes.</param>
     /// <param name="tileSize">The encoder's grid step in pixels.</param>
-    /// <param name="level0TileSize">The tile width in level-0 pixels when the file does not say (<c>--patch-size-level0</c>).</param>
+    /// <param name="level0TileSize">The tile width in level-0 pixels when the file does not say (<c>level0TileSize</c>).</param>
     public static ResolvedPositions Resolve(TileFeatures tiles, int tileSize, double? level0TileSize = null)
     {
-        const string flag = "--patch-size-level0";
+        const string option = OptionNames.Level0TileSize;
         if (tiles.TilingCoords is { } tiling)
-            return new ResolvedPositions(tiling, TilingRule);
+            return new ResolvedPositions(tiling, new TilePlacement(TilePlacementRule.TilingCoordinates));
         var coords = tiles.Coords
             ?? throw new GigaPathException($"{tiles.Source}: no coords; the slide encoder needs each tile's (x, y)");
         var fromFile = Level0Step(tiles.Attributes);
         if (fromFile is { } f && level0TileSize is { } g && Math.Abs(f.Step - g) > 1e-9)
-            throw new GigaPathException($"{tiles.Source}: {flag} {F(g)} contradicts the file's own {f.Rule}; leave {flag} out to use the file's");
+            throw new GigaPathException($"{tiles.Source}: {option} {F(g)} contradicts the file's own {f.Source}; leave {option} out to use the file's") { Option = option };
         if (fromFile is null && level0TileSize is null && !tiles.CoordsAreLevel0)
-            return new ResolvedPositions(coords, "coords (used as given, as prov-gigapath's pipeline passes tile-name coordinates)");
-        var (step, rule) = fromFile ?? (level0TileSize is { } given
-            ? (Positive(given, flag, tiles.Source), $"{flag} {F(given)}")
+            return new ResolvedPositions(coords, new TilePlacement(TilePlacementRule.CoordinatesAsGiven));
+        var (step, source, rule) = fromFile ?? (level0TileSize is { } given
+            ? (Positive(given, option, tiles.Source), $"given level-0 tile size {F(given)}", TilePlacementRule.GivenLevel0TileSize)
             : throw new GigaPathException(
                 $"{tiles.Source}: 'coords' are level-0 pixels, and the file has none of the attributes that turn them into tile-grid positions " +
-                $"({MissingDescription(tiles.Attributes)}); give the width of one tile in level-0 pixels with {flag} N " +
-                "(/score/slide: ?patch_size_level0=N), e.g. 512 for 256-px tiles at 0.5 µm/px cut from a 0.25 µm/px slide"));
+                $"({MissingDescription(tiles.Attributes)}); give the width of one tile in level-0 pixels as {option}, " +
+                "e.g. 512 for 256-px tiles at 0.5 µm/px cut from a 0.25 µm/px slide") { Option = option });
         var result = new double[coords.Length];
         for (int i = 0; i < coords.Length; i++)
         {
@@ -59,45 +64,21 @@ internal static class TilePositions
             // The small slack keeps rounded level-0 positions of a non-integer step (e.g. 513.2 px) on their own cell.
             result[i] = Math.Floor(coords[i] / step + 1e-6) * tileSize;
         }
-        return new ResolvedPositions(result, $"{rule}: level-0 coords / {F(step)}");
+        return new ResolvedPositions(result, new TilePlacement(rule, step, source));
     }
 
-    /// <summary>The tile step in level-0 pixels from the file's attributes (TRIDENT's, else CLAM's), with how it was found; null when they do not say.</summary>
-    public static (double Step, string Rule)? Level0Step(IReadOnlyDictionary<string, object> attributes)
-    {
-        if (Number(attributes, "patch_size_level0") is { } psl0 && psl0 > 0)
-            return (psl0, $"patch_size_level0 = {F(psl0)} (TRIDENT)");
-        if (Number(attributes, "patch_size") is not { } ps || ps <= 0 || Number(attributes, "patch_level") is not { } level)
-            return null;
-        if (Number(attributes, "downsample") is { } ds && ds >= 1)
-            return (ps * Math.Floor(ds), $"patch_size {F(ps)} × downsample {F(Math.Floor(ds))} at patch_level {F(level)} (CLAM)");
-        return level == 0 ? (ps, $"patch_size {F(ps)} at patch_level 0 (CLAM)") : null;
-    }
+    /// <summary>The tile step in level-0 pixels from the file's attributes (see <see cref="PatchAttributes.Level0Step"/>).</summary>
+    public static (double Step, string Source, TilePlacementRule Rule)? Level0Step(IReadOnlyDictionary<string, object> attributes) =>
+        PatchAttributes.Level0Step(attributes);
 
-    private static string MissingDescription(IReadOnlyDictionary<string, object> a)
-    {
-        var missing = new List<string> { TilingRule, "patch_size_level0" };
-        if (Number(a, "patch_size") is null) missing.Add("patch_size");
-        if (Number(a, "patch_level") is null) missing.Add("patch_level");
-        else if (Number(a, "patch_level") != 0 && Number(a, "downsample") is null) missing.Add("downsample (patch_level is not 0)");
-        return "missing: " + string.Join(", ", missing);
-    }
+    private static string MissingDescription(IReadOnlyDictionary<string, object> a) =>
+        "missing: " + string.Join(", ", PatchAttributes.MissingForLevel0Step(a).Prepend(TilingRule));
 
     private static double Positive(double value, string flag, string source) =>
         double.IsFinite(value) && value > 0 ? value : throw new GigaPathException($"{source}: {flag} must be a positive number of level-0 pixels, got {F(value)}");
 
-    /// <summary>A numeric attribute (number, numeric string, or the first element of an array such as CLAM's <c>downsample</c> pair).</summary>
-    internal static double? Number(IReadOnlyDictionary<string, object> attributes, string key)
-    {
-        if (!attributes.TryGetValue(key, out var v)) return null;
-        return v switch
-        {
-            string s => double.TryParse(s.Trim('[', ']', '(', ')').Split(',')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : null,
-            System.Collections.IEnumerable e => e.Cast<object>().Select(o => (double?)Convert.ToDouble(o, CultureInfo.InvariantCulture)).FirstOrDefault(),
-            IConvertible c => c.ToDouble(CultureInfo.InvariantCulture),
-            _ => null,
-        };
-    }
+    /// <summary>A numeric attribute (see <see cref="PatchAttributes.Number"/>).</summary>
+    internal static double? Number(IReadOnlyDictionary<string, object> attributes, string key) => PatchAttributes.Number(attributes, key);
 
-    private static string F(double v) => v.ToString("0.####", CultureInfo.InvariantCulture);
+    private static string F(double v) => TilePlacement.Format(v);
 }

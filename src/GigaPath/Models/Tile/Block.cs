@@ -8,7 +8,7 @@ namespace GigaPath.Models.Tile;
 
 /// <summary>
 /// A pre-norm transformer block: t + ls1(attn(norm1(t))), then + ls2(mlp(norm2(·))); without LayerScale
-/// (<see cref="TileEncoderConfig.InitValues"/> null) the branches are added as they are.
+/// (<see cref="TileEncoderConfig.LayerScaleInit"/> null) the branches are added as they are.
 /// </summary>
 internal sealed class Block : nn.Module<Tensor, Tensor>
 {
@@ -22,12 +22,12 @@ internal sealed class Block : nn.Module<Tensor, Tensor>
     public Block(TileEncoderConfig cfg, Device? device = null, ScalarType? dtype = null) : base(nameof(Block))
     {
         norm1 = nn.LayerNorm(cfg.EmbedDim, TileEncoderConfig.LayerNormEps, device: device, dtype: dtype);
-        attn = new Attention(cfg.EmbedDim, cfg.NumHeads, device, dtype);
+        attn = new Attention(cfg.EmbedDim, cfg.HeadCount, device, dtype);
         norm2 = nn.LayerNorm(cfg.EmbedDim, TileEncoderConfig.LayerNormEps, device: device, dtype: dtype);
         mlp = cfg.Mlp == TileMlp.Gelu
-            ? new GeluMlp(cfg.EmbedDim, cfg.MlpHidden, device, dtype)
-            : new SwiGluMlp(cfg.EmbedDim, cfg.MlpPackedHidden, device, dtype);
-        if (cfg.InitValues is { } init)
+            ? new GeluMlp(cfg.EmbedDim, cfg.MlpHiddenDim, device, dtype)
+            : new SwiGluMlp(cfg.EmbedDim, cfg.MlpPackedHiddenDim, device, dtype);
+        if (cfg.LayerScaleInit is { } init)
         {
             ls1 = new LayerScale(cfg.EmbedDim, init, device, dtype);
             ls2 = new LayerScale(cfg.EmbedDim, init, device, dtype);

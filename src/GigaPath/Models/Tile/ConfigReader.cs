@@ -4,11 +4,11 @@ using System.Text.Json.Nodes;
 
 namespace GigaPath.Models.Tile;
 
-/// <summary>Reads the fields of a timm-style config.json, one typed getter per kind, each failure naming the field.</summary>
+/// <summary>Reads the fields of a timm-style config.json through <see cref="ConfigJson"/>, each failure naming the field.</summary>
 internal sealed class ConfigReader
 {
     private readonly JsonObject _root;
-    private readonly string _source;
+    private readonly ConfigJson _json;
 
     /// <summary>model_args that change the architecture: accepted only with the value this port implements.</summary>
     private static readonly Dictionary<string, JsonValueKind[]> FixedArgs = new()
@@ -34,13 +34,13 @@ internal sealed class ConfigReader
         "drop_rate", "pos_drop_rate", "patch_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "weight_init",
     ];
 
-    public ConfigReader(JsonObject root, string source)
+    public ConfigReader(ConfigJson json)
     {
-        _root = root;
-        _source = source;
+        _root = json.Root;
+        _json = json;
     }
 
-    private ModelConfigException Error(string field, string why) => new($"{_source}: {field} {why}", _source, field);
+    private ModelConfigException Error(string field, string why) => _json.Error(field, why);
 
     /// <summary>Reads the config as encoder <paramref name="encoderName"/>, or as the one named encoder it fits.</summary>
     public TileEncoderConfig Read(string? encoderName)
@@ -50,14 +50,14 @@ internal sealed class ConfigReader
             throw Error("model_args", "is missing or not an object; it must give at least img_size (and what the architecture's defaults do not: patch_size, embed_dim, depth, num_heads, mlp_ratio, init_values)");
         var pretrained = _root["pretrained_cfg"] as JsonObject
             ?? throw Error("pretrained_cfg", $"is missing. timm reads a config.json without pretrained_cfg in its legacy form and silently drops model_args, " +
-                $"building {timm.Name} with its defaults (patch {timm.PatchSize}, img {timm.ImgSize}) and resampling the checkpoint to fit. " +
+                $"building {timm.Name} with its defaults (patch {timm.PatchSize}, img {timm.ImageSize}) and resampling the checkpoint to fit. " +
                 "Add the pretrained_cfg block (input_size, mean, std) so that timm and this engine build the same model");
 
         foreach (var (key, value) in args)
             CheckModelArg(key, value);
 
         int inChans = Int(args, "model_args", "in_chans", 3);
-        int imgSize = ImgSize(args, timm.ImgSize);
+        int imgSize = ImageSize(args, timm.ImageSize);
         int numClasses = Int(args, "model_args", "num_classes", 0);
         if (numClasses != 0 || Int(_root, "", "num_classes", 0) != 0)
             throw Error(numClasses != 0 ? "model_args.num_classes" : "num_classes", "must be 0: this engine returns embeddings and has no classifier head");
@@ -79,7 +79,7 @@ internal sealed class ConfigReader
 
         // A card's code-level kwargs override config.json (timm: dict(model_args, **kwargs)); the architecture's
         // defaults are overridden by both.
-        double? initValues = args.ContainsKey("init_values") ? NullableDouble(args, "model_args", "init_values") : timm.InitValues;
+        double? initValues = args.ContainsKey("init_values") ? NullableDouble(args, "model_args", "init_values") : timm.LayerScaleInit;
         if (kind.CodeInitValues is { } codeInit) initValues = codeInit;
         if (initValues is null)
             throw Error("model_args.init_values", $"is missing or null, so timm would build no LayerScale; encoder {kind.Name} has LayerScale (ls1.gamma, ls2.gamma)");
@@ -89,22 +89,22 @@ internal sealed class ConfigReader
             ReadFromJson = true,
             Encoder = kind.Name,
             Architecture = architecture,
-            SourceName = _source,
-            ImgSize = imgSize,
-            InChans = inChans,
+            SourceName = _json.Source,
+            ImageSize = imgSize,
+            InputChannels = inChans,
             PatchSize = values.PatchSize,
             EmbedDim = embedDim,
             Depth = Int(args, "model_args", "depth", timm.Depth),
-            NumHeads = Int(args, "model_args", "num_heads", timm.NumHeads),
+            HeadCount = Int(args, "model_args", "num_heads", timm.HeadCount),
             MlpRatio = values.MlpRatio,
-            InitValues = initValues,
+            LayerScaleInit = initValues,
             RegisterTokens = values.RegisterTokens,
             NoEmbedClass = values.NoEmbedClass,
             Mlp = kind.CodeMlp ?? timm.Mlp,
             Pooling = kind.Pooling,
             GlobalPool = pool,
             Interpolation = Interpolation(pretrained),
-            CropPct = kind.ReferenceCropPct ?? CropPct(pretrained),
+            CropFraction = kind.ReferenceCropFraction ?? CropFraction(pretrained),
             Mean = Triple(pretrained, "mean", TileEncoderConfig.ImageNetMean),
             Std = Triple(pretrained, "std", TileEncoderConfig.ImageNetStd),
         };
@@ -203,7 +203,7 @@ internal sealed class ConfigReader
         _ => "null",
     };
 
-    private int ImgSize(JsonObject args, int fallback)
+    private int ImageSize(JsonObject args, int fallback)
     {
         if (args["img_size"] is JsonArray arr)
         {
@@ -220,48 +220,21 @@ internal sealed class ConfigReader
         if (pretrained["input_size"] is not JsonArray arr || arr.Count != 3)
             throw Error("pretrained_cfg.input_size", "must be [channels, height, width]");
         var values = arr.Select(n => Int(n, "pretrained_cfg.input_size", null)).ToArray();
-        if (values[0] != cfg.InChans || values[1] != cfg.ImgSize || values[2] != cfg.ImgSize)
-            throw Error("pretrained_cfg.input_size", $"[{string.Join(", ", values)}] disagrees with model_args (in_chans {cfg.InChans}, img_size {cfg.ImgSize})");
+        if (values[0] != cfg.InputChannels || values[1] != cfg.ImageSize || values[2] != cfg.ImageSize)
+            throw Error("pretrained_cfg.input_size", $"[{string.Join(", ", values)}] disagrees with model_args (in_chans {cfg.InputChannels}, img_size {cfg.ImageSize})");
     }
 
     private int Int(JsonObject obj, string prefix, string key, int? fallback) =>
         Int(obj[key], prefix.Length == 0 ? key : $"{prefix}.{key}", fallback);
 
-    private int Int(JsonNode? node, string field, int? fallback)
-    {
-        if (node is null)
-            return fallback ?? throw Error(field, "is missing");
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
-        {
-            if (v.TryGetValue<int>(out int i)) return i;
-            if (v.TryGetValue<double>(out double d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) return (int)d;
-        }
-        throw Error(field, $"must be an integer, got {node.ToJsonString()}");
-    }
+    private int Int(JsonNode? node, string field, int? fallback) => _json.Int(node, field, fallback);
 
     private double Double(JsonObject obj, string prefix, string key) =>
         NullableDouble(obj, prefix, key) ?? throw Error($"{prefix}.{key}", "is missing");
 
-    private double? NullableDouble(JsonObject obj, string prefix, string key)
-    {
-        var node = obj[key];
-        if (node is null) return null;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out double d))
-            return d;
-        throw Error($"{prefix}.{key}", $"must be a number, got {node.ToJsonString()}");
-    }
+    private double? NullableDouble(JsonObject obj, string prefix, string key) => _json.OptionalDouble(obj[key], $"{prefix}.{key}");
 
-    private bool Bool(JsonObject obj, string prefix, string key, bool fallback)
-    {
-        var node = obj[key];
-        if (node is null) return fallback;
-        return node.GetValueKind() switch
-        {
-            JsonValueKind.True => true,
-            JsonValueKind.False => false,
-            _ => throw Error($"{prefix}.{key}", $"must be true or false, got {node.ToJsonString()}"),
-        };
-    }
+    private bool Bool(JsonObject obj, string prefix, string key, bool fallback) => _json.Bool(obj[key], $"{prefix}.{key}", fallback);
 
     private ResizeInterpolation Interpolation(JsonObject pretrained) => String(pretrained, "pretrained_cfg", "interpolation", "bicubic") switch
     {
@@ -270,7 +243,7 @@ internal sealed class ConfigReader
         var other => throw Error("pretrained_cfg.interpolation", $"is \"{other}\"; this engine implements Pillow's \"bicubic\" and \"bilinear\""),
     };
 
-    private double CropPct(JsonObject pretrained)
+    private double CropFraction(JsonObject pretrained)
     {
         string mode = String(pretrained, "pretrained_cfg", "crop_mode", "center");
         if (mode != "center")
@@ -279,21 +252,9 @@ internal sealed class ConfigReader
         return NullableDouble(pretrained, "pretrained_cfg", "crop_pct") ?? 0.875;
     }
 
-    private string String(JsonObject obj, string prefix, string key, string fallback)
-    {
-        string field = prefix.Length == 0 ? key : $"{prefix}.{key}";
-        var node = obj[key];
-        if (node is null) return fallback;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
-        throw Error(field, $"must be a string, got {node.ToJsonString()}");
-    }
+    private string String(JsonObject obj, string prefix, string key, string fallback) =>
+        _json.String(obj[key], prefix.Length == 0 ? key : $"{prefix}.{key}", fallback);
 
-    private IReadOnlyList<double> Triple(JsonObject pretrained, string key, IReadOnlyList<double> fallback)
-    {
-        var node = pretrained[key];
-        if (node is null) return fallback;
-        if (node is JsonArray arr && arr.All(n => n is JsonValue v && v.GetValueKind() == JsonValueKind.Number))
-            return arr.Select(n => n!.GetValue<double>()).ToArray();
-        throw Error($"pretrained_cfg.{key}", $"must be an array of numbers, got {node.ToJsonString()}");
-    }
+    private IReadOnlyList<double> Triple(JsonObject pretrained, string key, IReadOnlyList<double> fallback) =>
+        _json.OptionalNumbers(pretrained[key], $"pretrained_cfg.{key}") ?? fallback;
 }

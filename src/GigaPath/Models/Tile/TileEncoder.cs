@@ -11,7 +11,7 @@ namespace GigaPath.Models.Tile;
 /// A tile encoder ready to embed: Prov-GigaPath (a timm ViT-giant, 1.1 billion parameters) or another named ViT
 /// pathology encoder (<see cref="TileEncoderKind"/>: H-optimus-0/1, H0-mini, UNI, UNI2-h, Virchow, Virchow2), weights on
 /// one device in one dtype (<see cref="Options"/>). It turns RGB tiles into embeddings
-/// (<see cref="TileEncoderConfig.NumFeatures"/> wide), each tile computed independently of the others in its batch. Build one with <see cref="Load"/> (a model folder or weight file),
+/// (<see cref="TileEncoderConfig.OutputDim"/> wide), each tile computed independently of the others in its batch. Build one with <see cref="Load"/> (a model folder or weight file),
 /// <see cref="CreateRandom"/> (a config in code), or inspect a config without allocating it with
 /// <see cref="Describe"/>. Embed with <see cref="EmbedAsync"/> or <see cref="EmbedBatchesAsync"/> (any
 /// <see cref="TileSource"/>; cancellation, progress, embeddings as floats), or with <see cref="Embed(Tensor, bool)"/>
@@ -149,9 +149,9 @@ public sealed class TileEncoder : IDisposable
     }
 
     /// <summary>
-    /// Embeds a batch of preprocessed tiles. <paramref name="pixelValues"/>: [B, 3, ImgSize, ImgSize] float32 (on any
+    /// Embeds a batch of preprocessed tiles. <paramref name="pixelValues"/>: [B, 3, ImageSize, ImageSize] float32 (on any
     /// device), normalised as <see cref="Preprocessor"/> does. Returns float32 CPU tensors owned by the result (dispose
-    /// it): the embeddings [B, NumFeatures] (<see cref="TileEncoderConfig.Pooling"/>) and, with
+    /// it): the embeddings [B, OutputDim] (<see cref="TileEncoderConfig.Pooling"/>) and, with
     /// <paramref name="returnTokens"/>, all final-norm tokens [B, prefix + patches, D] (class token, registers, patches). Wrong shapes, dtypes and non-finite values throw <see cref="GigaPathException"/> naming the
     /// first bad tile.
     /// </summary>
@@ -167,7 +167,7 @@ public sealed class TileEncoder : IDisposable
     /// <summary>
     /// Decodes, preprocesses (<see cref="Preprocessor"/>) and embeds image files (PNG, JPEG, TIFF; any size, resized
     /// and center-cropped like the reference), in input order, <paramref name="batchSize"/> images per forward pass.
-    /// Returns the embeddings [N, NumFeatures] float32 on the CPU, owned by the result (dispose it). A file that cannot be read
+    /// Returns the embeddings [N, OutputDim] float32 on the CPU, owned by the result (dispose it). A file that cannot be read
     /// throws <see cref="GigaPathException"/> naming it.
     /// </summary>
     public TileEmbeddings EmbedImages(IEnumerable<string> paths, int batchSize = 16)
@@ -195,12 +195,12 @@ public sealed class TileEncoder : IDisposable
         ArgumentNullException.ThrowIfNull(source);
         options ??= new TileEmbeddingOptions();
         using var loader = new TileLoader(this, source, options, cancellationToken);
-        var embeddings = torch.empty([source.Count, Config.NumFeatures], ScalarType.Float32);
+        var embeddings = torch.empty([source.Count, Config.OutputDim], ScalarType.Float32);
         Tensor? tokens = null;
         try
         {
             if (options.ReturnTokens)
-                tokens = torch.empty([source.Count, Config.SeqLen, Config.EmbedDim], ScalarType.Float32);
+                tokens = torch.empty([source.Count, Config.SequenceLength, Config.EmbedDim], ScalarType.Float32);
             while (loader.Next() is { } next)
             {
                 using var result = next.Result;
@@ -245,7 +245,7 @@ public sealed class TileEncoder : IDisposable
         while (await Task.Run(loader.Next, cancellationToken).ConfigureAwait(false) is { } next)
         {
             using var result = next.Result;
-            yield return new TileEmbeddingBatch(next.Start, result.Count, Config.NumFeatures, result.Embeddings.data<float>().ToArray(),
+            yield return new TileEmbeddingBatch(next.Start, result.Count, Config.OutputDim, result.Embeddings.data<float>().ToArray(),
                 loader.Elapsed, source.Count);
         }
     }
@@ -272,16 +272,47 @@ public sealed class TileEncoder : IDisposable
     }
 
     /// <summary>
-    /// One batch of preprocessed tiles through the model, for the loader: non-finite pixels or outputs are named by
-    /// <paramref name="name"/> (the tile's row in the batch → how a person finds it).
+    /// Embeds every tile of <paramref name="tiles"/> in one forward pass, on the calling thread: each tile is read and
+    /// preprocessed (<see cref="Preprocessor"/>; pixels from <see cref="TileSource.FromPreprocessed"/> are taken as
+    /// they are), the tiles are packed into one batch and embedded. This is the step the loader behind
+    /// <see cref="Embed(TileSource, TileEmbeddingOptions?, IProgress{TileProgress}?, CancellationToken)"/> runs for each
+    /// of its batches; call it to batch tiles yourself (a server gathering the tiles of several requests). A tile that
+    /// cannot be read, or whose pixels or embedding are not finite, throws <see cref="GigaPathException"/> naming it
+    /// (<see cref="TileSource.Describe"/>). Returns float32 CPU tensors owned by the result (dispose it).
     /// </summary>
-    internal TileEmbeddings EmbedTiles(Tensor pixels, bool returnTokens, Func<long, string> name, CancellationToken cancellation)
+    /// <param name="tiles">The batch's tiles; keep the count to what one forward pass should take.</param>
+    /// <param name="returnTokens">Whether to return all final-norm tokens too.</param>
+    /// <param name="cancellationToken">Checked between tiles and before each block of the model.</param>
+    /// <exception cref="OperationCanceledException">Cancelled; nothing is returned.</exception>
+    public TileEmbeddings EmbedBatch(TileSource tiles, bool returnTokens = false, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        CheckFinite(pixels, name);
+        ArgumentNullException.ThrowIfNull(tiles);
+        if (tiles.Count == 0)
+            throw new GigaPathException("no tiles to embed");
+        var pixels = new float[tiles.Count][];
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            pixels[i] = tiles.Read(i, Preprocessor);
+        }
+        return EmbedPreprocessed(pixels, tiles, 0, Preprocessor, returnTokens, cancellationToken);
+    }
+
+    /// <summary>
+    /// The pack-and-encode step of <see cref="EmbedBatch"/> and of the loader: tiles <paramref name="start"/>… of
+    /// <paramref name="source"/>, already read, packed into one batch and embedded; bad tiles are named by the source.
+    /// </summary>
+    internal TileEmbeddings EmbedPreprocessed(IReadOnlyList<float[]> pixels, TileSource source, int start, TilePreprocessor preprocessor,
+        bool returnTokens, CancellationToken cancellation)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        using var batch = preprocessor.ToBatch(pixels);
+        Func<long, string> name = row => source.Describe(start + (int)row);
+        CheckFinite(batch, name);
         try
         {
-            return EmbedChecked(pixels, returnTokens, cancellation);
+            return EmbedChecked(batch, returnTokens, cancellation);
         }
         catch (NonFiniteOutputException e)
         {
@@ -312,20 +343,20 @@ public sealed class TileEncoder : IDisposable
     }
 
     /// <summary>
-    /// Checks that <paramref name="pixelValues"/> is a non-empty [B, 3, ImgSize, ImgSize] float32 tensor, naming
+    /// Checks that <paramref name="pixelValues"/> is a non-empty [B, 3, ImageSize, ImageSize] float32 tensor, naming
     /// <paramref name="name"/> and its shape in the <see cref="GigaPathException"/> otherwise. Values are not read.
     /// </summary>
     public void ValidatePixels(Tensor pixelValues, string name)
     {
         var s = pixelValues.shape;
         var shape = "[" + string.Join(", ", s) + "]";
-        var expected = $"[B, {Config.InChans}, {Config.ImgSize}, {Config.ImgSize}] float32";
+        var expected = $"[B, {Config.InputChannels}, {Config.ImageSize}, {Config.ImageSize}] float32";
         if (s.Length != 4)
             throw new GigaPathException($"{name}: expected {expected}, got rank {s.Length} {shape}");
-        if (s[1] != Config.InChans)
+        if (s[1] != Config.InputChannels)
             throw new GigaPathException($"{name}: expected {expected}, got {s[1]} channels {shape}");
-        if (s[2] != Config.ImgSize || s[3] != Config.ImgSize)
-            throw new GigaPathException($"{name}: expected {expected}, got {s[2]}x{s[3]} pixels {shape}; the model takes exactly {Config.ImgSize}x{Config.ImgSize} (preprocess: resize {Preprocessor.ResizeSize} {Preprocessor.Interpolation.ToString().ToLowerInvariant()}, center-crop {Config.ImgSize})");
+        if (s[2] != Config.ImageSize || s[3] != Config.ImageSize)
+            throw new GigaPathException($"{name}: expected {expected}, got {s[2]}x{s[3]} pixels {shape}; the model takes exactly {Config.ImageSize}x{Config.ImageSize} (preprocess: resize {Preprocessor.ResizeSize} {Preprocessor.Interpolation.ToString().ToLowerInvariant()}, center-crop {Config.ImageSize})");
         if (s[0] == 0)
             throw new GigaPathException($"{name}: holds no tiles {shape}");
         if (pixelValues.dtype != ScalarType.Float32)
@@ -352,12 +383,7 @@ public sealed class TileEncoder : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Directory.CreateDirectory(dir);
-        var metadata = new Dictionary<string, string>
-        {
-            ["format"] = "pt",
-            ["engine"] = EngineInfo.Name,
-            ["engine_version"] = EngineInfo.Version,
-        };
+        var metadata = Provenance.Current.AddTo(new Dictionary<string, string> { ["format"] = "pt" });
         SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), Model.state_dict(), metadata);
         AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), Config.ToJson());
     }

@@ -24,10 +24,10 @@ public sealed record TileEncoderConfig
     public string Architecture { get; init; } = SupportedArchitecture;
 
     /// <summary>Side of the square input in pixels (224 for Prov-GigaPath); must be a multiple of <see cref="PatchSize"/>.</summary>
-    public required int ImgSize { get; init; }
+    public required int ImageSize { get; init; }
 
     /// <summary>Input channels; always 3 (RGB).</summary>
-    public int InChans { get; init; } = 3;
+    public int InputChannels { get; init; } = 3;
 
     /// <summary>Side of one patch in pixels (16 for Prov-GigaPath).</summary>
     public required int PatchSize { get; init; }
@@ -39,7 +39,7 @@ public sealed record TileEncoderConfig
     public required int Depth { get; init; }
 
     /// <summary>Attention heads per block; must divide <see cref="EmbedDim"/>.</summary>
-    public required int NumHeads { get; init; }
+    public required int HeadCount { get; init; }
 
     /// <summary>MLP width as a multiple of <see cref="EmbedDim"/> (timm's <c>mlp_ratio</c>, 5.33334 for Prov-GigaPath).</summary>
     public required double MlpRatio { get; init; }
@@ -48,7 +48,7 @@ public sealed record TileEncoderConfig
     /// LayerScale's initial value (timm's <c>init_values</c>), or null for blocks without LayerScale. Only random
     /// initialisation uses the value; the trained gamma is in the checkpoint.
     /// </summary>
-    public required double? InitValues { get; init; }
+    public required double? LayerScaleInit { get; init; }
 
     /// <summary>
     /// The named encoder this config was read as (<see cref="TileEncoderKind.Name"/>, e.g. "gigapath", "virchow2"):
@@ -71,11 +71,11 @@ public sealed record TileEncoderConfig
     /// <summary>The blocks' MLP: packed SwiGLU (GigaPath, H-optimus, UNI2-h, Virchow) or GELU (UNI).</summary>
     public TileMlp Mlp { get; init; } = TileMlp.SwiGluPacked;
 
-    /// <summary>How the final-norm tokens become the embedding (<see cref="NumFeatures"/> wide).</summary>
+    /// <summary>How the final-norm tokens become the embedding (<see cref="OutputDim"/> wide).</summary>
     public TileEmbeddingPooling Pooling { get; init; } = TileEmbeddingPooling.ClassToken;
 
     /// <summary>Width of the returned embedding: <see cref="EmbedDim"/>, or twice that for <see cref="TileEmbeddingPooling.ClassTokenAndPatchMean"/>.</summary>
-    public int NumFeatures => Pooling == TileEmbeddingPooling.ClassTokenAndPatchMean ? 2 * EmbedDim : EmbedDim;
+    public int OutputDim => Pooling == TileEmbeddingPooling.ClassTokenAndPatchMean ? 2 * EmbedDim : EmbedDim;
 
     /// <summary>
     /// timm's <c>global_pool</c>: "token" for an encoder whose embedding is the class token, "" for one that returns
@@ -87,11 +87,11 @@ public sealed record TileEncoderConfig
     public ResizeInterpolation Interpolation { get; init; } = ResizeInterpolation.Bicubic;
 
     /// <summary>
-    /// The input transform's crop ratio: the shorter side is resized to floor(<see cref="ImgSize"/> / CropPct), then
-    /// center-cropped to <see cref="ImgSize"/> (<c>pretrained_cfg.crop_pct</c>; 0.875 for Prov-GigaPath's reference
+    /// The input transform's crop ratio: the shorter side is resized to floor(<see cref="ImageSize"/> / CropFraction), then
+    /// center-cropped to <see cref="ImageSize"/> (<c>pretrained_cfg.crop_pct</c>; 0.875 for Prov-GigaPath's reference
     /// transform, 1.0 for the others).
     /// </summary>
-    public double CropPct { get; init; } = 0.875;
+    public double CropFraction { get; init; } = 0.875;
 
     /// <summary>Per-channel mean (RGB) the weights were trained with (<c>pretrained_cfg.mean</c>), for pixel values in 0..1.</summary>
     public IReadOnlyList<double> Mean { get; init; } = ImageNetMean;
@@ -111,56 +111,56 @@ public sealed record TileEncoderConfig
     /// <summary>ImageNet's per-channel standard deviation (RGB), timm's default.</summary>
     public static readonly IReadOnlyList<double> ImageNetStd = [0.229, 0.224, 0.225];
 
-    /// <summary>Width of one attention head: <see cref="EmbedDim"/> / <see cref="NumHeads"/>.</summary>
-    public int HeadDim => EmbedDim / NumHeads;
+    /// <summary>Width of one attention head: <see cref="EmbedDim"/> / <see cref="HeadCount"/>.</summary>
+    public int HeadDim => EmbedDim / HeadCount;
 
-    /// <summary>Patches per side: <see cref="ImgSize"/> / <see cref="PatchSize"/>.</summary>
-    public int GridSize => ImgSize / PatchSize;
+    /// <summary>Patches per side: <see cref="ImageSize"/> / <see cref="PatchSize"/>.</summary>
+    public int GridSize => ImageSize / PatchSize;
 
     /// <summary>Patches per tile: <see cref="GridSize"/>².</summary>
-    public int NumPatches => GridSize * GridSize;
+    public int PatchCount => GridSize * GridSize;
 
     /// <summary>Tokens before the patches: the class token and the <see cref="RegisterTokens"/>.</summary>
     public int PrefixTokens => 1 + RegisterTokens;
 
     /// <summary>Every token: class token, registers and patches.</summary>
-    public int SeqLen => NumPatches + PrefixTokens;
+    public int SequenceLength => PatchCount + PrefixTokens;
 
     /// <summary>Rows of <c>pos_embed</c>: the patches, plus the prefix tokens unless <see cref="NoEmbedClass"/>.</summary>
-    public int PositionRows => NoEmbedClass ? NumPatches : SeqLen;
+    public int PositionRows => NoEmbedClass ? PatchCount : SequenceLength;
 
     /// <summary>fc1's output width, timm's <c>int(embed_dim * mlp_ratio)</c> (value and gate packed together for SwiGLU).</summary>
-    public int MlpPackedHidden => (int)(EmbedDim * MlpRatio);
+    public int MlpPackedHiddenDim => (int)(EmbedDim * MlpRatio);
 
     /// <summary>fc2's input width: half the packed width for SwiGLU, fc1's width for GELU.</summary>
-    public int MlpHidden => Mlp == TileMlp.SwiGluPacked ? MlpPackedHidden / 2 : MlpPackedHidden;
+    public int MlpHiddenDim => Mlp == TileMlp.SwiGluPacked ? MlpPackedHiddenDim / 2 : MlpPackedHiddenDim;
 
     /// <summary>The published Prov-GigaPath tile encoder (hf_hub:prov-gigapath/prov-gigapath).</summary>
     public static TileEncoderConfig ProvGigaPath { get; } = new TileEncoderConfig
     {
-        ImgSize = 224,
+        ImageSize = 224,
         PatchSize = 16,
         EmbedDim = 1536,
         Depth = 40,
-        NumHeads = 24,
+        HeadCount = 24,
         MlpRatio = 5.33334,
-        InitValues = 1e-5,
+        LayerScaleInit = 1e-5,
         SourceName = "prov-gigapath",
     }.Validate();
 
     /// <summary>A one-line description recorded in output metadata.</summary>
     public string Describe() =>
-        $"{Encoder}: {Architecture} img {ImgSize} patch {PatchSize} dim {EmbedDim} depth {Depth} heads {NumHeads}" +
-        (RegisterTokens > 0 ? $" registers {RegisterTokens}" : "") + $" mlp {(Mlp == TileMlp.Gelu ? "gelu" : "swiglu")} {MlpPackedHidden}" +
-        (Pooling == TileEmbeddingPooling.ClassTokenAndPatchMean ? $" embedding cls+mean {NumFeatures}" : "");
+        $"{Encoder}: {Architecture} img {ImageSize} patch {PatchSize} dim {EmbedDim} depth {Depth} heads {HeadCount}" +
+        (RegisterTokens > 0 ? $" registers {RegisterTokens}" : "") + $" mlp {(Mlp == TileMlp.Gelu ? "gelu" : "swiglu")} {MlpPackedHiddenDim}" +
+        (Pooling == TileEmbeddingPooling.ClassTokenAndPatchMean ? $" embedding cls+mean {OutputDim}" : "");
 
-    /// <summary>Side the shorter image side is resized to: floor(<see cref="ImgSize"/> / <see cref="CropPct"/>), as timm computes it.</summary>
-    public int ResizeSize => (int)Math.Floor(ImgSize / CropPct);
+    /// <summary>Side the shorter image side is resized to: floor(<see cref="ImageSize"/> / <see cref="CropFraction"/>), as timm computes it.</summary>
+    public int ResizeSize => (int)Math.Floor(ImageSize / CropFraction);
 
     /// <summary>
     /// The input transform these weights expect, as timm's eval transform (and Prov-GigaPath's reference code) builds
     /// it: shorter side resized with <see cref="Interpolation"/> to <see cref="ResizeSize"/>, center crop
-    /// <see cref="ImgSize"/>, scale to 0..1, normalise with <see cref="Mean"/> / <see cref="Std"/>. Every caller
+    /// <see cref="ImageSize"/>, scale to 0..1, normalise with <see cref="Mean"/> / <see cref="Std"/>. Every caller
     /// (library, CLI, server, pipeline) preprocesses through this.
     /// </summary>
     public TilePreprocessor CreatePreprocessor()
@@ -168,9 +168,9 @@ public sealed record TileEncoderConfig
         var mean = Mean.Select(v => (float)v).ToArray();
         var std = Std.Select(v => (float)v).ToArray();
         var d = TilePreprocessor.Default;
-        if (ImgSize == d.CropSize && ResizeSize == d.ResizeSize && Interpolation == d.Interpolation && mean.SequenceEqual(d.Mean) && std.SequenceEqual(d.Std))
+        if (ImageSize == d.CropSize && ResizeSize == d.ResizeSize && Interpolation == d.Interpolation && mean.SequenceEqual(d.Mean) && std.SequenceEqual(d.Std))
             return d;
-        return new TilePreprocessor(ResizeSize, ImgSize, mean, std, Interpolation);
+        return new TilePreprocessor(ResizeSize, ImageSize, mean, std, Interpolation);
     }
 
     /// <summary>
@@ -191,18 +191,7 @@ public sealed record TileEncoderConfig
     /// </summary>
     public static TileEncoderConfig FromJson(string json, string sourceName, string? encoder = null)
     {
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new ModelConfigException($"{sourceName}: not valid JSON ({e.Message})", sourceName, null, e);
-        }
-        if (root is not JsonObject obj)
-            throw new ModelConfigException($"{sourceName}: expected a JSON object", sourceName);
-        return new ConfigReader(obj, sourceName).Read(encoder).Validate();
+        return new ConfigReader(ConfigJson.Parse(json, sourceName)).Read(encoder).Validate();
     }
 
     /// <summary>
@@ -215,27 +204,27 @@ public sealed record TileEncoderConfig
         void Fail(string json, string property, string why) =>
             throw new ModelConfigException($"{SourceName}: {(ReadFromJson ? json : property)} {why}", SourceName, ReadFromJson ? json : property);
 
-        if (InChans != 3) Fail("model_args.in_chans", nameof(InChans), $"is {InChans}; the tile encoder takes RGB images (3 channels)");
-        if (ImgSize <= 0) Fail("model_args.img_size", nameof(ImgSize), $"must be positive, got {ImgSize}");
+        if (InputChannels != 3) Fail("model_args.in_chans", nameof(InputChannels), $"is {InputChannels}; the tile encoder takes RGB images (3 channels)");
+        if (ImageSize <= 0) Fail("model_args.img_size", nameof(ImageSize), $"must be positive, got {ImageSize}");
         if (PatchSize <= 0) Fail("model_args.patch_size", nameof(PatchSize), $"must be positive, got {PatchSize}");
-        if (ImgSize % PatchSize != 0) Fail("model_args.img_size", nameof(ImgSize), $"{ImgSize} is not divisible by {(ReadFromJson ? "patch_size" : nameof(PatchSize))} {PatchSize}");
+        if (ImageSize % PatchSize != 0) Fail("model_args.img_size", nameof(ImageSize), $"{ImageSize} is not divisible by {(ReadFromJson ? "patch_size" : nameof(PatchSize))} {PatchSize}");
         if (EmbedDim <= 0) Fail("model_args.embed_dim", nameof(EmbedDim), $"must be positive, got {EmbedDim}");
         if (Depth <= 0) Fail("model_args.depth", nameof(Depth), $"must be positive, got {Depth}");
-        if (NumHeads <= 0) Fail("model_args.num_heads", nameof(NumHeads), $"must be positive, got {NumHeads}");
-        if (EmbedDim % NumHeads != 0) Fail("model_args.embed_dim", nameof(EmbedDim), $"{EmbedDim} is not divisible by {(ReadFromJson ? "num_heads" : nameof(NumHeads))} {NumHeads}");
+        if (HeadCount <= 0) Fail("model_args.num_heads", nameof(HeadCount), $"must be positive, got {HeadCount}");
+        if (EmbedDim % HeadCount != 0) Fail("model_args.embed_dim", nameof(EmbedDim), $"{EmbedDim} is not divisible by {(ReadFromJson ? "num_heads" : nameof(HeadCount))} {HeadCount}");
         if (!(MlpRatio > 0) || double.IsInfinity(MlpRatio)) Fail("model_args.mlp_ratio", nameof(MlpRatio), $"must be positive, got {MlpRatio}");
-        if (MlpPackedHidden <= 0 || (Mlp == TileMlp.SwiGluPacked && MlpPackedHidden % 2 != 0))
-            Fail("model_args.mlp_ratio", nameof(MlpRatio), $"{MlpRatio} gives an fc1 width int({EmbedDim} * {MlpRatio}) = {MlpPackedHidden}, which must be positive" +
+        if (MlpPackedHiddenDim <= 0 || (Mlp == TileMlp.SwiGluPacked && MlpPackedHiddenDim % 2 != 0))
+            Fail("model_args.mlp_ratio", nameof(MlpRatio), $"{MlpRatio} gives an fc1 width int({EmbedDim} * {MlpRatio}) = {MlpPackedHiddenDim}, which must be positive" +
                 (Mlp == TileMlp.SwiGluPacked ? " and even (SwiGLU packs value and gate; timm refuses an odd width)" : ""));
         if (RegisterTokens < 0) Fail("model_args.reg_tokens", nameof(RegisterTokens), $"must be 0 or more, got {RegisterTokens}");
-        if (InitValues is { } init && !double.IsFinite(init)) Fail("model_args.init_values", nameof(InitValues), $"must be finite, got {init}");
+        if (LayerScaleInit is { } init && !double.IsFinite(init)) Fail("model_args.init_values", nameof(LayerScaleInit), $"must be finite, got {init}");
         string expectedPool = Pooling == TileEmbeddingPooling.ClassToken ? "token" : "";
         if (GlobalPool != expectedPool)
             Fail("global_pool", nameof(GlobalPool), $"is \"{GlobalPool}\"; encoder {Encoder} {(expectedPool == "token" ? "embeds with the class token (\"token\")" : "pools the tokens itself (\"\")")}");
-        if (!(CropPct > 0 && CropPct <= 1)) Fail("pretrained_cfg.crop_pct", nameof(CropPct), $"must be in (0, 1], got {CropPct}");
+        if (!(CropFraction > 0 && CropFraction <= 1)) Fail("pretrained_cfg.crop_pct", nameof(CropFraction), $"must be in (0, 1], got {CropFraction}");
         if (!Enum.IsDefined(Interpolation)) Fail("pretrained_cfg.interpolation", nameof(Interpolation), $"is {Interpolation}");
-        if (Mean is null || Mean.Count != InChans) Fail("pretrained_cfg.mean", nameof(Mean), $"has {Mean?.Count ?? 0} values, expected {InChans}");
-        if (Std is null || Std.Count != InChans) Fail("pretrained_cfg.std", nameof(Std), $"has {Std?.Count ?? 0} values, expected {InChans}");
+        if (Mean is null || Mean.Count != InputChannels) Fail("pretrained_cfg.mean", nameof(Mean), $"has {Mean?.Count ?? 0} values, expected {InputChannels}");
+        if (Std is null || Std.Count != InputChannels) Fail("pretrained_cfg.std", nameof(Std), $"has {Std?.Count ?? 0} values, expected {InputChannels}");
         if (Std!.Any(s => !(s > 0) || double.IsInfinity(s))) Fail("pretrained_cfg.std", nameof(Std), "values must be positive and finite");
         if (Mean!.Any(m => !double.IsFinite(m))) Fail("pretrained_cfg.mean", nameof(Mean), "values must be finite");
         return this;
@@ -252,13 +241,13 @@ public sealed record TileEncoderConfig
             ["global_pool"] = GlobalPool,
             ["model_args"] = new JsonObject
             {
-                ["img_size"] = ImgSize,
-                ["in_chans"] = InChans,
+                ["img_size"] = ImageSize,
+                ["in_chans"] = InputChannels,
                 ["patch_size"] = PatchSize,
                 ["embed_dim"] = EmbedDim,
                 ["depth"] = Depth,
-                ["num_heads"] = NumHeads,
-                ["init_values"] = InitValues,
+                ["num_heads"] = HeadCount,
+                ["init_values"] = LayerScaleInit,
                 ["mlp_ratio"] = MlpRatio,
                 ["reg_tokens"] = RegisterTokens,
                 ["no_embed_class"] = NoEmbedClass,
@@ -268,10 +257,10 @@ public sealed record TileEncoderConfig
             {
                 ["tag"] = "",
                 ["custom_load"] = false,
-                ["input_size"] = new JsonArray(InChans, ImgSize, ImgSize),
+                ["input_size"] = new JsonArray(InputChannels, ImageSize, ImageSize),
                 ["fixed_input_size"] = true,
                 ["interpolation"] = Interpolation == ResizeInterpolation.Bilinear ? "bilinear" : "bicubic",
-                ["crop_pct"] = CropPct,
+                ["crop_pct"] = CropFraction,
                 ["crop_mode"] = "center",
                 ["mean"] = new JsonArray(Mean.Select(v => (JsonNode?)v).ToArray()),
                 ["std"] = new JsonArray(Std.Select(v => (JsonNode?)v).ToArray()),
@@ -286,13 +275,13 @@ public sealed record TileEncoderConfig
 
     /// <summary>Equal when every value that changes the model or its preprocessing is equal (the source is ignored).</summary>
     public bool Equals(TileEncoderConfig? other) =>
-        other is not null && Architecture == other.Architecture && ImgSize == other.ImgSize && InChans == other.InChans
-        && PatchSize == other.PatchSize && EmbedDim == other.EmbedDim && Depth == other.Depth && NumHeads == other.NumHeads
-        && MlpRatio.Equals(other.MlpRatio) && InitValues.Equals(other.InitValues)
+        other is not null && Architecture == other.Architecture && ImageSize == other.ImageSize && InputChannels == other.InputChannels
+        && PatchSize == other.PatchSize && EmbedDim == other.EmbedDim && Depth == other.Depth && HeadCount == other.HeadCount
+        && MlpRatio.Equals(other.MlpRatio) && LayerScaleInit.Equals(other.LayerScaleInit)
         && Encoder == other.Encoder && RegisterTokens == other.RegisterTokens && NoEmbedClass == other.NoEmbedClass && Mlp == other.Mlp
-        && Pooling == other.Pooling && Interpolation == other.Interpolation && CropPct.Equals(other.CropPct)
+        && Pooling == other.Pooling && Interpolation == other.Interpolation && CropFraction.Equals(other.CropFraction)
         && GlobalPool == other.GlobalPool && Mean.SequenceEqual(other.Mean) && Std.SequenceEqual(other.Std);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(Encoder, Architecture, ImgSize, PatchSize, EmbedDim, Depth, NumHeads, MlpRatio);
+    public override int GetHashCode() => HashCode.Combine(Encoder, Architecture, ImageSize, PatchSize, EmbedDim, Depth, HeadCount, MlpRatio);
 }

@@ -52,7 +52,7 @@ public sealed record TileEncoderKind
     /// Resize ratio of the model's own reference transform when it is not its <c>pretrained_cfg.crop_pct</c>
     /// (Prov-GigaPath's code resizes to 256 and crops 224: 0.875, whatever its config says), or null to use the config's.
     /// </summary>
-    public double? ReferenceCropPct { get; internal init; }
+    public double? ReferenceCropFraction { get; internal init; }
 
     /// <summary>Tile side in pixels that <c>run</c> cuts by default for this encoder (at <see cref="DefaultMicronsPerPixel"/>).</summary>
     public int DefaultTileSize { get; internal init; }
@@ -85,7 +85,7 @@ public sealed record TileEncoderKind
         new TileEncoderKind
         {
             Name = "gigapath", DisplayName = "Prov-GigaPath", HuggingFaceRepository = "prov-gigapath/prov-gigapath",
-            License = "Apache-2.0, gated", Architecture = "vit_giant_patch14_dinov2", PatchSize = 16, ReferenceCropPct = 0.875,
+            License = "Apache-2.0, gated", Architecture = "vit_giant_patch14_dinov2", PatchSize = 16, ReferenceCropFraction = 0.875,
             DefaultTileSize = 256,
             PublishedModelArgs = """{"img_size": 224, "in_chans": 3, "patch_size": 16, "embed_dim": 1536, "depth": 40, "num_heads": 24, "init_values": 1e-05, "mlp_ratio": 5.33334, "num_classes": 0}""",
         },
@@ -161,7 +161,7 @@ public sealed record TileEncoderKind
     }
 
     /// <summary>The published full-size model's config (nothing downloaded): for <see cref="TileEncoder.Describe"/>, benchmarks and random models.</summary>
-    public TileEncoderConfig PublishedConfig()
+    public TileEncoderConfig GetPublishedConfig()
     {
         var json = new JsonObject
         {

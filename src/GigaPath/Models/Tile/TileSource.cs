@@ -70,6 +70,24 @@ public abstract class TileSource
     }
 
     /// <summary>
+    /// Tiles already preprocessed, one array of [3 × S × S] floats each (S the encoder's input size), normalised as the
+    /// encoder's <see cref="TileEncoder.Preprocessor"/> does (its <see cref="TilePreprocessor.Preprocess"/> output).
+    /// The arrays are not copied: do not change them while the source is in use. <paramref name="names"/> (one per
+    /// tile) name them in errors; by default "tile 0", "tile 1", ….
+    /// </summary>
+    /// <param name="tiles">The preprocessed tiles, in order.</param>
+    /// <param name="names">How a person finds each tile (a request's row, a file), or null.</param>
+    public static TileSource FromPreprocessed(IReadOnlyList<float[]> tiles, IReadOnlyList<string>? names = null)
+    {
+        ArgumentNullException.ThrowIfNull(tiles);
+        if (names is not null && names.Count != tiles.Count)
+            throw new ArgumentException($"{names.Count} names for {tiles.Count} tiles", nameof(names));
+        for (int i = 0; i < tiles.Count; i++)
+            if (tiles[i] is null) throw new ArgumentException($"tile {i} is null", nameof(tiles));
+        return new PreprocessedTileSource(tiles.ToArray(), names?.ToArray());
+    }
+
+    /// <summary>
     /// Tiles already preprocessed: <paramref name="pixels"/> [N, 3, S, S] float32, normalised as the encoder's
     /// <see cref="TileEncoder.Preprocessor"/> does (S its input size). The tensor is copied now; the caller keeps it.
     /// </summary>
@@ -125,6 +143,22 @@ internal sealed class PixelTileSource(float[] data, int count, int perTile, long
         if (perTile != preprocessor.OutputLength)
             throw new GigaPathException($"{Describe(index)}: holds [{string.Join(", ", TileShape)}] values, the model takes [3, {preprocessor.CropSize}, {preprocessor.CropSize}]");
         return data.AsSpan(index * perTile, perTile).ToArray();
+    }
+}
+
+/// <summary>Preprocessed tiles, one array each (<see cref="TileSource.FromPreprocessed"/>).</summary>
+internal sealed class PreprocessedTileSource(float[][] tiles, string[]? names) : TileSource
+{
+    public override int Count => tiles.Length;
+
+    public override string Describe(int index) => names?[index] ?? $"tile {index}";
+
+    internal override float[] Read(int index, TilePreprocessor preprocessor)
+    {
+        var tile = tiles[index];
+        if (tile.Length != preprocessor.OutputLength)
+            throw new GigaPathException($"{Describe(index)}: holds {tile.Length} values, the model takes 3x{preprocessor.CropSize}x{preprocessor.CropSize} = {preprocessor.OutputLength}");
+        return tile;
     }
 }
 

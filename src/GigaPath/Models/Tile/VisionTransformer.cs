@@ -32,14 +32,14 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
         if (config.RegisterTokens > 0)
             reg_token = new Parameter(torch.zeros(1, config.RegisterTokens, config.EmbedDim, dtype: type, device: device));
         pos_embed = new Parameter(torch.zeros(1, config.PositionRows, config.EmbedDim, dtype: type, device: device));
-        patch_embed = new PatchEmbed(config.InChans, config.EmbedDim, config.PatchSize, device, dtype);
+        patch_embed = new PatchEmbed(config.InputChannels, config.EmbedDim, config.PatchSize, device, dtype);
         blocks = new ModuleList<Block>(Enumerable.Range(0, config.Depth).Select(_ => new Block(config, device, dtype)).ToArray());
         norm = nn.LayerNorm(config.EmbedDim, TileEncoderConfig.LayerNormEps, device: device, dtype: dtype);
         RegisterComponents();
     }
 
     /// <summary>
-    /// The tile embedding [B, NumFeatures] by the encoder's recipe (<see cref="TileEncoderConfig.Pooling"/>). For the
+    /// The tile embedding [B, OutputDim] by the encoder's recipe (<see cref="TileEncoderConfig.Pooling"/>). For the
     /// class token alone, the last block computes that token only (<see cref="Block.ForwardClsToken"/>), ~2 % of the
     /// model's work saved; the result equals <c>ForwardFeatures(x)[:, 0]</c> up to float rounding.
     /// </summary>
@@ -53,12 +53,12 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor>
     /// <summary>All tokens after the final norm [B, prefix + patches, D]: the class token, the registers, then the patches.</summary>
     public Tensor ForwardFeatures(Tensor pixelValues) => ForwardFeatures(pixelValues, null);
 
-    /// <summary>The embedding [B, NumFeatures] of final-norm tokens [B, T, D] by <see cref="TileEncoderConfig.Pooling"/>.</summary>
+    /// <summary>The embedding [B, OutputDim] of final-norm tokens [B, T, D] by <see cref="TileEncoderConfig.Pooling"/>.</summary>
     public Tensor Pool(Tensor tokens) => Config.Pooling switch
     {
         TileEmbeddingPooling.ClassToken => tokens.select(1, 0),
         // TRIDENT / the Virchow cards: cat([output[:, 0], output[:, prefix:].mean(1)], -1).
-        _ => torch.cat([tokens.select(1, 0), tokens.narrow(1, Config.PrefixTokens, Config.NumPatches).mean([1])], 1),
+        _ => torch.cat([tokens.select(1, 0), tokens.narrow(1, Config.PrefixTokens, Config.PatchCount).mean([1])], 1),
     };
 
     /// <summary>

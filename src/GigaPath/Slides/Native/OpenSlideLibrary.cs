@@ -72,7 +72,7 @@ internal sealed unsafe class OpenSlideLibrary
         throw new GigaPathException(
             $"OpenSlide is not installed (tried {string.Join(", ", candidates)}). Reading whole-slide images needs it: " +
             "on Debian/Ubuntu run 'apt-get install libopenslide0'; on macOS 'brew install openslide'; on Windows put " +
-            "libopenslide-1.dll on PATH. Plain PNG/JPEG/TIFF images can still be read with --slide-mpp.");
+            $"libopenslide-1.dll on PATH. Plain PNG/JPEG/TIFF images can still be read with {OptionNames.SlideMpp}.");
     }
 
     /// <summary>The library's version string, e.g. "3.4.1".</summary>

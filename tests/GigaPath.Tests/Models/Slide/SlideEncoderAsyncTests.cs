@@ -45,11 +45,11 @@ public class SlideEncoderAsyncTests
         var features = Features();
         float[] reference;
         using (var one = encoder.Embed(features))
-            reference = one.EmbedDefault.data<float>().ToArray();
+            reference = one.ClsEmbedding.data<float>().ToArray();
         var calls = Enumerable.Range(0, 12).Select(_ => Task.Run(async () =>
         {
             using var result = await encoder.EmbedAsync(features);
-            return result.EmbedDefault.data<float>().ToArray();
+            return result.ClsEmbedding.data<float>().ToArray();
         }));
         foreach (var result in await Task.WhenAll(calls))
             Assert.That(MemoryMarshal.AsBytes(result.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(reference.AsSpan())), Is.True);

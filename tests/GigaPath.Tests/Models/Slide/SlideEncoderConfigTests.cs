@@ -10,10 +10,10 @@ public class SlideEncoderConfigTests
     public void PublishedConfigurationMatchesTheReference()
     {
         var c = SlideEncoderConfig.ProvGigaPath;
-        Assert.That((c.InChans, c.EmbedDim, c.Depth, c.NumHeads, c.FfnDim, c.HeadDim), Is.EqualTo((1536, 768, 12, 16, 3072, 48)));
-        Assert.That(c.SegmentLength, Is.EqualTo(new[] { 1024, 5792, 32768, 185363, 1048576 }));
-        Assert.That(c.DilatedRatio, Is.EqualTo(new[] { 1, 2, 4, 8, 16 }));
-        Assert.That((c.SlideNgrids, c.TileSize, c.OuterNormEps, c.EncoderLayerNormEps), Is.EqualTo((1000, 256, 1e-6, 1e-5)));
+        Assert.That((c.InputChannels, c.EmbedDim, c.Depth, c.HeadCount, c.FeedForwardDim, c.HeadDim), Is.EqualTo((1536, 768, 12, 16, 3072, 48)));
+        Assert.That(c.SegmentLengths, Is.EqualTo(new[] { 1024, 5792, 32768, 185363, 1048576 }));
+        Assert.That(c.DilationRatios, Is.EqualTo(new[] { 1, 2, 4, 8, 16 }));
+        Assert.That((c.PositionGridSize, c.TileSize, c.OuterNormEps, c.EncoderLayerNormEps), Is.EqualTo((1000, 256, 1e-6, 1e-5)));
     }
 
     [TestCase(262144, 256, new[] { 1024, 5792, 32768, 185363, 1048576 })]
@@ -27,12 +27,25 @@ public class SlideEncoderConfigTests
     public void ParsesTheFixtureConfigs()
     {
         var tiny = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny", "config.json"));
-        Assert.That((tiny.InChans, tiny.EmbedDim, tiny.Depth, tiny.NumHeads, tiny.FfnDim), Is.EqualTo((32, 64, 2, 4, 256)));
-        Assert.That(tiny.SegmentLength, Is.EqualTo(new[] { 16, 32, 64 }));
+        Assert.That((tiny.InputChannels, tiny.EmbedDim, tiny.Depth, tiny.HeadCount, tiny.FeedForwardDim), Is.EqualTo((32, 64, 2, 4, 256)));
+        Assert.That(tiny.SegmentLengths, Is.EqualTo(new[] { 16, 32, 64 }));
         var misaligned = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny_misaligned", "config.json"));
-        Assert.That(misaligned.DilatedRatio, Is.EqualTo(new[] { 1, 4, 4 }));
+        Assert.That(misaligned.DilationRatios, Is.EqualTo(new[] { 1, 4, 4 }));
         Assert.That(misaligned, Is.Not.EqualTo(tiny));
-        Assert.That(misaligned with { SegmentLength = [16, 32, 64], DilatedRatio = [1, 2, 4] }, Is.EqualTo(tiny));
+        Assert.That(misaligned with { SegmentLengths = [16, 32, 64], DilationRatios = [1, 2, 4] }, Is.EqualTo(tiny));
+    }
+
+    [Test]
+    public void FieldErrorsReadLikeTheTileEncoderConfigs()
+    {
+        // Both model configs go through the same strict reader: the message names the file and the field, and so does Field.
+        var json = SlideEncoderConfig.ProvGigaPath.ToJson().Replace("\"depth\": 12", "\"depth\": \"12\"", StringComparison.Ordinal);
+        var e = Assert.Throws<ModelConfigException>(() => SlideEncoderConfig.FromJson(json, "slide/config.json"))!;
+        Assert.That(e.Message, Is.EqualTo("slide/config.json: depth must be an integer, got \"12\""));
+        Assert.That((e.ConfigSource, e.Field), Is.EqualTo(("slide/config.json", "depth")));
+        var segments = SlideEncoderConfig.ProvGigaPath.ToJson().Replace("\"segment_length\": [", "\"segment_length\": [1.5, ", StringComparison.Ordinal);
+        Assert.That(Assert.Throws<ModelConfigException>(() => SlideEncoderConfig.FromJson(segments, "s.json"))!.Field, Is.EqualTo("segment_length[0]"));
+        Assert.That(Assert.Throws<ModelConfigException>(() => SlideEncoderConfig.FromJson("[1]", "s.json"))!.Message, Is.EqualTo("s.json: must hold a JSON object"));
     }
 
     [Test]
@@ -55,9 +68,9 @@ public class SlideEncoderConfigTests
     public void MaxWsiSizeDerivesSegmentsAndDefaultsFillTheRest()
     {
         var c = Parse("""{"in_chans": 1536, "embed_dim": 768, "depth": 12, "num_heads": 16, "max_wsi_size": 250000}""");
-        Assert.That(c.SegmentLength, Is.EqualTo(new[] { 1024, 4870, 23170, 110217, 524288 }));
-        Assert.That(c.DilatedRatio, Is.EqualTo(new[] { 1, 2, 4, 8, 16 }));
-        Assert.That(c.FfnDim, Is.EqualTo(3072));
+        Assert.That(c.SegmentLengths, Is.EqualTo(new[] { 1024, 4870, 23170, 110217, 524288 }));
+        Assert.That(c.DilationRatios, Is.EqualTo(new[] { 1, 2, 4, 8, 16 }));
+        Assert.That(c.FeedForwardDim, Is.EqualTo(3072));
     }
 
     [TestCase("""{"in_chans": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "segment_lenght": [16]}""", "segment_lenght")]

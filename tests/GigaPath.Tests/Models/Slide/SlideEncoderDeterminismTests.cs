@@ -15,7 +15,7 @@ public class SlideEncoderDeterminismTests
     {
         var config = new SlideEncoderConfig
         {
-            InChans = 32, EmbedDim = 32, Depth = 1, NumHeads = 2, FfnDim = 64, SegmentLength = [16, 32], DilatedRatio = [1, 2],
+            InputChannels = 32, EmbedDim = 32, Depth = 1, HeadCount = 2, FeedForwardDim = 64, SegmentLengths = [16, 32], DilationRatios = [1, 2],
         };
         using var encoder = SlideEncoder.CreateRandom(config, 5);
         var rng = new Random(3);

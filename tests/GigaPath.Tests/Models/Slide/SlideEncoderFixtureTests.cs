@@ -29,21 +29,21 @@ public class SlideEncoderFixtureTests
 
         var actual = new Dictionary<string, Tensor>(captured)
         {
-            ["embed_default"] = result.EmbedDefault,
-            ["embed_global_pool"] = result.EmbedGlobalPool,
+            ["embed_default"] = result.ClsEmbedding,
+            ["embed_global_pool"] = result.MeanPooledEmbedding,
             ["last_hidden_state"] = result.LastHiddenState,
         };
-        for (int i = 0; i < result.Layers!.Count; i++)
+        for (int i = 0; i < result.ClsLayerEmbeddings!.Count; i++)
         {
-            actual[$"layer_{i}"] = result.Layers[i];
-            actual[$"layer_pool_{i}"] = result.LayersPooled![i];
+            actual[$"layer_{i}"] = result.ClsLayerEmbeddings[i];
+            actual[$"layer_pool_{i}"] = result.MeanPooledLayerEmbeddings![i];
         }
 
         var report = Compare(expected, actual, expected.Names);
         TestContext.Out.WriteLine($"parity: {fixture} ({weights}), {report.Count} tensors: max |diff| {report.Values.Max():E2}");
         foreach (var (name, diff) in report.OrderByDescending(kv => kv.Value).Take(5))
             TestContext.Out.WriteLine($"  {name}: {diff:E2}");
-        Assert.That(result.TileEmbeddingsCtx.shape, Is.EqualTo(new[] { input.Info("coords").Shape[1], encoder.Config.EmbedDim }));
+        Assert.That(result.ContextualTileEmbeddings.shape, Is.EqualTo(new[] { input.GetInfo("coords").Shape[1], encoder.Config.EmbedDim }));
         Assert.That(result.Warnings, Is.Empty);
     }
 
@@ -61,15 +61,15 @@ public class SlideEncoderFixtureTests
         long length = result.LastHiddenState.shape[1];
         var actual = new Dictionary<string, Tensor>
         {
-            ["embed_default"] = result.EmbedDefault,
-            ["embed_global_pool"] = result.EmbedGlobalPool,
+            ["embed_default"] = result.ClsEmbedding,
+            ["embed_global_pool"] = result.MeanPooledEmbedding,
             ["last_hidden_state_head"] = result.LastHiddenState.narrow(1, 0, 65),
             ["last_hidden_state_tail"] = result.LastHiddenState.narrow(1, length - 64, 64),
         };
-        for (int i = 0; i < result.Layers!.Count; i++)
+        for (int i = 0; i < result.ClsLayerEmbeddings!.Count; i++)
         {
-            actual[$"layer_{i}"] = result.Layers[i];
-            actual[$"layer_pool_{i}"] = result.LayersPooled![i];
+            actual[$"layer_{i}"] = result.ClsLayerEmbeddings[i];
+            actual[$"layer_pool_{i}"] = result.MeanPooledLayerEmbeddings![i];
         }
         var report = Compare(expected, actual, expected.Names);
         TestContext.Out.WriteLine($"parity: {fixture} ({weights}), N = {length - 1}, {report.Count} tensors: max |diff| {report.Values.Max():E2}");
@@ -86,16 +86,16 @@ public class SlideEncoderFixtureTests
         using var scope = NewDisposeScope();
         // [N, D] / [N, 2] inputs (no batch axis) and integer coords give the same result.
         using var result = encoder.Embed(input.Load("tile_embeddings")[0], input.Load("coords")[0].to_type(ScalarType.Int64));
-        Assert.That(result.Layers, Is.Null);
-        Assert.That(result.LayersPooled, Is.Null);
+        Assert.That(result.ClsLayerEmbeddings, Is.Null);
+        Assert.That(result.MeanPooledLayerEmbeddings, Is.Null);
         var report = Compare(expected, new Dictionary<string, Tensor>
         {
-            ["embed_default"] = result.EmbedDefault,
-            ["embed_global_pool"] = result.EmbedGlobalPool,
+            ["embed_default"] = result.ClsEmbedding,
+            ["embed_global_pool"] = result.MeanPooledEmbedding,
             ["last_hidden_state"] = result.LastHiddenState,
         }, ["embed_default", "embed_global_pool", "last_hidden_state"]);
         TestContext.Out.WriteLine($"parity: slide_encoder_tiny (no all-layers, [N, D] input): max |diff| {report.Values.Max():E2}");
-        Assert.That(result.TileEmbeddingsCtx.equal(result.LastHiddenState[0].narrow(0, 1, 150)).all().item<bool>(), Is.True);
+        Assert.That(result.ContextualTileEmbeddings.equal(result.LastHiddenState[0].narrow(0, 1, 150)).all().item<bool>(), Is.True);
     }
 
     /// <summary>Max |expected - actual| per name; fails on a missing tensor, a shape mismatch or a diff above <see cref="Parity.Atol"/>.</summary>

@@ -44,10 +44,10 @@ public class SlideEncoderModelTests
             Assert.That(loaded.WeightsSha256, Has.Length.EqualTo(64));
 
             using var scope = NewDisposeScope();
-            var (x, coords) = RandomSlide(config.InChans, 40, 11);
+            var (x, coords) = RandomSlide(config.InputChannels, 40, 11);
             using var a = random.Embed(x, coords);
             using var b = loaded.Embed(x, coords);
-            Assert.That(a.EmbedGlobalPool.equal(b.EmbedGlobalPool).all().item<bool>(), Is.True);
+            Assert.That(a.MeanPooledEmbedding.equal(b.MeanPooledEmbedding).all().item<bool>(), Is.True);
             Assert.That(a.LastHiddenState.equal(b.LastHiddenState).all().item<bool>(), Is.True);
         }
         finally
@@ -109,9 +109,9 @@ public class SlideEncoderModelTests
         using var scope = NewDisposeScope();
         using var a = full.Embed(input.Load("tile_embeddings"), input.Load("coords"));
         using var b = half.Embed(input.Load("tile_embeddings"), input.Load("coords"));
-        Assert.That(b.EmbedGlobalPool.dtype, Is.EqualTo(ScalarType.Float32));
-        var cosine = nn.functional.cosine_similarity(a.EmbedGlobalPool, b.EmbedGlobalPool).item<float>();
-        TestContext.Out.WriteLine($"bfloat16 vs float32: cosine {cosine}, max |diff| {(a.EmbedGlobalPool - b.EmbedGlobalPool).abs().max().item<float>()}");
+        Assert.That(b.MeanPooledEmbedding.dtype, Is.EqualTo(ScalarType.Float32));
+        var cosine = nn.functional.cosine_similarity(a.MeanPooledEmbedding, b.MeanPooledEmbedding).item<float>();
+        TestContext.Out.WriteLine($"bfloat16 vs float32: cosine {cosine}, max |diff| {(a.MeanPooledEmbedding - b.MeanPooledEmbedding).abs().max().item<float>()}");
         Assert.That(cosine, Is.GreaterThan(0.999));
     }
 
@@ -130,7 +130,7 @@ public class SlideEncoderModelTests
         var seen = new List<string>();
         using var encoder = SlideEncoder.CreateRandom(config, 1, new SlideEncoderOptions { OnWarning = seen.Add });
         using var scope = NewDisposeScope();
-        var (x, coords) = RandomSlide(config.InChans, 10, 2);
+        var (x, coords) = RandomSlide(config.InputChannels, 10, 2);
         coords[7] = coords[2].clone();
         using var result = encoder.Embed(x, coords);
         Assert.That(result.Warnings, Has.Count.EqualTo(1));
@@ -163,7 +163,7 @@ public class SlideEncoderModelTests
         var config = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny", "config.json"));
         using var encoder = SlideEncoder.CreateRandom(config, 1);
         using var scope = NewDisposeScope();
-        var (x, coords) = RandomSlide(config.InChans, 6, 4);
+        var (x, coords) = RandomSlide(config.InputChannels, 6, 4);
         x[4, 9] = tensor(float.NaN);
         var e = Assert.Throws<GigaPathException>(() => encoder.Embed(x, coords));
         Assert.That(e!.Message, Does.Contain("tile 4 holds NaN at feature 9"));
@@ -178,9 +178,9 @@ public class SlideEncoderModelTests
     public void DenseBaselineIsTheSameModelWithDenseAttention()
     {
         var config = SlideEncoderConfig.Load(FixturePaths.Get("slide_encoder_tiny", "config.json"));
-        var single = config with { SegmentLength = [4096], DilatedRatio = [1] };
+        var single = config with { SegmentLengths = [4096], DilationRatios = [1] };
         using var scope = NewDisposeScope();
-        var (x, coords) = RandomSlide(config.InChans, 40, 7);
+        var (x, coords) = RandomSlide(config.InputChannels, 40, 7);
         Assert.That(DilatedVsDense(single, x, coords), Is.LessThan(1e-5), "one whole-slide segment at ratio 1 is dense attention");
         Assert.That(DilatedVsDense(config, x, coords), Is.GreaterThan(1e-3), "the published branches are not dense attention");
     }

@@ -17,7 +17,7 @@ public class SlidePositionsTests
         using var scope = NewDisposeScope();
         var cells = SlidePositions.ToGridCells(input.Load("coords")[0], 256, 1000);
         var (expected, _) = input.ReadLongs("pos_index");
-        Assert.That(cells.PosIndex(1000), Is.EqualTo(expected));
+        Assert.That(cells.PositionIndices(1000), Is.EqualTo(expected));
         Assert.That(cells.Warnings, Is.Empty);
     }
 

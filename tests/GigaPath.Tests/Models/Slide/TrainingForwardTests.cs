@@ -125,7 +125,7 @@ public class TrainingForwardTests
             (model.HeadPooled(states[^1]).pow(2).sum() + model.HeadCls(states[1]).sum()).backward();
             return model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
         }
-        int branches = encoder.Model.Config.DilatedRatio.Count;
+        int branches = encoder.Model.Config.DilationRatios.Count;
         Assert.That(branches, Is.GreaterThan(1), "the fixture must have several branches");
         var everything = Gradients(LongNetViT.DefaultKeptAttentionBytes,
             plan => Assert.That(plan.All(l => l.Count == branches), "every branch of every layer kept by default"));
@@ -148,7 +148,7 @@ public class TrainingForwardTests
     {
         using var model = new LongNetViT(SlideEncoderConfig.ProvGigaPath);
         long length = 50_001;
-        var records = DilatedAttentionKernel.BranchRecords(1, length, 16, 48, model.Config.SegmentLength, model.Config.DilatedRatio, AttentionBlocking.Default);
+        var records = DilatedAttentionKernel.BranchRecords(1, length, 16, 48, model.Config.SegmentLengths, model.Config.DilationRatios, AttentionBlocking.Default);
         var byWork = records.OrderByDescending(r => r.KeysPerRow).Select(r => r.Branch).ToList();
         Assert.That(byWork, Is.EqualTo(new[] { 2, 3, 4, 1, 0 }), "at 50k the r = 4, 8, 16 branches attend to the longest rows");
         var (kept, elements) = model.KeptBranches(1, length, 11, 4, AttentionBlocking.Default);
@@ -163,7 +163,7 @@ public class TrainingForwardTests
 
     private static List<Tensor> States(LongNetViT model, Tensor x, Tensor coords, int layers)
     {
-        var cells = SlidePositions.ToGridCells(coords, model.Config.TileSize, model.Config.SlideNgrids);
+        var cells = SlidePositions.ToGridCells(coords, model.Config.TileSize, model.Config.PositionGridSize);
         return model.HiddenStates(model.Embed(x, cells, CPU), layers, AttentionBlocking.Default);
     }
 

@@ -58,7 +58,7 @@ public class EncoderFamilyTests
         using var only = encoder.Embed(pixels);
         Parity.Check($"{family} embedding (embeddings only)", TinyTileFixture.MaxAbsDiff(only.Embeddings, expected.Load("embedding")));
         Assert.That(encoder.Config.Encoder, Is.EqualTo(encoderName));
-        Assert.That(full.Embeddings.shape[1], Is.EqualTo(encoder.Config.NumFeatures));
+        Assert.That(full.Embeddings.shape[1], Is.EqualTo(encoder.Config.OutputDim));
     }
 
     [TestCaseSource(nameof(Families))]
@@ -93,7 +93,7 @@ public class EncoderFamilyTests
         Parity.Check($"{family} embed-tiles --encoder {encoderName}", TinyTileFixture.MaxAbsDiff(result.Load("embeddings"), expected.Load("image_embedding")));
         Assert.That(result.Metadata["encoder"], Is.EqualTo(encoderName));
         var config = TileEncoderConfig.Load(FamilyPath(family, "config.json"), encoderName);
-        Assert.That(result.Load("tokens").shape, Is.EqualTo(new long[] { 2, config.SeqLen, config.EmbedDim }));
+        Assert.That(result.Load("tokens").shape, Is.EqualTo(new long[] { 2, config.SequenceLength, config.EmbedDim }));
     }
 
     [Test]
@@ -170,7 +170,7 @@ public class EncoderFamilyTests
     {
         var lists = JsonNode.Parse(File.ReadAllText(FixturePaths.Get("families", "full_size_keys.json")))!;
         var expected = lists[listName]!;
-        var description = TileEncoder.Describe(TileEncoderKind.Get(encoderName).PublishedConfig());
+        var description = TileEncoder.Describe(TileEncoderKind.Get(encoderName).GetPublishedConfig());
         var keys = expected["keys"]!.AsArray()
             .Select(k => (Name: k![0]!.GetValue<string>(), Shape: k[1]!.AsArray().Select(v => v!.GetValue<long>()).ToArray()))
             .ToList();
@@ -185,17 +185,17 @@ public class EncoderFamilyTests
     {
         foreach (var kind in TileEncoderKind.All)
         {
-            var config = kind.PublishedConfig();
+            var config = kind.GetPublishedConfig();
             Assert.That(config.Encoder, Is.EqualTo(kind.Name));
-            Assert.That(config.ImgSize, Is.EqualTo(224), kind.Name);
+            Assert.That(config.ImageSize, Is.EqualTo(224), kind.Name);
             Assert.That(config.PatchSize, Is.EqualTo(kind.PatchSize), kind.Name);
             var back = TileEncoderConfig.FromJson(config.ToJson(), "round trip", kind.Name);
             Assert.That(back, Is.EqualTo(config), kind.Name);
         }
-        Assert.That(TileEncoderKind.Get("gigapath").PublishedConfig(), Is.EqualTo(TileEncoderConfig.ProvGigaPath),
+        Assert.That(TileEncoderKind.Get("gigapath").GetPublishedConfig(), Is.EqualTo(TileEncoderConfig.ProvGigaPath),
             "the named encoder's published config and the library's ProvGigaPath are one model");
-        Assert.That(TileEncoderKind.Get("gigapath").PublishedConfig().CreatePreprocessor().ResizeSize, Is.EqualTo(256), "Prov-GigaPath's code resizes to 256");
-        Assert.That(TileEncoderKind.Get("uni_v1").PublishedConfig().CreatePreprocessor().Interpolation, Is.EqualTo(ResizeInterpolation.Bilinear));
-        Assert.That(TileEncoderKind.Get("virchow2").PublishedConfig().NumFeatures, Is.EqualTo(2560));
+        Assert.That(TileEncoderKind.Get("gigapath").GetPublishedConfig().CreatePreprocessor().ResizeSize, Is.EqualTo(256), "Prov-GigaPath's code resizes to 256");
+        Assert.That(TileEncoderKind.Get("uni_v1").GetPublishedConfig().CreatePreprocessor().Interpolation, Is.EqualTo(ResizeInterpolation.Bilinear));
+        Assert.That(TileEncoderKind.Get("virchow2").GetPublishedConfig().OutputDim, Is.EqualTo(2560));
     }
 }

@@ -17,10 +17,10 @@ public class TileEncoderConfigTests
         Assert.Multiple(() =>
         {
             Assert.That(cfg.Architecture, Is.EqualTo("vit_giant_patch14_dinov2"));
-            Assert.That((cfg.ImgSize, cfg.PatchSize, cfg.EmbedDim, cfg.Depth, cfg.NumHeads), Is.EqualTo((224, 16, 48, 2, 4)));
+            Assert.That((cfg.ImageSize, cfg.PatchSize, cfg.EmbedDim, cfg.Depth, cfg.HeadCount), Is.EqualTo((224, 16, 48, 2, 4)));
             Assert.That(cfg.MlpRatio, Is.EqualTo(5.33334));
-            Assert.That(cfg.InitValues, Is.EqualTo(1e-5));
-            Assert.That((cfg.MlpPackedHidden, cfg.MlpHidden, cfg.HeadDim, cfg.SeqLen), Is.EqualTo((256, 128, 12, 197)));
+            Assert.That(cfg.LayerScaleInit, Is.EqualTo(1e-5));
+            Assert.That((cfg.MlpPackedHiddenDim, cfg.MlpHiddenDim, cfg.HeadDim, cfg.SequenceLength), Is.EqualTo((256, 128, 12, 197)));
             Assert.That(cfg.Mean, Is.EqualTo(new[] { 0.485, 0.456, 0.406 }));
             Assert.That(cfg.Std, Is.EqualTo(new[] { 0.229, 0.224, 0.225 }));
             Assert.That(cfg.SourceName, Is.EqualTo(TinyConfigPath));
@@ -36,16 +36,16 @@ public class TileEncoderConfigTests
         Assert.Multiple(() =>
         {
             Assert.That(cfg.Architecture, Is.EqualTo(keys["architecture"]!.GetValue<string>()));
-            Assert.That(cfg.ImgSize, Is.EqualTo(args["img_size"]!.GetValue<int>()));
+            Assert.That(cfg.ImageSize, Is.EqualTo(args["img_size"]!.GetValue<int>()));
             Assert.That(cfg.PatchSize, Is.EqualTo(args["patch_size"]!.GetValue<int>()));
             Assert.That(cfg.EmbedDim, Is.EqualTo(args["embed_dim"]!.GetValue<int>()));
             Assert.That(cfg.Depth, Is.EqualTo(args["depth"]!.GetValue<int>()));
-            Assert.That(cfg.NumHeads, Is.EqualTo(args["num_heads"]!.GetValue<int>()));
+            Assert.That(cfg.HeadCount, Is.EqualTo(args["num_heads"]!.GetValue<int>()));
             Assert.That(cfg.MlpRatio, Is.EqualTo(args["mlp_ratio"]!.GetValue<double>()));
-            Assert.That(cfg.InitValues, Is.EqualTo(args["init_values"]!.GetValue<double>()));
-            Assert.That(cfg.MlpPackedHidden, Is.EqualTo(keys["derived"]!["mlp_fc1_out"]!.GetValue<int>()));
-            Assert.That(cfg.MlpHidden, Is.EqualTo(keys["derived"]!["mlp_fc2_in"]!.GetValue<int>()));
-            Assert.That(cfg.SeqLen, Is.EqualTo(keys["derived"]!["seq_len"]!.GetValue<int>()));
+            Assert.That(cfg.LayerScaleInit, Is.EqualTo(args["init_values"]!.GetValue<double>()));
+            Assert.That(cfg.MlpPackedHiddenDim, Is.EqualTo(keys["derived"]!["mlp_fc1_out"]!.GetValue<int>()));
+            Assert.That(cfg.MlpHiddenDim, Is.EqualTo(keys["derived"]!["mlp_fc2_in"]!.GetValue<int>()));
+            Assert.That(cfg.SequenceLength, Is.EqualTo(keys["derived"]!["seq_len"]!.GetValue<int>()));
         });
     }
 
