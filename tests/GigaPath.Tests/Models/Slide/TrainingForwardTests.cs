@@ -161,6 +161,46 @@ public class TrainingForwardTests
         Assert.That(all10k.All(l => l.Count == 5), "at 10k everything fits");
     }
 
+    /// <summary>
+    /// The inference forward (h updated in place; q, k, v and the attention's accumulator in one workspace reused by
+    /// every layer; embedding, projections, out_proj and FFN in row chunks) and the autograd forward (whole tensors, out
+    /// of place) give the same hidden states on a slide of several row chunks: the memory layout changes nothing but
+    /// float32 rounding.
+    /// </summary>
+    [Test]
+    public void InferenceForwardInRowChunksMatchesTheWholeTensorForward()
+    {
+        using var encoder = SlideEncoder.Load(FixturePaths.Get("slide_encoder_long", "model.safetensors"));
+        using var input = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_long", "input.safetensors"));
+        using var scope = NewDisposeScope();
+        var model = encoder.Model;
+        var x = input.Load("tile_embeddings")[0];
+        var coords = input.Load("coords")[0];
+        Assert.That(x.shape[0], Is.GreaterThan(2 * LongNetViT.RowsPerChunk), "the slide spans several row chunks");
+        int layers = model.encoder.layers.Count;
+        List<Tensor> whole;
+        using (enable_grad())
+        {
+            foreach (var p in model.parameters()) p.requires_grad_(true);
+            whole = States(model, x, coords, layers).Select(t => t.detach()).ToList();
+            foreach (var p in model.parameters()) p.requires_grad_(false);
+        }
+        var chunked = new Dictionary<string, Tensor>();
+        using (no_grad())
+        {
+            var cells = SlidePositions.ToGridCells(coords, model.Config.TileSize, model.Config.PositionGridSize);
+            var h = model.Embed(x, cells, CPU);
+            model.Forward(h, false, AttentionBlocking.Default, (name, t) => { if (name.StartsWith("hidden_", StringComparison.Ordinal)) chunked[name] = t.clone().DetachFromDisposeScope(); });
+        }
+        Assert.That(chunked.Keys, Has.Count.EqualTo(layers + 1));
+        double worst = 0;
+        for (int i = 0; i <= layers; i++)
+            worst = Math.Max(worst, chunked[$"hidden_{i}"].sub(whole[i]).abs().max().item<float>());
+        foreach (var t in chunked.Values) t.Dispose();
+        TestContext.Out.WriteLine($"max |chunked - whole| over {layers + 1} hidden states: {worst:E2}");
+        Assert.That(worst, Is.LessThanOrEqualTo(Parity.Atol));
+    }
+
     private static List<Tensor> States(LongNetViT model, Tensor x, Tensor coords, int layers)
     {
         var cells = SlidePositions.ToGridCells(coords, model.Config.TileSize, model.Config.PositionGridSize);
