@@ -1,3 +1,4 @@
+using GigaPath.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,23 +34,11 @@ internal static class SlideInputValidation
         throw new GigaPathException($"{name}: expected {expected}, got {Shape(t)} (one slide at a time)");
     }
 
-    /// <summary>
-    /// Throws naming the first tile with NaN or infinity. Checked <see cref="LongNetViT.RowsPerChunk"/> rows at a time:
-    /// isfinite over the whole slide makes an |x| copy and three boolean masks of the input's size, which at 100k tiles
-    /// (1.2 GB) would outgrow the forward's own memory and stay in malloc's heap after it.
-    /// </summary>
+    /// <summary>Throws naming the first tile with NaN or infinity (found in row chunks by <see cref="FiniteValues"/>).</summary>
     private static void CheckFinite(Tensor embeddings)
     {
-        long n = embeddings.shape[0], first = -1, count = 0;
-        for (long r0 = 0; r0 < n; r0 += LongNetViT.RowsPerChunk)
-        {
-            using var chunkScope = torch.NewDisposeScope();
-            var badRows = torch.isfinite(embeddings.narrow(0, r0, Math.Min(LongNetViT.RowsPerChunk, n - r0))).logical_not().any(1);
-            if (!badRows.any().item<bool>()) continue;
-            count += badRows.sum().item<long>();
-            if (first < 0) first = r0 + badRows.nonzero()[0, 0].item<long>();
-        }
-        if (first < 0) return;
+        if (FiniteValues.NonFiniteRows(embeddings) is not { } bad) return;
+        var (count, first) = bad;
         using var scope = torch.NewDisposeScope();
         var row = embeddings[first].to(ScalarType.Float64, CPU);
         long column = torch.isfinite(row).logical_not().nonzero()[0, 0].item<long>();

@@ -43,13 +43,6 @@ internal sealed class SlideWorkspace : IDisposable
     }
 
     /// <summary>
-    /// Bytes per token the buffers take for <paramref name="config"/> (float32 q/k/v; the combination's padding rows
-    /// aside): 3·D for q, k, v, D for the accumulator, 2·H for the max and denominator.
-    /// </summary>
-    public static long BytesPerToken(SlideEncoderConfig config, int projectionElementSize = 4) =>
-        3L * config.EmbedDim * projectionElementSize + 4L * (config.EmbedDim + 2L * config.HeadCount);
-
-    /// <summary>
     /// An uninitialised contiguous tensor of <paramref name="shape"/>, not in any dispose scope (the caller owns it): on
     /// CPU in a mapping of its own where the platform allows, else from libtorch's allocator.
     /// </summary>
