@@ -17,7 +17,7 @@ namespace GigaPath.Runtime;
 /// </summary>
 internal static class MappedTensors
 {
-    private const int ProtReadWrite = 0x1 | 0x2, MapPrivateAnonymous = 0x02 | 0x20, MadvHugePage = 14;
+    private const int ProtReadWrite = 0x1 | 0x2, MapPrivateAnonymous = 0x02 | 0x20, MadvHugePage = 14, MadvDontNeed = 4;
     private static readonly IntPtr MapFailed = new(-1);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
@@ -77,6 +77,18 @@ internal static class MappedTensors
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// Drops the whole pages of a range of a read-only file mapping from this process's resident memory (Linux; a no-op
+    /// elsewhere). They stay in the page cache and fault back in if read again.
+    /// </summary>
+    public static void DropPages(IntPtr start, long length)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        long page = Environment.SystemPageSize;
+        long first = ((long)start + page - 1) / page * page, end = ((long)start + length) / page * page;
+        if (end > first) _ = madvise((IntPtr)first, (nuint)(end - first), MadvDontNeed);
     }
 
     [DllImport("libc", SetLastError = true)]

@@ -1,3 +1,4 @@
+using GigaPath.Runtime;
 using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 using TorchSharp;
@@ -242,27 +243,11 @@ public sealed unsafe class SafeTensorsFile : ITensorSource
         TensorChunks.ForEach(destination, (chunk, offset) =>
         {
             new ReadOnlySpan<byte>((byte*)start + offset, chunk.Length).CopyTo(chunk);
-            ReleasePages((byte*)start + offset, chunk.Length);
+            // Copied pages leave this process's resident memory (see MappedTensors.DropPages): otherwise loading a
+            // model or a slide's features would hold the whole file in memory beside the copy made of it.
+            MappedTensors.DropPages((IntPtr)((byte*)start + offset), chunk.Length);
         });
     }
-
-    /// <summary>
-    /// Drops the mapping's pages of a range just copied from this process's resident memory (they stay in the page cache
-    /// and fault back in if read again): otherwise every page read stays mapped until the file is closed, and loading a
-    /// model or a slide's features would hold the whole file in memory beside the copy made of it.
-    /// </summary>
-    private static void ReleasePages(byte* start, long length)
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        long page = Environment.SystemPageSize;
-        long first = ((long)start + page - 1) / page * page, end = ((long)start + length) / page * page;
-        if (end > first) _ = madvise((IntPtr)first, (nuint)(end - first), MadvDontNeed);
-    }
-
-    private const int MadvDontNeed = 4;
-
-    [System.Runtime.InteropServices.DllImport("libc")]
-    private static extern int madvise(IntPtr addr, nuint length, int advice);
 
     /// <summary>Reads tensor <paramref name="name"/> into a new CPU tensor owned by the caller (dispose it), converted to <paramref name="dtype"/> when given.</summary>
     public Tensor Load(string name, ScalarType? dtype = null)
