@@ -67,15 +67,7 @@ public class FinetuneStepBenchmarks
                 .Select(_ => Seconds(() => encoder.Embed(_features, _coords).Dispose())).Average();
         }
 
-        var headConfig = new HeadConfig
-        {
-            Kind = HeadKind.Slide,
-            Classes = ["a", "b"],
-            InputDim = config.InputChannels,
-            FeatLayer = "5-11",
-            Dropout = 0.1,
-            SlideEncoder = SlideClassificationHead.EncoderConfigJson(config),
-        };
+        var headConfig = SlideClassificationHead.MeasurementConfig(config);
         manual_seed(3);
         _largeBlocks = NativeAllocator.MapLargeBlocks();
         _replica = new TrainingReplica(headConfig, HeadFactory.Create, device, dtype);

@@ -17,10 +17,19 @@ using static TorchSharp.torch;
 //   SlideMemoryProbe --sweep 2000,10000,40000,100000 --cli PATH/GigaPath.Cli.dll [--runs 3] [--dtype ...] [--work DIR]
 //     The memory benchmark: `gigapath embed-slide` on a random slide of each size, each run in a fresh process,
 //     printing its peak RSS, KB per tile (above the smallest size) and tiles/s, and the spread between runs.
+//   SlideMemoryProbe --train N [--dtype ...] [--write DIR]
+//     The first fine-tuning step of a run on a random slide of N tiles (TrainStep.cs): step time, peak RSS and the
+//     resident memory per stage. With --write, saves DIR/head and DIR/input.safetensors for GigaPath.Tools head-gradients.
+//   SlideMemoryProbe --train-sweep 10000,50000 [--runs 2] [--dtype ...]
+//     The fine-tuning memory benchmark: --train N in a fresh process per run and size.
 NativeAllocator.Configure();
 var options = new Dictionary<string, string>();
 for (int i = 0; i + 1 < args.Length; i += 2) options[args[i]] = args[i + 1];
 if (options.TryGetValue("--sweep", out var sweep)) return Sweep.Run(sweep, options);
+if (options.TryGetValue("--train-sweep", out var trainSweep)) return TrainStep.Sweep(trainSweep, options);
+if (options.TryGetValue("--train", out var trainTiles))
+    return TrainStep.Run(int.Parse(trainTiles, CultureInfo.InvariantCulture), DeviceSelection.ParseDType(options.GetValueOrDefault("--dtype", "float32")),
+        options.GetValueOrDefault("--write"));
 int tiles = int.Parse(options.GetValueOrDefault("--tiles", "10000"), CultureInfo.InvariantCulture);
 int depth = int.Parse(options.GetValueOrDefault("--depth", "12"), CultureInfo.InvariantCulture);
 var dtype = DeviceSelection.ParseDType(options.GetValueOrDefault("--dtype", "float32"));
@@ -126,13 +135,13 @@ internal static class Sweep
         {
             var dir = Path.Combine(work, n.ToString(CultureInfo.InvariantCulture));
             if (!File.Exists(Path.Combine(dir, "tiles.safetensors")))
-                Child(Environment.ProcessPath!, [typeof(Sweep).Assembly.Location, "--tiles", n.ToString(CultureInfo.InvariantCulture), "--write", dir]);
+                TrainStep.Child(Environment.ProcessPath!, [typeof(Sweep).Assembly.Location, "--tiles", n.ToString(CultureInfo.InvariantCulture), "--write", dir]);
             var peaks = new List<double>();
             var rates = new List<double>();
             for (int r = 0; r < runs; r++)
             {
                 var output = Path.Combine(dir, $"out{r}.safetensors");
-                var text = Child("dotnet", [cli, "embed-slide", "--model", Path.Combine(dir, "model"), "--tiles", Path.Combine(dir, "tiles.safetensors"),
+                var text = TrainStep.Child("dotnet", [cli, "embed-slide", "--model", Path.Combine(dir, "model"), "--tiles", Path.Combine(dir, "tiles.safetensors"),
                     "--out", output, "--dtype", dtype]);
                 // embed-slide's summary: "... in S s (R tiles/s, peak RSS M MiB)".
                 var m = System.Text.RegularExpressions.Regex.Match(text, @"\(([\d.]+) tiles/s, peak RSS ([\d.]+) MiB\)");
@@ -148,17 +157,5 @@ internal static class Sweep
                 $"| {n:N0} | {string.Join(" / ", peaks.Select(p => p.ToString("F0", CultureInfo.InvariantCulture)))} | {(peaks.Max() - peaks.Min()) / peaks.Min() * 100:F1} % | {perTile} | {rates.Average():F0} |"));
         }
         return 0;
-    }
-
-    private static string Child(string file, string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed ({process.ExitCode}):\n{stdout}{stderr.Result}");
-        return stdout;
     }
 }

@@ -77,11 +77,9 @@ public static class CrossValidation
         IHeadTrainer trainer = options.Head == HeadKind.Linear ? new LinearProbeTrainer() : new SequenceHeadTrainer();
         Directory.CreateDirectory(request.OutputDirectory);
         // Weights, gradients and optimizer state live for a whole fold among a step's short-lived buffers: large blocks
-        // get mappings of their own so that the two do not fragment one heap (NativeAllocator's remarks).
+        // get mappings of their own so that the two do not fragment one heap (NativeAllocator's remarks). Each step
+        // (TrainingStep) asks for the same; the scope here also covers the optimizer's state and validation.
         using var largeBlocks = NativeAllocator.MapLargeBlocks();
-        if (options.Head == HeadKind.Slide && NativeAllocator.Active && !NativeAllocator.HugePageMappings)
-            log.WriteLine("note: malloc's mappings get no transparent huge pages here, so large blocks stay in the heap and peak memory " +
-                          "can be ~0.5 GiB higher at 10k tiles; start the process with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (the repository's gigapath launcher script does)");
 
         log.WriteLine($"{cohort.Count} slides, {cohort.Labels.Classes.Count} classes ({string.Join(", ", cohort.Labels.Classes)}), " +
                       $"{folds.Count} folds, head {options.Head.ToString().ToLowerInvariant()}, input width {config.InputDim}, {torch.get_num_threads()} thread(s)");

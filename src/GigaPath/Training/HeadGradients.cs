@@ -70,10 +70,7 @@ internal static class HeadGradients
         var result = new Dictionary<string, Tensor>();
         using (var scope = NewDisposeScope())
         {
-            var logits = head.Forward(new SlideTensors(features, coords, null)).Logits.to(ScalarType.Float32);
-            var loss = nn.functional.cross_entropy(logits, tensor(new[] { label }, device: logits.device));
-            loss.backward();
-            GradientHandles.ReleasePrevious();
+            var (logits, loss) = TrainingStep.Backward(head, new SlideTensors(features, coords, null), label, null);
             result["logits"] = Out(logits);
             result["loss"] = Out(loss);
         }

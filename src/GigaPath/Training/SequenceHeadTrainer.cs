@@ -130,12 +130,7 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
     internal static float Backward(TrainingReplica replica, SlideTensors input, long label, Tensor lossScale)
     {
         using var scope = NewDisposeScope();
-        var logits = replica.Work.Forward(input).Logits.to(ScalarType.Float32);
-        var target = tensor(new[] { label }, device: logits.device);
-        var loss = nn.functional.cross_entropy(logits, target) * lossScale;
-        loss.backward();
-        // The last custom autograd function's gradient handles (see GradientHandles) are not needed past the backward.
-        Models.Slide.GradientHandles.ReleasePrevious();
+        var (_, loss) = TrainingStep.Backward(replica.Work, input, label, lossScale);
         replica.AccumulateGradients();
         return loss.item<float>();
     }

@@ -40,7 +40,7 @@ public class NativeAllocatorTests
             Assert.Ignore("the allocator tuning is active on Linux with glibc only");
         // Larger than all the heap's free memory together, so no free chunk can serve it. Never written, so never resident.
         long large = (long)mallinfo2().fordblks + 2L * NativeAllocator.LargeBlockBytes;
-        using (NativeAllocator.MapLargeBlocks(evenWithoutHugePages: true))
+        using (NativeAllocator.MapLargeBlocks())
         {
             long before = MappedBytes();
             using (var small = torch.empty(NativeAllocator.LargeBlockBytes / 8, dtype: torch.ScalarType.Byte))

@@ -49,6 +49,20 @@ internal sealed class SlideClassificationHead : SlideHead
 
     public static JsonObject EncoderConfigJson(SlideEncoderConfig config) => (JsonObject)JsonNode.Parse(config.ToJson())!;
 
+    /// <summary>
+    /// The head the fine-tuning measurements train (benchmarks, the memory probe): two classes, the cls rows of seven
+    /// layers' states (feat_layer 5-11), dropout 0.1, on a slide encoder of <paramref name="encoder"/>'s shape.
+    /// </summary>
+    internal static HeadConfig MeasurementConfig(SlideEncoderConfig encoder) => new()
+    {
+        Kind = HeadKind.Slide,
+        Classes = ["a", "b"],
+        InputDim = encoder.InputChannels,
+        FeatLayer = "5-11",
+        Dropout = 0.1,
+        SlideEncoder = EncoderConfigJson(encoder),
+    };
+
     /// <summary>Copies a pretrained slide encoder's weights (model folder or weight file) into this head.</summary>
     public void LoadEncoder(string slideModel)
     {
@@ -67,8 +81,7 @@ internal sealed class SlideClassificationHead : SlideHead
         var cells = SlidePositions.ToGridCells(coords, EncoderConfig.TileSize, EncoderConfig.PositionGridSize);
         var h0 = slide_encoder.Embed(embeddings, cells, slide_encoder.cls_token.device);
         // The same layers as inference; the states after the last selected layer are never used, so not computed.
-        var states = slide_encoder.HiddenStates(h0, _layers.Max(), AttentionBlocking.Default);
-        var selected = _layers.Select(i => Config.GlobalPool ? slide_encoder.HeadPooled(states[i]) : slide_encoder.HeadCls(states[i])).ToList();
+        var selected = slide_encoder.HeadFeatures(h0, _layers, Config.GlobalPool ? StateSummary.MeanOfTiles : StateSummary.Cls, AttentionBlocking.Default);
         var features = selected.Count == 1 ? selected[0] : cat(selected, -1);
         // The classifier may hold bfloat16 weights (ToComputeType) while the features are float32.
         return new HeadOutput(Projection.Apply((Linear)classifier[0], features));

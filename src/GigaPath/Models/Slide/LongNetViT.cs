@@ -27,6 +27,26 @@ internal enum Checkpointing
     Never,
 }
 
+/// <summary>
+/// Which row a classification head reads from a hidden state [B, L, D] (before the output LayerNorm): the cls row, or
+/// the mean of the tile rows (global pooling).
+/// </summary>
+internal enum StateSummary
+{
+    /// <summary>No summary.</summary>
+    None,
+    /// <summary>state[:, 0].</summary>
+    Cls,
+    /// <summary>state[:, 1:].mean(1).</summary>
+    MeanOfTiles,
+}
+
+/// <summary>
+/// The training forward's results: the states h_0..h_K and, for the states a caller asked to summarise, their summary
+/// rows [B, D] (null elsewhere).
+/// </summary>
+internal sealed record TrainingStates(List<Tensor> States, Tensor?[] Summaries);
+
 /// <summary>What one forward pass produces, all on the model's device.</summary>
 internal sealed record LongNetOutputs(Tensor EncoderOut, List<Tensor>? LayerCls, List<Tensor>? LayerPooled);
 
@@ -105,10 +125,14 @@ internal sealed class LongNetViT : nn.Module
             long rows = Math.Min(autograd ? n : RowsPerChunk, n - r0);
             using var inner = torch.NewDisposeScope();
             var positions = SlidePositions.SinCosRows(cells.Gx.AsSpan((int)r0, (int)rows), cells.Gy.AsSpan((int)r0, (int)rows), Config.EmbedDim).to(device);
-            // Always a fresh tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and
-            // MKL's GEMM then rounds some rows differently depending on where the array happens to lie in memory, so the
-            // same slide would not give the same bytes twice.
-            var x = embeddings.narrow(0, r0, rows).to(ScalarType.Float32, device, copy: true).unsqueeze(0);
+            // A tensor from libtorch's allocator: a tensor wrapping a .NET array is only 8-byte aligned, and MKL's GEMM
+            // then rounds some rows differently depending on where the array happens to lie in memory, so the same slide
+            // would not give the same bytes twice. The autograd path keeps this input until the backward (the projection's
+            // weight gradient needs it: 6 KB per tile for 1536-wide features), so it takes the caller's tensor where that
+            // already is one rather than keep a copy beside it.
+            var x = autograd && IsAlignedFloat32(embeddings, device)
+                ? embeddings.unsqueeze(0)
+                : embeddings.narrow(0, r0, rows).to(ScalarType.Float32, device, copy: true).unsqueeze(0);
             var tiles = Projection.Apply(patch_embed.proj, x);
             x.Dispose();
             tiles.add_(positions.unsqueeze(0));
@@ -123,6 +147,17 @@ internal sealed class LongNetViT : nn.Module
             return encoder.dropout_module.forward(h).MoveToOuterDisposeScope();
         }
         return encoder.dropout_module.forward(torch.cat([cls, .. chunks], 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Whether <paramref name="x"/> is contiguous float32 on <paramref name="device"/> starting on a 64-byte boundary, as
+    /// libtorch's allocator makes them (the layout under which the projection gives the same bytes every time).
+    /// </summary>
+    private static bool IsAlignedFloat32(Tensor x, Device device)
+    {
+        if (x.dtype != ScalarType.Float32 || x.device.type != device.type || x.device.index != device.index || !x.is_contiguous()) return false;
+        using var storage = x.storage<float>();
+        return (storage.data_ptr() + x.storage_offset() * sizeof(float)) % 64 == 0;
     }
 
     /// <summary>
@@ -163,7 +198,23 @@ internal sealed class LongNetViT : nn.Module
     /// train()/eval(). Layers past the last state a caller needs are not run. Attention is differentiated blockwise;
     /// layers are checkpointed as <see cref="Checkpoint"/> says.
     /// </summary>
-    public List<Tensor> HiddenStates(Tensor h0, int layers, AttentionBlocking blocking)
+    public List<Tensor> HiddenStates(Tensor h0, int layers, AttentionBlocking blocking) => Train(h0, layers, blocking, StateSummary.None, new HashSet<int>()).States;
+
+    /// <summary>
+    /// The head inputs of a classification head: for each state index in <paramref name="layers"/>, LN_out of that
+    /// state's <paramref name="summary"/> row ([B, D] each; <see cref="HeadCls"/> or <see cref="HeadPooled"/> of the
+    /// state), through the training forward (<see cref="HiddenStates"/>). A checkpointed layer returns the row itself, so
+    /// its gradient reaches the layer as one row rather than as a whole state (see <see cref="LayerCheckpoint"/>).
+    /// </summary>
+    public List<Tensor> HeadFeatures(Tensor h0, IReadOnlyList<int> layers, StateSummary summary, AttentionBlocking blocking)
+    {
+        if (summary == StateSummary.None) throw new ArgumentException("a head reads the cls row or the tile mean", nameof(summary));
+        var run = Train(h0, layers.Max(), blocking, summary, layers.ToHashSet());
+        return layers.Select(i => norm.forward(run.Summaries[i] ?? Summarize(run.States[i], summary))).ToList();
+    }
+
+    /// <summary>The one training forward behind <see cref="HiddenStates"/> and <see cref="HeadFeatures"/>.</summary>
+    private TrainingStates Train(Tensor h0, int layers, AttentionBlocking blocking, StateSummary summary, IReadOnlySet<int> summarized)
     {
         if (layers < 0 || layers > encoder.layers.Count)
             throw new ArgumentOutOfRangeException(nameof(layers), $"the encoder has {encoder.layers.Count} layers");
@@ -174,6 +225,7 @@ internal sealed class LongNetViT : nn.Module
             _ => ActivationBytes(h0.shape[1], layers) > CheckpointThresholdBytes,
         };
         var states = new List<Tensor> { h0 };
+        var summaries = new Tensor?[layers + 1];
         var h = h0;
         if (!checkpoint)
         {
@@ -183,14 +235,18 @@ internal sealed class LongNetViT : nn.Module
             using var workspace = inference && layers > 0 ? SlideWorkspace.Allocate(Config, h0.shape[0], h0.shape[1], ProjectionDType, h0.device) : null;
             for (int i = 0; i < layers; i++)
                 states.Add(h = encoder.layers[i].Forward(inference ? h.clone() : h, blocking, null, i, workspace));
-            return states;
+            return new TrainingStates(states, summaries);
         }
         var (kept, keptElements) = KeptBranches(h0.shape[0], h0.shape[1], layers, h0.ElementSize, blocking);
         // What the layers keep until the backward, in one block: their outputs and the kept attention results.
         using var arena = new ActivationArena(layers * ActivationArena.Footprint(h0.shape) + keptElements, h0.dtype, h0.device);
         for (int i = 0; i < layers; i++)
-            states.Add(h = LayerCheckpoint.Apply(encoder.layers[i], h, blocking, i, kept[i], CheckpointFfnRows, arena));
-        return states;
+        {
+            (h, summaries[i + 1]) = LayerCheckpoint.Apply(encoder.layers[i], h, blocking, i, kept[i], CheckpointFfnRows, arena,
+                summarized.Contains(i + 1) ? summary : StateSummary.None);
+            states.Add(h);
+        }
+        return new TrainingStates(states, summaries);
     }
 
     /// <summary>
@@ -229,8 +285,16 @@ internal sealed class LongNetViT : nn.Module
     private ScalarType ProjectionDType => encoder.layers[0].self_attn.q_proj.weight!.dtype;
 
     /// <summary>LN_out(S)[:, 0] - the reference's head with global_pool = False.</summary>
-    public Tensor HeadCls(Tensor state) => norm.forward(state.select(1, 0));
+    public Tensor HeadCls(Tensor state) => norm.forward(Summarize(state, StateSummary.Cls));
 
     /// <summary>LN_out(mean over tiles of S) - the reference's head with global_pool = True (cls excluded).</summary>
-    public Tensor HeadPooled(Tensor state) => norm.forward(state.narrow(1, 1, state.shape[1] - 1).mean([1]));
+    public Tensor HeadPooled(Tensor state) => norm.forward(Summarize(state, StateSummary.MeanOfTiles));
+
+    /// <summary>The <paramref name="summary"/> row [B, D] of a state [B, L, D], before the output LayerNorm.</summary>
+    public static Tensor Summarize(Tensor state, StateSummary summary) => summary switch
+    {
+        StateSummary.Cls => state.select(1, 0),
+        StateSummary.MeanOfTiles => state.narrow(1, 1, state.shape[1] - 1).mean([1]),
+        _ => throw new ArgumentOutOfRangeException(nameof(summary)),
+    };
 }

@@ -99,6 +99,63 @@ public class TrainingForwardTests
     }
 
     /// <summary>
+    /// A checkpointed layer that feeds a head returns the head's row itself and adds that row's gradient to its output's
+    /// gradient chunk by chunk (<see cref="LayerCheckpoint"/>), instead of autograd making a whole-state gradient from a
+    /// select or a mean: the gradients are those of the select/mean on the checkpointed states bit for bit (the same
+    /// additions), for the cls row and the tile mean, for a last layer read only by the head and for layers read by both
+    /// the head and the next layer, with the FFN in several row chunks (7 rows) and dropout on; the features equal the
+    /// plain autograd forward's. (Checkpointed against plain gradients: CheckpointedLayersReplayTheirDropoutMasks.)
+    /// </summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void HeadFeaturesOfCheckpointedLayersGiveTheSelectGradients(bool pooled)
+    {
+        var summary = pooled ? StateSummary.MeanOfTiles : StateSummary.Cls;
+        using var encoder = SlideEncoder.Load(FixturePaths.Get("slide_encoder_tiny", "model.safetensors"));
+        using var input = SafeTensorsFile.Open(FixturePaths.Get("slide_encoder_tiny", "input.safetensors"));
+        using var scope = NewDisposeScope();
+        var x = input.Load("tile_embeddings")[0];
+        var cells = SlidePositions.ToGridCells(input.Load("coords")[0], encoder.Config.TileSize, encoder.Config.PositionGridSize);
+        int depth = encoder.Model.encoder.layers.Count;
+        int[] layers = [0, 1, depth];
+        (Dictionary<string, Tensor> Gradients, List<Tensor> Features) Run(Checkpointing checkpoint, bool viaStates)
+        {
+            using var model = WithDropout(encoder.Model, 0.3);
+            model.Checkpoint = checkpoint;
+            model.CheckpointFfnRows = 7;
+            model.train();
+            manual_seed(11);
+            var h0 = model.Embed(x, cells, CPU);
+            List<Tensor> features;
+            if (viaStates)
+            {
+                var states = model.HiddenStates(h0, depth, AttentionBlocking.Default);
+                features = layers.Select(i => pooled ? model.HeadPooled(states[i]) : model.HeadCls(states[i])).ToList();
+            }
+            else
+            {
+                features = model.HeadFeatures(h0, layers, summary, AttentionBlocking.Default);
+            }
+            // Different weights per layer, so that every state's gradient differs.
+            features.Select((f, i) => f.pow(2).sum() * (i + 1) + f.sum()).Aggregate((a, b) => a + b).backward();
+            var gradients = model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+            return (gradients, features.Select(f => f.detach().clone()).ToList());
+        }
+        var plain = Run(Checkpointing.Never, viaStates: false);
+        var selected = Run(Checkpointing.Always, viaStates: true);
+        var summarised = Run(Checkpointing.Always, viaStates: false);
+        for (int i = 0; i < layers.Length; i++)
+        {
+            Assert.That(summarised.Features[i].sub(plain.Features[i]).abs().max().item<float>(), Is.LessThanOrEqualTo(Parity.Atol), $"features of state {layers[i]}");
+            Assert.That(summarised.Features[i].equal(selected.Features[i]).all().item<bool>(), $"features of state {layers[i]}, checkpointed");
+        }
+        Assert.That(summarised.Gradients.Keys, Is.EquivalentTo(plain.Gradients.Keys));
+        Assert.That(summarised.Gradients.Keys, Has.Member("encoder.layers.0.ffn.fc1.weight"));
+        foreach (var (name, g) in selected.Gradients)
+            Assert.That(summarised.Gradients[name].equal(g).all().item<bool>(), name);
+    }
+
+    /// <summary>
     /// What checkpointed layers keep of their attention only decides what the backward recomputes: a re-run combines
     /// kept and recomputed blocks in the first run's order with the same operations, so the gradients are the same bit
     /// for bit whether every branch of every layer is kept, none is, or a mix (some branches, some layers).
