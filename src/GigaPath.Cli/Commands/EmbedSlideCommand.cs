@@ -69,7 +69,7 @@ public sealed class EmbedSlideCommand : ICliCommand
         double seconds = clock.Elapsed.TotalSeconds;
         // What the slide cost, for the user and the output's metadata: the process's resident high-water mark (model,
         // features and forward together) and the forward's rate.
-        long peakBytes = Process.GetCurrentProcess().PeakWorkingSet64;
+        long peakBytes = ProcessMemory.PeakResidentBytes;
         double tilesPerSecond = result.TileCount / Math.Max(seconds, 1e-9);
 
         var metadata = new Dictionary<string, string>

@@ -59,12 +59,12 @@ public sealed class FinetuneCommand : ICliCommand
             if (parse.GetValue(globalPool)) options.Set("global_pool", "true", "--global-pool");
 
             var request = new CrossValidationRequest(parse.GetValue(labels)!, parse.GetValue(features)!, parse.GetValue(output)!, options, parse.GetValue(slideModel));
-            var clock = System.Diagnostics.Stopwatch.StartNew();
             var result = CrossValidation.RunAsync(request, ConsoleLines.Instance, cancellation).GetAwaiter().GetResult();
-            // What the run cost: its time and the process's resident high-water mark (the largest step decides it).
-            long peak = System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64;
+            // What the run cost (also in report.json's "cost"): time, training rate and the process's resident
+            // high-water mark (the largest step decides it).
+            var rate = result.TrainingTilesPerSecond is double r ? string.Create(CultureInfo.InvariantCulture, $", {r:F1} training tiles/s") : "";
             Console.WriteLine($"report: {Path.Combine(request.OutputDirectory, Path.GetFileName(result.ReportPath))} " +
-                              $"({result.SlideCount} slides in {clock.Elapsed.TotalSeconds:F1} s, peak RSS {peak / 1048576.0:F0} MiB)");
+                              string.Create(CultureInfo.InvariantCulture, $"({result.SlideCount} slides in {result.Seconds:F1} s{rate}, peak RSS {result.PeakResidentBytes / 1048576.0:F0} MiB)"));
             return 0;
         }));
         return cmd;

@@ -59,6 +59,9 @@ public static class CrossValidation
 
     private static CrossValidationReport RunWithThreads(CrossValidationRequest request, TextWriter log, CancellationToken cancellation)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long trainingTiles = 0;
+        double trainingSeconds = 0;
         var options = request.Options;
         var device = DeviceSelection.ParseDevice(options.Device);
         var dtype = DeviceSelection.ParseDType(options.DType, device);
@@ -89,6 +92,8 @@ public static class CrossValidation
         {
             cancellation.ThrowIfCancellationRequested();
             var trained = trainer.Train(cohort, fold, config, createHead, options, log, cancellation);
+            trainingTiles += trained.TrainingTiles;
+            trainingSeconds += trained.TrainingSeconds;
             using var head = trained.Head;
             var labels = new List<int>();
             var probs = new List<double[]>();
@@ -125,6 +130,7 @@ public static class CrossValidation
             pooled, foldReports, options.Describe(), Provenance.Current.ToString())
         {
             Predictions = predictions,
+            Cost = new RunCost(clock.Elapsed.TotalSeconds, trainingTiles, trainingSeconds, ProcessMemory.PeakResidentBytes),
         };
         ReportWriter.WriteAll(report, request.OutputDirectory);
         log.WriteLine($"AUROC {report.Auroc.Mean:F4} ± {report.Auroc.Std:F4}, balanced accuracy {report.BalancedAccuracy.Mean:F4} ± {report.BalancedAccuracy.Std:F4}");

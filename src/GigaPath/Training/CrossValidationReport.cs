@@ -21,6 +21,19 @@ internal sealed record FoldReport(
     int SelectedEpoch, string Selection, int EpochsTrained, string Checkpoint, IReadOnlyList<EpochRecord> History);
 
 /// <summary>
+/// What a run cost: its wall time, the tiles its training steps took and the seconds they took, and the process's peak
+/// resident memory (VmHWM) when the run ended - the largest step decides it.
+/// </summary>
+internal sealed record RunCost(double Seconds, long TrainingTiles, double TrainingSeconds, long PeakRssBytes)
+{
+    public double? TrainingTilesPerSecond => TrainingTiles > 0 && TrainingSeconds > 0 ? TrainingTiles / TrainingSeconds : null;
+
+    /// <summary>"S s, R training tiles/s, peak RSS M MiB" (the tiles/s part only where tiles were trained).</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Seconds:F1} s{(TrainingTilesPerSecond is double r ? $", {r:F1} training tiles/s" : "")}, peak RSS {PeakRssBytes / 1048576.0:F0} MiB");
+}
+
+/// <summary>
 /// What <c>gigapath finetune</c> writes to <c>report.json</c>: mean and (population) standard deviation over folds of
 /// each metric, the pooled out-of-fold metrics, and every fold's numbers, history and checkpoint.
 /// </summary>
@@ -30,6 +43,9 @@ internal sealed record CrossValidationReport(
     ClassificationMetrics Pooled, IReadOnlyList<FoldReport> Folds, IReadOnlyDictionary<string, string> Options, string Engine)
 {
     [JsonIgnore] public IReadOnlyList<OutOfFoldPrediction> Predictions { get; init; } = [];
+
+    /// <summary>What the run cost (<c>cost</c> in report.json).</summary>
+    public RunCost? Cost { get; init; }
 
     public static readonly JsonSerializerOptions Json = new()
     {

@@ -71,6 +71,15 @@ public sealed class CrossValidationResult
     /// <summary>Cohen's kappa with quadratic weights, for graded (ordinal) classes; null otherwise.</summary>
     public MetricSummary? QuadraticKappa { get; }
 
+    /// <summary>The run's wall time in seconds.</summary>
+    public double Seconds => Report.Cost?.Seconds ?? 0;
+
+    /// <summary>Tiles per second of the training steps (forward, backward and update), or null for heads trained on slide vectors.</summary>
+    public double? TrainingTilesPerSecond => Report.Cost?.TrainingTilesPerSecond;
+
+    /// <summary>The process's peak resident memory in bytes when the run ended (<see cref="Runtime.ProcessMemory.PeakResidentBytes"/>).</summary>
+    public long PeakResidentBytes => Report.Cost?.PeakRssBytes ?? 0;
+
     private static MetricSummary? Summary(MeanStd? overFolds, double? pooled) =>
         overFolds is null ? null : new MetricSummary(overFolds.Mean, overFolds.Std, pooled is double p && double.IsNaN(p) ? null : pooled);
 }

@@ -31,6 +31,7 @@ internal static class ReportWriter
         sb.AppendLine($"# {r.Task}: {r.Head} head, {r.Folds.Count}-fold cross-validation");
         sb.AppendLine();
         sb.AppendLine($"{r.Slides} slides, classes {string.Join(", ", r.Classes.Select(c => $"`{c}`"))}{(r.Graded ? " (graded)" : "")}, seed {r.Seed}. {r.Engine}.");
+        if (r.Cost is not null) sb.AppendLine().AppendLine($"Cost: {r.Cost}.");
         sb.AppendLine();
         sb.AppendLine("| metric | mean ± std over folds | pooled out-of-fold |");
         sb.AppendLine("|---|---|---|");

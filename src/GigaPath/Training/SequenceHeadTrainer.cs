@@ -46,6 +46,8 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
         int bestEpoch = options.Epochs - 1, sinceBest = 0;
         bool selectOnValidation = options.ModelSelect == "val" && fold.Validation.Length > 0;
         int n = fold.Train.Length;
+        long trainedTiles = 0;
+        var stepClock = new System.Diagnostics.Stopwatch();
 
         for (int epoch = 0; epoch < options.Epochs; epoch++)
         {
@@ -75,6 +77,8 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
                     // The slide's managed arrays (61 MB at 10k tiles) once the tensors no longer need them, and the
                     // previous slide's.
                     GC.Collect();
+                    stepClock.Start();
+                    trainedTiles += input.Features?.shape[0] ?? 0;
                     lossSum += Backward(replica, input, classes[slide], weightTensor[classes[slide]] / options.Accumulate) * options.Accumulate;
                 }
                 if ((b + 1) % options.Accumulate == 0 || b == n - 1)
@@ -82,6 +86,7 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
                     optimizer.step();
                     optimizer.zero_grad();
                 }
+                stepClock.Stop();
             }
             replica.PushWeights();
 
@@ -120,7 +125,7 @@ internal sealed class SequenceHeadTrainer : IHeadTrainer
         head.eval();
         var selection = selectOnValidation ? $"best validation epoch {bestEpoch}" : $"last epoch {history.Count - 1}";
         if (!selectOnValidation) bestEpoch = history.Count - 1;
-        return new TrainedHead(head, history, bestEpoch, selection);
+        return new TrainedHead(head, history, bestEpoch, selection) { TrainingTiles = trainedTiles, TrainingSeconds = stepClock.Elapsed.TotalSeconds };
     }
 
     /// <summary>

@@ -6,7 +6,14 @@ namespace GigaPath.Training;
 internal sealed record EpochRecord(int Epoch, double TrainLoss, double? ValidationLoss, double? ValidationAuroc, double LearningRate);
 
 /// <summary>A head fitted on one fold, with its training history and the epoch whose weights it holds.</summary>
-internal sealed record TrainedHead(SlideHead Head, IReadOnlyList<EpochRecord> History, int SelectedEpoch, string Selection);
+internal sealed record TrainedHead(SlideHead Head, IReadOnlyList<EpochRecord> History, int SelectedEpoch, string Selection)
+{
+    /// <summary>Tiles that went through training steps (forward, backward, update), summed over steps; 0 for slide-vector heads.</summary>
+    public long TrainingTiles { get; init; }
+
+    /// <summary>Seconds spent in those steps (reading slides and validation excluded).</summary>
+    public double TrainingSeconds { get; init; }
+}
 
 /// <summary>
 /// Fits a head on one fold's training slides. <c>createHead</c> builds the initial head (random, or holding a

@@ -76,6 +76,10 @@ public class CrossValidationTests
             Assert.That(b.Folds.Select(f => f.History.Select(h => h.TrainLoss)), Is.EqualTo(a.Folds.Select(f => f.History.Select(h => h.TrainLoss))));
             Assert.That(File.ReadAllBytes(Path.Combine(cohort.Root, "b", "fold_1", "head.safetensors")),
                 Is.EqualTo(File.ReadAllBytes(Path.Combine(cohort.Root, "a", "fold_1", "head.safetensors"))));
+            // The run's cost: every training step's tiles (same in both runs), a rate and the process's peak memory.
+            Assert.That(a.Cost!.TrainingTiles, Is.EqualTo(b.Cost!.TrainingTiles).And.GreaterThan(0));
+            Assert.That(a.Cost.TrainingTilesPerSecond, Is.GreaterThan(0));
+            Assert.That(a.Cost.PeakRssBytes, Is.GreaterThan(0));
             var c = Run(cohort, "abmil", "c", [.. quick[..3], ("seed", "6")]);
             Assert.That(c.Predictions.Select(p => p.Probabilities), Is.Not.EqualTo(a.Predictions.Select(p => p.Probabilities)), "another seed changes the numbers");
         }
@@ -97,6 +101,11 @@ public class CrossValidationTests
                 Assert.That(root.GetProperty(key).GetProperty("mean").GetDouble(), Is.InRange(0.0, 1.0), key);
                 Assert.That(root.GetProperty(key).GetProperty("std").GetDouble(), Is.GreaterThanOrEqualTo(0.0), key);
             }
+            var cost = root.GetProperty("cost");
+            Assert.That(cost.GetProperty("seconds").GetDouble(), Is.GreaterThan(0));
+            Assert.That(cost.GetProperty("peak_rss_bytes").GetInt64(), Is.GreaterThan(0));
+            Assert.That(cost.GetProperty("training_tiles").GetInt64(), Is.Zero, "the linear probe trains on slide vectors");
+            Assert.That(cost.GetProperty("training_tiles_per_second").ValueKind, Is.EqualTo(System.Text.Json.JsonValueKind.Null));
             Assert.That(root.GetProperty("quadratic_kappa").ValueKind, Is.EqualTo(System.Text.Json.JsonValueKind.Object), "numeric labels count as graded");
             var folds = root.GetProperty("folds");
             Assert.That(folds.GetArrayLength(), Is.EqualTo(4));
