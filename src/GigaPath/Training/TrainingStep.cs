@@ -9,7 +9,7 @@ namespace GigaPath.Training;
 /// The forward and backward pass of one slide, for every caller that trains (the trainer, the gradient check, the
 /// benchmarks): cross-entropy against the slide's label, scaled, back-propagated into the head's gradients. The whole
 /// pass runs with <see cref="NativeAllocator.MapLargeBlocks"/>, so the memory a step needs is the same whichever way
-/// the process was started.
+/// the process was started, and accumulates into the head's <see cref="GradientBuffer"/>.
 /// </summary>
 internal static class TrainingStep
 {
@@ -21,6 +21,7 @@ internal static class TrainingStep
     public static (Tensor Logits, Tensor Loss) Backward(SlideHead head, SlideTensors input, long label, Tensor? lossScale)
     {
         using var largeBlocks = NativeAllocator.MapLargeBlocks();
+        (head.Gradients ??= GradientBuffer.For(head)).Attach();
         using var scope = NewDisposeScope();
         var logits = head.Forward(input).Logits.to(ScalarType.Float32);
         var loss = nn.functional.cross_entropy(logits, tensor(new[] { label }, device: logits.device));

@@ -97,6 +97,25 @@ internal sealed class SlideClassificationHead : SlideHead
         foreach (var linear in modules().OfType<Linear>()) linear.to(dtype);
     }
 
+    /// <summary>
+    /// All trainable parameters but those the head's forward does not use: <c>encoder.layer_norm</c> (the all-layer
+    /// outputs skip it, as in the reference) and the layers past the last one <c>feat_layer</c> reads (not run).
+    /// </summary>
+    internal override IEnumerable<Parameter> TrainedParameters()
+    {
+        int run = _layers.Max();
+        return named_parameters().Where(p => p.parameter.requires_grad && !Unused(p.name)).Select(p => p.parameter);
+
+        bool Unused(string name)
+        {
+            if (name.StartsWith("slide_encoder.encoder.layer_norm.", StringComparison.Ordinal)) return true;
+            const string layers = "slide_encoder.encoder.layers.";
+            if (!name.StartsWith(layers, StringComparison.Ordinal)) return false;
+            var index = name[layers.Length..];
+            return int.Parse(index[..index.IndexOf('.', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture) >= run;
+        }
+    }
+
     /// <summary>Layer-wise learning-rate decay as the reference's <c>param_groups_lrd</c>; 1-D parameters without weight decay.</summary>
     public override IEnumerable<(string Name, Parameter Parameter, double LrScale, bool Decay)> ParameterGroups(double layerDecay) =>
         named_parameters().Where(p => p.parameter.requires_grad)

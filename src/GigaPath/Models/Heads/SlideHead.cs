@@ -36,6 +36,25 @@ internal abstract class SlideHead : nn.Module
     /// <summary>Converts the head for computing in <paramref name="dtype"/> (bfloat16/float16 training and prediction copies).</summary>
     internal virtual void ToComputeType(ScalarType dtype) => this.to(dtype);
 
+    /// <summary>
+    /// The parameters a training step gives gradients: those that require them and that the forward uses. A parameter
+    /// outside this set keeps no gradient (as in PyTorch, where it stays None and the optimizer skips it).
+    /// </summary>
+    internal virtual IEnumerable<TorchSharp.Modules.Parameter> TrainedParameters() => parameters().Where(p => p.requires_grad);
+
+    /// <summary>Where training steps accumulate this head's gradients (made by the first step; see <see cref="Training.GradientBuffer"/>).</summary>
+    internal Training.GradientBuffer? Gradients { get; set; }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Gradients?.Dispose();
+            Gradients = null;
+        }
+        base.Dispose(disposing);
+    }
+
     /// <summary>Parameters with their learning-rate scale and whether weight decay applies (the optimizer's groups).</summary>
     public virtual IEnumerable<(string Name, TorchSharp.Modules.Parameter Parameter, double LrScale, bool Decay)> ParameterGroups(double layerDecay) =>
         named_parameters().Where(p => p.parameter.requires_grad)
