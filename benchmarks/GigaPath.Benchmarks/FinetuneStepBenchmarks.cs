@@ -20,9 +20,9 @@ namespace GigaPath.Benchmarks;
 /// first step at a new size grows the heap by gigabytes, and first touches of fresh memory are costly where a VM
 /// hands freed pages back to its host (this machine: 2 GiB take 2-8 s to fault in against 0.07 s to rewrite). Those
 /// first runs' times are in the Note too (the peak RSS covers them).
-/// Large blocks get mappings of their own while the step runs, as in <c>gigapath finetune</c>
-/// (<see cref="NativeAllocator.MapLargeBlocks"/>; with THP mode "madvise" only when the process starts with
-/// GLIBC_TUNABLES=glibc.malloc.hugetlb=1, which the Note column records).
+/// Large blocks get mappings of their own while the step runs, as in every training step
+/// (<see cref="NativeAllocator.MapLargeBlocks"/>); whether huge pages back them (THP "always", or "madvise" with
+/// GLIBC_TUNABLES=glibc.malloc.hugetlb=1) changes the speed, not the memory, and the Note column records it.
 /// Layer 12's output is not used by feat_layer "5-11", so the step runs 11 layers (the reference computes the 12th and
 /// discards it); the forward runs all 12.
 /// </summary>
@@ -131,5 +131,5 @@ public class FinetuneStepBenchmarks
         _largeBlocks?.Dispose();
     }
 
-    private static string LargeBlocks => NativeAllocator.HugePageMappings ? "large blocks mapped (huge pages)" : "large blocks in the heap (no huge pages for malloc)";
+    private static string LargeBlocks => NativeAllocator.HugePageMappings ? "large blocks mapped (huge pages)" : "large blocks mapped (4 KB pages)";
 }
