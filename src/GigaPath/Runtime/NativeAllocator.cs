@@ -17,8 +17,8 @@ namespace GigaPath.Runtime;
 /// of <see cref="LargeBlockBytes"/> or more that no free space in the heap can hold gets a mapping of its own instead
 /// of growing the heap (glibc's rule), and the heap stops growing for large blocks. This is set by the program, whatever
 /// started it. Where transparent huge pages back glibc's mappings (<see cref="HugePageMappings"/>) each mapping costs
-/// one fault per 2 MB; elsewhere the kernel faults it in 4 KB at a time, which made a 10k-tile step 5 % slower
-/// (95 s instead of 90 s), for the same memory.
+/// one fault per 2 MB; elsewhere the kernel faults it in 4 KB at a time, which made a 10k-tile step 0-5 % slower
+/// (89-95 s against 90 s in single runs), for the same memory.
 /// </para>
 /// </summary>
 public static class NativeAllocator
