@@ -61,6 +61,18 @@ internal static class MappedTensors
         return Tensor.UnsafeCreateTensor(handle);
     }
 
+    /// <summary>
+    /// An uninitialised contiguous tensor of <paramref name="shape"/> in the current dispose scope: on CPU in a mapping
+    /// of its own where the platform allows (<see cref="TryEmpty"/>), else from libtorch's allocator.
+    /// </summary>
+    public static Tensor Empty(long[] shape, ScalarType dtype, Device device)
+    {
+        long elements = shape.Aggregate(1L, (a, b) => a * b);
+        if (device.type != DeviceType.CPU || TryEmpty(elements, dtype) is not { } flat) return torch.empty(shape, dtype, device);
+        if (shape.Length == 1) return flat;
+        using (flat) return flat.view(shape);
+    }
+
     /// <summary>TorchSharp's own tensor-from-memory entry point, from the native library TorchSharp itself uses.</summary>
     private static NewTensor? FindFactory()
     {

@@ -24,9 +24,8 @@ internal sealed class GradientBuffer : IDisposable
         {
             long elements = group.Sum(p => p.numel());
             var device = group.First().device;
-            // A fresh mapping reads as zeros; libtorch's own allocation must be zeroed.
-            using var block = (device.type == DeviceType.CPU ? MappedTensors.TryEmpty(elements, group.Key.dtype) : null)
-                              ?? zeros(elements, group.Key.dtype, device);
+            // Uninitialised: Attach zeroes or fills every view before the first backward.
+            using var block = MappedTensors.Empty([elements], group.Key.dtype, device);
             long offset = 0;
             foreach (var p in group)
             {

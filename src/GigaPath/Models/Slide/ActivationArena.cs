@@ -29,8 +29,7 @@ internal sealed class ActivationArena : IDisposable
         elements = Math.Max(1, elements);
         // On CPU the block is a mapping of its own (MappedTensors): when the step's graph dies it goes straight back
         // to the system instead of leaving a hole in the heap that the next step's buffers cannot fill.
-        var block = device.type == DeviceType.CPU ? MappedTensors.TryEmpty(elements, dtype) : null;
-        _storage = (block ?? torch.empty([elements], dtype, device)).DetachFromDisposeScope();
+        _storage = MappedTensors.Empty([elements], dtype, device).DetachFromDisposeScope();
         DType = dtype;
     }
 

@@ -103,8 +103,8 @@ internal static class DilatedAttentionKernel
         {
             long rows = PaddedRows(Branches(segmentLengths, ratios, length, heads));
             var type = BlockAttention.AccumulationType(queryDType);
-            return new Combination(SlideWorkspace.Empty([batch, rows, heads, headDim], type, device),
-                SlideWorkspace.Empty([batch, rows, heads, 1], type, device), SlideWorkspace.Empty([batch, rows, heads, 1], type, device));
+            return new Combination(SlideWorkspace.Buffer([batch, rows, heads, headDim], type, device),
+                SlideWorkspace.Buffer([batch, rows, heads, 1], type, device), SlideWorkspace.Buffer([batch, rows, heads, 1], type, device));
         }
 
         public void Dispose()

@@ -1,3 +1,4 @@
+using GigaPath.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -117,8 +118,7 @@ internal sealed class LongNetViT : nn.Module
         using var scope = torch.NewDisposeScope();
         long n = embeddings.shape[0], d = Config.EmbedDim;
         var autograd = torch.is_grad_enabled();
-        var h = autograd ? null : SlideWorkspace.Empty([1, n + 1, d], ScalarType.Float32, device);
-        if (h is not null) scope.Attach(h);
+        var h = autograd ? null : MappedTensors.Empty([1, n + 1, d], ScalarType.Float32, device);
         var chunks = new List<Tensor>();
         for (long r0 = 0; r0 < n; r0 += autograd ? n : RowsPerChunk)
         {

@@ -35,25 +35,16 @@ internal sealed class SlideWorkspace : IDisposable
     {
         long heads = config.HeadCount, headDim = config.HeadDim;
         return new SlideWorkspace(
-            Empty([batch, length, heads, headDim], projectionDType, device),
-            Empty([batch, length, heads, headDim], projectionDType, device),
-            Empty([batch, length, heads, headDim], projectionDType, device),
+            Buffer([batch, length, heads, headDim], projectionDType, device),
+            Buffer([batch, length, heads, headDim], projectionDType, device),
+            Buffer([batch, length, heads, headDim], projectionDType, device),
             DilatedAttentionKernel.Combination.Allocate(batch, length, heads, headDim, config.SegmentLengths, config.DilationRatios,
                 projectionDType, device));
     }
 
-    /// <summary>
-    /// An uninitialised contiguous tensor of <paramref name="shape"/>, not in any dispose scope (the caller owns it): on
-    /// CPU in a mapping of its own where the platform allows, else from libtorch's allocator.
-    /// </summary>
-    public static Tensor Empty(long[] shape, ScalarType dtype, Device device)
-    {
-        using var scope = torch.NewDisposeScope();
-        long elements = shape.Aggregate(1L, (a, b) => a * b);
-        var mapped = device.type == DeviceType.CPU ? MappedTensors.TryEmpty(elements, dtype) : null;
-        var result = mapped is null ? torch.empty(shape, dtype, device) : mapped.view(shape);
-        return result.DetachFromDisposeScope();
-    }
+    /// <summary>A whole-slide buffer (<see cref="MappedTensors.Empty"/>) owned by the caller, in no dispose scope.</summary>
+    internal static Tensor Buffer(long[] shape, ScalarType dtype, Device device) =>
+        MappedTensors.Empty(shape, dtype, device).DetachFromDisposeScope();
 
     public void Dispose()
     {
