@@ -55,13 +55,10 @@ if (options.TryGetValue("--from", out var from))
 var clock = Stopwatch.StartNew();
 using var encoder = SlideEncoder.CreateRandom(config, 0, new SlideEncoderOptions { DType = dtype });
 double createSeconds = clock.Elapsed.TotalSeconds;
-long afterModel = PeakRss();
+long afterModel = ProcessMemory.PeakResidentBytes;
 
 using var scope = torch.NewDisposeScope();
-var x = randn([tiles, config.InputChannels], generator: new Generator(1));
-int side = (int)Math.Ceiling(Math.Sqrt(tiles));
-var cell = arange(tiles, dtype: ScalarType.Int64);
-var coords = stack([(cell % side) * 256, (cell / side) * 256], 1);
+var (x, coords) = RandomSlide.Make(tiles, config.InputChannels, seed: 1);
 
 if (options.TryGetValue("--write", out var dir))
 {
@@ -79,16 +76,8 @@ double encodeSeconds = clock.Elapsed.TotalSeconds;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"N={tiles} depth={depth} dtype={DeviceSelection.Name(dtype)} threads={torch.get_num_threads()}: " +
     $"model {createSeconds:F1} s, encode {encodeSeconds:F1} s, peak RSS after model {afterModel / 1048576.0:F0} MiB, " +
-    $"peak RSS total {PeakRss() / 1048576.0:F0} MiB, |embedding| {result.MeanPooledEmbedding.norm().item<float>():F3}"));
+    $"peak RSS total {ProcessMemory.PeakResidentBytes / 1048576.0:F0} MiB, |embedding| {result.MeanPooledEmbedding.norm().item<float>():F3}"));
 return 0;
-
-static long PeakRss()
-{
-    foreach (var line in File.ReadLines("/proc/self/status"))
-        if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-            return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-    return Process.GetCurrentProcess().PeakWorkingSet64;
-}
 
 static void Trace(string stage)
 {
@@ -127,21 +116,18 @@ internal static class Sweep
         var work = options.GetValueOrDefault("--work", Path.Combine(Path.GetTempPath(), "gigapath-slide-memory"));
         var dtype = options.GetValueOrDefault("--dtype", "float32");
         Console.WriteLine($"embed-slide, full-size random slide encoder, {dtype}, {runs} fresh process(es) per size; {Environment.ProcessorCount} cores");
-        Console.WriteLine("| tiles | peak RSS per run (MiB) | spread | KB/tile over the span from the previous size | tiles/s |");
-        Console.WriteLine("|---:|---|---:|---:|---:|");
-        double? previousPeak = null;
-        int previousTiles = 0;
+        var table = new SweepTable("tiles/s");
         foreach (int n in tiles)
         {
             var dir = Path.Combine(work, n.ToString(CultureInfo.InvariantCulture));
             if (!File.Exists(Path.Combine(dir, "tiles.safetensors")))
-                TrainStep.Child(Environment.ProcessPath!, [typeof(Sweep).Assembly.Location, "--tiles", n.ToString(CultureInfo.InvariantCulture), "--write", dir]);
+                SweepTable.Child(Environment.ProcessPath!, [typeof(Sweep).Assembly.Location, "--tiles", n.ToString(CultureInfo.InvariantCulture), "--write", dir]);
             var peaks = new List<double>();
             var rates = new List<double>();
             for (int r = 0; r < runs; r++)
             {
                 var output = Path.Combine(dir, $"out{r}.safetensors");
-                var text = TrainStep.Child("dotnet", [cli, "embed-slide", "--model", Path.Combine(dir, "model"), "--tiles", Path.Combine(dir, "tiles.safetensors"),
+                var text = SweepTable.Child("dotnet", [cli, "embed-slide", "--model", Path.Combine(dir, "model"), "--tiles", Path.Combine(dir, "tiles.safetensors"),
                     "--out", output, "--dtype", dtype]);
                 // embed-slide's summary: "... in S s (R tiles/s, peak RSS M MiB)".
                 var m = System.Text.RegularExpressions.Regex.Match(text, @"\(([\d.]+) tiles/s, peak RSS ([\d.]+) MiB\)");
@@ -150,11 +136,7 @@ internal static class Sweep
                 peaks.Add(double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
                 File.Delete(output);
             }
-            double mean = peaks.Average();
-            string perTile = previousPeak is not { } p0 ? "-" : ((mean - p0) * 1048576 / 1000 / (n - previousTiles)).ToString("F1", CultureInfo.InvariantCulture);
-            (previousPeak, previousTiles) = (mean, n);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {n:N0} | {string.Join(" / ", peaks.Select(p => p.ToString("F0", CultureInfo.InvariantCulture)))} | {(peaks.Max() - peaks.Min()) / peaks.Min() * 100:F1} % | {perTile} | {rates.Average():F0} |"));
+            table.Row(n, peaks, rates.Average().ToString("F0", CultureInfo.InvariantCulture));
         }
         return 0;
     }

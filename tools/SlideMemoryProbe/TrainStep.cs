@@ -24,7 +24,7 @@ internal static class TrainStep
         var config = SlideEncoderConfig.ProvGigaPath;
         var headConfig = SlideClassificationHead.MeasurementConfig(config);
         manual_seed(3);
-        var (features, coords) = Inputs(tiles, config.InputChannels);
+        var (features, coords) = RandomSlide.Make(tiles, config.InputChannels, seed: 11);
         if (writeDir is not null)
         {
             // For `GigaPath.Tools head-gradients --head DIR/head --input DIR/input.safetensors`.
@@ -64,21 +64,8 @@ internal static class TrainStep
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"N={tiles} dtype={DeviceSelection.Name(dtype)} threads={get_num_threads()} malloc tuning {(NativeAllocator.Active ? "on" : "off")}, " +
             $"huge-page mappings {(NativeAllocator.HugePageMappings ? "yes" : "no")}: loss {loss:F4}; first step {stepSeconds:F1} s " +
-            $"(forward+backward {backwardSeconds:F1} s); peak RSS {RssSampler.PeakBytes() / 1048576.0:F0} MiB; whole run {clock.Elapsed.TotalSeconds:F1} s"));
+            $"(forward+backward {backwardSeconds:F1} s); peak RSS {ProcessMemory.PeakResidentBytes / 1048576.0:F0} MiB; whole run {clock.Elapsed.TotalSeconds:F1} s"));
         return 0;
-    }
-
-    /// <summary>N random tile embeddings (seed 11) with coordinates 256 px apart on a near-square grid.</summary>
-    private static (Tensor Features, Tensor Coords) Inputs(int tiles, int dim)
-    {
-        int side = (int)Math.Ceiling(Math.Sqrt(tiles));
-        var coords = new float[tiles * 2];
-        for (int i = 0; i < tiles; i++)
-        {
-            coords[2 * i] = i % side * 256f;
-            coords[2 * i + 1] = i / side * 256f;
-        }
-        return (randn(tiles, dim, generator: new Generator(11)), tensor(coords).reshape(tiles, 2));
     }
 
     /// <summary>
@@ -91,41 +78,22 @@ internal static class TrainStep
         int runs = int.Parse(options.GetValueOrDefault("--runs", "2"), CultureInfo.InvariantCulture);
         var dtype = options.GetValueOrDefault("--dtype", "float32");
         Console.WriteLine($"first fine-tuning step (slide head, feat_layer 5-11, dropout 0.1, AdamW), {dtype}, {runs} fresh process(es) per size; {Environment.ProcessorCount} cores");
-        Console.WriteLine("| tiles | peak RSS per run (MiB) | spread | KB/tile over the span from the previous size | step (s) |");
-        Console.WriteLine("|---:|---|---:|---:|---:|");
-        double? previousPeak = null;
-        int previousTiles = 0;
+        var table = new SweepTable("step (s)");
         foreach (int n in tiles)
         {
             var peaks = new List<double>();
             var seconds = new List<double>();
             for (int r = 0; r < runs; r++)
             {
-                var text = Child(Environment.ProcessPath!, [typeof(TrainStep).Assembly.Location, "--train", n.ToString(CultureInfo.InvariantCulture), "--dtype", dtype]);
+                var text = SweepTable.Child(Environment.ProcessPath!, [typeof(TrainStep).Assembly.Location, "--train", n.ToString(CultureInfo.InvariantCulture), "--dtype", dtype]);
                 var m = Regex.Match(text, @"first step ([\d.]+) s .*peak RSS ([\d.]+) MiB");
                 if (!m.Success) throw new InvalidOperationException($"no step time and peak RSS in the probe's output:\n{text}");
                 seconds.Add(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
                 peaks.Add(double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
             }
-            double mean = peaks.Average();
-            string perTile = previousPeak is not { } p0 ? "-" : ((mean - p0) * 1048576 / 1000 / (n - previousTiles)).ToString("F1", CultureInfo.InvariantCulture);
-            (previousPeak, previousTiles) = (mean, n);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {n:N0} | {string.Join(" / ", peaks.Select(p => p.ToString("F0", CultureInfo.InvariantCulture)))} | {(peaks.Max() - peaks.Min()) / peaks.Min() * 100:F1} % | {perTile} | {string.Join(" / ", seconds.Select(s => s.ToString("F0", CultureInfo.InvariantCulture)))} |"));
+            table.Row(n, peaks, string.Join(" / ", seconds.Select(s => s.ToString("F0", CultureInfo.InvariantCulture))));
         }
         return 0;
-    }
-
-    internal static string Child(string file, string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed ({process.ExitCode}):\n{stdout}{stderr.Result}");
-        return stdout;
     }
 }
 
@@ -180,17 +148,68 @@ internal sealed class RssSampler : IDisposable
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {stage,-28} max RSS {max / 1048576.0,7:F0} MiB, at its end {end / 1048576.0,7:F0} MiB"));
     }
 
-    public static long CurrentBytes() => Status("VmRSS:");
-
-    public static long PeakBytes() => Status("VmHWM:");
-
-    private static long Status(string key)
+    /// <summary>This process's resident memory now (VmRSS).</summary>
+    public static long CurrentBytes()
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(key, StringComparison.Ordinal))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
         return 0;
     }
 
     public void Dispose() => _stop = true;
+}
+
+/// <summary>N random tile embeddings (the given seed) with coordinates 256 px apart on a near-square grid, row-major.</summary>
+internal static class RandomSlide
+{
+    public static (Tensor Features, Tensor Coords) Make(int tiles, int dim, int seed)
+    {
+        int side = (int)Math.Ceiling(Math.Sqrt(tiles));
+        var coords = new float[tiles * 2];
+        for (int i = 0; i < tiles; i++)
+        {
+            coords[2 * i] = i % side * 256f;
+            coords[2 * i + 1] = i / side * 256f;
+        }
+        return (randn(tiles, dim, generator: new Generator((ulong)seed)), tensor(coords).reshape(tiles, 2));
+    }
+}
+
+/// <summary>
+/// The memory sweeps' table (printed as it fills): per size each fresh process's peak RSS, their spread, the KB per tile
+/// over the span from the previous size (mean peaks), and one more column.
+/// </summary>
+internal sealed class SweepTable
+{
+    private double? _previousPeak;
+    private int _previousTiles;
+
+    public SweepTable(string lastColumn)
+    {
+        Console.WriteLine($"| tiles | peak RSS per run (MiB) | spread | KB/tile over the span from the previous size | {lastColumn} |");
+        Console.WriteLine("|---:|---|---:|---:|---:|");
+    }
+
+    public void Row(int tiles, IReadOnlyList<double> peaks, string last)
+    {
+        double mean = peaks.Average();
+        string perTile = _previousPeak is not { } p0 ? "-" : ((mean - p0) * 1048576 / 1000 / (tiles - _previousTiles)).ToString("F1", CultureInfo.InvariantCulture);
+        (_previousPeak, _previousTiles) = (mean, tiles);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {tiles:N0} | {string.Join(" / ", peaks.Select(p => p.ToString("F0", CultureInfo.InvariantCulture)))} | {(peaks.Max() - peaks.Min()) / peaks.Min() * 100:F1} % | {perTile} | {last} |"));
+    }
+
+    /// <summary>Runs a child process to its end and returns its standard output (throws with its output on failure).</summary>
+    public static string Child(string file, string[] arguments)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed ({process.ExitCode}):\n{stdout}{stderr.Result}");
+        return stdout;
+    }
 }
